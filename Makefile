@@ -1,0 +1,42 @@
+# TraceTrack Station: one entry point for setting up, running, testing and measuring.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+
+.PHONY: run test lint bench bench-full install install-test clean
+
+$(VENV)/.stamp-install: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-install
+	$(PIP) install -q -e '.[test,dev]'
+	touch $@
+
+install: $(VENV)/.stamp-install
+install-test: $(VENV)/.stamp-test
+
+## Start the station window (a demo station is created on first run)
+run: install
+	$(VENV)/bin/tracetrack-station $(ARGS)
+
+## Install what the tests need and run them all
+test: install-test
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(VENV)/bin/ruff check station sync ui bench tests
+	$(VENV)/bin/mypy station sync
+	$(VENV)/bin/lint-imports
+
+bench: install-test
+	QT_QPA_PLATFORM=offscreen $(PY) -m bench.run_all
+
+bench-full: install-test
+	QT_QPA_PLATFORM=offscreen $(PY) -m bench.run_all --full
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,176 @@
+"""Normalising and classifying raw reads from scanners, cameras and keyboards (domain.md).
+
+Pure functions, no I/O: the station and the central apply code both call them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from station.errors import CodeRefused
+
+MAX_RAW_LENGTH = 512
+
+CHILD_PATTERN = re.compile(r"^[A-Z0-9]{4,20}$")
+BILL_ID_PATTERN = re.compile(r"^[A-Z0-9\-_/.]{3,50}$")
+LABEL_PATTERN = re.compile(r"LABEL\s*NO\.?\s*[:#]?\s*(\d+)")
+
+# Characters that never belong in a code: zero-width ones and the byte-order mark.
+_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
+
+
+class CodeKind(StrEnum):
+    PARENT = "parent"
+    CHILD = "child"
+
+
+@dataclass(frozen=True)
+class BagType:
+    """A parent bag type: data, not code (the `bag_type` table)."""
+
+    name: str
+    pattern: str  # full-match regex of the code after normalising
+    lookalike: str  # regex of reads that start like this type (damaged labels)
+    capacity: int
+    nominal_kg: float
+    kg_per_child: float = 1.0
+    example: str = ""
+
+    def matches(self, code: str) -> bool:
+        return _compiled(self.pattern).fullmatch(code) is not None
+
+    def looks_like(self, code: str) -> bool:
+        return _compiled(self.lookalike).match(code) is not None
+
+
+DEFAULT_BAG_TYPES: tuple[BagType, ...] = (
+    BagType("SB", r"SB\d{5}", r"SB\d", 30, 30.0, 1.0, "SB12345"),
+    BagType("M444", r"M444-\d{5}", r"M444", 15, 15.0, 1.0, "M444-12345"),
+)
+
+_regex_cache: dict[str, re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    compiled = _regex_cache.get(pattern)
+    if compiled is None:
+        compiled = _regex_cache[pattern] = re.compile(pattern)
+    return compiled
+
+
+@dataclass(frozen=True)
+class ParsedCode:
+    """A read that passed the code rules."""
+
+    code: str
+    kind: CodeKind
+    bag_type: BagType | None = None  # set for parents
+    label_text: str | None = None  # the whole printed label when the child came from one
+
+
+def escape_read(raw: str, limit: int = 60) -> str:
+    """Show a raw read safely in a message: control characters as \\x1d, quoted, shortened."""
+    out: list[str] = []
+    for ch in raw:
+        cat = unicodedata.category(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif cat in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") or ch == "\u00a0":
+            cp = ord(ch)
+            out.append(f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}")
+        else:
+            out.append(ch)
+    text = "".join(out)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return f"'{text}'"
+
+
+def normalise(raw: str) -> str:
+    """Drop control and invisible characters, NBSP to space, trim, upper-case."""
+    kept: list[str] = []
+    for ch in raw:
+        if ch == "\u00a0":
+            kept.append(" ")
+        elif ch in _INVISIBLE:
+            continue
+        elif unicodedata.category(ch) in ("Cc", "Cf"):
+            continue
+        else:
+            kept.append(ch)
+    return "".join(kept).strip().upper()
+
+
+def _parent_examples(bag_types: Iterable[BagType]) -> str:
+    examples = [t.example or t.name for t in bag_types]
+    return " or ".join(examples)
+
+
+def _check_length(raw: str) -> None:
+    if len(raw) > MAX_RAW_LENGTH:
+        raise CodeRefused(
+            "too_long",
+            f"Not a bag code: too long ({len(raw)} characters, at most {MAX_RAW_LENGTH}): "
+            f"{escape_read(raw)}",
+        )
+
+
+def classify(raw: str, bag_types: Iterable[BagType] = DEFAULT_BAG_TYPES) -> ParsedCode:
+    """Turn a raw read into a parent or child code, or raise CodeRefused naming the rule."""
+    _check_length(raw)
+    types = tuple(bag_types)
+    code = normalise(raw)
+    if not code:
+        raise CodeRefused("empty", f"Nothing to read in {escape_read(raw)}: the scan was empty")
+    for bag_type in types:
+        if bag_type.matches(code):
+            return ParsedCode(code, CodeKind.PARENT, bag_type)
+    for bag_type in types:
+        if bag_type.looks_like(code):
+            raise CodeRefused(
+                "damaged_parent",
+                f"{escape_read(code)} looks like a parent code but is not one: "
+                f"{bag_type.name} parent codes look like {bag_type.example or bag_type.pattern}",
+            )
+    label = LABEL_PATTERN.search(code)
+    if label is not None:
+        number = label.group(1)
+        if CHILD_PATTERN.fullmatch(number) is None:
+            raise CodeRefused(
+                "bad_label_number",
+                f"Label number {escape_read(number)} in {escape_read(raw)} is not a child code: "
+                "child codes are 4-20 letters or digits",
+            )
+        return ParsedCode(number, CodeKind.CHILD, None, code)
+    if CHILD_PATTERN.fullmatch(code) is not None:
+        return ParsedCode(code, CodeKind.CHILD)
+    raise CodeRefused(
+        "not_a_code",
+        f"Not a bag code: {escape_read(raw)} (parent codes look like {_parent_examples(types)}; "
+        "child codes are 4-20 letters or digits)",
+    )
+
+
+def parse_bill_id(raw: str) -> str:
+    """A bill id: 3-50 characters of A-Z 0-9 - _ / . after normalising (so unique ignoring case)."""
+    _check_length(raw)
+    bill_id = normalise(raw)
+    if BILL_ID_PATTERN.fullmatch(bill_id) is None:
+        raise CodeRefused(
+            "bad_bill_id",
+            f"Not a bill id: {escape_read(raw)} (bill ids are 3-50 characters of "
+            "letters, digits and - _ / .)",
+        )
+    return bill_id
+
+
+def is_bill_id(raw: str) -> bool:
+    try:
+        parse_bill_id(raw)
+    except CodeRefused:
+        return False
+    return True

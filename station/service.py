@@ -1,0 +1,726 @@
+"""The station service: every operation the window and the command line call.
+
+Each operation checks the rules against the local view, writes its event(s) and the view change
+in one transaction (committed with synchronous=FULL) and returns a small frozen OpResult.
+A service object and its connection belong to one thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from station import APP_VERSION, PROTOCOL_VERSION
+from station.auth import LOCKOUT, MAX_FAILURES, verify_password
+from station.codes import CodeKind, ParsedCode, classify, escape_read, normalise, parse_bill_id
+from station.errors import CodeRefused, LoginFailed, NotLoggedIn, StationError
+from station.events import Event, EventType, uuid7
+from station.rules import (
+    Action,
+    Decision,
+    Outcome,
+    ParentFacts,
+    check_permission,
+    decide_bill_add,
+    decide_bill_close,
+    decide_bill_remove,
+    decide_bill_reopen,
+    decide_create_bill,
+    decide_finish,
+    decide_link,
+    decide_select_parent,
+    decide_unlink,
+    refuse,
+)
+from station.settings import StationSettings, load_settings
+from station.store import db
+from station.store.local import LocalStore, iso, parse_iso, utcnow
+from station.store.schema import bag_types, bags, bill_lines, bills, events, links, operators
+from station.view import (
+    ParentRow,
+    apply_event,
+    bill_of_parent,
+    known_kind,
+    load_bag_types,
+    read_bill,
+    read_child,
+    read_parent,
+)
+
+CURRENT_PARENT = "current_parent"
+
+
+@dataclass(frozen=True)
+class Operator:
+    username: str
+    role: str
+    area: str | None
+
+
+@dataclass(frozen=True)
+class BillProgress:
+    bill_id: str
+    status: str
+    target: int
+    linked: int
+    children: int
+    actual_kg: float
+    expected_kg: float
+
+    @property
+    def shortfall_kg(self) -> float:
+        return max(self.expected_kg - self.actual_kg, 0.0)
+
+    @property
+    def parents_missing(self) -> int:
+        return max(self.target - self.linked, 0)
+
+    @property
+    def percent(self) -> float:
+        return self.linked * 100.0 / self.target if self.target else 0.0
+
+
+@dataclass(frozen=True)
+class Changes:
+    bags: frozenset[str] = frozenset()
+    bills: frozenset[str] = frozenset()
+    events: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class OpResult:
+    outcome: Outcome
+    reason: str
+    message: str
+    code: str | None = None  # the bag or bill the result is about
+    kind: str | None = None  # parent | child | bill
+    parent: ParentRow | None = None  # the current parent after the operation
+    bill: BillProgress | None = None
+    changes: Changes = field(default_factory=Changes)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is not Outcome.REFUSED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "kind": self.kind,
+            "outcome": str(self.outcome),
+            "reason": self.reason,
+            "message": self.message,
+            "parent": self.parent.code if self.parent else None,
+            "parent_count": self.parent.child_count if self.parent else None,
+            "parent_capacity": self.parent.capacity if self.parent else None,
+            "bill": asdict(self.bill) if self.bill else None,
+            "events": list(self.changes.events),
+        }
+
+
+@dataclass(frozen=True)
+class BagInfo:
+    code: str
+    kind: str
+    bag_type: str | None
+    status: str
+    child_count: int
+    weight_kg: float
+    area: str | None
+    parent: str | None
+    bill: str | None
+    children: tuple[str, ...]
+    label_text: str | None
+    created_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "type": self.kind,
+            "status": self.status,
+            "child_count": self.child_count,
+            "children": list(self.children),
+            "parent": self.parent,
+            "bill": self.bill,
+        }
+
+
+@dataclass(frozen=True)
+class BillInfo:
+    bill_id: str
+    status: str
+    target: int
+    linked: int
+    children: int
+    actual_kg: float
+    expected_kg: float
+    parents: tuple[tuple[str, int, int], ...]  # (code, child_count, capacity)
+    description: str
+    destination: str
+    vehicle: str
+    created_by: str | None
+    created_at: str
+    closed_reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bill_id": self.bill_id,
+            "status": self.status,
+            "target": self.target,
+            "linked": self.linked,
+            "children": self.children,
+            "actual_kg": self.actual_kg,
+            "expected_kg": self.expected_kg,
+            "parents": [p[0] for p in self.parents],
+        }
+
+
+def refused(decision: Decision, code: str | None = None, kind: str | None = None,
+            parent: ParentRow | None = None) -> OpResult:
+    return OpResult(decision.outcome, decision.reason, decision.message, code, kind, parent)
+
+
+class StationService:
+    def __init__(
+        self, store: LocalStore, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.conn = store.connect(write=True)
+        with self._read() as conn:
+            self.settings: StationSettings = load_settings(conn)
+            self.bag_types = load_bag_types(conn)
+        self.operator: Operator | None = None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with db.translated(self.store.paths.store), self.conn.begin():
+            yield self.conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with db.translated(self.store.paths.store):
+            outer = self.conn.in_transaction()
+            try:
+                yield self.conn
+            finally:
+                if not outer and self.conn.in_transaction():
+                    self.conn.rollback()
+
+    def reload(self) -> None:
+        """Pick up settings and bag types changed elsewhere (settings screen, sync)."""
+        with self._read() as conn:
+            self.settings = load_settings(conn)
+            self.bag_types = load_bag_types(conn)
+
+    @property
+    def station_id(self) -> str:
+        return self.settings.station_id
+
+    # -- operators ----------------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> Operator:
+        name = username.strip()
+        now = self.clock()
+        with self._write() as conn:
+            row = conn.execute(
+                select(
+                    operators.c.username, operators.c.password_hash, operators.c.role,
+                    operators.c.area, operators.c.failed_count, operators.c.locked_until,
+                ).where(func.lower(operators.c.username) == name.lower())
+            ).first()
+            if row is None:
+                raise LoginFailed(
+                    "unknown_user", f"No operator {name!r} at this station: check the user name"
+                )
+            uname, pw_hash, role, area, failed, locked_until = row
+            if locked_until and parse_iso(locked_until) > now:
+                until = parse_iso(locked_until).astimezone().strftime("%H:%M")
+                raise LoginFailed(
+                    "locked",
+                    f"{uname} is locked after {MAX_FAILURES} wrong passwords until {until}",
+                )
+            if not verify_password(pw_hash, password):
+                failed = (0 if locked_until else failed) + 1
+                values: dict[str, Any] = {"failed_count": failed, "locked_until": None}
+                if failed >= MAX_FAILURES:
+                    values = {"failed_count": 0, "locked_until": iso(now + LOCKOUT)}
+                conn.execute(update(operators).where(operators.c.username == uname).values(values))
+                if failed >= MAX_FAILURES:
+                    until = (now + LOCKOUT).astimezone().strftime("%H:%M")
+                    msg = f"Wrong password for {uname}: locked for 15 minutes, until {until}"
+                    reason = "locked"
+                else:
+                    msg = f"Wrong password for {uname} (attempt {failed} of {MAX_FAILURES})"
+                    reason = "wrong_password"
+                # Commit the failure count before raising, so it survives the refusal.
+                conn.commit()
+                raise LoginFailed(reason, msg)
+            conn.execute(
+                update(operators)
+                .where(operators.c.username == uname)
+                .values(failed_count=0, locked_until=None)
+            )
+        self.operator = Operator(uname, role, area)
+        return self.operator
+
+    def logout(self) -> None:
+        self.operator = None
+
+    def _who(self) -> Operator:
+        if self.operator is None:
+            raise NotLoggedIn()
+        return self.operator
+
+    def _permission(self, action: Action) -> Decision | None:
+        op = self._who()
+        return check_permission(op.role, action, op.username)
+
+    # -- events -------------------------------------------------------------------------
+
+    def _record(
+        self,
+        conn: Connection,
+        etype: EventType,
+        *,
+        parent: str | None = None,
+        child: str | None = None,
+        bill: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> int:
+        op = self._who()
+        seq = conn.execute(select(func.coalesce(func.max(events.c.seq), 0) + 1)).scalar_one()
+        ev = Event(
+            event_id=str(uuid7()),
+            station_id=self.station_id,
+            seq=seq,
+            type=etype,
+            operator=op.username,
+            device_time=iso(self.clock()),
+            parent=parent,
+            child=child,
+            bill=bill,
+            data=data or {},
+            app_version=APP_VERSION,
+            protocol_version=PROTOCOL_VERSION,
+        )
+        conn.execute(
+            events.insert().values(
+                seq=seq,
+                event_id=ev.event_id,
+                station_id=ev.station_id,
+                type=str(etype),
+                operator=ev.operator,
+                device_time=ev.device_time,
+                parent_code=parent,
+                child_code=child,
+                bill_id=bill,
+                data=ev.data_json(),
+                app_version=APP_VERSION,
+                protocol_version=PROTOCOL_VERSION,
+            )
+        )
+        apply_event(conn, ev, seq)
+        return seq
+
+    # -- current parent -----------------------------------------------------------------
+
+    def current_parent(self) -> ParentRow | None:
+        with self._read() as conn:
+            return self._current_parent(conn)
+
+    def _current_parent(self, conn: Connection) -> ParentRow | None:
+        code = self.store.get_state(conn, CURRENT_PARENT)
+        return read_parent(conn, code) if code else None
+
+    def release_parent(self) -> None:
+        """Forget the current parent (idle time-out, log out); no event: nothing changed."""
+        with self._write() as conn:
+            self.store.set_state(conn, CURRENT_PARENT, None)
+
+    # -- scanning -----------------------------------------------------------------------
+
+    def record_scan(self, raw: str, source: str = "scanner") -> OpResult:
+        """One read from a scanner, camera or the manual field: select a parent or link a child."""
+        self._who()
+        deny = self._permission(Action.SCAN)
+        if deny:
+            return refused(deny)
+        try:
+            parsed = classify(raw, self.bag_types)
+        except CodeRefused as exc:
+            bill = self._known_bill(raw)
+            if bill is not None:
+                return self._bill_selected(bill)
+            with self._read() as conn:
+                current = self._current_parent(conn)
+            return OpResult(Outcome.REFUSED, exc.reason, exc.message, None, None, current)
+        if parsed.kind is CodeKind.PARENT:
+            return self._select_parent(parsed, source)
+        return self._link_child(parsed, source)
+
+    def _known_bill(self, raw: str) -> str | None:
+        try:
+            bill_id = parse_bill_id(raw)
+        except CodeRefused:
+            return None
+        with self._read() as conn:
+            return conn.execute(select(bills.c.bill_id).where(bills.c.bill_id == bill_id)).scalar()
+
+    def _bill_selected(self, bill_id: str) -> OpResult:
+        return OpResult(
+            Outcome.ACCEPTED, "bill_selected", f"Bill {bill_id} scanned", bill_id, "bill",
+            bill=self.bill_progress(bill_id),
+        )
+
+    def _select_parent(self, parsed: ParsedCode, source: str) -> OpResult:
+        code = parsed.code
+        with self._write() as conn:
+            kind = known_kind(conn, code)
+            decision = decide_select_parent(code, kind)
+            if decision.refused:
+                return refused(decision, code, "parent", self._current_parent(conn))
+            assert parsed.bag_type is not None
+            seq = self._record(
+                conn, EventType.PARENT_SCANNED, parent=code,
+                data={"bag_type": parsed.bag_type.name, "area": self.settings.area,
+                      "source": source},
+            )
+            self.store.set_state(conn, CURRENT_PARENT, code)
+            parent = read_parent(conn, code)
+        assert parent is not None
+        message = decision.message
+        if kind is not None:
+            message = f"Parent {code} selected ({parent.child_count}/{parent.capacity})"
+        return OpResult(
+            decision.outcome, decision.reason, message, code, "parent", parent,
+            changes=Changes(frozenset({code}), frozenset(), (seq,)),
+        )
+
+    def _link_child(self, parsed: ParsedCode, source: str) -> OpResult:
+        code = parsed.code
+        with self._write() as conn:
+            current = self._current_parent(conn)
+            child = read_child(conn, code)
+            if child.known_kind is None and current is None:
+                bill = conn.execute(select(bills.c.bill_id).where(bills.c.bill_id == code)).scalar()
+                if bill is not None:
+                    return self._bill_selected(bill)
+            facts = current.facts() if current else None
+            decision = decide_link(facts, child)
+            if not decision.changes:
+                return refused(decision, code, "child", current)
+            assert current is not None
+            data: dict[str, Any] = {"source": source}
+            if parsed.label_text:
+                data["label_text"] = parsed.label_text
+            seq = self._record(
+                conn, EventType.CHILD_LINKED, parent=current.code, child=code, data=data
+            )
+            parent = read_parent(conn, current.code)
+            assert parent is not None
+            if parent.status == "completed":
+                self.store.set_state(conn, CURRENT_PARENT, None)
+        return OpResult(
+            decision.outcome, decision.reason, decision.message, code, "child", parent,
+            changes=Changes(frozenset({code, parent.code}), frozenset(), (seq,)),
+        )
+
+    def finish_parent(self) -> OpResult:
+        """Finish the current parent (even short: the UI confirms first); it can be resumed."""
+        with self._write() as conn:
+            current = self._current_parent(conn)
+            decision = decide_finish(current.facts() if current else None)
+            if decision.refused or current is None:
+                return refused(decision)
+            seq = self._record(
+                conn, EventType.PARENT_FINISHED, parent=current.code,
+                data={"child_count": current.child_count},
+            )
+            self.store.set_state(conn, CURRENT_PARENT, None)
+        return OpResult(
+            decision.outcome, decision.reason, decision.message, current.code, "parent", None,
+            changes=Changes(frozenset({current.code}), frozenset(), (seq,)),
+        )
+
+    def _unlink(self, conn: Connection, child_code: str, *, reselect: bool) -> OpResult:
+        op = self._who()
+        row = conn.execute(
+            select(links.c.parent_code, links.c.operator, links.c.linked_at).where(
+                links.c.child_code == child_code
+            )
+        ).first()
+        parent = read_parent(conn, row[0]) if row else None
+        decision = decide_unlink(
+            child_code=child_code,
+            parent=parent.facts() if parent else None,
+            linked_by=row[1] if row else None,
+            linked_at=parse_iso(row[2]) if row else None,
+            username=op.username,
+            role=op.role,
+            now=self.clock(),
+        )
+        if decision.refused or parent is None:
+            return refused(decision, child_code, "child", self._current_parent(conn))
+        seq = self._record(conn, EventType.CHILD_UNLINKED, parent=parent.code, child=child_code)
+        if reselect:
+            self.store.set_state(conn, CURRENT_PARENT, parent.code)
+        return OpResult(
+            decision.outcome, decision.reason, decision.message, child_code, "child",
+            self._current_parent(conn),
+            changes=Changes(frozenset({child_code, parent.code}), frozenset(), (seq,)),
+        )
+
+    def undo_last(self) -> OpResult:
+        """Unlink the last link made at this station; its parent becomes current again."""
+        with self._write() as conn:
+            child = conn.execute(
+                select(links.c.child_code)
+                .where(links.c.station_id == self.station_id, links.c.event_seq.is_not(None))
+                .order_by(links.c.event_seq.desc())
+                .limit(1)
+            ).scalar()
+            if child is None:
+                return refused(refuse("nothing_to_undo", "Nothing to undo: no link made here"))
+            return self._unlink(conn, child, reselect=True)
+
+    def remove_child(self, raw_code: str) -> OpResult:
+        code = normalise(raw_code)
+        with self._write() as conn:
+            return self._unlink(conn, code, reselect=False)
+
+    # -- bills --------------------------------------------------------------------------
+
+    def _bill_code(self, raw: str) -> str:
+        return parse_bill_id(raw)
+
+    def create_bill(
+        self, raw_bill_id: str, target: int, description: str = "", destination: str = "",
+        vehicle: str = "",
+    ) -> OpResult:
+        deny = self._permission(Action.BILLS)
+        if deny:
+            return refused(deny)
+        try:
+            bill_id = self._bill_code(raw_bill_id)
+        except CodeRefused as exc:
+            return OpResult(Outcome.REFUSED, exc.reason, exc.message, None, "bill")
+        with self._write() as conn:
+            exists = conn.execute(select(bills.c.bill_id).where(bills.c.bill_id == bill_id)).scalar()
+            if exists is None and known_kind(conn, bill_id) is not None:
+                return refused(
+                    refuse("code_is_bag", f"{bill_id} is a bag code: choose another bill id"),
+                    bill_id, "bill",
+                )
+            decision = decide_create_bill(bill_id, target, exists is not None)
+            if decision.refused:
+                return refused(decision, bill_id, "bill")
+            seq = self._record(
+                conn, EventType.BILL_CREATED, bill=bill_id,
+                data={"target": target, "description": description.strip(),
+                      "destination": destination.strip(), "vehicle": vehicle.strip()},
+            )
+        return self._bill_result(decision, bill_id, None, (seq,))
+
+    def _bill_result(
+        self, decision: Decision, bill_id: str, parent: str | None, seqs: tuple[int, ...]
+    ) -> OpResult:
+        return OpResult(
+            decision.outcome, decision.reason, decision.message, parent or bill_id,
+            "parent" if parent else "bill", None, self.bill_progress(bill_id),
+            Changes(frozenset({parent}) if parent else frozenset(), frozenset({bill_id}), seqs),
+        )
+
+    def add_parent_to_bill(self, raw_bill_id: str, raw_code: str, source: str = "scanner") -> OpResult:
+        deny = self._permission(Action.BILLS)
+        if deny:
+            return refused(deny)
+        bill_id = normalise(raw_bill_id)
+        try:
+            parsed = classify(raw_code, self.bag_types)
+        except CodeRefused as exc:
+            return OpResult(Outcome.REFUSED, exc.reason, exc.message, None, None, None,
+                            self.bill_progress(bill_id))
+        code = parsed.code
+        with self._write() as conn:
+            kind = known_kind(conn, code)
+            if parsed.kind is CodeKind.CHILD and kind is not CodeKind.PARENT:
+                decision = decide_bill_add(
+                    bill_id, read_bill(conn, bill_id), code, None, known_as_child=True
+                )
+            else:
+                parent = read_parent(conn, code)
+                bill_of = bill_of_parent(conn, code)
+                facts = parent.facts() if parent else None
+                if facts is None and bill_of is not None:
+                    # a provisional line: known on a bill but not yet as a bag here
+                    facts = ParentFacts(code, 0, 0, bill_of)
+                decision = decide_bill_add(
+                    bill_id, read_bill(conn, bill_id), code, facts,
+                    short_is_error=self.settings.short_parent_is_error,
+                )
+            if not decision.changes:
+                return OpResult(decision.outcome, decision.reason, decision.message, code,
+                                "parent", None, self.bill_progress(bill_id))
+            seq = self._record(
+                conn, EventType.BILL_PARENT_ADDED, bill=bill_id, parent=code,
+                data={"source": source},
+            )
+        return self._bill_result(decision, bill_id, code, (seq,))
+
+    def remove_parent_from_bill(self, raw_bill_id: str, raw_code: str) -> OpResult:
+        deny = self._permission(Action.BILLS)
+        if deny:
+            return refused(deny)
+        bill_id, code = normalise(raw_bill_id), normalise(raw_code)
+        with self._write() as conn:
+            decision = decide_bill_remove(
+                bill_id, read_bill(conn, bill_id), code, bill_of_parent(conn, code)
+            )
+            if decision.refused:
+                return OpResult(decision.outcome, decision.reason, decision.message, code,
+                                "parent", None, self.bill_progress(bill_id))
+            seq = self._record(conn, EventType.BILL_PARENT_REMOVED, bill=bill_id, parent=code)
+        return self._bill_result(decision, bill_id, code, (seq,))
+
+    def close_bill(self, raw_bill_id: str, reason: str | None = None) -> OpResult:
+        deny = self._permission(Action.BILLS)
+        if deny:
+            return refused(deny)
+        bill_id = normalise(raw_bill_id)
+        with self._write() as conn:
+            bill = read_bill(conn, bill_id)
+            decision = decide_bill_close(bill_id, bill, reason)
+            if decision.refused:
+                return OpResult(decision.outcome, decision.reason, decision.message, bill_id,
+                                "bill", None, self.bill_progress(bill_id))
+            seq = self._record(
+                conn, EventType.BILL_CLOSED, bill=bill_id,
+                data={"reason": (reason or "").strip() or None},
+            )
+        return self._bill_result(decision, bill_id, None, (seq,))
+
+    def reopen_bill(self, raw_bill_id: str) -> OpResult:
+        deny = self._permission(Action.REOPEN_BILL)
+        if deny:
+            return refused(deny)
+        bill_id = normalise(raw_bill_id)
+        with self._write() as conn:
+            decision = decide_bill_reopen(bill_id, read_bill(conn, bill_id))
+            if decision.refused:
+                return OpResult(decision.outcome, decision.reason, decision.message, bill_id,
+                                "bill", None, self.bill_progress(bill_id))
+            seq = self._record(conn, EventType.BILL_REOPENED, bill=bill_id)
+        return self._bill_result(decision, bill_id, None, (seq,))
+
+    # -- look-ups -----------------------------------------------------------------------
+
+    def bill_progress(self, raw_bill_id: str) -> BillProgress | None:
+        bill_id = normalise(raw_bill_id)
+        with self._read() as conn:
+            head = conn.execute(
+                select(bills.c.status, bills.c.target).where(bills.c.bill_id == bill_id)
+            ).first()
+            if head is None:
+                return None
+            row = conn.execute(
+                select(
+                    func.count(bill_lines.c.parent_code),
+                    func.coalesce(func.sum(bags.c.child_count), 0),
+                    func.coalesce(func.sum(bags.c.child_count * bag_types.c.kg_per_child), 0.0),
+                    func.coalesce(func.sum(bag_types.c.nominal_kg), 0.0),
+                )
+                .select_from(
+                    bill_lines.outerjoin(bags, bags.c.code == bill_lines.c.parent_code)
+                    .outerjoin(bag_types, bag_types.c.name == bags.c.bag_type)
+                )
+                .where(bill_lines.c.bill_id == bill_id)
+            ).one()
+        return BillProgress(
+            bill_id, head[0], head[1], int(row[0]), int(row[1]), float(row[2]), float(row[3])
+        )
+
+    def lookup_bag(self, raw_code: str) -> BagInfo | None:
+        try:
+            code = classify(raw_code, self.bag_types).code
+        except CodeRefused:
+            code = normalise(raw_code)
+        with self._read() as conn:
+            row = conn.execute(select(bags).where(bags.c.code == code)).mappings().first()
+            if row is None:
+                return None
+            parent = conn.execute(
+                select(links.c.parent_code).where(links.c.child_code == code)
+            ).scalar()
+            children = tuple(
+                conn.execute(
+                    select(links.c.child_code)
+                    .where(links.c.parent_code == code)
+                    .order_by(links.c.linked_at.desc(), links.c.child_code)
+                ).scalars()
+            )
+            bill = bill_of_parent(conn, code if row["kind"] == "parent" else (parent or ""))
+        return BagInfo(
+            code, row["kind"], row["bag_type"], row["status"], row["child_count"],
+            row["weight_kg"], row["area"], parent, bill, children, row["label_text"],
+            row["created_at"],
+        )
+
+    def lookup_bill(self, raw_bill_id: str) -> BillInfo | None:
+        bill_id = normalise(raw_bill_id)
+        progress = self.bill_progress(bill_id)
+        if progress is None:
+            return None
+        with self._read() as conn:
+            head = conn.execute(select(bills).where(bills.c.bill_id == bill_id)).mappings().one()
+            parents = tuple(
+                (r[0], int(r[1] or 0), int(r[2] or 0))
+                for r in conn.execute(
+                    select(bill_lines.c.parent_code, bags.c.child_count, bag_types.c.capacity)
+                    .select_from(
+                        bill_lines.outerjoin(bags, bags.c.code == bill_lines.c.parent_code)
+                        .outerjoin(bag_types, bag_types.c.name == bags.c.bag_type)
+                    )
+                    .where(bill_lines.c.bill_id == bill_id)
+                    .order_by(bill_lines.c.added_at, bill_lines.c.parent_code)
+                )
+            )
+        return BillInfo(
+            bill_id, progress.status, progress.target, progress.linked, progress.children,
+            progress.actual_kg, progress.expected_kg, parents, head["description"],
+            head["destination"], head["vehicle"], head["created_by"], head["created_at"],
+            head["closed_reason"],
+        )
+
+    def event_log(self, since: int = 0) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(events).where(events.c.seq > since).order_by(events.c.seq)
+            ).mappings().all()
+        out = []
+        for r in rows:
+            item = dict(r)
+            item["data"] = json.loads(item["data"] or "{}")
+            out.append(item)
+        return out
+
+    def pending_count(self) -> int:
+        with self._read() as conn:
+            return conn.execute(
+                select(func.count()).select_from(events).where(events.c.sync_state == "pending")
+            ).scalar_one()
+
+
+def describe_refusal(raw: str, exc: StationError) -> str:
+    return f"{escape_read(raw)}: {exc.message}"

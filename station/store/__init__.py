@@ -1,0 +1,1 @@
+"""The local SQLite store: schema, opening (checks, pragmas, migrations) and errors."""

@@ -1,0 +1,144 @@
+"""Opening the local store: file checks first (never overwrite a damaged file), then pragmas
+(WAL, foreign keys, synchronous=FULL) and Alembic migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from station.errors import StoreCorrupt, StoreError, StoreFull, StoreLocked
+
+SCHEMA_VERSION = "0001"  # the Alembic head; tests check they agree
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def check_file(path: Path) -> None:
+    """Refuse a file that is not an SQLite database, before SQLite gets a chance to write to it."""
+    if not path.exists():
+        return
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(100)
+    except OSError as exc:
+        raise StoreCorrupt(str(path), f"cannot be read: {exc.strerror or exc}") from exc
+    if len(head) == 0:
+        return
+    if not head.startswith(SQLITE_MAGIC) or len(head) < 100:
+        raise StoreCorrupt(str(path), "the file does not start with an SQLite header")
+
+
+def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # Autocommit at the driver level so SQLAlchemy's BEGIN is the only transaction control.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout = 5000")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = FULL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    # Writers ask for the lock up front (execution option `immediate`), so two writers queue on
+    # busy_timeout instead of failing on a read-to-write upgrade; readers never block.
+    immediate = conn.get_execution_options().get("immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(path: Path) -> Engine:
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.QueuePool, pool_size=4)
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def translate(exc: BaseException, path: Path) -> StoreError | None:
+    """Turn a low-level SQLite error into the station's plain-words error, or None for bugs."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    text = str(orig).lower()
+    if "disk is full" in text or "database or disk is full" in text:
+        return StoreFull(str(path))
+    if "database is locked" in text or "database table is locked" in text:
+        return StoreLocked(str(path))
+    if "malformed" in text or "not a database" in text or "disk i/o error" in text:
+        return StoreCorrupt(str(path), str(orig))
+    if "unable to open database" in text or "readonly database" in text:
+        return StoreError(
+            f"The station store {path} cannot be opened for writing ({orig}). "
+            "Check the folder exists and this user may write to it."
+        )
+    return None
+
+
+@contextmanager
+def translated(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except (DBAPIError, sqlite3.Error) as exc:
+        err = translate(exc, path)
+        if err is None:
+            raise
+        raise err from exc
+
+
+def current_revision(conn: Connection) -> str | None:
+    has = conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+    ).first()
+    if not has:
+        return None
+    row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+    return row[0] if row else None
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to SCHEMA_VERSION; Alembic is only loaded when there is work to do."""
+    with engine.connect() as conn:
+        rev = current_revision(conn)
+        conn.rollback()
+    if rev == SCHEMA_VERSION:
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_engine(path: Path, *, create: bool) -> Engine:
+    """Check, open and migrate the store at `path`."""
+    check_file(path)
+    if not create and not path.exists():
+        raise FileNotFoundError(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(path)
+    with translated(path):
+        with engine.connect() as conn:
+            # Reading the schema makes SQLite look at every page header it needs to start.
+            conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+            conn.rollback()
+        migrate(engine)
+    return engine
+
+
+def integrity_check(engine: Engine) -> list[str]:
+    """Full check for `doctor` (slow on big stores): an empty list means the store is sound."""
+    with engine.connect() as conn:
+        rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check").fetchall()]
+        fk = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        conn.rollback()
+    problems = [r for r in rows if r != "ok"]
+    problems += [f"foreign key broken in {r[0]} row {r[1]}" for r in fk]
+    return problems

@@ -1,0 +1,1 @@
+"""PySide6 user interface of the station. Importing this package does not import Qt."""
