@@ -1,0 +1,158 @@
+"""The sync protocol: the messages station and centre exchange (plain-dict JSON, any transport).
+
+Qt-free and SQLAlchemy-free so the direct and the gateway transport share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from station import PROTOCOL_VERSION as _STATION_PROTOCOL_VERSION
+
+PROTOCOL_VERSION: int = _STATION_PROTOCOL_VERSION
+ACCEPTED_VERSIONS: frozenset[int] = frozenset({PROTOCOL_VERSION, PROTOCOL_VERSION - 1})
+
+ResultKind = Literal["applied", "duplicate", "rejected"]
+APPLIED: ResultKind = "applied"
+DUPLICATE: ResultKind = "duplicate"
+REJECTED: ResultKind = "rejected"
+
+# Tables named in PullPage.changes rows.
+PULL_TABLES = ("bag", "link", "bill", "bill_bag", "user", "bag_type")
+
+
+def rolling_hash(prev_hex: str, event_id: str) -> str:
+    """Next value of a station's convergence hash (start from ""), in station-sequence order."""
+    return hashlib.sha256((prev_hex + event_id).encode("ascii")).hexdigest()
+
+
+def rolling_hash_of(event_ids: list[str] | tuple[str, ...]) -> str:
+    h = ""
+    for eid in event_ids:
+        h = rolling_hash(h, eid)
+    return h
+
+
+@dataclass(frozen=True)
+class PushBatch:
+    station_id: str
+    protocol_version: int
+    app_version: str
+    events: list[dict[str, Any]]  # Event.to_wire() dicts in station-sequence order
+    backlog: int = 0  # events still pending at the station, this batch included
+    oldest_pending_s: float | None = None
+    device_time: str = ""  # station clock when the batch was sent (ISO 8601 UTC)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> PushBatch:
+        oldest = obj.get("oldest_pending_s")
+        return cls(
+            station_id=str(obj["station_id"]),
+            protocol_version=int(obj["protocol_version"]),
+            app_version=str(obj.get("app_version", "")),
+            events=[dict(e) for e in obj.get("events", [])],
+            backlog=int(obj.get("backlog", 0)),
+            oldest_pending_s=None if oldest is None else float(oldest),
+            device_time=str(obj.get("device_time", "")),
+        )
+
+
+@dataclass(frozen=True)
+class EventResult:
+    event_id: str
+    seq: int
+    result: ResultKind
+    reason: str | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> EventResult:
+        result = str(obj["result"])
+        if result not in (APPLIED, DUPLICATE, REJECTED):
+            raise ValueError(f"unknown event result {result!r}")
+        return cls(
+            event_id=str(obj["event_id"]),
+            seq=int(obj["seq"]),
+            result=result,  # type: ignore[arg-type]
+            reason=obj.get("reason"),
+            message=obj.get("message"),
+        )
+
+
+@dataclass(frozen=True)
+class PushReply:
+    results: list[EventResult]
+    station_count: int  # events the centre holds for this station (any result)
+    high_seq: int  # highest station sequence the centre holds for this station
+    rolling_hash: str  # rolling_hash over those events in sequence order
+    retry_after: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "results": [r.to_json() for r in self.results],
+            "station_count": self.station_count,
+            "high_seq": self.high_seq,
+            "rolling_hash": self.rolling_hash,
+            "retry_after": self.retry_after,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> PushReply:
+        retry = obj.get("retry_after")
+        return cls(
+            results=[EventResult.from_json(r) for r in obj["results"]],
+            station_count=int(obj["station_count"]),
+            high_seq=int(obj["high_seq"]),
+            rolling_hash=str(obj["rolling_hash"]),
+            retry_after=None if retry is None else float(retry),
+        )
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    station_id: str
+    cursor: str | None = None  # None: start (bootstrap); else the cursor of the last page
+    limit: int = 5000
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> PullRequest:
+        cursor = obj.get("cursor")
+        return cls(
+            station_id=str(obj["station_id"]),
+            cursor=None if cursor is None else str(cursor),
+            limit=int(obj.get("limit", 5000)),
+        )
+
+
+@dataclass(frozen=True)
+class PullPage:
+    # rows: {"table": one of PULL_TABLES, "op": "upsert"|"delete", "row": {...}}
+    changes: list[dict[str, Any]]
+    cursor: str  # opaque: pass back in the next PullRequest
+    done: bool  # nothing more right now (caught up)
+    bootstrap: bool  # these rows are part of the initial snapshot
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> PullPage:
+        return cls(
+            changes=[dict(c) for c in obj["changes"]],
+            cursor=str(obj["cursor"]),
+            done=bool(obj["done"]),
+            bootstrap=bool(obj.get("bootstrap", False)),
+            extra=dict(obj.get("extra") or {}),
+        )
