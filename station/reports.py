@@ -1,0 +1,540 @@
+"""Supervisor reports from the local store: bills list, summary per creator, bill detail, history.
+
+Qt-free. Rows are frozen dataclasses (the table models hold them); CSV and XLSX writers here,
+the PDF bill sheet in ui/pdf.py. Figures are computed exactly as StationService.bill_progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy.engine import Connection
+
+from station.codes import normalise
+from station.errors import StationError
+from station.rules import Action, check_permission
+from station.store import db
+from station.store.local import LocalStore, iso, parse_iso
+from station.store.schema import bag_types, bags, bill_lines, bills, events, links
+
+STATUSES = ("new", "processing", "completed")
+
+
+class ReportError(StationError):
+    """A report that cannot be made (bad dates, not allowed, unknown bill)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+# -- rows -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillRow:
+    """One bill as the bills list shows it (figures as bill_progress computes them)."""
+
+    bill_id: str
+    created_at: str  # ISO, UTC
+    created_by: str
+    status: str
+    linked: int
+    target: int
+    children: int
+    actual_kg: float
+    expected_kg: float
+    description: str = ""
+    destination: str = ""
+    vehicle: str = ""
+
+    @property
+    def percent(self) -> float:
+        return self.linked * 100.0 / self.target if self.target else 0.0
+
+    @property
+    def shortfall_kg(self) -> float:
+        return max(self.expected_kg - self.actual_kg, 0.0)
+
+    @property
+    def created_local(self) -> str:
+        return local_time(self.created_at)
+
+
+@dataclass(frozen=True)
+class BillFilter:
+    """Date range in local calendar days (inclusive); status '' = any; text matches id, creator,
+    description, destination and vehicle, ignoring case."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    status: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """Bills of one creator (or everyone: creator '' in `overall`) in a date range.
+    `in_progress` counts every bill not yet completed (new or processing)."""
+
+    creator: str
+    bills: int
+    completed: int
+    in_progress: int
+    parents: int
+    children: int
+    actual_kg: float
+    expected_kg: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    date_from: date
+    date_to: date
+    per_creator: tuple[SummaryRow, ...]
+    overall: SummaryRow
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One recorded event about a bag or a bill: who, when, which station."""
+
+    time: str  # ISO, UTC
+    type: str
+    operator: str
+    station: str
+    parent: str | None
+    child: str | None
+    bill: str | None
+    detail: str = ""
+
+    @property
+    def time_local(self) -> str:
+        return local_time(self.time)
+
+    def describe(self) -> str:
+        words = {
+            "parent_scanned": f"parent {self.parent} scanned",
+            "child_linked": f"{self.child} linked into {self.parent}",
+            "child_unlinked": f"{self.child} removed from {self.parent}",
+            "parent_finished": f"{self.parent} finished",
+            "bill_created": f"bill {self.bill} created",
+            "bill_parent_added": f"{self.parent} added to bill {self.bill}",
+            "bill_parent_removed": f"{self.parent} removed from bill {self.bill}",
+            "bill_closed": f"bill {self.bill} closed",
+            "bill_reopened": f"bill {self.bill} reopened",
+        }
+        text = words.get(self.type, self.type)
+        return f"{text} ({self.detail})" if self.detail else text
+
+
+@dataclass(frozen=True)
+class ParentLine:
+    """A parent bag on a bill, with its children."""
+
+    code: str
+    bag_type: str
+    child_count: int
+    capacity: int
+    status: str
+    added_at: str
+    added_by: str
+    provisional: bool
+    children: tuple[str, ...] = ()
+
+    @property
+    def incomplete(self) -> bool:
+        return self.child_count < self.capacity or self.provisional
+
+
+@dataclass(frozen=True)
+class BillDetail:
+    row: BillRow
+    closed_reason: str | None
+    parents: tuple[ParentLine, ...]
+    events: tuple[HistoryEntry, ...]
+
+
+@dataclass(frozen=True)
+class BagHistory:
+    code: str
+    entries: tuple[HistoryEntry, ...] = field(default_factory=tuple)
+
+
+# -- time ---------------------------------------------------------------------------------------
+
+
+def local_time(iso_text: str) -> str:
+    """'2026-11-23 09:15' in the station's local time zone (stored times are UTC)."""
+    try:
+        return parse_iso(iso_text).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso_text
+
+
+def today() -> date:
+    return datetime.now().astimezone().date()
+
+
+def day_bounds(date_from: date | None, date_to: date | None) -> tuple[str | None, str | None]:
+    """Local calendar days (inclusive) as a half-open UTC ISO range [start, end)."""
+    if date_from and date_to and date_to < date_from:
+        raise ReportError(
+            "bad_dates",
+            f"The date range ends ({date_to}) before it starts ({date_from})",
+        )
+    start = end = None
+    if date_from is not None:
+        start = iso(datetime(date_from.year, date_from.month, date_from.day).astimezone())
+    if date_to is not None:
+        nxt = date_to + timedelta(days=1)
+        end = iso(datetime(nxt.year, nxt.month, nxt.day).astimezone())
+    return start, end
+
+
+def parse_day(text: str, what: str = "date") -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ReportError(
+            "bad_date", f"The {what} {text!r} is not a date: write it as YYYY-MM-DD"
+        ) from exc
+
+
+# -- access -------------------------------------------------------------------------------------
+
+
+def require_reviewer(username: str, role: str) -> None:
+    """Review and reports are for billers and admins (domain.md roles)."""
+    deny = check_permission(role, Action.BILLS, username)
+    if deny is not None:
+        raise ReportError("not_allowed", f"{username} ({role}) may not review bills")
+
+
+@contextmanager
+def reading(store: LocalStore) -> Iterator[Connection]:
+    """A read-only connection of the calling thread, closed afterwards."""
+    with db.translated(store.paths.store), store.engine.connect() as conn:
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+
+def _bill_figures():  # type: ignore[no-untyped-def]
+    """Per-bill figures (the joins of bill_progress), one row per bill."""
+    return (
+        select(
+            bills.c.bill_id,
+            bills.c.created_at,
+            func.coalesce(bills.c.created_by, "").label("created_by"),
+            bills.c.status,
+            func.count(bill_lines.c.parent_code).label("linked"),
+            bills.c.target,
+            func.coalesce(func.sum(bags.c.child_count), 0).label("children"),
+            func.coalesce(func.sum(bags.c.child_count * bag_types.c.kg_per_child), 0.0).label(
+                "actual_kg"
+            ),
+            func.coalesce(func.sum(bag_types.c.nominal_kg), 0.0).label("expected_kg"),
+            bills.c.description,
+            bills.c.destination,
+            bills.c.vehicle,
+        )
+        .select_from(
+            bills.outerjoin(bill_lines, bill_lines.c.bill_id == bills.c.bill_id)
+            .outerjoin(bags, bags.c.code == bill_lines.c.parent_code)
+            .outerjoin(bag_types, bag_types.c.name == bags.c.bag_type)
+        )
+        .group_by(bills.c.bill_id)
+    )
+
+
+def _where(flt: BillFilter) -> list[Any]:
+    start, end = day_bounds(flt.date_from, flt.date_to)
+    cond: list[Any] = []
+    if start is not None:
+        cond.append(bills.c.created_at >= start)
+    if end is not None:
+        cond.append(bills.c.created_at < end)
+    if flt.status:
+        if flt.status not in STATUSES:
+            raise ReportError(
+                "bad_status", f"No bill status {flt.status!r}: use one of {', '.join(STATUSES)}"
+            )
+        cond.append(bills.c.status == flt.status)
+    text = flt.text.strip()
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        cond.append(
+            or_(
+                *(
+                    col.ilike(pattern, escape="\\")
+                    for col in (
+                        bills.c.bill_id, bills.c.created_by, bills.c.description,
+                        bills.c.destination, bills.c.vehicle,
+                    )
+                )
+            )
+        )
+    return cond
+
+
+def _row(r: Any) -> BillRow:
+    return BillRow(
+        r.bill_id, r.created_at, r.created_by or "", r.status, int(r.linked), int(r.target),
+        int(r.children), float(r.actual_kg), float(r.expected_kg), r.description or "",
+        r.destination or "", r.vehicle or "",
+    )
+
+
+def list_bills(conn: Connection, flt: BillFilter = BillFilter()) -> list[BillRow]:
+    """Bills matching the filter, newest first."""
+    stmt = _bill_figures().where(and_(literal(True), *_where(flt)))
+    stmt = stmt.order_by(bills.c.created_at.desc(), bills.c.bill_id)
+    return [_row(r) for r in conn.execute(stmt)]
+
+
+def bill_row(conn: Connection, bill_id: str) -> BillRow | None:
+    r = conn.execute(_bill_figures().where(bills.c.bill_id == normalise(bill_id))).first()
+    return _row(r) if r is not None else None
+
+
+def summarise(rows: Iterable[BillRow], date_from: date, date_to: date) -> Summary:
+    """Per creator (sorted by name) and overall."""
+    acc: dict[str, list[Any]] = {}
+    for r in rows:
+        a = acc.setdefault(r.created_by, [0, 0, 0, 0, 0, 0.0, 0.0])
+        a[0] += 1
+        a[1] += r.status == "completed"
+        a[2] += r.status != "completed"
+        a[3] += r.linked
+        a[4] += r.children
+        a[5] += r.actual_kg
+        a[6] += r.expected_kg
+    per = tuple(SummaryRow(k, *acc[k]) for k in sorted(acc, key=str.lower))
+    overall = SummaryRow(
+        "", sum(p.bills for p in per), sum(p.completed for p in per),
+        sum(p.in_progress for p in per), sum(p.parents for p in per),
+        sum(p.children for p in per), sum(p.actual_kg for p in per),
+        sum(p.expected_kg for p in per),
+    )
+    return Summary(date_from, date_to, per, overall)
+
+
+def summary(conn: Connection, date_from: date | None = None, date_to: date | None = None) -> Summary:
+    """Bills created in the date range (default: today), per creator and overall."""
+    d0 = date_from or today()
+    d1 = date_to or d0
+    start, end = day_bounds(d0, d1)
+    # One grouped pass over the bills in range: SQLite does the per-bill sums, Python the rest.
+    figures = _bill_figures().where(bills.c.created_at >= start, bills.c.created_at < end)
+    return summarise((_row(r) for r in conn.execute(figures)), d0, d1)
+
+
+def _entry(r: Any) -> HistoryEntry:
+    data = json.loads(r.data or "{}")
+    detail = ""
+    if r.type == "bill_closed" and data.get("reason"):
+        detail = f"short: {data['reason']}"
+    elif r.type == "bill_created":
+        detail = f"target {data.get('target')}"
+    elif data.get("source"):
+        detail = str(data["source"])
+    if r.sync_state == "rejected":
+        detail = (detail + "; " if detail else "") + f"rejected by the centre: {r.result_message}"
+    return HistoryEntry(
+        r.device_time, r.type, r.operator, r.station_id, r.parent_code, r.child_code, r.bill_id,
+        detail,
+    )
+
+
+_EVENT_COLS = (
+    events.c.device_time, events.c.type, events.c.operator, events.c.station_id,
+    events.c.parent_code, events.c.child_code, events.c.bill_id, events.c.data,
+    events.c.sync_state, events.c.result_message,
+)
+
+
+def bag_history(conn: Connection, raw_code: str) -> BagHistory:
+    """Every event naming the bag here, oldest first; a link made elsewhere (known from the
+    centre, no local event) shows as one entry from the link itself."""
+    code = normalise(raw_code)
+    rows = conn.execute(
+        select(*_EVENT_COLS)
+        .where(or_(events.c.parent_code == code, events.c.child_code == code))
+        .order_by(events.c.seq)
+    ).all()
+    entries = [_entry(r) for r in rows]
+    link = conn.execute(
+        select(links.c.parent_code, links.c.linked_at, links.c.operator, links.c.station_id,
+               links.c.event_seq).where(links.c.child_code == code)
+    ).first()
+    if link is not None and link.event_seq is None:
+        entries.append(
+            HistoryEntry(link.linked_at, "child_linked", link.operator or "",
+                         link.station_id or "", link.parent_code, code, None, "from the centre")
+        )
+        entries.sort(key=lambda e: e.time)
+    return BagHistory(code, tuple(entries))
+
+
+def bill_events(conn: Connection, bill_id: str) -> tuple[HistoryEntry, ...]:
+    rows = conn.execute(
+        select(*_EVENT_COLS).where(events.c.bill_id == normalise(bill_id)).order_by(events.c.seq)
+    ).all()
+    return tuple(_entry(r) for r in rows)
+
+
+def bill_parents(conn: Connection, bill_id: str, *, with_children: bool = True) -> tuple[ParentLine, ...]:
+    """Parents on the bill in loading order, with their children (newest link first)."""
+    rows = conn.execute(
+        select(
+            bill_lines.c.parent_code, bags.c.bag_type, bags.c.child_count, bag_types.c.capacity,
+            bags.c.status, bill_lines.c.added_at, bill_lines.c.operator, bill_lines.c.provisional,
+        )
+        .select_from(
+            bill_lines.outerjoin(bags, bags.c.code == bill_lines.c.parent_code)
+            .outerjoin(bag_types, bag_types.c.name == bags.c.bag_type)
+        )
+        .where(bill_lines.c.bill_id == normalise(bill_id))
+        .order_by(bill_lines.c.added_at, bill_lines.c.parent_code)
+    ).all()
+    children: dict[str, list[str]] = {}
+    if with_children and rows:
+        for parent, child in conn.execute(
+            select(links.c.parent_code, links.c.child_code)
+            .select_from(links.join(bill_lines, bill_lines.c.parent_code == links.c.parent_code))
+            .where(bill_lines.c.bill_id == normalise(bill_id))
+            .order_by(links.c.parent_code, links.c.linked_at.desc(), links.c.child_code)
+        ):
+            children.setdefault(parent, []).append(child)
+    return tuple(
+        ParentLine(
+            r.parent_code, r.bag_type or "?", int(r.child_count or 0), int(r.capacity or 0),
+            r.status or "unknown here", r.added_at, r.operator or "", bool(r.provisional),
+            tuple(children.get(r.parent_code, ())),
+        )
+        for r in rows
+    )
+
+
+def bill_detail(conn: Connection, bill_id: str) -> BillDetail | None:
+    row = bill_row(conn, bill_id)
+    if row is None:
+        return None
+    reason = conn.execute(
+        select(bills.c.closed_reason).where(bills.c.bill_id == row.bill_id)
+    ).scalar()
+    return BillDetail(row, reason, bill_parents(conn, row.bill_id), bill_events(conn, row.bill_id))
+
+
+# -- files --------------------------------------------------------------------------------------
+
+BILL_HEADERS = (
+    "Bill", "Created", "Created by", "Status", "Parents linked", "Target", "Children",
+    "Actual kg", "Expected kg", "% complete", "Description", "Destination", "Vehicle",
+)
+SUMMARY_HEADERS = (
+    "Created by", "Bills", "Completed", "In progress", "Parents", "Children", "Actual kg",
+    "Expected kg",
+)
+OVERALL = "All operators"
+
+
+def bill_values(r: BillRow) -> list[Any]:
+    return [
+        r.bill_id, r.created_local, r.created_by, r.status, r.linked, r.target, r.children,
+        round(r.actual_kg, 3), round(r.expected_kg, 3), round(r.percent, 1), r.description,
+        r.destination, r.vehicle,
+    ]
+
+
+def summary_values(s: SummaryRow) -> list[Any]:
+    return [
+        s.creator or OVERALL, s.bills, s.completed, s.in_progress, s.parents, s.children,
+        round(s.actual_kg, 3), round(s.expected_kg, 3),
+    ]
+
+
+def summary_rows(s: Summary) -> list[SummaryRow]:
+    return [*s.per_creator, s.overall]
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    tmp.replace(path)  # never leave half a report behind under the real name
+
+
+def write_bills_csv(path: Path, rows: Iterable[BillRow]) -> None:
+    _write_csv(path, BILL_HEADERS, (bill_values(r) for r in rows))
+
+
+def write_summary_csv(path: Path, s: Summary) -> None:
+    _write_csv(path, SUMMARY_HEADERS, (summary_values(r) for r in summary_rows(s)))
+
+
+def write_parents_csv(path: Path, detail: BillDetail) -> None:
+    _write_csv(
+        path, ("Parent", "Type", "Children", "Capacity", "Status", "Added", "Added by"),
+        ([p.code, p.bag_type, p.child_count, p.capacity, p.status, local_time(p.added_at),
+          p.added_by] for p in detail.parents),
+    )
+
+
+def write_xlsx(
+    path: Path, rows: Sequence[BillRow] | None = None, summ: Summary | None = None,
+    detail: BillDetail | None = None,
+) -> None:
+    """One workbook: sheets 'Bills', 'Summary' and/or 'Bill <id>', whichever are given."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    sheets = 0
+
+    def sheet(title: str, header: Sequence[str], values: Iterable[Sequence[Any]]) -> None:
+        nonlocal sheets
+        ws = wb.active if sheets == 0 else wb.create_sheet()
+        assert ws is not None
+        ws.title = title[:31]
+        ws.append(list(header))
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for v in values:
+            ws.append(list(v))
+        ws.freeze_panes = "A2"
+        for i, h in enumerate(header):
+            ws.column_dimensions[ws.cell(1, i + 1).column_letter].width = max(10, len(h) + 2)
+        sheets += 1
+
+    if rows is not None:
+        sheet("Bills", BILL_HEADERS, (bill_values(r) for r in rows))
+    if summ is not None:
+        sheet("Summary", SUMMARY_HEADERS, (summary_values(r) for r in summary_rows(summ)))
+    if detail is not None:
+        sheet(
+            f"Bill {detail.row.bill_id}".replace("/", "-"),
+            ("Parent", "Type", "Children", "Capacity", "Status", "Added", "Added by"),
+            ([p.code, p.bag_type, p.child_count, p.capacity, p.status, local_time(p.added_at),
+              p.added_by] for p in detail.parents),
+        )
+    tmp = path.with_name(path.name + ".part")
+    wb.save(tmp)
+    tmp.replace(path)
