@@ -23,7 +23,9 @@ def start_window(args: argparse.Namespace, out: Output) -> int:
 
 def registrars() -> list[station_cli.Registrar]:
     """Sub-commands contributed by other packages (sync, reports, camera) are added here."""
-    return []
+    from station.camera import cli as camera_cli
+
+    return [camera_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
