@@ -19,7 +19,7 @@ from station.camera.decoders import (
     describe_backends,
     make_decoder,
 )
-from station.cli import EXIT_OK, EXIT_USAGE, DOCTOR_CHECKS, CommandError, Output, common_options
+from station.cli import DOCTOR_CHECKS, EXIT_OK, EXIT_USAGE, CommandError, Output, common_options
 from station.codes import escape_read
 from station.paths import StationPaths
 
@@ -50,7 +50,7 @@ def _why_unreadable(path: str) -> str:
         return "no such file"
     if p.is_dir():
         return "it is a folder, not an image"
-    return "not an image OpenCV can read (or damaged)"
+    return "not a picture OpenCV can read, or damaged"
 
 
 def _code_text(code: DecodedCode) -> str:
