@@ -1,0 +1,120 @@
+"""Keyboard-only login: user name (focused), Tab to the password, Enter logs in."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+
+from station.codes import escape_read
+from station.errors import LoginFailed
+from station.rules import Outcome
+from station.service import Operator, OpResult
+from ui.tasks import TaskError
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow
+
+
+class LoginScreen(QWidget):
+    def __init__(self, main: MainWindow) -> None:
+        super().__init__(main)
+        self.main = main
+        self._busy = False
+        outer = QVBoxLayout(self)
+        outer.addStretch(2)
+        title = QLabel(f"TraceTrack Station {main.settings.station_id}")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title.setStyleSheet("font-size: 36px; font-weight: bold;")
+        outer.addWidget(title)
+        hint = QLabel("Type your user name, Tab, your password, Enter")
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        hint.setStyleSheet("font-size: 18px; color: #444;")
+        outer.addWidget(hint)
+        form_box = QWidget()
+        form = QFormLayout(form_box)
+        self.user_edit = QLineEdit()
+        self.user_edit.setObjectName("login_user")
+        self.password_edit = QLineEdit()
+        self.password_edit.setObjectName("login_password")
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        for edit in (self.user_edit, self.password_edit):
+            edit.setMinimumWidth(360)
+            edit.setStyleSheet("font-size: 24px; padding: 6px;")
+        user_label, pw_label = QLabel("User name"), QLabel("Password")
+        for lab in (user_label, pw_label):
+            lab.setStyleSheet("font-size: 20px;")
+        form.addRow(user_label, self.user_edit)
+        form.addRow(pw_label, self.password_edit)
+        outer.addWidget(form_box, 0, Qt.AlignmentFlag.AlignHCenter)
+        self.message = QLabel("")
+        self.message.setObjectName("login_message")
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("font-size: 20px;")
+        outer.addWidget(self.message)
+        outer.addStretch(3)
+        self.setTabOrder(self.user_edit, self.password_edit)
+        self.user_edit.returnPressed.connect(self._on_user_return_pressed)
+        self.password_edit.returnPressed.connect(self._on_password_return_pressed)
+
+    def on_shown(self) -> None:
+        self.password_edit.clear()
+        self.user_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.user_edit.selectAll()
+
+    def show_info(self, text: str) -> None:
+        self.message.setStyleSheet("font-size: 20px; color: #1b4f9c;")
+        self.message.setText(text)
+
+    def show_error(self, text: str) -> None:
+        self.message.setStyleSheet("font-size: 20px; color: #b3261e; font-weight: bold;")
+        self.message.setText(text)
+
+    def _on_user_return_pressed(self) -> None:
+        if self.user_edit.text().strip():
+            self.password_edit.setFocus(Qt.FocusReason.TabFocusReason)
+
+    def _on_password_return_pressed(self) -> None:
+        user = self.user_edit.text().strip()
+        if not user:
+            self.show_error("Type your user name first")
+            self.user_edit.setFocus()
+            return
+        if self._busy:
+            return
+        self._busy = True
+        password = self.password_edit.text()
+        self.show_info(f"Checking {user}…")
+        self.main.task_runner.submit(
+            lambda s: s.login(user, password), self._on_task_logged_in, self._on_task_login_failed
+        )
+
+    def _on_task_logged_in(self, operator: Operator) -> None:
+        self._busy = False
+        self.message.clear()
+        self.password_edit.clear()
+        self.main.set_operator(operator)
+
+    def _on_task_login_failed(self, err: TaskError) -> None:
+        self._busy = False
+        self.password_edit.clear()
+        if isinstance(err.exception, LoginFailed):
+            self.show_error(err.exception.message)
+            if err.exception.reason == "unknown_user":
+                self.user_edit.setFocus()
+                self.user_edit.selectAll()
+            else:
+                self.password_edit.setFocus()
+        else:
+            self.show_error(f"Login is not possible now: {err.message}")
+
+    def handle_read(self, raw: str, source: str) -> None:
+        """A scan before anyone logged in is not recorded: say so, loudly."""
+        from ui.main_window import ScanRecord
+
+        text = f"Not recorded: {escape_read(raw)} was scanned before anyone logged in. Log in first"
+        self.show_error(text)
+        result = OpResult(Outcome.REFUSED, "not_logged_in", text)
+        self.main.record_scan_result(ScanRecord(result, raw, source))

@@ -1,0 +1,67 @@
+"""Serial (USB-CDC) scanners: read lines from a configured port with QtSerialPort."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QIODevice, QObject, Signal, Slot
+from PySide6.QtSerialPort import QSerialPort
+
+MAX_LINE = 4096  # a line longer than this is garbage from a wrong baud rate: dropped, reported
+
+
+class SerialScanner(QObject):
+    line_read = Signal(str, str)  # text, source ("serial")
+    failed = Signal(str)
+
+    def __init__(self, port: str, baud: int = 9600, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.port_name = port
+        self._port = QSerialPort(self)
+        self._port.setPortName(port)
+        self._port.setBaudRate(baud)
+        self._buffer = bytearray()
+        self._port.readyRead.connect(self._on_port_ready_read)
+        self._port.errorOccurred.connect(self._on_port_error_occurred)
+
+    def open(self) -> bool:
+        if not self._port.open(QIODevice.OpenModeFlag.ReadOnly):
+            self.failed.emit(
+                f"Serial scanner port {self.port_name} cannot be opened "
+                f"({self._port.errorString()}): check the cable and the port in Settings"
+            )
+            return False
+        return True
+
+    @property
+    def is_open(self) -> bool:
+        return self._port.isOpen()
+
+    def close(self) -> None:
+        if self._port.isOpen():
+            self._port.close()
+
+    @Slot()
+    def _on_port_ready_read(self) -> None:
+        self._buffer += bytes(self._port.readAll().data())
+        while True:
+            cut = [i for i in (self._buffer.find(b"\r"), self._buffer.find(b"\n")) if i >= 0]
+            if not cut:
+                break
+            end = min(cut)
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            text = line.decode("utf-8", errors="replace")
+            if text.strip():
+                self.line_read.emit(text, "serial")
+        if len(self._buffer) > MAX_LINE:
+            self._buffer.clear()
+            self.failed.emit(f"Serial scanner on {self.port_name} sends no line ends: check "
+                             "its baud rate and suffix settings")
+
+    @Slot(QSerialPort.SerialPortError)
+    def _on_port_error_occurred(self, error: QSerialPort.SerialPortError) -> None:
+        if error in (QSerialPort.SerialPortError.NoError,
+                     QSerialPort.SerialPortError.OpenError):
+            return  # OpenError is reported by open() with a better message
+        if error == QSerialPort.SerialPortError.ResourceError:
+            self.close()
+        self.failed.emit(f"Serial scanner on {self.port_name}: {self._port.errorString()}")

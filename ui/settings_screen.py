@@ -1,0 +1,151 @@
+"""Station settings (admin only): station id and area, scanner, sound, idle release, camera."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from station.errors import StoreError
+from station.service import Operator, StationService
+from station.settings import StationSettings
+from ui.tasks import TaskError
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow
+
+
+class SettingsScreen(QWidget):
+    def __init__(self, main: MainWindow) -> None:
+        super().__init__(main)
+        self.main = main
+        root = QVBoxLayout(self)
+        title = QLabel("Station settings")
+        title.setStyleSheet("font-size: 30px; font-weight: bold;")
+        root.addWidget(title)
+        form = QFormLayout()
+        self.station_id = QLineEdit()
+        self.area = QLineEdit()
+        self.max_gap = self._spin(5, 200, " ms")
+        self.min_length = self._spin(1, 50, " characters")
+        self.suffix = QComboBox()
+        self.suffix.addItems(["enter", "tab", "none"])
+        self.silence = self._spin(20, 1000, " ms")
+        self.serial_port = QLineEdit()
+        self.serial_port.setPlaceholderText("e.g. /dev/ttyACM0 or COM3; empty = no serial scanner")
+        self.serial_baud = self._spin(1200, 921600, " baud")
+        self.muted = QCheckBox("Mute sounds")
+        self.idle = self._spin(1, 240, " minutes")
+        self.camera = QLineEdit()
+        self.camera.setPlaceholderText("camera index, video file or stream URL; empty = none")
+        self.camera_resolution = QLineEdit()
+        form.addRow("Station id", self.station_id)
+        form.addRow("Dispatch area", self.area)
+        form.addRow("Scanner: keys at most this far apart", self.max_gap)
+        form.addRow("Scanner: shortest code", self.min_length)
+        form.addRow("Scanner: suffix after a code", self.suffix)
+        form.addRow("Scanner: end of a code without suffix after", self.silence)
+        form.addRow("Serial scanner port", self.serial_port)
+        form.addRow("Serial scanner speed", self.serial_baud)
+        form.addRow("Sound", self.muted)
+        form.addRow("Release a parent after idle", self.idle)
+        form.addRow("Camera", self.camera)
+        form.addRow("Camera resolution", self.camera_resolution)
+        root.addLayout(form)
+        row = QHBoxLayout()
+        self.save_button = QPushButton("Save  (Ctrl+S)")
+        self.save_button.clicked.connect(self.save)
+        row.addWidget(self.save_button)
+        back = QPushButton("Back  (Esc)")
+        back.clicked.connect(lambda: self.main.show_screen("station"))
+        row.addWidget(back)
+        row.addStretch(1)
+        root.addLayout(row)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("font-size: 18px;")
+        root.addWidget(self.message)
+        root.addStretch(1)
+        QShortcut(QKeySequence("Ctrl+S"), self, self.save)
+
+    @staticmethod
+    def _spin(lo: int, hi: int, suffix: str) -> QSpinBox:
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setSuffix(suffix)
+        return s
+
+    @staticmethod
+    def allowed_for(operator: Operator) -> bool:
+        return operator.role == "admin"
+
+    def on_shown(self) -> None:
+        self.load(self.main.settings)
+        self.message.clear()
+        self.station_id.setFocus()
+
+    def load(self, s: StationSettings) -> None:
+        self.station_id.setText(s.station_id)
+        self.area.setText(s.area)
+        self.max_gap.setValue(s.scanner_max_gap_ms)
+        self.min_length.setValue(s.scanner_min_length)
+        self.suffix.setCurrentText(s.scanner_suffix)
+        self.silence.setValue(s.scanner_silence_ms)
+        self.serial_port.setText(s.serial_port)
+        self.serial_baud.setValue(s.serial_baud)
+        self.muted.setChecked(s.sound_muted)
+        self.idle.setValue(s.idle_release_minutes)
+        self.camera.setText(s.camera)
+        self.camera_resolution.setText(s.camera_resolution)
+
+    def edited(self) -> StationSettings:
+        return self.main.settings.replace(
+            station_id=self.station_id.text().strip().upper(),
+            area=self.area.text().strip(),
+            scanner_max_gap_ms=self.max_gap.value(),
+            scanner_min_length=self.min_length.value(),
+            scanner_suffix=self.suffix.currentText(),
+            scanner_silence_ms=max(self.silence.value(), self.max_gap.value() + 1),
+            serial_port=self.serial_port.text().strip(),
+            serial_baud=self.serial_baud.value(),
+            sound_muted=self.muted.isChecked(),
+            idle_release_minutes=self.idle.value(),
+            camera=self.camera.text().strip(),
+            camera_resolution=self.camera_resolution.text().strip() or "1280x720",
+        )
+
+    def save(self) -> None:
+        if self.main.operator is None or not self.allowed_for(self.main.operator):
+            self.message.setText("Only an admin may change station settings")
+            return
+        new = self.edited()
+
+        def work(s: StationService) -> StationSettings:
+            if s.operator is None or s.operator.role != "admin":
+                raise StoreError("Only an admin may change station settings")
+            s.store.save_settings(new)
+            s.reload()
+            return s.settings
+
+        self.main.task_runner.submit(work, self._on_task_saved, self._on_task_failed)
+
+    def _on_task_saved(self, saved: StationSettings) -> None:
+        self.main.apply_settings(saved)
+        self.message.setStyleSheet("font-size: 18px; color: #1b7f2a;")
+        self.message.setText("Settings saved")
+
+    def _on_task_failed(self, err: TaskError) -> None:
+        self.message.setStyleSheet("font-size: 18px; color: #b3261e;")
+        self.message.setText(f"Settings NOT saved: {err.message}")

@@ -1,0 +1,524 @@
+"""The dispatcher's screen: current parent with its counter and children, feedback, last scans.
+
+Readable from 2 m: large type, one colour per outcome (green accepted, amber warning, red
+refused). Every action goes through the task runner; results redraw from the OpResult.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Slot
+from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from station.codes import escape_read
+from station.errors import NotLoggedIn
+from station.rules import Outcome
+from station.service import Operator, OpResult, StationService
+from station.settings import StationSettings
+from station.view import ParentRow
+from ui.tasks import TaskError
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow, ScanRecord
+
+HISTORY_SIZE = 20
+
+COLOURS = {
+    "accepted": ("#1b7f2a", "#ffffff"),
+    "warning": ("#f2a900", "#1a1a1a"),
+    "refused": ("#c62828", "#ffffff"),
+    "info": ("#e3e8ef", "#1a1a1a"),
+}
+ROW_TINT = {"accepted": "#dff3e2", "warning": "#fff1c7", "refused": "#fbd9d7"}
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    """What one scan task returns to the GUI thread: the result and the parent's children."""
+
+    result: OpResult
+    children: tuple[str, ...] | None  # None: unchanged
+
+
+def _children(service: StationService, parent: ParentRow | None) -> tuple[str, ...]:
+    if parent is None:
+        return ()
+    info = service.lookup_bag(parent.code)
+    return info.children if info is not None else ()
+
+
+def scan_task(raw: str, source: str, shown_parent: str | None):  # noqa: ANN201
+    """The work of one read on the task thread: record it, and re-read children if needed."""
+
+    def work(service: StationService) -> ScanOutcome:
+        result = service.record_scan(raw, source)
+        parent = result.parent
+        if result.reason == "bill_selected":
+            return ScanOutcome(result, None)
+        if result.changes.events or (parent.code if parent else None) != shown_parent:
+            return ScanOutcome(result, _children(service, parent))
+        return ScanOutcome(result, None)
+
+    return work
+
+
+def _with_children(fn):  # noqa: ANN001, ANN202
+    def work(service: StationService) -> ScanOutcome:
+        result = fn(service)
+        return ScanOutcome(result, _children(service, result.parent))
+
+    return work
+
+
+class StationScreen(QWidget):
+    def __init__(self, main: MainWindow) -> None:
+        super().__init__(main)
+        self.main = main
+        self.parent_row: ParentRow | None = None
+        self.parent_is_current = False  # False once complete, finished or released
+        self.children: list[str] = []
+        self.history: deque[ScanRecord] = deque(maxlen=HISTORY_SIZE)
+        self.last_outcome: str = "info"
+        self.results_shown = 0
+        self._confirm_finish_for: str | None = None
+        self._build()
+        self._idle_timer = QTimer(self)
+        self._idle_timer.setSingleShot(True)
+        self._idle_timer.timeout.connect(self._on_idle_timer_timeout)
+        self._confirm_timer = QTimer(self)
+        self._confirm_timer.setSingleShot(True)
+        self._confirm_timer.setInterval(15000)
+        self._confirm_timer.timeout.connect(self.cancel_pending_confirmation)
+        self.on_settings_changed(main.settings)
+        main.operator_changed.connect(self._on_main_operator_changed)
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(12, 8, 12, 8)
+        root.setSpacing(8)
+
+        top = QHBoxLayout()
+        self.operator_label = QLabel("")
+        self.operator_label.setStyleSheet("font-size: 18px; color: #333;")
+        top.addWidget(self.operator_label, 1)
+        self.undo_button = self._button("Undo last  (Ctrl+Z)", self.undo_last)
+        self.remove_button = self._button("Remove child  (Del)", self.remove_selected_child)
+        self.finish_button = self._button("Finish parent  (Ctrl+Enter)", self.finish_parent)
+        self.test_button = self._button("Scanner test  (F7)",
+                                        lambda: self.main.show_screen("scanner_test"))
+        self.settings_button = self._button("Settings  (F9)",
+                                            lambda: self.main.show_screen("settings"))
+        self.logout_button = self._button("Log out  (F12)", self.main.log_out)
+        for b in (self.undo_button, self.remove_button, self.finish_button, self.test_button,
+                  self.settings_button, self.logout_button):
+            top.addWidget(b)
+        root.addLayout(top)
+
+        self.banner = QLabel("Scan a parent bag")
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.banner.setMinimumHeight(90)
+        root.addWidget(self.banner)
+        self._paint_banner("info")
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = split
+        left = QFrame()
+        left.setFrameShape(QFrame.Shape.StyledPanel)
+        lv = QVBoxLayout(left)
+        caption = QLabel("Current parent")
+        caption.setStyleSheet("font-size: 18px; color: #555;")
+        lv.addWidget(caption)
+        self.parent_code_label = QLabel("—")
+        self.parent_code_label.setObjectName("parent_code")
+        self.parent_code_label.setStyleSheet("font-size: 54px; font-weight: bold;")
+        lv.addWidget(self.parent_code_label)
+        self.parent_type_label = QLabel("No parent selected: scan a parent bag")
+        self.parent_type_label.setStyleSheet("font-size: 20px; color: #333;")
+        lv.addWidget(self.parent_type_label)
+        self.counter_label = QLabel("")
+        self.counter_label.setObjectName("counter")
+        self.counter_label.setStyleSheet("font-size: 84px; font-weight: bold;")
+        lv.addWidget(self.counter_label)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(22)
+        lv.addWidget(self.progress)
+        kids = QLabel("Children (newest first)")
+        kids.setStyleSheet("font-size: 18px; color: #555;")
+        lv.addWidget(kids)
+        self.children_list = QListWidget()
+        self.children_list.setObjectName("children")
+        self.children_list.setStyleSheet("font-size: 22px;")
+        self.children_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        lv.addWidget(self.children_list, 1)
+        split.addWidget(left)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        hist = QLabel(f"Last {HISTORY_SIZE} scans")
+        hist.setStyleSheet("font-size: 18px; color: #555;")
+        rv.addWidget(hist)
+        self.history_table = QTableWidget(0, 3)
+        self.history_table.setObjectName("history")
+        self.history_table.setHorizontalHeaderLabels(["Time", "Read", "Result"])
+        self.history_table.verticalHeader().setVisible(False)
+        self.history_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.history_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.history_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.history_table.setWordWrap(False)
+        self.history_table.setStyleSheet("font-size: 17px;")
+        header = self.history_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        rv.addWidget(self.history_table, 3)
+        # The camera helper inserts its panel here.
+        self.camera_area = QVBoxLayout()
+        rv.addLayout(self.camera_area)
+        split.addWidget(right)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        root.addWidget(split, 1)
+
+        bottom = QHBoxLayout()
+        manual_label = QLabel("Damaged label? Type the code, Enter:")
+        manual_label.setStyleSheet("font-size: 18px;")
+        bottom.addWidget(manual_label)
+        self.manual_edit = QLineEdit()
+        self.manual_edit.setObjectName("manual_entry")
+        self.manual_edit.setPlaceholderText("code as printed on the label")
+        self.manual_edit.setStyleSheet("font-size: 22px; padding: 4px;")
+        self.manual_edit.returnPressed.connect(self._on_manual_return_pressed)
+        bottom.addWidget(self.manual_edit, 1)
+        root.addLayout(bottom)
+
+        self._shortcut("Ctrl+Z", self.undo_last)
+        self._shortcut("Ctrl+Return", self.finish_parent)
+        self._shortcut("Ctrl+Enter", self.finish_parent)
+        self._shortcut("F12", self.main.log_out)
+        delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.children_list)
+        delete.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete.activated.connect(self.remove_selected_child)
+
+    def _button(self, text: str, slot) -> QPushButton:  # noqa: ANN001
+        b = QPushButton(text)
+        b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space and Enter stay with the scan path
+        b.setStyleSheet("font-size: 16px; padding: 6px 10px;")
+        b.clicked.connect(slot)
+        return b
+
+    def _shortcut(self, keys: str, slot) -> QShortcut:  # noqa: ANN001
+        sc = QShortcut(QKeySequence(keys), self)
+        sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        sc.activated.connect(slot)
+        return sc
+
+    # -- state ------------------------------------------------------------------------------
+
+    def on_shown(self) -> None:
+        if self.main.operator is not None:
+            self.manual_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def on_settings_changed(self, settings: StationSettings) -> None:
+        self._idle_ms = max(int(settings.idle_release_minutes), 1) * 60_000
+        self._idle_timer.setInterval(self._idle_ms)
+
+    @Slot(object)
+    def _on_main_operator_changed(self, operator: Operator | None) -> None:
+        if operator is None:
+            self._idle_timer.stop()
+            self.cancel_pending_confirmation()
+            self.operator_label.setText("")
+            self._show_parent(None, [], current=False)
+            self.show_message("info", "Scan a parent bag")
+            return
+        self.operator_label.setText(
+            f"{operator.username} ({operator.role}) · station {self.main.settings.station_id}"
+        )
+        is_admin = operator.role == "admin"
+        self.settings_button.setVisible(is_admin)
+        self.show_message("info", f"Welcome {operator.username}. Scan a parent bag")
+        self.main.task_runner.submit(
+            lambda s: (s.current_parent(), _children(s, s.current_parent())),
+            self._on_task_current_parent,
+            self._on_task_failed,
+        )
+
+    def _on_task_current_parent(self, value: tuple[ParentRow | None, tuple[str, ...]]) -> None:
+        parent, children = value
+        self._show_parent(parent, list(children), current=parent is not None)
+        if parent is not None:
+            self.show_message(
+                "info",
+                f"Parent {parent.code} is still selected ({parent.child_count}/{parent.capacity}):"
+                " scan its children, or scan another parent",
+            )
+            self._idle_timer.start()
+
+    def stop(self) -> None:
+        self._idle_timer.stop()
+        self._confirm_timer.stop()
+
+    def save_state(self, qs: QSettings) -> None:
+        qs.setValue("station/splitter", self.splitter.saveState())
+
+    def restore_state(self, qs: QSettings) -> None:
+        value = qs.value("station/splitter")
+        if value is not None:
+            self.splitter.restoreState(value)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def handle_read(self, raw: str, source: str) -> None:
+        self.cancel_pending_confirmation()
+        shown = self.parent_row.code if self.parent_row and self.parent_is_current else None
+        self.main.task_runner.submit(
+            scan_task(raw, source, shown),
+            lambda out: self._on_task_scanned(raw, source, out),
+            lambda err: self._on_task_scan_failed(raw, source, err),
+        )
+
+    def _on_task_scanned(self, raw: str, source: str, out: ScanOutcome) -> None:
+        from ui.main_window import ScanRecord
+
+        self.show_result(ScanRecord(out.result, raw, source), out.children)
+
+    def _on_task_scan_failed(self, raw: str, source: str, err: TaskError) -> None:
+        from ui.main_window import ScanRecord
+
+        if isinstance(err.exception, NotLoggedIn):
+            message = f"{escape_read(raw)} not recorded: {err.message}"
+        else:
+            message = f"{escape_read(raw)} was NOT saved: {err.message}"
+        result = OpResult(Outcome.REFUSED, "not_saved", message, None, None, self.parent_row)
+        self.show_result(ScanRecord(result, raw, source), None, keep_parent=True)
+
+    def show_result(
+        self,
+        record: ScanRecord,
+        children: tuple[str, ...] | None,
+        *,
+        keep_parent: bool = False,
+    ) -> None:
+        """Paint one result: banner, parent, children, history; then sound and signal."""
+        result = record.result
+        outcome = str(result.outcome)
+        self.show_message(outcome, result.message)
+        if result.reason == "bill_selected":
+            self._open_bill(result)
+        elif not keep_parent:
+            parent = result.parent
+            complete = parent is not None and parent.status == "completed" and result.reason in (
+                "parent_completed", "parent_finished")
+            kids = list(children) if children is not None else self.children
+            if parent is None and self.parent_row is not None and not result.ok:
+                parent = self.parent_row  # a refusal without a parent leaves the screen as is
+                self._show_parent(parent, kids, current=self.parent_is_current)
+            else:
+                self._show_parent(parent, kids, current=parent is not None and not complete)
+        self._add_history(record)
+        self.results_shown += 1
+        self._restart_idle()
+        self.main.record_scan_result(record)
+
+    def _open_bill(self, result: OpResult) -> None:
+        screen = self.main.screen("bill")
+        if screen is not None and self.main.show_screen("bill"):
+            opener = getattr(screen, "open_bill", None)
+            if callable(opener):
+                opener(result.code)
+            return
+        self.show_message("warning", f"Bill {result.code} scanned: bills are loaded on the "
+                          "bill screen, which this station does not have. Scan a parent bag")
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def _on_manual_return_pressed(self) -> None:
+        text = self.manual_edit.text()
+        if not text.strip():
+            return
+        self.manual_edit.clear()
+        self.main.handle_read(text, "typed")
+
+    def _submit_action(self, fn, label: str) -> None:  # noqa: ANN001
+        if self.main.operator is None:
+            return
+        self.main.task_runner.submit(
+            _with_children(fn),
+            lambda out: self._on_task_action_done(label, out),
+            self._on_task_failed,
+        )
+
+    def _on_task_action_done(self, label: str, out: ScanOutcome) -> None:
+        from ui.main_window import ScanRecord
+
+        self.show_result(ScanRecord(out.result, label, "action"), out.children)
+
+    def _on_task_failed(self, err: TaskError) -> None:
+        self.show_message("refused", err.message)
+
+    @Slot()
+    def undo_last(self) -> None:
+        self.cancel_pending_confirmation()
+        self._submit_action(lambda s: s.undo_last(), "Undo last")
+
+    @Slot()
+    def remove_selected_child(self) -> None:
+        item = self.children_list.currentItem()
+        if item is None:
+            self.show_message("warning", "Select a child in the list first, then press Delete")
+            return
+        code = item.text()
+        self._submit_action(lambda s: s.remove_child(code), f"Remove {code}")
+
+    @Slot()
+    def finish_parent(self) -> None:
+        parent = self.parent_row if self.parent_is_current else None
+        if parent is None:
+            self.show_message("warning", "No parent bag is selected: nothing to finish")
+            return
+        short = parent.child_count < parent.capacity
+        if short and self._confirm_finish_for != parent.code:
+            self._confirm_finish_for = parent.code
+            self._confirm_timer.start()
+            self.show_message(
+                "warning",
+                f"{parent.code} has only {parent.child_count}/{parent.capacity} children. "
+                "Press Ctrl+Enter again to finish it short, Esc to keep packing",
+            )
+            self.main.sounds.play("warning")
+            return
+        self.cancel_pending_confirmation(quiet=True)
+        self._submit_action(lambda s: s.finish_parent(), f"Finish {parent.code}")
+
+    @property
+    def confirming_finish(self) -> str | None:
+        return self._confirm_finish_for
+
+    @Slot()
+    def cancel_pending_confirmation(self, quiet: bool = False) -> None:
+        if self._confirm_finish_for is None:
+            return
+        code = self._confirm_finish_for
+        self._confirm_finish_for = None
+        self._confirm_timer.stop()
+        if not quiet and self.parent_row is not None:
+            self.show_message("info", f"Keep packing {code} "
+                              f"({self.parent_row.child_count}/{self.parent_row.capacity})")
+
+    def _restart_idle(self) -> None:
+        if self.parent_is_current and self.parent_row is not None:
+            self._idle_timer.start(self._idle_ms)
+        else:
+            self._idle_timer.stop()
+
+    @Slot()
+    def _on_idle_timer_timeout(self) -> None:
+        if not self.parent_is_current or self.parent_row is None or self.main.operator is None:
+            return
+        code = self.parent_row.code
+        minutes = self._idle_ms // 60_000
+
+        def work(s: StationService) -> None:
+            current = s.current_parent()
+            if current is not None and current.code == code:
+                s.release_parent()
+
+        def done(_v: object) -> None:
+            if self.parent_row is not None and self.parent_row.code == code:
+                self._show_parent(self.parent_row, self.children, current=False)
+                self.show_message("info", f"{code} released after {minutes} idle minutes "
+                                  f"({self.parent_row.child_count}/{self.parent_row.capacity}): "
+                                  "scan a parent bag")
+
+        self.main.task_runner.submit(work, done, self._on_task_failed)
+
+    # -- painting ---------------------------------------------------------------------------
+
+    def show_message(self, outcome: str, text: str) -> None:
+        self.last_outcome = outcome
+        self.banner.setText(text)
+        self._paint_banner(outcome)
+
+    def _paint_banner(self, outcome: str) -> None:
+        bg, fg = COLOURS.get(outcome, COLOURS["info"])
+        self.banner.setStyleSheet(
+            f"QLabel#banner {{ background: {bg}; color: {fg}; font-size: 30px; "
+            "font-weight: bold; border-radius: 8px; padding: 10px; }"
+        )
+
+    def _show_parent(self, parent: ParentRow | None, children: list[str], *, current: bool) -> None:
+        self.parent_row = parent
+        self.parent_is_current = current and parent is not None
+        if parent is None:
+            self.parent_code_label.setText("—")
+            self.parent_type_label.setText("No parent selected: scan a parent bag")
+            self.counter_label.setText("")
+            self.progress.setValue(0)
+            self.children = []
+            self.children_list.clear()
+            return
+        self.parent_code_label.setText(parent.code)
+        self.parent_code_label.setStyleSheet(
+            "font-size: 54px; font-weight: bold; color: %s;"
+            % ("#111" if self.parent_is_current else "#777")
+        )
+        state = {"pending": "empty", "in_progress": "packing", "completed": "COMPLETE"}.get(
+            parent.status, parent.status)
+        extra = ""
+        if not self.parent_is_current:
+            extra = " · scan the next parent bag" if parent.status == "completed" else \
+                " · not selected: scan it to resume"
+        bill = f" · on bill {parent.bill_id}" if parent.bill_id else ""
+        self.parent_type_label.setText(
+            f"Type {parent.bag_type} · capacity {parent.capacity} · {state}{bill}{extra}"
+        )
+        self.counter_label.setText(f"{parent.child_count} / {parent.capacity}")
+        self.progress.setMaximum(max(parent.capacity, 1))
+        self.progress.setValue(min(parent.child_count, parent.capacity))
+        if children != self.children or self.children_list.count() != len(children):
+            self.children = list(children)
+            self.children_list.clear()
+            self.children_list.addItems(self.children)
+
+    def _add_history(self, record: ScanRecord) -> None:
+        self.history.appendleft(record)
+        t = self.history_table
+        t.insertRow(0)
+        when = record.at.astimezone().strftime("%H:%M:%S")
+        read = escape_read(record.raw, 40) if record.source != "action" else record.raw
+        if record.source == "typed":
+            read += "  (typed)"
+        outcome = str(record.result.outcome)
+        tint = QBrush(QColor(ROW_TINT.get(outcome, "#ffffff")))
+        for col, text in enumerate((when, read, record.result.message)):
+            item = QTableWidgetItem(text)
+            item.setBackground(tint)
+            t.setItem(0, col, item)
+        while t.rowCount() > HISTORY_SIZE:
+            t.removeRow(t.rowCount() - 1)
+

@@ -1,0 +1,115 @@
+"""The status bar: pending events, oldest pending age, last sync, sync issues, centre state.
+
+Figures come from the local store (station/status.py) through the task runner, so they are
+right while offline and the GUI thread never reads the store itself. The sync bridge sets the
+centre state label directly (`set_centre_state`) when it knows better than the store.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtWidgets import QLabel, QStatusBar
+
+from station.service import StationService
+from station.status import StationStatus, read_status
+from ui.tasks import TaskError, TaskRunner
+
+_STATE_COLOURS = {
+    "online": "#1b7f2a",
+    "syncing": "#1f5fbf",
+    "offline": "#a66300",
+    "blocked": "#b3261e",
+}
+
+
+def status_of(service: StationService) -> StationStatus:
+    """Runs on the task thread: one short read of the store, then release the snapshot."""
+    conn = service.conn
+    try:
+        return read_status(conn)
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+
+
+class StationStatusBar(QStatusBar):
+    REFRESH_MS = 3000
+    MIN_INTERVAL_MS = 400  # scans in quick succession share one refresh
+
+    def __init__(self, runner: TaskRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)  # type: ignore[arg-type]
+        self._runner = runner
+        self.status: StationStatus | None = None
+        self._in_flight = False
+        self._again = False
+        self.centre_label = QLabel("centre: …")
+        self.sync_label = self.centre_label  # the sync bridge updates this one
+        self.pending_label = QLabel("… pending")
+        self.last_sync_label = QLabel("")
+        self.issues_label = QLabel("")
+        self.station_label = QLabel("")
+        for w in (self.centre_label, self.pending_label, self.last_sync_label, self.issues_label):
+            w.setStyleSheet("QLabel { padding: 0 10px; font-size: 15px; }")
+            self.addPermanentWidget(w)
+        self.addWidget(self.station_label)
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.REFRESH_MS)
+        self._timer.timeout.connect(self.refresh_status)
+        self._soon = QTimer(self)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(self.MIN_INTERVAL_MS)
+        self._soon.timeout.connect(self.refresh_status)
+
+    def start(self) -> None:
+        self._timer.start()
+        self.refresh_status()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self._soon.stop()
+
+    def refresh_soon(self) -> None:
+        if not self._soon.isActive():
+            self._soon.start()
+
+    @Slot()
+    def refresh_status(self) -> None:
+        if self._in_flight:
+            self._again = True
+            return
+        self._in_flight = True
+        try:
+            self._runner.submit(status_of, self._on_task_status, self._on_task_failed)
+        except RuntimeError:  # runner stopped: the window is closing
+            self._in_flight = False
+
+    def _on_task_status(self, status: StationStatus) -> None:
+        self._in_flight = False
+        self.show_status(status)
+        if self._again:
+            self._again = False
+            self.refresh_status()
+
+    def _on_task_failed(self, err: TaskError) -> None:
+        self._in_flight = False
+        self.pending_label.setText(f"status unavailable: {err.message}")
+
+    def show_status(self, s: StationStatus) -> None:
+        self.status = s
+        self.pending_label.setText(s.pending_text())
+        self.last_sync_label.setText(s.last_sync_text())
+        self.issues_label.setText(f"{s.sync_issues} sync issues" if s.sync_issues else
+                                  "no sync issues")
+        self.issues_label.setStyleSheet(
+            "QLabel { padding: 0 10px; font-size: 15px; %s }"
+            % ("color: #b3261e; font-weight: bold;" if s.sync_issues else "")
+        )
+        self.set_centre_state(s.centre_state)
+
+    @Slot(str)
+    def set_centre_state(self, state: str) -> None:
+        colour = _STATE_COLOURS.get(state, "#555555")
+        self.centre_label.setText(f"centre: {state}")
+        self.centre_label.setStyleSheet(
+            f"QLabel {{ padding: 0 10px; font-size: 15px; color: {colour}; font-weight: bold; }}"
+        )
