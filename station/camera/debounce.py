@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from station.camera.decoders import DecodedCode, reading_order
 
 DEFAULT_GONE_S = 0.5
+_EPS = 1e-9  # frame times like 0.7 - 0.2 are not exactly 0.5 in binary
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Debouncer:
         # does not show it; a stalled decoder or one blurred frame is not "leaving".
         texts_now = {c.text for c in codes}
         for text, seen in list(self._in_view.items()):
-            if text not in texts_now and t - seen.last_seen >= self.gone_s:
+            if text not in texts_now and t - seen.last_seen >= self.gone_s - _EPS:
                 del self._in_view[text]
         accepted: list[DecodedCode] = []
         seen_now: set[str] = set()
@@ -56,7 +57,7 @@ class Debouncer:
                 accepted.append(code)
                 continue
             s.last_seen = t
-            if self.holdoff_s > 0 and t - s.last_accepted >= self.holdoff_s:
+            if self.holdoff_s > 0 and t - s.last_accepted >= self.holdoff_s - _EPS:
                 s.last_accepted = t
                 accepted.append(code)
         return accepted
