@@ -1,0 +1,594 @@
+"""The bill screen: create a bill, scan parents onto it, remove, close (short with a reason), reopen.
+
+All store work runs on the window's task runner. The open bill is kept on the worker side too
+(`_Cursor`, touched only by tasks), so a bill id scanned in a burst switches bills exactly
+between the reads before and after it, whatever the GUI thread has painted so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
+from PySide6.QtGui import QFont, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from station import reports
+from station.codes import CodeKind, classify, escape_read, normalise
+from station.errors import CodeRefused
+from station.reports import BillRow, ParentLine
+from station.rules import MAX_BILL_TARGET, Action, Outcome, may
+from station.service import Operator, OpResult, StationService
+from ui.bill_models import ParentsModel
+
+FEEDBACK_STYLE = {
+    "accepted": "background:#1e7b34;color:white;",
+    "warning": "background:#f0b400;color:black;",
+    "refused": "background:#b00020;color:white;",
+    "info": "background:#e6eef8;color:black;",
+}
+
+
+@dataclass(frozen=True)
+class BillView:
+    """What the screen shows of one bill (frozen: made on the worker, painted on the GUI)."""
+
+    row: BillRow
+    parents: tuple[ParentLine, ...]
+    closed_reason: str | None
+
+
+@dataclass(frozen=True)
+class BillOutcome:
+    """The result of one read or action on the bill screen, with the bill as it is now."""
+
+    result: OpResult | None
+    view: BillView | None
+
+
+class _Cursor:
+    """The open bill as the worker thread sees it; only tasks read or write it."""
+
+    bill_id: str | None = None
+
+
+def load_view(service: StationService, bill_id: str) -> BillView | None:
+    with reports.reading(service.store) as conn:
+        row = reports.bill_row(conn, bill_id)
+        if row is None:
+            return None
+        parents = reports.bill_parents(conn, row.bill_id, with_children=False)
+        detail_reason = None
+        if row.status == "completed":
+            d = reports.bill_detail(conn, row.bill_id)
+            detail_reason = d.closed_reason if d else None
+    return BillView(row, parents, detail_reason)
+
+
+def _known_bill(service: StationService, raw: str) -> str | None:
+    progress = service.bill_progress(raw) if len(raw) <= 512 else None
+    return progress.bill_id if progress else None
+
+
+def bill_read(service: StationService, cursor: _Cursor, raw: str, source: str) -> BillOutcome:
+    """One read on the bill screen: a known bill id opens that bill, anything else is loaded
+    onto the open bill (the service makes every check of domain.md)."""
+    try:
+        kind: CodeKind | None = classify(raw, service.bag_types).kind
+    except CodeRefused:
+        kind = None
+    if kind is not CodeKind.PARENT:
+        bill_id = _known_bill(service, raw)
+        if bill_id is not None:
+            cursor.bill_id = bill_id
+            view = load_view(service, bill_id)
+            result = OpResult(
+                Outcome.ACCEPTED, "bill_selected", f"Bill {bill_id} opened", bill_id, "bill",
+                bill=service.bill_progress(bill_id),
+            )
+            return BillOutcome(result, view)
+    if cursor.bill_id is None:
+        what = normalise(raw) if kind is not None else escape_read(raw)
+        return BillOutcome(
+            OpResult(Outcome.REFUSED, "no_bill_open",
+                     f"No bill is open: scan or type a bill id first ({what} was not added)"),
+            None,
+        )
+    result = service.add_parent_to_bill(cursor.bill_id, raw, source)
+    return BillOutcome(result, load_view(service, cursor.bill_id))
+
+
+def bill_sound(result: OpResult) -> str | None:
+    """Sounds for bill results the packing screen's table does not cover."""
+    if result.outcome is not Outcome.ACCEPTED:
+        return None
+    if result.reason == "bill_parent_added":
+        if result.bill is not None and result.bill.linked >= result.bill.target:
+            return "parent_complete"
+        return "child_accepted"
+    if result.reason in ("bill_closed", "bill_created", "bill_reopened", "bill_parent_removed"):
+        return "parent_selected"
+    return None
+
+
+class ReasonDialog(QDialog):
+    """Closing a bill short: the reason must be typed."""
+
+    def __init__(self, bill: BillRow, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Close bill {bill.bill_id} short")
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel(
+            f"Bill {bill.bill_id} has {bill.linked} of {bill.target} parent bags.\n"
+            "Closing it short needs a reason:"
+        ))
+        self.reason_edit = QLineEdit(self)
+        self.reason_edit.setPlaceholderText("e.g. truck full, remaining bags on the next bill")
+        lay.addWidget(self.reason_edit)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Close bill short")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        lay.addWidget(self.buttons)
+
+
+class CreateBillDialog(QDialog):
+    """New bill: the id may be scanned (the screen routes reads here while it is open) or typed."""
+
+    submitted = Signal(str, int, str, str, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New bill")
+        form = QFormLayout(self)
+        self.id_edit = QLineEdit(self)
+        self.id_edit.setPlaceholderText("scan or type the bill id")
+        self.target_spin = QSpinBox(self)
+        self.target_spin.setRange(1, MAX_BILL_TARGET)
+        self.target_spin.setValue(10)
+        self.description_edit = QLineEdit(self)
+        self.destination_edit = QLineEdit(self)
+        self.vehicle_edit = QLineEdit(self)
+        form.addRow("Bill id", self.id_edit)
+        form.addRow(f"Parent bags (1-{MAX_BILL_TARGET})", self.target_spin)
+        form.addRow("Description", self.description_edit)
+        form.addRow("Destination", self.destination_edit)
+        form.addRow("Vehicle number", self.vehicle_edit)
+        self.error_label = QLabel("", self)
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color:#b00020;font-weight:bold;")
+        form.addRow(self.error_label)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Create bill")
+        self.buttons.accepted.connect(self._on_buttons_accepted)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+        self.id_edit.returnPressed.connect(self.target_spin.setFocus)
+
+    def scanned(self, raw: str) -> None:
+        self.id_edit.setText(normalise(raw))
+        self.target_spin.setFocus()
+        self.target_spin.selectAll()
+
+    @Slot()
+    def _on_buttons_accepted(self) -> None:
+        self.error_label.setText("")
+        self.submitted.emit(
+            self.id_edit.text(), self.target_spin.value(), self.description_edit.text(),
+            self.destination_edit.text(), self.vehicle_edit.text(),
+        )
+
+    def show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+
+
+class BillScreen(QWidget):
+    """Loading parents onto a bill; registered as screen "bill" of the main window."""
+
+    bill_changed = Signal(object)  # BillView | None, after each redraw
+
+    def __init__(self, window: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.window_ = window
+        self._cursor = _Cursor()
+        self.view: BillView | None = None
+        self.last_result: OpResult | None = None
+        self.create_dialog: CreateBillDialog | None = None
+        self.reason_dialog: ReasonDialog | None = None
+        self.confirm_box: QMessageBox | None = None
+
+        big = QFont()
+        big.setPointSize(20)
+        big.setBold(True)
+
+        self.entry = QLineEdit(self)
+        self.entry.setPlaceholderText(
+            "Scan or type a parent code to load it, or a bill id to open that bill"
+        )
+        self.entry.returnPressed.connect(self._on_entry_return_pressed)
+        self.new_button = QPushButton("New bill… (Ctrl+N)", self)
+        self.new_button.clicked.connect(self.start_create)
+        top = QHBoxLayout()
+        top.addWidget(self.entry, 1)
+        top.addWidget(self.new_button)
+
+        self.title = QLabel("No bill open: scan a bill id or create a new bill", self)
+        self.title.setFont(big)
+        self.subtitle = QLabel("", self)
+        self.subtitle.setWordWrap(True)
+
+        self.progress = QProgressBar(self)
+        self.progress.setMinimumHeight(64)
+        self.progress.setFont(big)
+        self.progress.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("no bill")
+
+        figures = QGridLayout()
+        self.figure_labels: dict[str, QLabel] = {}
+        for i, (key, caption) in enumerate((
+            ("children", "Children"), ("actual", "Actual kg"), ("expected", "Expected kg"),
+            ("shortfall", "Shortfall kg"), ("missing", "Parents missing"),
+        )):
+            cap = QLabel(caption, self)
+            val = QLabel("–", self)
+            f = QFont()
+            f.setPointSize(16)
+            f.setBold(True)
+            val.setFont(f)
+            figures.addWidget(cap, 0, i)
+            figures.addWidget(val, 1, i)
+            self.figure_labels[key] = val
+
+        self.feedback = QLabel("", self)
+        self.feedback.setWordWrap(True)
+        self.feedback.setMinimumHeight(48)
+        fb = QFont()
+        fb.setPointSize(15)
+        fb.setBold(True)
+        self.feedback.setFont(fb)
+        self.feedback.setContentsMargins(10, 6, 10, 6)
+        self.feedback_kind = ""
+
+        self.parents_model = ParentsModel(self)
+        self.parents_view = QTableView(self)
+        self.parents_view.setModel(self.parents_model)
+        self.parents_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.parents_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.parents_view.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.parents_view.horizontalHeader().setStretchLastSection(True)
+        self.parents_view.setSortingEnabled(False)
+
+        self.remove_button = QPushButton("Remove parent… (Del)", self)
+        self.remove_button.clicked.connect(self.start_remove)
+        self.close_button = QPushButton("Close bill…", self)
+        self.close_button.clicked.connect(self.start_close)
+        self.reopen_button = QPushButton("Reopen bill (admin)", self)
+        self.reopen_button.clicked.connect(self.start_reopen)
+        actions = QHBoxLayout()
+        actions.addWidget(self.remove_button)
+        actions.addStretch(1)
+        actions.addWidget(self.close_button)
+        actions.addWidget(self.reopen_button)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.title)
+        lay.addWidget(self.subtitle)
+        lay.addWidget(self.progress)
+        lay.addLayout(figures)
+        lay.addWidget(self.feedback)
+        lay.addWidget(self.parents_view, 1)
+        lay.addLayout(actions)
+
+        QShortcut(QKeySequence("Ctrl+N"), self, self.start_create,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        # Delete in the list removes the selected parent (after a confirmation).
+        self.parents_view.installEventFilter(self)
+        self._update_buttons()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if (watched is self.parents_view and event.type() == QEvent.Type.KeyPress
+                and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Delete):
+            self.start_remove()
+            return True
+        return super().eventFilter(watched, event)
+
+    # -- main window contract -----------------------------------------------------------------
+
+    def allowed_for(self, operator: Operator) -> bool:
+        return may(operator.role, Action.BILLS)
+
+    def on_shown(self) -> None:
+        self.entry.setFocus()
+        self._update_buttons()
+        if self.view is not None:
+            self.refresh()
+
+    @property
+    def bill_id(self) -> str | None:
+        return self.view.row.bill_id if self.view else None
+
+    def _submit(self, fn: Callable[[StationService], Any], on_done: Callable[[Any], None]) -> None:
+        self.window_.task_runner.submit(fn, on_done, self._on_task_failed)
+
+    def handle_read(self, raw: str, source: str) -> None:
+        """A read routed here by the main window (scanner, serial, camera, typed)."""
+        if self.create_dialog is not None and self.create_dialog.isVisible():
+            self.create_dialog.scanned(raw)
+            return
+        cursor = self._cursor
+        self._submit(lambda s: bill_read(s, cursor, raw, source),
+                     lambda out: self._on_task_read_done(out, raw, source))
+
+    def open_bill(self, bill_id: str) -> None:
+        """Open a bill (the packing screen calls this when a bill id is scanned there)."""
+        cursor = self._cursor
+
+        def work(s: StationService) -> BillOutcome:
+            view = load_view(s, bill_id)
+            if view is None:
+                return BillOutcome(OpResult(Outcome.REFUSED, "no_bill",
+                                            f"Bill {normalise(bill_id)} does not exist here"), None)
+            cursor.bill_id = view.row.bill_id
+            return BillOutcome(OpResult(Outcome.ACCEPTED, "bill_selected",
+                                        f"Bill {view.row.bill_id} opened", view.row.bill_id,
+                                        "bill"), view)
+
+        self._submit(work, self._on_task_action_done)
+
+    def refresh(self) -> None:
+        cursor = self._cursor
+
+        def work(s: StationService) -> BillOutcome:
+            return BillOutcome(None, load_view(s, cursor.bill_id) if cursor.bill_id else None)
+
+        self._submit(work, self._on_task_action_done)
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _on_task_read_done(self, out: BillOutcome, raw: str, source: str) -> None:
+        self._show_outcome(out)
+        if out.result is None:
+            return
+        record_result = getattr(self.window_, "record_scan_result", None)
+        if callable(record_result):
+            from ui.main_window import ScanRecord
+
+            record_result(ScanRecord(out.result, raw, source))
+        else:
+            self.window_.sounds.play_for(out.result)
+        extra = bill_sound(out.result)
+        if extra is not None and self.window_.sounds.last_kind is None:
+            self.window_.sounds.play(extra)
+
+    def _on_task_action_done(self, out: BillOutcome) -> None:
+        self._show_outcome(out)
+        if out.result is not None:
+            sounds = self.window_.sounds
+            if sounds.play_for(out.result) is None:
+                sounds.play(bill_sound(out.result))
+
+    def _on_task_failed(self, err: Any) -> None:
+        self.show_message("refused", err.message)
+        self.window_.sounds.play("error")
+
+    def _show_outcome(self, out: BillOutcome) -> None:
+        if out.result is not None:
+            self.last_result = out.result
+            self.show_message(str(out.result.outcome), out.result.message)
+        if out.view is not None or (out.result is None):
+            self.apply_view(out.view)
+
+    def show_message(self, kind: str, message: str) -> None:
+        self.feedback_kind = kind
+        self.feedback.setText(message)
+        self.feedback.setStyleSheet(FEEDBACK_STYLE.get(kind, FEEDBACK_STYLE["info"]))
+
+    def apply_view(self, view: BillView | None) -> None:
+        previous = self.bill_id
+        self.view = view
+        if view is None:
+            self.title.setText("No bill open: scan a bill id or create a new bill")
+            self.subtitle.setText("")
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("no bill")
+            for label in self.figure_labels.values():
+                label.setText("–")
+            self.parents_model.set_rows(())
+        else:
+            r = view.row
+            status = {"new": "new", "processing": "loading", "completed": "CLOSED"}[r.status] \
+                if r.status in ("new", "processing", "completed") else r.status
+            self.title.setText(f"Bill {r.bill_id} · {status}")
+            parts = [p for p in (r.description, r.destination and f"to {r.destination}",
+                                 r.vehicle and f"vehicle {r.vehicle}",
+                                 r.created_by and f"created by {r.created_by} {r.created_local}")
+                     if p]
+            if view.closed_reason:
+                parts.append(f"closed short: {view.closed_reason}")
+            self.subtitle.setText(" · ".join(parts))
+            self.progress.setRange(0, max(r.target, 1))
+            self.progress.setValue(min(r.linked, r.target))
+            self.progress.setFormat(f"{r.linked} / {r.target} parent bags ({r.percent:.0f} %)")
+            self.figure_labels["children"].setText(f"{r.children:,}")
+            self.figure_labels["actual"].setText(f"{r.actual_kg:,.1f}")
+            self.figure_labels["expected"].setText(f"{r.expected_kg:,.1f}")
+            self.figure_labels["shortfall"].setText(f"{r.shortfall_kg:,.1f}")
+            self.figure_labels["missing"].setText(str(max(r.target - r.linked, 0)))
+            selected = self.selected_parent()
+            self.parents_model.set_rows(view.parents)
+            if selected and previous == r.bill_id:
+                row = self.parents_model.row_of(selected)
+                if row >= 0:
+                    self.parents_view.selectRow(row)
+        self._update_buttons()
+        self.bill_changed.emit(view)
+
+    def _update_buttons(self) -> None:
+        op: Operator | None = getattr(self.window_, "operator", None)
+        open_ = self.view is not None and self.view.row.status != "completed"
+        closed = self.view is not None and self.view.row.status == "completed"
+        self.remove_button.setEnabled(open_ and self.parents_model.rowCount() > 0)
+        self.close_button.setEnabled(open_)
+        admin = op is not None and may(op.role, Action.REOPEN_BILL)
+        self.reopen_button.setVisible(admin)
+        self.reopen_button.setEnabled(admin and closed)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    @Slot()
+    def _on_entry_return_pressed(self) -> None:
+        text = self.entry.text()
+        self.entry.clear()
+        if not text.strip():
+            return
+        handle = getattr(self.window_, "handle_read", None)
+        if callable(handle):
+            handle(text, "typed")  # the window's single read path
+        else:
+            self.handle_read(text, "typed")
+
+    @Slot()
+    def start_create(self) -> None:
+        dlg = CreateBillDialog(self)
+        dlg.submitted.connect(self._on_create_submitted)
+        dlg.finished.connect(self._on_create_finished)
+        self.create_dialog = dlg
+        dlg.open()
+        dlg.id_edit.setFocus()
+
+    @Slot(str, int, str, str, str)
+    def _on_create_submitted(self, bill_id: str, target: int, description: str,
+                             destination: str, vehicle: str) -> None:
+        cursor = self._cursor
+
+        def work(s: StationService) -> BillOutcome:
+            r = s.create_bill(bill_id, target, description, destination, vehicle)
+            if not r.ok or r.code is None:
+                return BillOutcome(r, None)
+            cursor.bill_id = r.code
+            return BillOutcome(r, load_view(s, r.code))
+
+        self._submit(work, self._on_task_created)
+
+    def _on_task_created(self, out: BillOutcome) -> None:
+        assert out.result is not None
+        dlg = self.create_dialog
+        if not out.result.ok:
+            if dlg is not None and dlg.isVisible():
+                dlg.show_error(out.result.message)
+            self.window_.sounds.play("error")
+            return
+        if dlg is not None:
+            dlg.accept()
+        self._on_task_action_done(out)
+        self.entry.setFocus()
+
+    @Slot(int)
+    def _on_create_finished(self, _code: int) -> None:
+        self.create_dialog = None
+
+    def selected_parent(self) -> str | None:
+        rows = self.parents_view.selectionModel().selectedRows() \
+            if self.parents_view.selectionModel() else []
+        if not rows:
+            return None
+        return self.parents_model.ids[rows[0].row()]
+
+    @Slot()
+    def start_remove(self) -> None:
+        code = self.selected_parent()
+        if self.view is None:
+            return
+        if code is None:
+            self.show_message("refused", "Select the parent bag to remove in the list first")
+            return
+        bill_id = self.view.row.bill_id
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove parent",
+                          f"Remove {code} from bill {bill_id}?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.accepted.connect(lambda: self._remove(bill_id, code))
+        box.finished.connect(self._on_confirm_finished)
+        self.confirm_box = box
+        box.open()
+
+    def _remove(self, bill_id: str, code: str) -> None:
+        def work(s: StationService) -> BillOutcome:
+            return BillOutcome(s.remove_parent_from_bill(bill_id, code), load_view(s, bill_id))
+
+        self._submit(work, self._on_task_action_done)
+
+    @Slot(int)
+    def _on_confirm_finished(self, _code: int) -> None:
+        self.confirm_box = None
+
+    @Slot()
+    def start_close(self) -> None:
+        if self.view is None:
+            return
+        row = self.view.row
+        if row.linked < row.target:
+            dlg = ReasonDialog(row, self)
+            dlg.accepted.connect(lambda: self._close(row.bill_id, dlg.reason_edit.text()))
+            dlg.finished.connect(self._on_reason_finished)
+            self.reason_dialog = dlg
+            dlg.open()
+            dlg.reason_edit.setFocus()
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Close bill",
+                          f"Close bill {row.bill_id} ({row.linked}/{row.target})? "
+                          "A closed bill cannot change until an admin reopens it.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.accepted.connect(lambda: self._close(row.bill_id, None))
+        box.finished.connect(self._on_confirm_finished)
+        self.confirm_box = box
+        box.open()
+
+    @Slot(int)
+    def _on_reason_finished(self, _code: int) -> None:
+        self.reason_dialog = None
+
+    def _close(self, bill_id: str, reason: str | None) -> None:
+        def work(s: StationService) -> BillOutcome:
+            return BillOutcome(s.close_bill(bill_id, reason), load_view(s, bill_id))
+
+        self._submit(work, self._on_task_action_done)
+
+    @Slot()
+    def start_reopen(self) -> None:
+        if self.view is None:
+            return
+        bill_id = self.view.row.bill_id
+
+        def work(s: StationService) -> BillOutcome:
+            return BillOutcome(s.reopen_bill(bill_id), load_view(s, bill_id))
+
+        self._submit(work, self._on_task_action_done)
