@@ -73,8 +73,9 @@ def common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def operator_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as", dest="as_user", required=True, metavar="USER",
-                        help=f"operator name (password from {PASSWORD_ENV} or a prompt)")
+    # SUPPRESS: `--as` may stand before or after a nested action (`bill --as U add ...`).
+    parser.add_argument("--as", dest="as_user", default=argparse.SUPPRESS, metavar="USER",
+                        help=f"operator name, required (password from {PASSWORD_ENV} or a prompt)")
 
 
 def open_store(args: argparse.Namespace, *, create: bool = False) -> LocalStore:
@@ -100,6 +101,9 @@ def read_password(user: str) -> str:
 
 
 def logged_in_service(args: argparse.Namespace) -> StationService:
+    if not getattr(args, "as_user", None):
+        raise CommandError(f"{args.command} changes data: say who you are with --as USER",
+                           EXIT_USAGE)
     store = open_store(args)
     service = StationService(store)
     try:
@@ -130,11 +134,18 @@ def emit_result(out: Output, r: OpResult, raw: str | None = None) -> None:
 
 
 def cmd_init(args: argparse.Namespace, out: Output) -> int:
+    from station.secrets import SecretError, SecretStore, split_secret
+
     store = open_store(args, create=True)
+    # The centre's URL goes to the settings without its password; the password to the keyring
+    # or a user-only file (station/secrets.py).
+    central_url, secret = split_secret(args.central or "")
     try:
         s = store.init_station(args.station_id, args.area, demo=args.demo,
-                               central_url=args.central or "")
-    except StationError as exc:
+                               central_url=central_url)
+        if secret is not None:
+            SecretStore(store.paths).set(s.station_id, secret)
+    except (StationError, SecretError) as exc:
         raise CommandError(exc.message, EXIT_STORE) from exc
     finally:
         store.close()
@@ -324,22 +335,29 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
     p = add("bill", cmd_bill, "create and load bills")
     operator_option(p)
     bsub = p.add_subparsers(dest="bill_cmd", required=True, metavar="ACTION")
-    b = bsub.add_parser("create", help="create a bill")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        b = bsub.add_parser(name, help=help_text, description=help_text)
+        common_options(b, top=False)
+        operator_option(b)
+        return b
+
+    b = action("create", "create a bill")
     b.add_argument("bill_id")
     b.add_argument("--target", type=int, required=True, help="number of parent bags (1-500)")
     b.add_argument("--description")
     b.add_argument("--destination")
     b.add_argument("--vehicle")
-    b = bsub.add_parser("add", help="add parent bags to a bill")
+    b = action("add", "add parent bags to a bill")
     b.add_argument("bill_id")
     b.add_argument("codes", nargs="+")
-    b = bsub.add_parser("remove", help="remove a parent bag from a bill")
+    b = action("remove", "remove a parent bag from a bill")
     b.add_argument("bill_id")
     b.add_argument("code")
-    b = bsub.add_parser("close", help="close a bill (a reason is needed when short)")
+    b = action("close", "close a bill (a reason is needed when short)")
     b.add_argument("bill_id")
     b.add_argument("--reason")
-    b = bsub.add_parser("reopen", help="reopen a closed bill (admin)")
+    b = action("reopen", "reopen a closed bill (admin)")
     b.add_argument("bill_id")
 
     p = add("show", cmd_show, "show a bag or a bill")

@@ -202,7 +202,7 @@ def decide_unlink(
         return _closed_bill(parent)
     if not may(role, Action.UNLINK_ANY):
         if not may(role, Action.SCAN):
-            return refuse("not_allowed", f"{username} ({role}) may not remove links")
+            return refuse("not_allowed", f"{username} ({role}) may not remove {child_code} from its parent")
         if linked_by != username:
             return refuse(
                 "not_your_link",

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from station import APP_VERSION, PROTOCOL_VERSION
@@ -667,7 +667,7 @@ class StationService:
                 conn.execute(
                     select(links.c.child_code)
                     .where(links.c.parent_code == code)
-                    .order_by(links.c.linked_at.desc(), links.c.child_code)
+                    .order_by(links.c.linked_at.desc(), literal_column("links.rowid").desc())
                 ).scalars()
             )
             bill = bill_of_parent(conn, code if row["kind"] == "parent" else (parent or ""))
@@ -693,7 +693,7 @@ class StationService:
                         .outerjoin(bag_types, bag_types.c.name == bags.c.bag_type)
                     )
                     .where(bill_lines.c.bill_id == bill_id)
-                    .order_by(bill_lines.c.added_at, bill_lines.c.parent_code)
+                    .order_by(bill_lines.c.added_at, literal_column("bill_lines.rowid"))
                 )
             )
         return BillInfo(

@@ -1,0 +1,368 @@
+"""The station service on a real SQLite store: linking, undo, bills, roles, events."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from sqlalchemy import select, text
+
+from station.errors import NotLoggedIn
+from station.rules import Outcome
+from station.service import StationService
+from station.store.schema import bags, events, links
+
+A, W, R = Outcome.ACCEPTED, Outcome.WARNING, Outcome.REFUSED
+
+
+def fill(service: StationService, parent: str, n: int, prefix: str = "C") -> None:
+    assert service.record_scan(parent).ok
+    for i in range(n):
+        r = service.record_scan(f"{prefix}{parent[-5:]}{i:03d}")
+        assert r.outcome is A, r.message
+
+
+def invariants(service: StationService) -> list[str]:
+    """Recompute every parent's counters from its links (domain.md: never edited by hand)."""
+    rows = service.conn.execute(text(
+        "SELECT b.code, b.child_count, b.weight_kg, b.status, t.capacity, "
+        "(SELECT count(*) FROM links l WHERE l.parent_code = b.code) "
+        "FROM bags b JOIN bag_types t ON t.name = b.bag_type WHERE b.kind = 'parent'"
+    )).all()
+    service.conn.rollback()
+    bad = []
+    for code, count, weight, status, cap, real in rows:
+        want = "pending" if real == 0 else "completed" if real >= cap else "in_progress"
+        if (count, weight, status) != (real, float(real), want) or real > cap:
+            bad.append(f"{code}: {count}/{weight}/{status} but links say {real}")
+    return bad
+
+
+def test_scanning_a_parent_selects_and_creates_it(service: StationService) -> None:
+    r = service.record_scan("sb00001")
+    assert (r.outcome, r.reason, r.code) == (A, "parent_created", "SB00001")
+    assert r.parent is not None and (r.parent.child_count, r.parent.capacity) == (0, 30)
+    r = service.record_scan("SB00001")
+    assert r.reason == "parent_selected"
+    n = service.conn.execute(select(bags.c.code).where(bags.c.code.ilike("sb00001"))).all()
+    service.conn.rollback()
+    assert len(n) == 1  # case never creates a second bag
+
+
+def test_child_needs_a_parent(service: StationService) -> None:
+    r = service.record_scan("C1234")
+    assert (r.outcome, r.reason) == (R, "no_parent")
+    assert "Scan a parent bag first" in r.message
+    assert service.lookup_bag("C1234") is None  # a refusal stores nothing
+
+
+def test_full_cycle_completes_and_releases_the_parent(service: StationService) -> None:
+    service.record_scan("SB00001")
+    for i in range(29):
+        r = service.record_scan(f"C{i:04d}")
+        assert (r.outcome, r.reason) == (A, "child_linked")
+        assert r.parent.child_count == i + 1
+    r = service.record_scan("C0029")
+    assert (r.outcome, r.reason) == (A, "parent_completed")
+    assert r.parent.status == "completed" and r.parent.child_count == 30
+    assert service.current_parent() is None  # back to waiting for a parent
+    r = service.record_scan("C0030")
+    assert r.reason == "no_parent"
+    # scanning the full parent again selects it, and the next child is refused as full
+    service.record_scan("SB00001")
+    r = service.record_scan("C0030")
+    assert (r.outcome, r.reason) == (R, "parent_full")
+    assert r.message == "SB00001 is full (30/30). Scan the next parent bag"
+    assert invariants(service) == []
+
+
+def test_m444_capacity_is_15(service: StationService) -> None:
+    fill(service, "M444-00001", 14)
+    r = service.record_scan("D99999")
+    assert r.reason == "parent_completed" and r.parent.capacity == 15
+
+
+def test_rescan_warns_without_an_event(service: StationService) -> None:
+    service.record_scan("SB00001")
+    service.record_scan("C1234")
+    before = len(service.event_log())
+    r = service.record_scan("c1234")
+    assert (r.outcome, r.reason, r.message) == (W, "already_on_parent", "C1234 already on SB00001")
+    assert len(service.event_log()) == before
+    assert service.lookup_bag("SB00001").child_count == 1
+
+
+def test_child_on_another_parent_is_refused(service: StationService) -> None:
+    service.record_scan("SB00077")
+    service.record_scan("C1234")
+    service.record_scan("SB00001")
+    r = service.record_scan("C1234")
+    assert (r.outcome, r.reason) == (R, "child_on_other_parent")
+    assert r.message.startswith("C1234 is already in SB00077")
+
+
+def test_a_code_is_a_parent_or_a_child_for_ever(service: StationService) -> None:
+    service.record_scan("SB00001")
+    r = service.record_scan("SB00002")  # a parent code always selects, never links
+    assert r.reason == "parent_created" and r.parent.code == "SB00002"
+    assert service.lookup_bag("SB00001").child_count == 0
+
+
+def test_child_takes_the_parents_area_and_label_text(service: StationService) -> None:
+    service.record_scan("SB00001")
+    raw = "LABEL NO.:0016586 LOT NO.:STAR44GG24611, D.O.T.:30/09/2025"
+    r = service.record_scan(raw)
+    assert r.code == "0016586" and r.outcome is A
+    bag = service.lookup_bag("0016586")
+    assert bag.area == "North" and bag.parent == "SB00001"
+    assert bag.label_text == raw
+    ev = service.event_log()[-1]
+    assert ev["data"]["label_text"] == raw
+
+
+def test_events_are_explicit_gap_free_uuid7(service: StationService) -> None:
+    service.record_scan("SB00001")
+    service.record_scan("C1")  # refused: not a code (3 characters)
+    service.record_scan("C1111")
+    service.record_scan("C2222")
+    service.undo_last()
+    log = service.event_log()
+    assert [e["seq"] for e in log] == [1, 2, 3, 4]
+    assert [e["type"] for e in log] == [
+        "parent_scanned", "child_linked", "child_linked", "child_unlinked"]
+    for e in log:
+        assert uuid.UUID(e["event_id"]).version == 7
+        assert e["station_id"] == "TEST-1" and e["operator"] == "dispatcher"
+        assert e["device_time"].startswith("2026-11-23T08:00")
+        assert e["app_version"] and e["protocol_version"] == 1
+        assert e["sync_state"] == "pending"
+    # codes are explicit, never "the current one"
+    assert (log[1]["parent_code"], log[1]["child_code"]) == ("SB00001", "C1111")
+    assert (log[3]["parent_code"], log[3]["child_code"]) == ("SB00001", "C2222")
+    assert log[1]["data"]["source"] == "scanner"
+
+
+def test_typed_and_camera_reads_are_marked(service: StationService) -> None:
+    service.record_scan("SB00001", source="typed")
+    service.record_scan("C1111", source="camera")
+    sources = [e["data"]["source"] for e in service.event_log()]
+    assert sources == ["typed", "camera"]
+
+
+def test_finish_short_then_resume_shows_real_count(service: StationService) -> None:
+    fill(service, "SB00001", 12)
+    r = service.finish_parent()
+    assert (r.outcome, r.reason) == (W, "parent_finished_short")
+    assert "12/30" in r.message
+    assert service.current_parent() is None
+    bag = service.lookup_bag("SB00001")
+    assert bag.status == "in_progress" and bag.child_count == 12
+    r = service.record_scan("SB00001")
+    assert r.parent.child_count == 12 and "(12/30)" in r.message
+    assert service.event_log()[-2]["type"] == "parent_finished"
+    assert service.finish_parent().outcome is W
+    assert service.finish_parent().reason == "no_parent"
+
+
+def test_current_parent_survives_a_restart(service: StationService, make_service) -> None:
+    fill(service, "SB00001", 3)
+    service.close()
+    again = make_service("dispatcher")
+    assert again.current_parent().code == "SB00001"
+    r = again.record_scan("C9999")
+    assert r.parent.child_count == 4
+
+
+def test_undo_last_reopens_a_completed_parent(service: StationService) -> None:
+    fill(service, "SB00001", 30)
+    assert service.current_parent() is None
+    r = service.undo_last()
+    assert (r.outcome, r.reason) == (A, "child_unlinked")
+    assert r.code == "C00001029"  # the last child
+    assert r.parent.code == "SB00001" and r.parent.child_count == 29
+    assert r.parent.status == "in_progress"
+    freed = service.lookup_bag(r.code)
+    assert freed is not None and freed.parent is None  # both bags stay; the child is free
+    assert service.record_scan(r.code).outcome is A  # and can be linked again
+    assert invariants(service) == []
+
+
+def test_undo_rules_by_role_and_time(service: StationService, make_service, clock) -> None:
+    fill(service, "SB00001", 2)
+    other = make_service("dispatcher")
+    clock.advance(minutes=61)
+    r = other.undo_last()
+    assert (r.outcome, r.reason) == (R, "undo_too_old")
+    biller = make_service("biller")
+    r = biller.undo_last()
+    assert r.outcome is A  # billers may remove any link
+    assert other.undo_last().reason == "undo_too_old"  # the first link is still there
+    assert biller.undo_last().outcome is A
+    r = biller.undo_last()
+    assert (r.reason, r.message) == ("nothing_to_undo", "Nothing to undo: no link made here")
+
+
+def test_dispatcher_cannot_undo_someone_elses_link(service: StationService, make_service) -> None:
+    biller = make_service("biller")
+    biller.record_scan("SB00001")
+    biller.record_scan("C1111")
+    r = service.undo_last()
+    assert (r.outcome, r.reason) == (R, "not_your_link")
+    assert "linked by biller" in r.message
+    r = service.remove_child("c1111")
+    assert r.reason == "not_your_link"
+    admin = make_service("admin")
+    assert admin.remove_child("C1111").outcome is A
+    assert admin.remove_child("C1111").reason == "not_linked"
+
+
+def test_closed_bill_freezes_its_parents(service: StationService, make_service) -> None:
+    fill(service, "SB00001", 30)
+    biller = make_service("biller")
+    biller.create_bill("B-17", 1)
+    assert biller.add_parent_to_bill("B-17", "SB00001").outcome is A
+    assert biller.close_bill("B-17").outcome is A
+    r = service.undo_last()
+    assert (r.outcome, r.reason) == (R, "parent_on_closed_bill")
+    assert r.message == "SB00001 is on closed bill B-17"
+    service.record_scan("SB00001")
+    r = service.record_scan("C5555")
+    assert r.reason == "parent_on_closed_bill"
+    assert invariants(service) == []
+
+
+def test_bill_flow(service: StationService, make_service) -> None:
+    fill(service, "SB00001", 30)
+    fill(service, "SB00002", 10)
+    fill(service, "M444-00003", 15)
+    biller = make_service("biller")
+    r = biller.create_bill("b-17", 3, "mustard", "Jaipur", "RJ14 1234")
+    assert (r.outcome, r.code) == (A, "B-17")
+    assert r.bill.status == "new"
+    assert biller.create_bill("B-17", 3).reason == "bill_exists"  # unique ignoring case
+    r = biller.add_parent_to_bill("B-17", "SB00001")
+    assert r.outcome is A and r.bill.status == "processing" and r.bill.linked == 1
+    r = biller.add_parent_to_bill("B-17", "sb00001")
+    assert (r.outcome, r.reason) == (W, "already_on_bill")
+    r = biller.add_parent_to_bill("B-17", "SB00002")
+    assert (r.outcome, r.reason) == (W, "parent_short")
+    r = biller.add_parent_to_bill("B-17", "M444-00003")
+    assert r.outcome is A
+    p = r.bill
+    assert (p.linked, p.target, p.children, p.actual_kg, p.expected_kg) == (3, 3, 55, 55.0, 75.0)
+    assert p.shortfall_kg == 20.0 and p.percent == 100.0
+    r = biller.add_parent_to_bill("B-17", "SB00009")
+    assert r.reason == "bill_full" and r.message == "Bill B-17 is full (3/3)"
+    biller.create_bill("B-12", 5)
+    r = biller.add_parent_to_bill("B-12", "SB00001")
+    assert r.message == "SB00001 is on bill B-17"
+    r = biller.add_parent_to_bill("B-12", "C00001000")
+    assert r.reason in ("not_a_parent",)
+    r = biller.remove_parent_from_bill("B-17", "SB00002")
+    assert r.outcome is A and r.bill.linked == 2
+    r = biller.close_bill("B-17")
+    assert r.reason == "reason_required"
+    r = biller.close_bill("B-17", "truck left early")
+    assert r.outcome is W and r.bill.status == "completed"
+    assert biller.add_parent_to_bill("B-17", "SB00002").reason == "bill_closed"
+    assert biller.remove_parent_from_bill("B-17", "SB00001").reason == "bill_closed"
+    assert biller.reopen_bill("B-17").reason == "not_allowed"
+    admin = make_service("admin")
+    r = admin.reopen_bill("B-17")
+    assert r.outcome is A and r.bill.status == "processing"
+    info = admin.lookup_bill("B-17")
+    assert info.to_json() == {
+        "bill_id": "B-17", "status": "processing", "target": 3, "linked": 2, "children": 45,
+        "actual_kg": 45.0, "expected_kg": 45.0, "parents": ["SB00001", "M444-00003"],
+    }
+    assert (info.description, info.destination, info.vehicle) == ("mustard", "Jaipur", "RJ14 1234")
+    assert info.closed_reason == "truck left early"
+
+
+def test_unknown_parent_goes_on_a_bill_provisionally(make_service) -> None:
+    biller = make_service("biller")
+    biller.create_bill("B-1", 2)
+    r = biller.add_parent_to_bill("B-1", "SB04444")
+    assert (r.outcome, r.reason) == (W, "parent_unknown")
+    assert "provisionally" in r.message and r.bill.linked == 1
+    assert biller.add_parent_to_bill("B-1", "SB04444").reason == "already_on_bill"
+    biller.create_bill("B-2", 2)
+    assert biller.add_parent_to_bill("B-2", "SB04444").reason == "parent_on_other_bill"
+
+
+def test_short_parent_can_be_an_error(make_service, store) -> None:
+    store.save_settings(store.settings().replace(short_parent_is_error=True))
+    biller = make_service("biller")
+    biller.record_scan("SB00001")
+    biller.record_scan("C1")
+    biller.record_scan("C1111")
+    biller.create_bill("B-1", 2)
+    r = biller.add_parent_to_bill("B-1", "SB00001")
+    assert (r.outcome, r.reason) == (R, "parent_short")
+
+
+def test_target_limits(make_service) -> None:
+    biller = make_service("biller")
+    assert biller.create_bill("B-1", 0).reason == "bad_target"
+    assert biller.create_bill("B-1", 501).reason == "bad_target"
+    assert biller.create_bill("B 1", 5).reason == "bad_bill_id"
+    assert biller.create_bill("B-1", 500).outcome is A
+
+
+def test_roles_are_enforced_in_the_service(service: StationService) -> None:
+    for r in (
+        service.create_bill("B-1", 5),
+        service.add_parent_to_bill("B-1", "SB00001"),
+        service.close_bill("B-1", "x"),
+        service.reopen_bill("B-1"),
+        service.remove_parent_from_bill("B-1", "SB00001"),
+    ):
+        assert (r.outcome, r.reason) == (R, "not_allowed")
+        assert "dispatcher" in r.message
+    assert service.event_log() == []
+
+
+def test_operations_need_an_operator(store, make_service) -> None:
+    anonymous = make_service(None)
+    with pytest.raises(NotLoggedIn):
+        anonymous.record_scan("SB00001")
+
+
+def test_scanning_a_known_bill_id_selects_the_bill(service: StationService, make_service) -> None:
+    make_service("biller").create_bill("B-17", 5)
+    r = service.record_scan("b-17")
+    assert (r.outcome, r.reason, r.kind, r.code) == (A, "bill_selected", "bill", "B-17")
+    make_service("biller").create_bill("BILL0001", 5)  # looks like a child code
+    r = service.record_scan("BILL0001")
+    assert r.reason == "bill_selected"
+
+
+def test_bill_ids_and_bag_codes_do_not_clash(service: StationService, make_service) -> None:
+    service.record_scan("SB00001")
+    service.record_scan("C1111")
+    r = make_service("biller").create_bill("C1111", 5)
+    assert (r.outcome, r.reason) == (R, "code_is_bag")
+
+
+def test_event_and_view_commit_together(service: StationService) -> None:
+    """A child link is one transaction: event row and view rows appear together."""
+    service.record_scan("SB00001")
+    service.record_scan("C1111")
+    reader = service.store.connect()
+    n_events = reader.execute(select(events.c.seq)).all()
+    n_links = reader.execute(select(links.c.child_code)).all()
+    reader.close()
+    assert len(n_events) == 2 and len(n_links) == 1
+
+
+def test_lookup_json_shape(service: StationService) -> None:
+    fill(service, "SB00001", 2)
+    bag = service.lookup_bag("sb00001").to_json()
+    assert bag == {
+        "code": "SB00001", "type": "parent", "status": "in_progress", "child_count": 2,
+        "children": ["C00001001", "C00001000"], "parent": None, "bill": None,
+    }
+    child = service.lookup_bag("C00001000").to_json()
+    assert child["type"] == "child" and child["parent"] == "SB00001"
+    json.dumps(bag)

@@ -1,0 +1,125 @@
+"""The local store: pragmas, migrations, damaged files, a full disk, paths."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from station.errors import NoStation, StoreCorrupt, StoreFull
+from station.paths import BASEDIR_ENV, resolve
+from station.service import StationService
+from station.store import db
+from station.store.local import LocalStore
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_pragmas(store: LocalStore) -> None:
+    with store.connect(write=True) as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_schema_version_is_the_alembic_head(store: LocalStore) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == db.SCHEMA_VERSION
+    with store.engine.connect() as conn:
+        assert db.current_revision(conn) == db.SCHEMA_VERSION
+
+
+def test_a_store_from_the_first_migration_is_upgraded(tmp_path: Path) -> None:
+    """Opening runs the migrations a store needs (here: all of them, from empty)."""
+    store = LocalStore.open(resolve(tmp_path), create=True)
+    with store.engine.connect() as conn:
+        names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+    store.close()
+    assert {"events", "bags", "links", "bills", "bill_lines", "operators", "sync_issues"} <= names
+
+
+def test_garbage_file_is_reported_and_left_alone(tmp_path: Path) -> None:
+    store_file = resolve(tmp_path).store
+    store_file.write_bytes(b"this is not a database, it is a shopping list\n" * 100)
+    before = digest(store_file)
+    with pytest.raises(StoreCorrupt) as info:
+        LocalStore.open(resolve(tmp_path))
+    assert str(store_file) in info.value.message
+    assert "Nothing was changed" in info.value.message
+    assert digest(store_file) == before
+    assert not Path(str(store_file) + "-wal").exists()
+
+
+def test_damaged_database_pages_are_reported(paths, tmp_path: Path) -> None:
+    # Overwrite the schema page of a real store: the header is fine, the content is not.
+    data = bytearray(paths.store.read_bytes())
+    for wal in (Path(str(paths.store) + "-wal"), Path(str(paths.store) + "-shm")):
+        wal.unlink(missing_ok=True)
+    data[100:4096] = os.urandom(3996)
+    paths.store.write_bytes(bytes(data))
+    before = digest(paths.store)
+    with pytest.raises(StoreCorrupt) as info:
+        LocalStore.open(paths)
+    assert "damaged" in info.value.message
+    assert digest(paths.store) == before
+
+
+def test_missing_station(tmp_path: Path) -> None:
+    with pytest.raises(NoStation) as info:
+        LocalStore.open(resolve(tmp_path / "nowhere"))
+    assert "tracetrack-station init" in info.value.message
+
+
+def test_full_disk_refuses_the_scan_and_keeps_everything(paths, clock) -> None:
+    store = LocalStore.open(paths)
+    service = StationService(store, clock=clock)
+    service.login("dispatcher", "demo")
+    service.record_scan("SB00001")
+    for i in range(5):
+        service.record_scan(f"C{i:05d}")
+    # SQLite's own "database or disk is full" error, by capping the file at its current size.
+    pages = service.conn.exec_driver_sql("PRAGMA page_count").scalar()
+    service.conn.rollback()
+    raw: sqlite3.Connection = service.conn.connection.dbapi_connection  # type: ignore[assignment]
+    raw.execute(f"PRAGMA max_page_count = {pages}")
+    refused_at = None
+    for i in range(5, 2000):
+        try:
+            service.record_scan(f"D{'X' * 15}{i:04d}")
+        except StoreFull as exc:
+            refused_at = i
+            assert "disk" in exc.message and "NOT saved" in exc.message
+            assert "Everything saved before it is safe" in exc.message
+            break
+    assert refused_at is not None, "the capped store never filled up"
+    raw.execute("PRAGMA max_page_count = 1073741823")
+    bag = service.lookup_bag("SB00001")
+    assert bag.child_count == 5 + (refused_at - 5)
+    assert len(service.event_log()) == 1 + 5 + (refused_at - 5)
+    # and scanning works again once there is room
+    assert service.record_scan("E99999").ok
+    service.close()
+    store.close()
+
+
+def test_paths_basedir_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = resolve(tmp_path / "a")
+    assert p.store == (tmp_path / "a" / "station.sqlite3").resolve() and p.explicit
+    monkeypatch.setenv(BASEDIR_ENV, str(tmp_path / "b"))
+    assert resolve().data_dir == (tmp_path / "b").resolve()
+    assert resolve(tmp_path / "c").data_dir == (tmp_path / "c").resolve()  # --basedir wins
+    monkeypatch.delenv(BASEDIR_ENV)
+    assert not resolve().explicit
+
+
+def test_integrity_check_on_a_sound_store(store: LocalStore) -> None:
+    assert db.integrity_check(store.engine) == []
