@@ -66,8 +66,9 @@ def registrars() -> list[station_cli.Registrar]:
     """Sub-commands contributed by other packages (sync, reports, camera) are added here."""
     from station.camera import cli as camera_cli
     from sync import cli as sync_cli
+    from ui import report_cli
 
-    return [camera_cli.register, sync_cli.register]
+    return [camera_cli.register, sync_cli.register, report_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
