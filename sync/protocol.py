@@ -19,6 +19,8 @@ APPLIED: ResultKind = "applied"
 DUPLICATE: ResultKind = "duplicate"
 REJECTED: ResultKind = "rejected"
 
+CLOCK_SKEW_WARN_S = 300.0
+
 # Tables named in PullPage.changes rows.
 PULL_TABLES = ("bag", "link", "bill", "bill_bag", "user", "bag_type")
 
@@ -94,6 +96,12 @@ class PushReply:
     high_seq: int  # highest station sequence the centre holds for this station
     rolling_hash: str  # rolling_hash over those events in sequence order
     retry_after: float | None = None
+    clock_skew_s: float | None = None  # station clock minus centre clock, from the batch
+
+    @property
+    def clock_skew_flagged(self) -> bool:
+        """Over 5 minutes apart (sync.md item 9): warn, keep scanning."""
+        return self.clock_skew_s is not None and abs(self.clock_skew_s) > CLOCK_SKEW_WARN_S
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +110,7 @@ class PushReply:
             "high_seq": self.high_seq,
             "rolling_hash": self.rolling_hash,
             "retry_after": self.retry_after,
+            "clock_skew_s": self.clock_skew_s,
         }
 
     @classmethod
@@ -113,6 +122,7 @@ class PushReply:
             high_seq=int(obj["high_seq"]),
             rolling_hash=str(obj["rolling_hash"]),
             retry_after=None if retry is None else float(retry),
+            clock_skew_s=None if obj.get("clock_skew_s") is None else float(obj["clock_skew_s"]),
         )
 
 
