@@ -1,0 +1,118 @@
+"""Camera decode benchmark: ms per frame per resolution and backend, and reads on the sample images.
+
+python -m bench.decode [--full]. Frames are generated (seeded): a textured, noisy background with
+or without one QR label. Both backends run in the same process on the same frames. The last
+line of output is one JSON object (performance.md).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from station.camera.cli import load_image
+from station.camera.decoders import BACKENDS, Decoder, DecoderUnavailable, make_decoder
+from station.camera.synthetic import FrameSpec, Placed, Renderer
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "qr-samples"
+RESOLUTIONS = [(640, 480), (1280, 720), (1920, 1080)]
+LABEL = "SB00001"
+
+
+def frames_for(width: int, height: int) -> dict[str, list]:
+    """A few different frames per case so no single lucky picture decides the figure."""
+    module_px = max(3, height // 160)  # a label at arm's length: about a third of the height
+    r = Renderer(width, height, module_px=module_px, seed=11, stamp=False)
+    out: dict[str, list] = {"code": [], "empty": []}
+    for i in range(4):
+        out["empty"].append(r.render(FrameSpec(noise=6), i))
+        x, y = width // 3 + 17 * i, height // 4 + 11 * i
+        out["code"].append(r.render(FrameSpec((Placed(LABEL, x, y),), noise=6), 10 + i))
+    return out
+
+
+def time_decoder(decoder: Decoder, frames: list, reps: int) -> tuple[float, float, int]:
+    """(median ms, p95 ms, frames where the label was read)."""
+    for f in frames:
+        decoder.decode(f)  # warm-up
+    times, hits = [], 0
+    for rep in range(reps):
+        f = frames[rep % len(frames)]
+        t0 = time.perf_counter()
+        codes = decoder.decode(f)
+        times.append((time.perf_counter() - t0) * 1000.0)
+        hits += any(c.text == LABEL for c in codes)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))], hits
+
+
+def sample_reads(decoder: Decoder) -> tuple[int, int, int, float]:
+    """(images read with the exact text, images, false-positive codes, ms for all images)."""
+    images = sorted(p for p in SAMPLES.glob("qrcode-*/*") if p.suffix != ".txt")
+    negatives = sorted(p for p in SAMPLES.glob("falsepositives-*/*") if p.suffix != ".txt")
+    read, false_pos, spent = 0, 0, 0.0
+    for p in images:
+        frame = load_image(str(p))
+        expected = p.with_suffix(".txt").read_bytes()
+        t0 = time.perf_counter()
+        codes = decoder.decode(frame)
+        spent += time.perf_counter() - t0
+        read += any(c.text.encode("utf-8") == expected or c.raw == expected for c in codes)
+    for p in negatives:
+        frame = load_image(str(p))
+        if frame is not None:
+            false_pos += len(decoder.decode(frame))
+    return read, len(images), false_pos, spent * 1000.0
+
+
+def main(argv: list[str]) -> int:
+    full = "--full" in argv
+    reps = 200 if full else 20
+    metrics: dict[str, float | int | str] = {}
+    decoders: dict[str, Decoder] = {}
+    for name in BACKENDS:
+        try:
+            decoders[name] = make_decoder(name)
+            metrics[f"{name}_version"] = decoders[name].version
+        except DecoderUnavailable as exc:
+            metrics[f"{name}_unavailable"] = exc.reason
+            print(f"{name}: {exc.message}", flush=True)
+    for w, h in RESOLUTIONS:
+        cases = frames_for(w, h)
+        for name, dec in decoders.items():
+            worst = 0.0
+            for case, frames in cases.items():
+                p50, p95, hits = time_decoder(dec, frames, reps)
+                worst = max(worst, p50)
+                metrics[f"{name}_ms_{h}p_{case}"] = round(p50, 2)
+                metrics[f"{name}_p95_ms_{h}p_{case}"] = round(p95, 2)
+                if case == "code":
+                    metrics[f"{name}_label_read_{h}p"] = round(hits / reps, 3)
+                print(f"{name:5} {w}x{h} {case:5}: p50 {p50:6.2f} ms  p95 {p95:6.2f} ms"
+                      + (f"  label read in {hits}/{reps} frames" if case == "code" else ""),
+                      flush=True)
+            metrics[f"{name}_ms_{h}p"] = round(worst, 2)  # the slower of with / without a code
+    for name, dec in decoders.items():
+        read, n, fp, ms = sample_reads(dec)
+        metrics[f"{name}_read"] = read
+        metrics[f"{name}_images"] = n
+        metrics[f"{name}_false_positives"] = fp
+        metrics[f"{name}_samples_ms"] = round(ms, 1)
+        print(f"{name:5} samples: {read}/{n} read with the exact text, {fp} false positives, "
+              f"{ms:.0f} ms for all images", flush=True)
+    ratios: dict[str, float] = {}
+    if "zxing" in decoders and "zbar" in decoders:
+        ratios["zbar_vs_zxing_ms_720p"] = round(
+            float(metrics["zbar_ms_720p"]) / float(metrics["zxing_ms_720p"]), 2)
+        ratios["zbar_vs_zxing_read"] = round(
+            int(metrics["zbar_read"]) / max(1, int(metrics["zxing_read"])), 3)
+    size = {"reps_per_case": reps, "resolutions": [f"{w}x{h}" for w, h in RESOLUTIONS]}
+    print(json.dumps({"bench": "decode", "size": size, "metrics": metrics, "ratios": ratios}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
