@@ -1,0 +1,352 @@
+"""Supervisor review: table models (qtmodeltester, cell by cell), filters, sort, detail, summary,
+exports read back, the bill sheet PDF, roles, and the bag look-up screen."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import date
+
+import pytest
+from openpyxl import load_workbook
+from PySide6.QtCore import Qt
+
+from station import reports
+from station.paths import resolve
+from station.reports import BillDetail, ParentLine
+from station.service import StationService
+from station.store.local import LocalStore
+from tests.ui.bill_support import Clock, Host, local_noon, make_station, pack
+from ui.bill_models import BillsModel, ChildrenModel, HistoryModel, ParentsModel, SummaryModel
+from ui.pdf import pdf_page_count, write_bill_sheet
+from ui.review import ReviewScreen
+from ui.review_lookup import LookupScreen
+
+# The offscreen platform says this whenever a popup window is shown; it is not our warning.
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+D1, D2, D3 = date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12)
+
+
+@pytest.fixture(scope="module")
+def review_store(tmp_path_factory):
+    """B-1 (biller, D1): M444-00001 full + SB00002 short; B-2 (admin, D2) closed short;
+    B-3 (biller, D3) empty; Z-9 (admin, D3) loading, destination Pune."""
+    base = tmp_path_factory.mktemp("review")
+    store = make_station(base)
+    clock = Clock(local_noon(D1))
+    pack(store, {"M444-00001": 15, "SB00002": 4, "M444-00003": 15}, clock=clock)
+    svc = StationService(store, clock=clock)
+    svc.login("biller", "demo")
+    assert svc.create_bill("B-1", 3, "lot 7", "Jaipur", "RJ14").ok
+    assert svc.add_parent_to_bill("B-1", "M444-00001").ok
+    assert svc.add_parent_to_bill("B-1", "SB00002").ok
+    clock.now = local_noon(D2)
+    svc.login("admin", "demo")
+    assert svc.create_bill("B-2", 2).ok
+    assert svc.add_parent_to_bill("B-2", "M444-00003").ok
+    assert svc.close_bill("B-2", "truck full").ok
+    clock.now = local_noon(D3)
+    svc.login("biller", "demo")
+    assert svc.create_bill("B-3", 10).ok
+    svc.login("admin", "demo")
+    assert svc.create_bill("Z-9", 4, destination="Pune").ok
+    assert svc.add_parent_to_bill("Z-9", "SB00077").ok  # provisional
+    svc.close()
+    store.close()
+    return base
+
+
+@pytest.fixture
+def store(review_store, tmp_path):
+    base = tmp_path / "st"
+    shutil.copytree(review_store, base)
+    st = LocalStore.open(resolve(base))
+    yield st
+    st.close()
+
+
+def rows_and_detail(store):
+    with reports.reading(store) as conn:
+        rows = reports.list_bills(conn)
+        summ = reports.summary(conn, D1, D3)
+        detail = reports.bill_detail(conn, "B-1")
+        hist = reports.bag_history(conn, "SB00002")
+    return rows, summ, detail, hist
+
+
+# -- models -----------------------------------------------------------------------------------
+
+
+def test_models_pass_qtmodeltester(qtmodeltester, store):
+    rows, summ, detail, hist = rows_and_detail(store)
+    for model, data in (
+        (BillsModel(), rows), (ParentsModel(), detail.parents),
+        (SummaryModel(), reports.summary_rows(summ)), (HistoryModel(), hist.entries),
+        (ChildrenModel(), detail.parents[0].children),
+    ):
+        model.set_rows(data)
+        qtmodeltester.check(model, force_py=True)
+        for col in range(model.columnCount()):
+            model.sort(col, Qt.SortOrder.DescendingOrder)
+        qtmodeltester.check(model, force_py=True)
+
+
+def test_bills_model_cell_by_cell_and_sort(store):
+    rows, *_ = rows_and_detail(store)
+    m = BillsModel()
+    m.set_rows(rows)
+    assert [m.headerData(c, Qt.Orientation.Horizontal) for c in range(m.columnCount())] == [
+        "Bill", "Created", "Created by", "Status", "Parents", "Children", "Actual kg",
+        "Expected kg", "% complete"]
+    b1 = m.row_of("B-1")
+    cells = [m.index(b1, c).data() for c in range(m.columnCount())]
+    assert cells == ["B-1", reports.local_time(rows[m.row_of("B-1")].created_at), "biller",
+                     "processing", "2 / 3", "19", "19.0", "45.0", "67 %"]
+    b2 = [m.index(m.row_of("B-2"), c).data() for c in range(m.columnCount())]
+    assert b2[2:] == ["admin", "completed", "1 / 2", "15", "15.0", "15.0", "50 %"]
+    z9 = [m.index(m.row_of("Z-9"), c).data() for c in range(m.columnCount())]
+    assert z9[3:] == ["processing", "1 / 4", "0", "0.0", "0.0", "25 %"]
+    assert m.index(0, 6).data(Qt.ItemDataRole.TextAlignmentRole) & int(Qt.AlignmentFlag.AlignRight)
+    assert m.index(m.row_of("B-1"), 0).data(Qt.ItemDataRole.ToolTipRole) == \
+        "lot 7, to Jaipur, vehicle RJ14"
+
+    m.sort(8, Qt.SortOrder.DescendingOrder)  # % complete
+    assert m.ids == ["B-1", "B-2", "Z-9", "B-3"]
+    m.sort(5, Qt.SortOrder.AscendingOrder)  # children (numbers, not text)
+    assert [m.rows[i].children for i in range(4)] == [0, 0, 15, 19]
+    m.sort(0, Qt.SortOrder.AscendingOrder)
+    assert m.ids == ["B-1", "B-2", "B-3", "Z-9"]
+    m.set_rows(list(reversed(rows)))  # new rows keep the chosen order
+    assert m.ids == ["B-1", "B-2", "B-3", "Z-9"]
+
+
+def test_parents_summary_history_models_cell_by_cell(store):
+    _, summ, detail, hist = rows_and_detail(store)
+    p = ParentsModel()
+    p.set_rows(detail.parents)
+    assert [p.index(0, c).data() for c in (0, 1, 2, 3)] == ["M444-00001", "M444", "15 / 15",
+                                                           "completed"]
+    assert [p.index(1, c).data() for c in (0, 1, 2, 3)] == ["SB00002", "SB", "4 / 30",
+                                                           "INCOMPLETE (26 missing)"]
+    s = SummaryModel()
+    s.set_rows(reports.summary_rows(summ))
+    assert [s.index(0, c).data() for c in range(8)] == ["admin", "2", "1", "1", "2", "15",
+                                                        "15.0", "15.0"]
+    assert [s.index(1, c).data() for c in range(8)] == ["biller", "2", "0", "2", "2", "19",
+                                                        "19.0", "45.0"]
+    assert [s.index(2, c).data() for c in range(8)] == [reports.OVERALL, "4", "1", "3", "4", "34",
+                                                        "34.0", "60.0"]
+    h = HistoryModel()
+    h.set_rows(hist.entries)
+    assert h.index(0, 1).data() == "dispatcher" and h.index(0, 2).data() == "D1"
+    assert h.index(0, 3).data() == "parent SB00002 scanned (scanner)"
+    assert h.index(h.rowCount() - 1, 3).data() == "SB00002 added to bill B-1 (scanner)"
+
+
+# -- the review screen ------------------------------------------------------------------------
+
+
+def open_review(qtbot, store, who="biller", role="biller"):
+    host = Host(store, who, role)
+    screen = ReviewScreen(host)
+    host.set_screen(screen)
+    qtbot.addWidget(host)
+    host.resize(1280, 800)
+    host.show()
+    return host, screen
+
+
+def idle(qtbot, host):
+    qtbot.waitUntil(lambda: host.task_runner.pending == 0, timeout=10000)
+
+
+def test_filters_sort_detail_and_history(qtbot, store):
+    host, screen = open_review(qtbot, store)
+    try:
+        with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
+            screen.set_filter(date_from=D1, date_to=D3)
+        assert sorted(screen.bills_model.ids) == ["B-1", "B-2", "B-3", "Z-9"]
+        assert screen.count_label.text().startswith("4 bills · 1 completed")
+
+        # Typing in the filter (real keys) re-queries once, after the pause.
+        with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
+            qtbot.keyClicks(screen.text_edit, "pune")
+        assert screen.bills_model.ids == ["Z-9"]
+        screen.text_edit.clear()
+        qtbot.waitUntil(lambda: len(screen.bills_model.ids) == 4, timeout=10000)
+        with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
+            screen.status_combo.setCurrentIndex(screen.status_combo.findData("completed"))
+        assert screen.bills_model.ids == ["B-2"]
+        with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
+            screen.set_filter(status="", date_from=D2, date_to=D2)
+        assert screen.bills_model.ids == ["B-2"]
+        with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
+            screen.set_filter(date_from=D1, date_to=D3)
+
+        # Sorting by a header click.
+        header = screen.bills_view.horizontalHeader()
+        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                         pos=header.rect().topLeft() + _center_of_section(header, 0))
+        first = list(screen.bills_model.ids)
+        assert first in (["B-1", "B-2", "B-3", "Z-9"], ["Z-9", "B-3", "B-2", "B-1"])
+
+        # Selecting B-1 shows its parents and events; a parent its children and history.
+        with qtbot.waitSignal(screen.detail_loaded, timeout=10000):
+            screen.bills_view.selectRow(screen.bills_model.row_of("B-1"))
+        d = screen.detail
+        assert d.parents_model.ids == ["M444-00001", "SB00002"]
+        assert d.header.text().startswith("Bill B-1 · processing · 2/3 parents · 19 children")
+        assert [e.type for e in d.events_model.rows] == [
+            "bill_created", "bill_parent_added", "bill_parent_added"]
+        d.parents_view.selectRow(1)
+        qtbot.waitUntil(lambda: d.history_label.text() == "Scan history of SB00002", timeout=10000)
+        assert d.children_model.rowCount() == 4
+        assert d.history_model.index(0, 1).data() == "dispatcher"
+        d.children_view.selectRow(0)
+        child = d.children_model.ids[0]
+        qtbot.waitUntil(lambda: d.history_label.text() == f"Scan history of {child}",
+                        timeout=10000)
+        assert d.history_model.rows[0].type == "child_linked"
+        assert d.history_model.index(0, 3).data() == f"{child} linked into SB00002 (scanner)"
+    finally:
+        host.stop()
+
+
+def _center_of_section(header, logical):
+    from PySide6.QtCore import QPoint
+
+    return QPoint(header.sectionViewportPosition(logical) + header.sectionSize(logical) // 2,
+                  header.height() // 2)
+
+
+def test_summary_and_exports_read_back(qtbot, store, tmp_path):
+    host, screen = open_review(qtbot, store)
+    try:
+        with qtbot.waitSignal(screen.summary_loaded, timeout=10000) as blocker:
+            screen.reload_summary()
+        assert blocker.args[0].date_from == reports.today()  # default: today
+        assert blocker.args[0].overall.bills == 0
+        with qtbot.waitSignal(screen.summary_loaded, timeout=10000):
+            screen.sum_to_edit.setDate(screen.sum_to_edit.date().fromString("2026-03-12",
+                                                                            "yyyy-MM-dd"))
+            screen.sum_from_edit.setDate(screen.sum_from_edit.date().fromString("2026-03-10",
+                                                                                "yyyy-MM-dd"))
+        qtbot.waitUntil(lambda: screen.summary is not None and screen.summary.date_from == D1,
+                        timeout=10000)
+        summ = screen.summary
+        assert summ.overall == reports.SummaryRow("", 4, 1, 3, 4, 34, 34.0, 60.0)
+        assert screen.summary_model.ids == ["admin", "biller", reports.OVERALL]
+
+        with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
+            screen.set_filter(date_from=D1, date_to=D3)
+        svc = StationService(store)  # the reference figures: the service's own
+        try:
+            for fmt in ("csv", "xlsx", "pdf"):
+                with qtbot.waitSignal(screen.exported, timeout=10000):
+                    screen.export("bills", fmt, tmp_path / f"bills.{fmt}")
+                with qtbot.waitSignal(screen.exported, timeout=10000):
+                    screen.export("summary", fmt, tmp_path / f"summary.{fmt}")
+            with (tmp_path / "bills.csv").open(newline="", encoding="utf-8") as fh:
+                got = list(csv.DictReader(fh))
+            assert sorted(g["Bill"] for g in got) == ["B-1", "B-2", "B-3", "Z-9"]
+            for g in got:
+                p = svc.bill_progress(g["Bill"])
+                assert (int(g["Parents linked"]), int(g["Target"]), int(g["Children"])) == (
+                    p.linked, p.target, p.children)
+                assert (float(g["Actual kg"]), float(g["Expected kg"])) == (
+                    p.actual_kg, p.expected_kg)
+            with (tmp_path / "summary.csv").open(newline="", encoding="utf-8") as fh:
+                s = {r["Created by"]: r for r in csv.DictReader(fh)}
+            assert (s["biller"]["Bills"], s["biller"]["Children"]) == ("2", "19")
+            assert s[reports.OVERALL]["Expected kg"] == "60.0"
+            wb = load_workbook(tmp_path / "bills.xlsx", read_only=True)
+            values = {r[0]: r for r in wb["Bills"].iter_rows(min_row=2, values_only=True)}
+            p = svc.bill_progress("B-1")
+            assert values["B-1"][4:9] == (p.linked, p.target, p.children, p.actual_kg,
+                                          p.expected_kg)
+            assert list(wb["Summary"].iter_rows(values_only=True))[-1][:2] == (reports.OVERALL, 4)
+            wb.close()
+            wb = load_workbook(tmp_path / "summary.xlsx", read_only=True)
+            assert wb.sheetnames == ["Summary"]
+            wb.close()
+            assert pdf_page_count(tmp_path / "bills.pdf") == 1
+            assert pdf_page_count(tmp_path / "summary.pdf") == 1
+        finally:
+            svc.close()
+
+        # The bill sheet of the selected bill.
+        with qtbot.waitSignal(screen.detail_loaded, timeout=10000):
+            screen.bills_view.selectRow(screen.bills_model.row_of("B-2"))
+        with qtbot.waitSignal(screen.exported, timeout=10000):
+            screen.save_bill_pdf(tmp_path / "b2.pdf")
+        assert pdf_page_count(tmp_path / "b2.pdf") == 1
+        assert screen.message.text() == f"Saved bill B-2 to {tmp_path / 'b2.pdf'}"
+    finally:
+        host.stop()
+
+
+def test_bill_sheet_of_500_parents_is_one_page(qtbot, tmp_path):
+    parents = tuple(
+        ParentLine(f"SB{i:05d}", "SB", 30 if i % 7 else 12, 30,
+                   "completed" if i % 7 else "in_progress", "2026-03-10T06:00:00.000+00:00",
+                   "biller", False)
+        for i in range(500)
+    )
+    row = reports.BillRow("BIG-1", "2026-03-10T06:00:00.000+00:00", "biller", "processing", 500,
+                          500, 14000, 14000.0, 15000.0, "", "Delhi", "DL1")
+    write_bill_sheet(tmp_path / "big.pdf", BillDetail(row, None, parents, ()), "D1")
+    assert pdf_page_count(tmp_path / "big.pdf") == 1
+
+
+def test_dispatcher_is_refused_with_a_message(qtbot, store):
+    host, screen = open_review(qtbot, store, "dispatcher", "dispatcher")
+    try:
+        from station.service import Operator
+
+        assert not screen.allowed_for(Operator("dispatcher", "dispatcher", None))
+        with qtbot.waitSignal(screen.failed, timeout=10000) as blocker:
+            screen.reload()
+        assert blocker.args == ["dispatcher (dispatcher) may not review bills"]
+        assert screen.bills_model.rowCount() == 0
+    finally:
+        host.stop()
+
+
+# -- bag look-up ------------------------------------------------------------------------------
+
+
+def test_lookup_child_parent_bill_and_unknown(qtbot, store):
+    host = Host(store, "dispatcher", "dispatcher")  # every role may look bags up
+    screen = LookupScreen(host)
+    host.set_screen(screen)
+    qtbot.addWidget(host)
+    host.show()
+    try:
+        def look(code):
+            with qtbot.waitSignal(screen.looked_up, timeout=10000) as blocker:
+                qtbot.keyClicks(screen.entry, code)
+                qtbot.keyClick(screen.entry, Qt.Key.Key_Return)
+            return blocker.args[0]
+
+        r = look("00002c001")
+        assert r.bag.parent == "SB00002" and r.bill.bill_id == "B-1"
+        assert screen.title.text() == "Child 00002C001"
+        assert "in parent SB00002" in screen.details.text()
+        assert "on bill B-1 (processing, 2/3 parents)" in screen.details.text()
+        assert [e.type for e in screen.history_model.rows] == ["child_linked"]
+
+        r = look("SB00002")
+        assert screen.title.text() == "Parent SB00002 (SB) · in_progress"
+        assert screen.children_model.rowCount() == 4
+        assert "bill_parent_added" in [e.type for e in screen.history_model.rows]
+
+        look("b-2")
+        assert screen.title.text() == "Bill B-2 · completed"
+        assert [e.type for e in screen.history_model.rows][-1] == "bill_closed"
+
+        look("NOPE-123")
+        assert screen.title.text() == "Not found: 'NOPE-123'"
+        assert host.reads[-1] == ("NOPE-123", "typed")
+    finally:
+        host.stop()

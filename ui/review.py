@@ -1,0 +1,558 @@
+"""Supervisor review (biller, admin): bills list with filters, bill detail, summary, exports.
+
+Queries and file writing run on the window's task runner (reports.reading opens a read-only
+connection on the worker); the models hold ids and frozen rows. The PDF sheet is painted here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QDate, QItemSelection, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from station import reports
+from station.errors import NotLoggedIn
+from station.reports import BagHistory, BillDetail, BillFilter, BillRow, Summary
+from station.rules import Action, may
+from station.service import Operator, StationService
+from ui.bill_models import (
+    BillsModel,
+    ChildrenModel,
+    HistoryModel,
+    ParentsModel,
+    RowsModel,
+    SummaryModel,
+)
+
+LIST_DAYS = 30  # the bills list opens on the last 30 days; the summary on today
+
+
+def _reviewer(service: StationService) -> Operator:
+    op = service.operator
+    if op is None:
+        raise NotLoggedIn()
+    reports.require_reviewer(op.username, op.role)
+    return op
+
+
+def load_bills(service: StationService, flt: BillFilter) -> list[BillRow]:
+    _reviewer(service)
+    with reports.reading(service.store) as conn:
+        return reports.list_bills(conn, flt)
+
+
+def load_summary(service: StationService, d0: date, d1: date) -> Summary:
+    _reviewer(service)
+    with reports.reading(service.store) as conn:
+        return reports.summary(conn, d0, d1)
+
+
+def load_detail(service: StationService, bill_id: str) -> BillDetail | None:
+    _reviewer(service)
+    with reports.reading(service.store) as conn:
+        return reports.bill_detail(conn, bill_id)
+
+
+def load_history(service: StationService, code: str) -> BagHistory:
+    with reports.reading(service.store) as conn:
+        return reports.bag_history(conn, code)
+
+
+def qdate(d: date) -> QDate:
+    return QDate(d.year, d.month, d.day)
+
+
+def pydate(q: QDate) -> date:
+    return date(q.year(), q.month(), q.day())
+
+
+def table(model: RowsModel[Any], parent: QWidget, *, sortable: bool = True) -> QTableView:
+    view = QTableView(parent)
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    # No sort until a header is clicked: lists first show their natural order (loading order).
+    view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+    view.setSortingEnabled(sortable)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(24)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    header.setDefaultSectionSize(110)
+    return view
+
+
+@dataclass(frozen=True)
+class ExportDone:
+    path: Path
+    what: str
+
+
+class BillDetailPanel(QWidget):
+    """One bill: header, parents (select one for its children and history), bill events."""
+
+    def __init__(self, screen: ReviewScreen) -> None:
+        super().__init__(screen)
+        self.screen = screen
+        self.detail: BillDetail | None = None
+        self.header = QLabel("Select a bill in the list to see its parents and history", self)
+        self.header.setWordWrap(True)
+        self.header.setTextFormat(Qt.TextFormat.PlainText)
+        f = self.header.font()
+        f.setPointSize(f.pointSize() + 2)
+        f.setBold(True)
+        self.header.setFont(f)
+
+        self.parents_model = ParentsModel(self)
+        self.parents_view = table(self.parents_model, self)
+        self.children_model = ChildrenModel(self)
+        self.children_view = table(self.children_model, self)
+        self.history_model = HistoryModel(self)
+        self.history_view = table(self.history_model, self)
+        self.events_model = HistoryModel(self)
+        self.events_view = table(self.events_model, self)
+        self.history_label = QLabel("Scan history of the selected bag", self)
+
+        self.parents_view.selectionModel().selectionChanged.connect(
+            self._on_parents_selection_changed)
+        self.children_view.selectionModel().selectionChanged.connect(
+            self._on_children_selection_changed)
+
+        self.pdf_button = QPushButton("Save bill sheet as PDF…", self)
+        self.pdf_button.clicked.connect(self._on_pdf_button_clicked)
+        self.print_button = QPushButton("Print bill sheet…", self)
+        self.print_button.clicked.connect(self._on_print_button_clicked)
+
+        left = QWidget(self)
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(QLabel("Parents on the bill (incomplete in amber)", left))
+        ll.addWidget(self.parents_view)
+        mid = QWidget(self)
+        ml = QVBoxLayout(mid)
+        ml.setContentsMargins(0, 0, 0, 0)
+        ml.addWidget(QLabel("Children of the selected parent", mid))
+        ml.addWidget(self.children_view)
+        right = QWidget(self)
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.history_label)
+        rl.addWidget(self.history_view, 1)
+        rl.addWidget(QLabel("Events that changed the bill", right))
+        rl.addWidget(self.events_view, 1)
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        for w, stretch in ((left, 3), (mid, 1), (right, 4)):
+            split.addWidget(w)
+            split.setStretchFactor(split.indexOf(w), stretch)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.header, 1)
+        buttons.addWidget(self.pdf_button)
+        buttons.addWidget(self.print_button)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(buttons)
+        lay.addWidget(split, 1)
+        self._set_buttons()
+
+    def _set_buttons(self) -> None:
+        self.pdf_button.setEnabled(self.detail is not None)
+        self.print_button.setEnabled(self.detail is not None)
+
+    def show_detail(self, detail: BillDetail | None) -> None:
+        self.detail = detail
+        self.children_model.set_rows(())
+        self.history_model.set_rows(())
+        if detail is None:
+            self.header.setText("Select a bill in the list to see its parents and history")
+            self.parents_model.set_rows(())
+            self.events_model.set_rows(())
+        else:
+            r = detail.row
+            extra = f" · closed short: {detail.closed_reason}" if detail.closed_reason else ""
+            self.header.setText(
+                f"Bill {r.bill_id} · {r.status} · {r.linked}/{r.target} parents · "
+                f"{r.children:,} children · {r.actual_kg:,.1f} of {r.expected_kg:,.1f} kg{extra}"
+            )
+            self.parents_model.set_rows(detail.parents)
+            self.events_model.set_rows(detail.events)
+        self._set_buttons()
+
+    @Slot(QItemSelection, QItemSelection)
+    def _on_parents_selection_changed(self, *_: Any) -> None:
+        rows = self.parents_view.selectionModel().selectedRows()
+        if not rows:
+            return
+        line = self.parents_model.rows[rows[0].row()]
+        self.children_model.set_rows(line.children)
+        self.screen.show_history(line.code)
+
+    @Slot(QItemSelection, QItemSelection)
+    def _on_children_selection_changed(self, *_: Any) -> None:
+        rows = self.children_view.selectionModel().selectedRows()
+        if rows:
+            self.screen.show_history(self.children_model.ids[rows[0].row()])
+
+    def show_history(self, history: BagHistory) -> None:
+        self.history_label.setText(f"Scan history of {history.code}")
+        self.history_model.set_rows(history.entries)
+
+    @Slot()
+    def _on_pdf_button_clicked(self) -> None:
+        if self.detail is None:
+            return
+        name = self.detail.row.bill_id.replace("/", "-")
+        path, _ = QFileDialog.getSaveFileName(self, "Save bill sheet", f"bill-{name}.pdf",
+                                              "PDF (*.pdf)")
+        if path:
+            self.screen.save_bill_pdf(Path(path))
+
+    @Slot()
+    def _on_print_button_clicked(self) -> None:
+        if self.detail is None:
+            return
+        from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+
+        from ui.pdf import print_bill_sheet
+
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        dialog = QPrintDialog(printer, self)
+        if dialog.exec() == QPrintDialog.DialogCode.Accepted:
+            print_bill_sheet(printer, self.detail, self.screen.station_id())
+
+
+class ReviewScreen(QWidget):
+    """Screen "review": the bills list (filters, sort), detail and summary tabs."""
+
+    bills_loaded = Signal(int)
+    summary_loaded = Signal(object)
+    detail_loaded = Signal(object)
+    exported = Signal(object)  # ExportDone
+    failed = Signal(str)
+
+    def __init__(self, window: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.window_ = window
+        self.last_error = ""
+        self._list_generation = 0
+        today = reports.today()
+
+        # -- bills tab
+        self.text_edit = QLineEdit(self)
+        self.text_edit.setPlaceholderText("Filter: bill id, creator, description, destination, vehicle")
+        self.text_edit.setClearButtonEnabled(True)
+        self.status_combo = QComboBox(self)
+        self.status_combo.addItem("Any status", "")
+        for s in reports.STATUSES:
+            self.status_combo.addItem(s, s)
+        self.from_edit = QDateEdit(qdate(today - timedelta(days=LIST_DAYS - 1)), self)
+        self.to_edit = QDateEdit(qdate(today), self)
+        for e in (self.from_edit, self.to_edit):
+            e.setCalendarPopup(True)
+            e.setDisplayFormat("yyyy-MM-dd")
+        self.count_label = QLabel("", self)
+        self.csv_button = QPushButton("Export CSV…", self)
+        self.xlsx_button = QPushButton("Export XLSX…", self)
+        self.csv_button.clicked.connect(lambda: self._on_export_clicked("bills", "csv"))
+        self.xlsx_button.clicked.connect(lambda: self._on_export_clicked("bills", "xlsx"))
+        filters = QHBoxLayout()
+        filters.addWidget(self.text_edit, 2)
+        filters.addWidget(self.status_combo)
+        filters.addWidget(QLabel("from", self))
+        filters.addWidget(self.from_edit)
+        filters.addWidget(QLabel("to", self))
+        filters.addWidget(self.to_edit)
+        filters.addWidget(self.count_label, 1)
+        filters.addWidget(self.csv_button)
+        filters.addWidget(self.xlsx_button)
+
+        self.bills_model = BillsModel(self)
+        self.bills_view = table(self.bills_model, self)
+        self.bills_view.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+        self.bills_view.selectionModel().selectionChanged.connect(self._on_bills_selection_changed)
+        self.detail = BillDetailPanel(self)
+
+        bills_tab = QWidget(self)
+        split = QSplitter(Qt.Orientation.Vertical, bills_tab)
+        split.addWidget(self.bills_view)
+        split.addWidget(self.detail)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        bl = QVBoxLayout(bills_tab)
+        bl.addLayout(filters)
+        bl.addWidget(split, 1)
+
+        # -- summary tab
+        self.sum_from_edit = QDateEdit(qdate(today), self)
+        self.sum_to_edit = QDateEdit(qdate(today), self)
+        for e in (self.sum_from_edit, self.sum_to_edit):
+            e.setCalendarPopup(True)
+            e.setDisplayFormat("yyyy-MM-dd")
+            e.dateChanged.connect(self._on_summary_dates_changed)
+        self.summary_model = SummaryModel(self)
+        self.summary_view = table(self.summary_model, self)
+        self.summary_title = QLabel("", self)
+        self.sum_csv_button = QPushButton("Export CSV…", self)
+        self.sum_xlsx_button = QPushButton("Export XLSX…", self)
+        self.sum_pdf_button = QPushButton("Save as PDF…", self)
+        self.sum_csv_button.clicked.connect(lambda: self._on_export_clicked("summary", "csv"))
+        self.sum_xlsx_button.clicked.connect(lambda: self._on_export_clicked("summary", "xlsx"))
+        self.sum_pdf_button.clicked.connect(lambda: self._on_export_clicked("summary", "pdf"))
+        srow = QHBoxLayout()
+        srow.addWidget(QLabel("Bills created from", self))
+        srow.addWidget(self.sum_from_edit)
+        srow.addWidget(QLabel("to", self))
+        srow.addWidget(self.sum_to_edit)
+        srow.addStretch(1)
+        srow.addWidget(self.sum_csv_button)
+        srow.addWidget(self.sum_xlsx_button)
+        srow.addWidget(self.sum_pdf_button)
+        summary_tab = QWidget(self)
+        sl = QVBoxLayout(summary_tab)
+        sl.addLayout(srow)
+        sl.addWidget(self.summary_title)
+        sl.addWidget(self.summary_view, 1)
+        self.summary: Summary | None = None
+
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(bills_tab, "Bills")
+        self.tabs.addTab(summary_tab, "Summary")
+        self.message = QLabel("", self)
+        self.message.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.tabs, 1)
+        lay.addWidget(self.message)
+
+        # Typing in the filter re-queries after a short pause, not on every key.
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.reload)
+        self.text_edit.textChanged.connect(self._debounce.start)
+        self.status_combo.currentIndexChanged.connect(self.reload)
+        self.from_edit.dateChanged.connect(self.reload)
+        self.to_edit.dateChanged.connect(self.reload)
+
+    # -- main window contract -----------------------------------------------------------------
+
+    def allowed_for(self, operator: Operator) -> bool:
+        return may(operator.role, Action.BILLS)
+
+    def on_shown(self) -> None:
+        self.reload()
+        self.reload_summary()
+
+    def stop(self) -> None:
+        self._debounce.stop()
+
+    def station_id(self) -> str:
+        settings = getattr(self.window_, "settings", None)
+        return getattr(settings, "station_id", "") or ""
+
+    def _submit(self, fn: Callable[[StationService], Any], on_done: Callable[[Any], None]) -> None:
+        self.window_.task_runner.submit(fn, on_done, self._on_task_failed)
+
+    def _on_task_failed(self, err: Any) -> None:
+        self.last_error = err.message
+        self.message.setText(err.message)
+        self.message.setStyleSheet("color:#b00020;font-weight:bold;")
+        self.failed.emit(err.message)
+
+    def _info(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("")
+
+    # -- bills list ---------------------------------------------------------------------------
+
+    def current_filter(self) -> BillFilter:
+        return BillFilter(pydate(self.from_edit.date()), pydate(self.to_edit.date()),
+                          self.status_combo.currentData() or "", self.text_edit.text())
+
+    def set_filter(self, *, text: str | None = None, status: str | None = None,
+                   date_from: date | None = None, date_to: date | None = None) -> None:
+        """Set several filters at once with one query (tests, and 'show me this bill')."""
+        widgets = (self.text_edit, self.status_combo, self.from_edit, self.to_edit)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            if text is not None:
+                self.text_edit.setText(text)
+            if status is not None:
+                self.status_combo.setCurrentIndex(max(self.status_combo.findData(status), 0))
+            if date_from is not None:
+                self.from_edit.setDate(qdate(date_from))
+            if date_to is not None:
+                self.to_edit.setDate(qdate(date_to))
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
+        self.reload()
+
+    @Slot()
+    def reload(self) -> None:
+        self._debounce.stop()
+        try:
+            flt = self.current_filter()
+            reports.day_bounds(flt.date_from, flt.date_to)
+        except reports.ReportError as exc:
+            self._on_task_failed(exc)
+            return
+        self._list_generation += 1
+        gen = self._list_generation
+        self._submit(lambda s: load_bills(s, flt), lambda rows: self._on_task_bills(gen, rows))
+
+    def _on_task_bills(self, generation: int, rows: list[BillRow]) -> None:
+        if generation != self._list_generation:
+            return  # a newer filter's answer is on its way
+        selected = self.selected_bill()
+        self.bills_model.set_rows(rows)
+        total = reports.summarise(rows, date.min, date.max).overall
+        self.count_label.setText(
+            f"{len(rows):,} bills · {total.completed:,} completed · {total.parents:,} parents · "
+            f"{total.children:,} children"
+        )
+        self._info("")
+        if selected is not None and (i := self.bills_model.row_of(selected)) >= 0:
+            self.bills_view.selectRow(i)
+        self.bills_loaded.emit(len(rows))
+
+    def selected_bill(self) -> str | None:
+        rows = self.bills_view.selectionModel().selectedRows()
+        return self.bills_model.ids[rows[0].row()] if rows else None
+
+    @Slot(QItemSelection, QItemSelection)
+    def _on_bills_selection_changed(self, *_: Any) -> None:
+        bill_id = self.selected_bill()
+        if bill_id is None:
+            self.detail.show_detail(None)
+            return
+        self.show_bill(bill_id)
+
+    def show_bill(self, bill_id: str) -> None:
+        self._submit(lambda s: load_detail(s, bill_id), self._on_task_detail)
+
+    def _on_task_detail(self, detail: BillDetail | None) -> None:
+        self.detail.show_detail(detail)
+        self.detail_loaded.emit(detail)
+
+    def show_history(self, code: str) -> None:
+        self._submit(lambda s: load_history(s, code), self.detail.show_history)
+
+    # -- summary ------------------------------------------------------------------------------
+
+    @Slot()
+    def _on_summary_dates_changed(self) -> None:
+        self.reload_summary()
+
+    def reload_summary(self) -> None:
+        d0, d1 = pydate(self.sum_from_edit.date()), pydate(self.sum_to_edit.date())
+        if d1 < d0:
+            self._on_task_failed(reports.ReportError(
+                "bad_dates", f"The date range ends ({d1}) before it starts ({d0})"))
+            return
+        self._submit(lambda s: load_summary(s, d0, d1), self._on_task_summary)
+
+    def _on_task_summary(self, summ: Summary) -> None:
+        self.summary = summ
+        self.summary_model.set_rows(reports.summary_rows(summ))
+        span = (f"{summ.date_from}" if summ.date_from == summ.date_to
+                else f"{summ.date_from} to {summ.date_to}")
+        o = summ.overall
+        self.summary_title.setText(
+            f"Bills created {span}: {o.bills} bills, {o.completed} completed, "
+            f"{o.in_progress} in progress (new or loading)"
+        )
+        self.summary_loaded.emit(summ)
+
+    # -- exports ------------------------------------------------------------------------------
+
+    def _on_export_clicked(self, what: str, fmt: str) -> None:
+        suffix = {"csv": "CSV (*.csv)", "xlsx": "Excel (*.xlsx)", "pdf": "PDF (*.pdf)"}[fmt]
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {what}", f"{what}.{fmt}", suffix)
+        if path:
+            self.export(what, fmt, Path(path))
+
+    def export(self, what: str, fmt: str, path: Path) -> None:
+        """Write what is on screen: the bills list as filtered, or the summary shown."""
+        if what == "bills":
+            rows = list(self.bills_model.rows)
+            flt = self.current_filter()
+            assert flt.date_from is not None and flt.date_to is not None
+            summ = reports.summarise(rows, flt.date_from, flt.date_to)
+        else:
+            if self.summary is None:
+                self._on_task_failed(reports.ReportError("no_summary", "No summary loaded yet"))
+                return
+            rows, summ = [], self.summary
+        if fmt == "pdf":
+            self._export_pdf(what, path, rows, summ)
+            return
+
+        def work(_s: StationService) -> ExportDone:
+            if fmt == "csv" and what == "bills":
+                reports.write_bills_csv(path, rows)
+            elif fmt == "csv":
+                reports.write_summary_csv(path, summ)
+            else:
+                reports.write_xlsx(path, rows if what == "bills" else None, summ)
+            return ExportDone(path, what)
+
+        self._submit(work, self._on_task_exported)
+
+    def _export_pdf(self, what: str, path: Path, rows: list[BillRow], summ: Summary) -> None:
+        from ui import pdf
+
+        try:
+            if what == "summary":
+                pdf.write_table(
+                    path, f"Bills summary {summ.date_from} to {summ.date_to}",
+                    [f"Station {self.station_id()}"], reports.SUMMARY_HEADERS,
+                    [reports.summary_values(s) for s in reports.summary_rows(summ)],
+                    landscape=False,
+                )
+            else:
+                pdf.write_table(path, f"Bills {summ.date_from} to {summ.date_to}",
+                                [f"Station {self.station_id()}"], reports.BILL_HEADERS[:10],
+                                [reports.bill_values(r)[:10] for r in rows])
+        except OSError as exc:
+            self._on_task_failed(reports.ReportError("write", f"Cannot write {path}: {exc}"))
+            return
+        self._on_task_exported(ExportDone(path, what))
+
+    def save_bill_pdf(self, path: Path) -> None:
+        from ui import pdf
+
+        detail = self.detail.detail
+        if detail is None:
+            return
+        try:
+            pdf.write_bill_sheet(path, detail, self.station_id())
+        except OSError as exc:
+            self._on_task_failed(reports.ReportError("write", f"Cannot write {path}: {exc}"))
+            return
+        self._on_task_exported(ExportDone(path, f"bill {detail.row.bill_id}"))
+
+    def _on_task_exported(self, done: ExportDone) -> None:
+        self._info(f"Saved {done.what} to {done.path}")
+        self.exported.emit(done)
