@@ -1,0 +1,745 @@
+"""Applying one batch of station events to the central tables, in the caller's transaction.
+
+The facts of every bag and bill the batch names are read once, under row locks taken in one
+global order (bags by qr_id, then bills by bill_id) so concurrent stations cannot deadlock on
+them; each event is then decided in station-sequence order by the same station.rules functions
+the station uses, against that in-memory state; the net changes are written set-based at the end
+(execute_values). First applied wins: the order is the centre's, never the device clocks'.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg2.extras import execute_values
+
+from station.codes import DEFAULT_BAG_TYPES, BagType, CodeKind, classify, parse_bill_id
+from station.errors import CodeRefused
+from station.events import Event, EventType
+from station.rules import (
+    Action,
+    BillFacts,
+    ChildFacts,
+    Decision,
+    Outcome,
+    ParentFacts,
+    bill_status_after,
+    check_permission,
+    decide_bill_add,
+    decide_bill_close,
+    decide_bill_remove,
+    decide_bill_reopen,
+    decide_create_bill,
+    decide_finish,
+    decide_link,
+    decide_select_parent,
+    decide_unlink,
+    parent_status,
+    refuse,
+)
+
+APPLIED, DUPLICATE, REJECTED = "applied", "duplicate", "rejected"
+
+# Warnings that change nothing: the fact is already there, so the event is a harmless duplicate.
+_NO_CHANGE_WARNINGS = frozenset({"already_on_parent", "already_on_bill"})
+
+_ACTION_OF = {
+    EventType.PARENT_SCANNED: Action.SCAN,
+    EventType.CHILD_LINKED: Action.SCAN,
+    EventType.PARENT_FINISHED: Action.SCAN,
+    EventType.BILL_CREATED: Action.BILLS,
+    EventType.BILL_PARENT_ADDED: Action.BILLS,
+    EventType.BILL_PARENT_REMOVED: Action.BILLS,
+    EventType.BILL_CLOSED: Action.BILLS,
+    EventType.BILL_REOPENED: Action.REOPEN_BILL,
+}
+
+
+class RetryBatch(Exception):
+    """A row the batch needs was created by a concurrent transaction: roll back and redo."""
+
+
+@dataclass(frozen=True)
+class Outcome1:
+    """One event's result at the centre."""
+
+    result: str
+    reason: str | None
+    message: str | None
+
+
+def parse_time(text: str) -> datetime:
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt
+
+
+def hhmm(text: str | None) -> str:
+    if not text:
+        return "?"
+    try:
+        return parse_time(text).astimezone(UTC).strftime("%H:%M")
+    except ValueError:
+        return text[11:16]
+
+
+def load_bag_types(cur: Any) -> tuple[BagType, ...]:
+    cur.execute(
+        "SELECT name, pattern, lookalike, capacity, nominal_kg, kg_per_child, example "
+        "FROM station_bag_types ORDER BY name"
+    )
+    rows = cur.fetchall()
+    if not rows:
+        return DEFAULT_BAG_TYPES
+    return tuple(BagType(r[0], r[1], r[2], r[3], float(r[4]), float(r[5]), r[6]) for r in rows)
+
+
+def bag_type_of(code: str, name: str | None, types: tuple[BagType, ...]) -> BagType | None:
+    """A parent's type: by its code's pattern, else by the name column (web-made bags)."""
+    for t in types:
+        if t.matches(code):
+            return t
+    for t in types:
+        if name and t.name == name:
+            return t
+    return None
+
+
+@dataclass
+class _Bag:
+    id: int | None
+    code: str
+    kind: str
+    area: str | None
+    btype: BagType | None
+    count: int = 0
+    orig_count: int = 0
+    status: str = "pending"
+    new: bool = False
+    user_id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class _Bill:
+    id: int | None
+    code: str
+    status: str
+    target: int
+    linked: int
+    orig_status: str = ""
+    new: bool = False
+    description: str = ""
+    destination: str = ""
+    vehicle: str = ""
+    created_by_id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    closed_reason: str | None = None
+    reason_set: bool = False
+
+
+@dataclass
+class _Origin:
+    station_id: str
+    operator: str
+    device_time: str
+
+
+@dataclass
+class BatchState:
+    """Facts of everything a batch names, read under locks, then changed event by event."""
+
+    types: tuple[BagType, ...]
+    station_id: str
+    station_area: str
+    bags: dict[str, _Bag] = field(default_factory=dict)
+    link_parent: dict[str, str | None] = field(default_factory=dict)  # child -> parent code
+    link_orig: dict[str, str | None] = field(default_factory=dict)
+    link_time: dict[str, datetime] = field(default_factory=dict)
+    origins: dict[str, _Origin] = field(default_factory=dict)  # child -> who linked it
+    bag_bill: dict[str, str | None] = field(default_factory=dict)  # parent -> bill code
+    bag_bill_orig: dict[str, str | None] = field(default_factory=dict)
+    line_time: dict[str, datetime] = field(default_factory=dict)
+    bills: dict[str, _Bill] = field(default_factory=dict)
+    touched_bills: set[str] = field(default_factory=set)
+    operators: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # lower -> id,name,role
+    scans: list[tuple[datetime, str, str, int | None]] = field(default_factory=list)
+    missing_bills: set[str] = field(default_factory=set)
+
+
+# -- loading facts under locks ------------------------------------------------------------------
+
+
+def _codes_of(events: Iterable[Event]) -> tuple[set[str], set[str], set[str]]:
+    bag_codes: set[str] = set()
+    bill_codes: set[str] = set()
+    users: set[str] = set()
+    for ev in events:
+        for c in (ev.parent, ev.child):
+            if c:
+                bag_codes.add(c.strip().upper())
+        if ev.bill:
+            bill_codes.add(ev.bill.strip().upper())
+        users.add(ev.operator.strip().lower())
+    return bag_codes, bill_codes, users
+
+
+def load_state(cur: Any, events: list[Event], station_id: str, area: str) -> BatchState:
+    state = BatchState(load_bag_types(cur), station_id, area)
+    bag_codes, bill_codes, users = _codes_of(events)
+    cur.execute(
+        "SELECT id, qr_id, type, name, dispatch_area, status, created_at FROM bag "
+        "WHERE qr_id = ANY(%s) ORDER BY qr_id FOR UPDATE",
+        (sorted(bag_codes),),
+    )
+    by_id: dict[int, _Bag] = {}
+    for bid, code, kind, name, b_area, status, created in cur.fetchall():
+        b = _Bag(bid, code, kind, b_area, None, status=status, created_at=created)
+        if kind == "parent":
+            b.btype = bag_type_of(code, name, state.types)
+        state.bags[code] = b
+        by_id[bid] = b
+    child_ids = [b.id for b in by_id.values() if b.kind == "child"]
+    parent_ids = [b.id for b in by_id.values() if b.kind == "parent"]
+    if child_ids:
+        cur.execute(
+            "SELECT c.qr_id, p.qr_id, l.created_at FROM link l "
+            "JOIN bag c ON c.id = l.child_bag_id JOIN bag p ON p.id = l.parent_bag_id "
+            "WHERE l.child_bag_id = ANY(%s)",
+            (child_ids,),
+        )
+        for child, parent, created in cur.fetchall():
+            state.link_parent[child] = parent
+            state.link_orig[child] = parent
+            state.link_time[child] = created
+    if parent_ids:
+        cur.execute(
+            "SELECT parent_bag_id, count(*) FROM link WHERE parent_bag_id = ANY(%s) GROUP BY 1",
+            (parent_ids,),
+        )
+        for pid, n in cur.fetchall():
+            by_id[pid].count = by_id[pid].orig_count = int(n)
+        cur.execute(
+            "SELECT p.qr_id, upper(b.bill_id) FROM bill_bag bb JOIN bill b ON b.id = bb.bill_id "
+            "JOIN bag p ON p.id = bb.bag_id WHERE bb.bag_id = ANY(%s)",
+            (parent_ids,),
+        )
+        for parent, bill_code in cur.fetchall():
+            state.bag_bill[parent] = state.bag_bill_orig[parent] = bill_code
+            bill_codes.add(bill_code)
+    if bill_codes:
+        cur.execute(
+            "SELECT id, upper(bill_id), status, parent_bag_count, created_at FROM bill "
+            "WHERE upper(bill_id) = ANY(%s) ORDER BY upper(bill_id) FOR UPDATE",
+            (sorted(bill_codes),),
+        )
+        bill_by_id: dict[int, _Bill] = {}
+        for bid, code, status, target, created in cur.fetchall():
+            bl = _Bill(bid, code, status, int(target), 0, orig_status=status, created_at=created)
+            state.bills[code] = bl
+            bill_by_id[bid] = bl
+        if bill_by_id:
+            cur.execute(
+                "SELECT bill_id, count(*) FROM bill_bag WHERE bill_id = ANY(%s) GROUP BY 1",
+                (list(bill_by_id),),
+            )
+            for bid, n in cur.fetchall():
+                bill_by_id[bid].linked = int(n)
+    if users:
+        cur.execute(
+            'SELECT id, username, role FROM "user" WHERE lower(username) = ANY(%s)',
+            (sorted(users),),
+        )
+        for uid, name, role in cur.fetchall():
+            state.operators[name.lower()] = (uid, name, (role or "").lower())
+    return state
+
+
+def _origin(cur: Any, state: BatchState, child: str) -> _Origin | None:
+    got = state.origins.get(child)
+    if got is None:
+        cur.execute("SELECT * FROM station_link_origins(%s)", ([child],))
+        row = cur.fetchone()
+        if row is not None:
+            got = state.origins[child] = _Origin(row[1], row[2], row[3])
+    return got
+
+
+# -- deciding -------------------------------------------------------------------------------------
+
+
+def _parent_facts(state: BatchState, code: str) -> ParentFacts | None:
+    b = state.bags.get(code)
+    if b is None or b.kind != "parent":
+        return None
+    bill_code = state.bag_bill.get(code)
+    bill = state.bills.get(bill_code) if bill_code else None
+    capacity = b.btype.capacity if b.btype else 0
+    nominal = b.btype.nominal_kg if b.btype else 0.0
+    return ParentFacts(
+        code, capacity, b.count, bill_code, bool(bill and bill.status == "completed"), nominal
+    )
+
+
+def _bill_facts(state: BatchState, code: str) -> BillFacts | None:
+    b = state.bills.get(code)
+    return BillFacts(b.code, b.status, b.target, b.linked) if b else None
+
+
+def _kind(state: BatchState, code: str) -> CodeKind | None:
+    b = state.bags.get(code)
+    return CodeKind(b.kind) if b else None
+
+
+def _classified(code: str | None, want: CodeKind, types: tuple[BagType, ...]) -> tuple[str, Decision | None]:
+    """Run the code rules on an event's code; a Decision when it is refused."""
+    if not code:
+        return "", refuse("missing_code", f"The event names no {want.value} bag")
+    try:
+        parsed = classify(code, types)
+    except CodeRefused as exc:
+        return code, refuse(exc.reason, exc.message)
+    if want is CodeKind.PARENT and parsed.kind is not CodeKind.PARENT:
+        return parsed.code, refuse(
+            "not_a_parent", f"{parsed.code} is not a parent code: parent codes look like "
+            + " or ".join(t.example or t.name for t in types)
+        )
+    return parsed.code, None
+
+
+def _ensure_parent(state: BatchState, code: str, ev: Event, user_id: int | None, when: datetime) -> _Bag:
+    b = state.bags.get(code)
+    if b is None:
+        btype = bag_type_of(code, None, state.types)
+        area = ev.data.get("area") or state.station_area
+        b = _Bag(None, code, "parent", area, btype, new=True, user_id=user_id,
+                 created_at=when, updated_at=when)
+        state.bags[code] = b
+        state.bag_bill.setdefault(code, None)
+        state.bag_bill_orig.setdefault(code, None)
+    return b
+
+
+def decide_event(cur: Any, state: BatchState, ev: Event) -> Outcome1:
+    """Decide one event with the station's rule functions and change the batch state."""
+    when = parse_time(ev.device_time)
+    op = state.operators.get(ev.operator.strip().lower())
+    if op is None:
+        return Outcome1(
+            REJECTED, "unknown_operator",
+            f"Operator {ev.operator!r} is not a user of the central system: "
+            "add the user centrally, then re-enter the scan",
+        )
+    user_id, username, role = op
+    action = _ACTION_OF.get(ev.type)
+    if action is not None:
+        deny = check_permission(role, action, username)
+        if deny:
+            return _reject(deny)
+    t = ev.type
+    if t is EventType.PARENT_SCANNED:
+        code, bad = _classified(ev.parent, CodeKind.PARENT, state.types)
+        if bad:
+            return _reject(bad)
+        d = decide_select_parent(code, _kind(state, code))
+        if d.refused:
+            return _reject(d)
+        _ensure_parent(state, code, ev, user_id, when)
+        return Outcome1(APPLIED, d.reason, d.message)
+    if t is EventType.CHILD_LINKED:
+        return _link(cur, state, ev, user_id, when)
+    if t is EventType.CHILD_UNLINKED:
+        return _unlink(cur, state, ev, username, role, when)
+    if t is EventType.PARENT_FINISHED:
+        code, bad = _classified(ev.parent, CodeKind.PARENT, state.types)
+        if bad:
+            return _reject(bad)
+        d = decide_finish(_parent_facts(state, code))
+        if d.refused:
+            return _reject(d)
+        return Outcome1(APPLIED, d.reason, d.message)
+    if t is EventType.BILL_CREATED:
+        return _bill_create(state, ev, user_id, when)
+    if t is EventType.BILL_PARENT_ADDED:
+        return _bill_add(state, ev, when)
+    if t is EventType.BILL_PARENT_REMOVED:
+        bill_code = (ev.bill or "").strip().upper()
+        code = (ev.parent or "").strip().upper()
+        d = decide_bill_remove(bill_code, _bill_facts(state, bill_code), code,
+                               state.bag_bill.get(code))
+        if d.refused:
+            return _reject(d)
+        bl = state.bills[bill_code]
+        state.bag_bill[code] = None
+        bl.linked -= 1
+        bl.status = bill_status_after(bl.linked, False)
+        bl.updated_at = when
+        state.touched_bills.add(bill_code)
+        return Outcome1(APPLIED, d.reason, d.message)
+    if t is EventType.BILL_CLOSED:
+        bill_code = (ev.bill or "").strip().upper()
+        reason = ev.data.get("reason")
+        d = decide_bill_close(bill_code, _bill_facts(state, bill_code), reason)
+        if d.refused:
+            return _reject(d)
+        bl = state.bills[bill_code]
+        bl.status = "completed"
+        bl.updated_at = when
+        bl.closed_reason = (reason or None)
+        bl.reason_set = True
+        state.touched_bills.add(bill_code)
+        return Outcome1(APPLIED, d.reason, d.message)
+    if t is EventType.BILL_REOPENED:
+        bill_code = (ev.bill or "").strip().upper()
+        d = decide_bill_reopen(bill_code, _bill_facts(state, bill_code))
+        if d.refused:
+            return _reject(d)
+        bl = state.bills[bill_code]
+        bl.status = bill_status_after(bl.linked, False)
+        bl.updated_at = when
+        bl.closed_reason = None
+        bl.reason_set = True
+        state.touched_bills.add(bill_code)
+        return Outcome1(APPLIED, d.reason, d.message)
+    return Outcome1(REJECTED, "unknown_event_type", f"Event type {t!r} is not known at the centre")
+
+
+def _reject(d: Decision) -> Outcome1:
+    return Outcome1(REJECTED, d.reason, d.message)
+
+
+def _link(cur: Any, state: BatchState, ev: Event, user_id: int | None, when: datetime) -> Outcome1:
+    pcode, bad = _classified(ev.parent, CodeKind.PARENT, state.types)
+    if bad:
+        return _reject(bad)
+    if ev.child is None:
+        return _reject(refuse("missing_code", "The event names no child bag"))
+    try:
+        parsed = classify(ev.child, state.types)
+    except CodeRefused as exc:
+        return Outcome1(REJECTED, exc.reason, exc.message)
+    ccode = parsed.code
+    d = decide_select_parent(pcode, _kind(state, pcode))
+    if d.refused:
+        return _reject(d)
+    facts = _parent_facts(state, pcode)
+    if facts is None:
+        # the parent was never scanned here: it comes into being, as on the station
+        btype = bag_type_of(pcode, None, state.types)
+        facts = ParentFacts(pcode, btype.capacity if btype else 0, 0)
+    kind = CodeKind.PARENT if parsed.kind is CodeKind.PARENT else _kind(state, ccode)
+    current = state.link_parent.get(ccode)
+    where = None
+    if current is not None and current != pcode:
+        origin = _origin(cur, state, ccode)
+        if origin is not None:
+            where = f"station {origin.station_id} at {hhmm(origin.device_time)}"
+        else:
+            at = state.link_time.get(ccode)
+            where = "the central system" + (f" at {at.astimezone(UTC):%H:%M}" if at else "")
+    d = decide_link(facts, ChildFacts(ccode, kind, current, where))
+    if d.refused:
+        return _reject(d)
+    if not d.changes:
+        return Outcome1(DUPLICATE, d.reason, d.message)
+    parent_bag = _ensure_parent(state, pcode, ev, user_id, when)
+    if ccode not in state.bags:
+        state.bags[ccode] = _Bag(None, ccode, "child", parent_bag.area, None, new=True,
+                                 user_id=user_id, created_at=when, updated_at=when)
+        state.link_orig.setdefault(ccode, None)
+    state.link_orig.setdefault(ccode, current)
+    state.link_parent[ccode] = pcode
+    state.link_time[ccode] = when
+    state.origins[ccode] = _Origin(ev.station_id, ev.operator, ev.device_time)
+    parent_bag.count += 1
+    parent_bag.updated_at = when
+    state.scans.append((when, pcode, ccode, user_id))
+    return Outcome1(APPLIED, d.reason, d.message)
+
+
+def _unlink(
+    cur: Any, state: BatchState, ev: Event, username: str, role: str, when: datetime
+) -> Outcome1:
+    ccode = (ev.child or "").strip().upper()
+    pcode = (ev.parent or "").strip().upper()
+    current = state.link_parent.get(ccode)
+    if current is not None and current != pcode:
+        return Outcome1(
+            REJECTED, "not_linked", f"{ccode} is not in {pcode} (it is in {current})"
+        )
+    facts = _parent_facts(state, pcode) if current else None
+    origin = _origin(cur, state, ccode) if current else None
+    linked_at = state.link_time.get(ccode)
+    if origin is not None:
+        linked_at = parse_time(origin.device_time)
+    d = decide_unlink(
+        child_code=ccode, parent=facts, linked_by=origin.operator if origin else None,
+        linked_at=linked_at, username=username, role=role, now=when,
+    )
+    if d.refused:
+        return _reject(d)
+    state.link_parent[ccode] = None
+    state.link_orig.setdefault(ccode, current)
+    state.origins.pop(ccode, None)
+    b = state.bags[pcode]
+    b.count -= 1
+    b.updated_at = when
+    return Outcome1(APPLIED, d.reason, d.message)
+
+
+def _bill_create(state: BatchState, ev: Event, user_id: int | None, when: datetime) -> Outcome1:
+    try:
+        code = parse_bill_id(ev.bill or "")
+    except CodeRefused as exc:
+        return Outcome1(REJECTED, exc.reason, exc.message)
+    if code not in state.bills and _kind(state, code) is not None:
+        return _reject(refuse("code_is_bag", f"{code} is a bag code: choose another bill id"))
+    try:
+        target = int(ev.data.get("target", 0))
+    except (TypeError, ValueError):
+        target = 0
+    d = decide_create_bill(code, target, code in state.bills)
+    if d.refused:
+        return _reject(d)
+    state.bills[code] = _Bill(
+        None, code, "new", target, 0, new=True,
+        description=str(ev.data.get("description") or ""),
+        destination=str(ev.data.get("destination") or ""),
+        vehicle=str(ev.data.get("vehicle") or ""), created_by_id=user_id,
+        created_at=when, updated_at=when,
+    )
+    state.touched_bills.add(code)
+    return Outcome1(APPLIED, d.reason, d.message)
+
+
+def _bill_add(state: BatchState, ev: Event, when: datetime) -> Outcome1:
+    bill_code = (ev.bill or "").strip().upper()
+    try:
+        parsed = classify(ev.parent or "", state.types)
+    except CodeRefused as exc:
+        return Outcome1(REJECTED, exc.reason, exc.message)
+    code = parsed.code
+    kind = _kind(state, code)
+    bill = _bill_facts(state, bill_code)
+    if parsed.kind is CodeKind.CHILD and kind is not CodeKind.PARENT:
+        d = decide_bill_add(bill_code, bill, code, None, known_as_child=True)
+    else:
+        d = decide_bill_add(bill_code, bill, code, _parent_facts(state, code))
+    if d.refused:
+        return _reject(d)
+    if not d.changes:
+        return Outcome1(DUPLICATE, d.reason, d.message)
+    if d.reason == "parent_unknown":
+        # the station accepted it provisionally; the centre is where that gets decided
+        return Outcome1(
+            REJECTED, "parent_unknown",
+            f"{code} is not known at the centre (never scanned as a parent bag): "
+            f"not added to bill {bill_code}",
+        )
+    bl = state.bills[bill_code]
+    state.bag_bill[code] = bill_code
+    state.line_time[code] = when
+    bl.linked += 1
+    bl.status = bill_status_after(bl.linked, False)
+    bl.updated_at = when
+    state.touched_bills.add(bill_code)
+    return Outcome1(APPLIED, d.reason, d.message)
+
+
+# -- writing the net changes ----------------------------------------------------------------------
+
+
+def _weight(b: _Bag) -> float:
+    return b.count * (b.btype.kg_per_child if b.btype else 1.0)
+
+
+def _capacity(b: _Bag) -> int:
+    return b.btype.capacity if b.btype else 0
+
+
+def flush(cur: Any, state: BatchState) -> None:
+    """Write what the decided events changed, set-based, in FK order."""
+    new_bags = [b for b in state.bags.values() if b.new]
+    if new_bags:
+        rows = execute_values(
+            cur,
+            "INSERT INTO bag (qr_id, type, name, child_count, user_id, dispatch_area, status, "
+            "weight_kg, created_at, updated_at) VALUES %s ON CONFLICT (qr_id) DO NOTHING "
+            "RETURNING id, qr_id",
+            [
+                (b.code, b.kind, b.btype.name if b.btype else None, b.count, b.user_id, b.area,
+                 parent_status(b.count, _capacity(b)) if b.kind == "parent" else "pending",
+                 _weight(b) if b.kind == "parent" else 0.0, b.created_at,
+                 b.updated_at or b.created_at)
+                for b in new_bags
+            ],
+            fetch=True,
+            page_size=len(new_bags),
+        )
+        if len(rows) != len(new_bags):
+            raise RetryBatch("a bag of this batch was created concurrently")
+        for bid, code in rows:
+            state.bags[code].id = bid
+    new_bills = [b for b in state.bills.values() if b.new]
+    if new_bills:
+        rows = execute_values(
+            cur,
+            "INSERT INTO bill (bill_id, description, parent_bag_count, status, created_by_id, "
+            "destination, vehicle_number, created_at, updated_at) VALUES %s "
+            "ON CONFLICT DO NOTHING RETURNING id, bill_id",
+            [
+                (b.code, b.description, b.target, b.status, b.created_by_id, b.destination,
+                 b.vehicle, b.created_at, b.updated_at)
+                for b in new_bills
+            ],
+            fetch=True,
+            page_size=len(new_bills),
+        )
+        if len(rows) != len(new_bills):
+            raise RetryBatch("a bill of this batch was created concurrently")
+        for bid, code in rows:
+            state.bills[code.upper()].id = bid
+
+    bags = state.bags
+    gone = [bags[c].id for c, orig in state.link_orig.items()
+            if orig is not None and state.link_parent.get(c) != orig]
+    if gone:
+        cur.execute("DELETE FROM link WHERE child_bag_id = ANY(%s)", (gone,))
+    added = [
+        (bags[p].id, bags[c].id, state.link_time[c])
+        for c, p in state.link_parent.items()
+        if p is not None and p != state.link_orig.get(c)
+    ]
+    if added:
+        execute_values(
+            cur, "INSERT INTO link (parent_bag_id, child_bag_id, created_at) VALUES %s", added,
+            page_size=len(added),
+        )
+    if state.scans:
+        execute_values(
+            cur,
+            'INSERT INTO scan ("timestamp", parent_bag_id, child_bag_id, user_id) VALUES %s',
+            [(ts, bags[p].id, bags[c].id, uid) for ts, p, c, uid in state.scans],
+            page_size=len(state.scans),
+        )
+    bills = state.bills
+    line_gone = [bags[p].id for p, orig in state.bag_bill_orig.items()
+                 if orig is not None and state.bag_bill.get(p) != orig]
+    if line_gone:
+        cur.execute("DELETE FROM bill_bag WHERE bag_id = ANY(%s)", (line_gone,))
+    line_added = [
+        (bills[bl].id, bags[p].id, state.line_time.get(p))
+        for p, bl in state.bag_bill.items()
+        if bl is not None and bl != state.bag_bill_orig.get(p)
+    ]
+    if line_added:
+        execute_values(
+            cur, "INSERT INTO bill_bag (bill_id, bag_id, created_at) VALUES %s", line_added,
+            template="(%s, %s, coalesce(%s, now()))", page_size=len(line_added),
+        )
+    counted = [
+        (b.id, b.count, _weight(b), parent_status(b.count, _capacity(b)), b.updated_at)
+        for b in bags.values()
+        if not b.new and b.kind == "parent" and b.count != b.orig_count
+    ]
+    if counted:
+        execute_values(
+            cur,
+            "UPDATE bag SET child_count = v.n, weight_kg = v.w, status = v.s, updated_at = v.u "
+            "FROM (VALUES %s) AS v(id, n, w, s, u) WHERE bag.id = v.id",
+            counted,
+            template="(%s::int, %s::int, %s::float8, %s::text, %s::timestamptz)",
+            page_size=len(counted),
+        )
+    status_rows = [
+        (b.id, b.status, b.updated_at) for b in bills.values()
+        if not b.new and b.status != b.orig_status
+    ]
+    if status_rows:
+        execute_values(
+            cur,
+            "UPDATE bill SET status = v.s, updated_at = v.u FROM (VALUES %s) AS v(id, s, u) "
+            "WHERE bill.id = v.id",
+            status_rows, template="(%s::int, %s::text, %s::timestamptz)",
+        )
+    notes = [(b.id, b.closed_reason) for b in bills.values() if b.reason_set]
+    if notes:
+        execute_values(
+            cur,
+            "INSERT INTO station_bill_notes (bill_id, closed_reason) VALUES %s "
+            "ON CONFLICT (bill_id) DO UPDATE SET closed_reason = EXCLUDED.closed_reason",
+            notes,
+        )
+    # Bill counters follow the bills' lines and their parents' counts (invariant 6).
+    affected = set(state.touched_bills)
+    for p, b in bags.items():
+        if b.kind == "parent" and b.count != b.orig_count:
+            for bl in (state.bag_bill.get(p), state.bag_bill_orig.get(p)):
+                if bl:
+                    affected.add(bl)
+    ids = [i for c in affected if c in bills and (i := bills[c].id) is not None]
+    if ids:
+        recount_bills(cur, ids, state.types)
+
+
+def recount_bills(cur: Any, bill_ids: list[int], types: tuple[BagType, ...]) -> None:
+    """Set the bills' counters to what their lines and parents say (only where they differ)."""
+    cur.execute(
+        "SELECT b.id, b.linked_parent_count, b.total_child_bags, b.total_weight_kg, "
+        "b.expected_weight_kg FROM bill b WHERE b.id = ANY(%s)",
+        (bill_ids,),
+    )
+    current = {r[0]: r[1:] for r in cur.fetchall()}
+    totals: dict[int, list[float]] = {bid: [0, 0, 0.0, 0.0] for bid in current}
+    cur.execute(
+        "SELECT bb.bill_id, p.qr_id, p.name, p.child_count, p.weight_kg FROM bill_bag bb "
+        "JOIN bag p ON p.id = bb.bag_id WHERE bb.bill_id = ANY(%s)",
+        (bill_ids,),
+    )
+    for bid, code, name, count, weight in cur.fetchall():
+        t = totals[bid]
+        btype = bag_type_of(code, name, types)
+        t[0] += 1
+        t[1] += count
+        t[2] += weight
+        t[3] += btype.nominal_kg if btype else 0.0
+    rows = []
+    for bid, (n, children, kg, expected) in totals.items():
+        cur_n, cur_c, cur_kg, cur_exp = current[bid]
+        if (n, children) != (cur_n, cur_c) or abs(kg - cur_kg) > 1e-9 or abs(expected - cur_exp) > 1e-9:
+            rows.append((bid, int(n), int(children), float(kg), float(expected)))
+    if rows:
+        execute_values(
+            cur,
+            "UPDATE bill SET linked_parent_count = v.n, total_child_bags = v.c, "
+            "total_weight_kg = v.w, expected_weight_kg = v.e "
+            "FROM (VALUES %s) AS v(id, n, c, w, e) WHERE bill.id = v.id",
+            rows, template="(%s::int, %s::int, %s::int, %s::float8, %s::float8)",
+        )
+
+
+def event_record(ev: Event, res: Outcome1) -> dict[str, Any]:
+    return {
+        "event_id": ev.event_id, "seq": ev.seq, "type": str(ev.type), "operator": ev.operator,
+        "device_time": ev.device_time, "parent_code": ev.parent, "child_code": ev.child,
+        "bill_code": ev.bill, "data": ev.data, "app_version": ev.app_version,
+        "protocol_version": ev.protocol_version, "result": res.result, "reason": res.reason,
+        "message": res.message,
+    }
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+__all__ = [
+    "APPLIED", "DUPLICATE", "REJECTED", "BatchState", "Outcome", "Outcome1", "RetryBatch",
+    "decide_event", "flush", "load_state",
+]

@@ -1,0 +1,377 @@
+"""Pull: a resumable snapshot of what a station holds, then the change feed with a commit-safe cursor.
+
+The change feed (sync.md item 13). Statement-level triggers on the shared tables (also fired by
+other applications writing them directly, e.g. the web system) add one station_feed row per
+changed row: table, key, and `xid` = pg_current_xact_id() of the writing transaction.
+
+Why not `id > cursor`: ids come from a sequence when the row is written, not when it commits; a
+transaction that took id 10 and commits after id 11 was read would be skipped for ever.
+
+The cursor is (xid, id), rows are read in (xid, id) order, and only rows with
+xid < pg_snapshot_xmin(pg_current_snapshot()) are returned: every transaction below that xmin
+has finished, so the set of feed rows below it is final. A transaction still running has an xid
+>= xmin, hence greater than any xid returned so far: its rows, when it commits, sort after the
+cursor and are read then. Nothing is skipped; a long-running writer only delays the feed.
+
+Feed rows carry keys, not values: a page resolves each key to the row's state at read time
+(an upsert) or, when the row is gone, a delete. Replaying a key twice is harmless, and the order
+in which transactions touched a row does not matter. The snapshot records the xmin at its start
+and the feed resumes from there, so changes made while the snapshot is read are replayed.
+
+Cursor strings: "b:<phase>:<last key>:<start xid>" while bootstrapping, "f:<xid>:<id>" after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from station.codes import BagType
+from sync.central.apply import bag_type_of, load_bag_types
+from sync.protocol import PullPage, PullRequest
+
+PHASES = ("bag_type", "user", "bill", "bag", "link", "bill_bag")
+UPSERT_ORDER = ("bag_type", "user", "bill", "bag", "link", "bill_bag")
+DELETE_ORDER = ("bill_bag", "link", "bag", "bill", "user", "bag_type")
+MAX_LIMIT = 20000
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+class _Page:
+    """Collects changes for one page: one entry per (table, key), upserts then deletes."""
+
+    def __init__(self) -> None:
+        self.upserts: dict[str, dict[Any, dict[str, Any]]] = {t: {} for t in UPSERT_ORDER}
+        self.deletes: dict[str, dict[Any, dict[str, Any]]] = {t: {} for t in DELETE_ORDER}
+
+    def upsert(self, table: str, key: Any, row: dict[str, Any]) -> None:
+        self.deletes[table].pop(key, None)
+        self.upserts[table][key] = row
+
+    def delete(self, table: str, key: Any, row: dict[str, Any]) -> None:
+        if key not in self.upserts[table]:
+            self.deletes[table][key] = row
+
+    def changes(self) -> list[dict[str, Any]]:
+        out = [
+            {"table": t, "op": "upsert", "row": r}
+            for t in UPSERT_ORDER for r in self.upserts[t].values()
+        ]
+        out += [
+            {"table": t, "op": "delete", "row": r}
+            for t in DELETE_ORDER for r in self.deletes[t].values()
+        ]
+        return out
+
+
+class _Reader:
+    def __init__(self, cur: Any, station_id: str, area: str, scope: str) -> None:
+        self.cur = cur
+        self.station_id = station_id
+        self.area = area
+        self.all = scope == "all"
+        self.types: tuple[BagType, ...] = load_bag_types(cur)
+
+    # -- area filter --------------------------------------------------------------------------
+    def _area_sql(self, alias: str) -> str:
+        if self.all:
+            return "true"
+        return f"({alias}.dispatch_area = %(area)s OR {alias}.dispatch_area IS NULL)"
+
+    def _in_area(self, area: str | None) -> bool:
+        return self.all or area is None or area == self.area
+
+    # -- row shapes ---------------------------------------------------------------------------
+    _BAG_COLS = "b.id, b.qr_id, b.type, b.name, b.status, b.child_count, b.weight_kg, " \
+                "b.dispatch_area, b.created_at, b.updated_at"
+
+    def _bag_row(self, r: tuple[Any, ...]) -> dict[str, Any]:
+        _id, code, kind, name, status, count, weight, area, created, updated = r
+        btype = None
+        if kind == "parent":
+            t = bag_type_of(code, name, self.types)
+            btype = t.name if t else name
+        return {
+            "code": code, "kind": kind, "bag_type": btype, "status": status,
+            "child_count": int(count), "weight_kg": float(weight), "area": area,
+            "created_at": iso(created), "updated_at": iso(updated),
+        }
+
+    def bags(self, page: _Page, ids: Iterable[int], *, only_outside: bool = False) -> None:
+        ids = list(set(ids))
+        if not ids:
+            return
+        self.cur.execute(
+            f"SELECT {self._BAG_COLS} FROM bag b WHERE b.id = ANY(%(ids)s)", {"ids": ids}
+        )
+        for r in self.cur.fetchall():
+            if only_outside and self._in_area(r[7]):
+                continue
+            if only_outside or self._in_area(r[7]):
+                page.upsert("bag", r[1], self._bag_row(r))
+
+    def links(self, page: _Page, child_ids: list[int], rows: list[tuple[Any, ...]] | None = None) -> None:
+        """Upsert current links of these children (delete where gone); rows may be pre-read."""
+        if rows is None:
+            self.cur.execute(
+                "SELECT l.child_bag_id, c.qr_id, p.qr_id, l.created_at, c.dispatch_area, "
+                "p.dispatch_area, l.parent_bag_id FROM link l "
+                "JOIN bag c ON c.id = l.child_bag_id JOIN bag p ON p.id = l.parent_bag_id "
+                "WHERE l.child_bag_id = ANY(%(ids)s)",
+                {"ids": child_ids},
+            )
+            rows = self.cur.fetchall()
+        found = {r[0] for r in rows}
+        keep = [r for r in rows if self._in_area(r[4]) or self._in_area(r[5])]
+        origins: dict[str, tuple[str, str]] = {}
+        if keep:
+            self.cur.execute(
+                "SELECT child_code, station_id, operator FROM station_link_origins(%(c)s)",
+                {"c": [r[1] for r in keep]},
+            )
+            origins = {c: (s, o) for c, s, o in self.cur.fetchall()}
+        outside: list[int] = []
+        for cid, child, parent, created, c_area, p_area, pid in keep:
+            st, op = origins.get(child, (None, None))
+            page.upsert("link", child, {
+                "child_code": child, "parent_code": parent, "linked_at": iso(created),
+                "station_id": st, "operator": op,
+            })
+            if not self._in_area(c_area):
+                outside.append(cid)
+            if not self._in_area(p_area):
+                outside.append(pid)
+        if outside:
+            self.bags(page, outside, only_outside=True)
+        gone = [i for i in child_ids if i not in found]
+        if gone:
+            for _id, code in self._codes(gone):
+                page.delete("link", code, {"child_code": code})
+
+    def _codes(self, ids: list[int]) -> list[tuple[int, str]]:
+        self.cur.execute("SELECT id, qr_id FROM bag WHERE id = ANY(%(ids)s)", {"ids": ids})
+        return self.cur.fetchall()
+
+    _BILL_SQL = (
+        "SELECT b.id, b.bill_id, b.description, b.destination, b.vehicle_number, "
+        "b.parent_bag_count, b.status, u.username, b.created_at, b.updated_at, n.closed_reason "
+        'FROM bill b LEFT JOIN "user" u ON u.id = b.created_by_id '
+        "LEFT JOIN station_bill_notes n ON n.bill_id = b.id "
+    )
+
+    def _bill_row(self, r: tuple[Any, ...]) -> dict[str, Any]:
+        return {
+            "bill_id": str(r[1]).upper(), "description": r[2] or "", "destination": r[3] or "",
+            "vehicle": r[4] or "", "target": int(r[5]), "status": r[6], "created_by": r[7],
+            "created_at": iso(r[8]), "updated_at": iso(r[9]), "closed_reason": r[10],
+        }
+
+    def bills(self, page: _Page, ids: list[int], olds: dict[int, Any]) -> None:
+        self.cur.execute(self._BILL_SQL + "WHERE b.id = ANY(%(ids)s)", {"ids": ids})
+        found = set()
+        for r in self.cur.fetchall():
+            found.add(r[0])
+            page.upsert("bill", str(r[1]).upper(), self._bill_row(r))
+        for i in ids:
+            if i not in found and olds.get(i):
+                code = str(olds[i].get("bill_id", "")).upper()
+                page.delete("bill", code, {"bill_id": code})
+
+    def lines(self, page: _Page, bag_ids: list[int]) -> None:
+        self.cur.execute(
+            "SELECT bb.bag_id, p.qr_id, b.bill_id, bb.created_at FROM bill_bag bb "
+            "JOIN bag p ON p.id = bb.bag_id JOIN bill b ON b.id = bb.bill_id "
+            "WHERE bb.bag_id = ANY(%(ids)s)",
+            {"ids": bag_ids},
+        )
+        found = set()
+        for bag_id, parent, bill_code, created in self.cur.fetchall():
+            found.add(bag_id)
+            page.upsert("bill_bag", parent, {
+                "parent_code": parent, "bill_id": str(bill_code).upper(), "added_at": iso(created),
+            })
+        gone = [i for i in bag_ids if i not in found]
+        if gone:
+            for _id, code in self._codes(gone):
+                page.delete("bill_bag", code, {"parent_code": code})
+
+    def users(self, page: _Page, ids: list[int] | None, olds: dict[int, Any]) -> None:
+        self.cur.execute(
+            "SELECT id, username, password_hash, role, dispatch_area "
+            "FROM station_operators(%(s)s, %(ids)s)",
+            {"s": self.station_id, "ids": ids},
+        )
+        found = set()
+        for uid, name, pw, role, area in self.cur.fetchall():
+            found.add(uid)
+            page.upsert("user", name, {
+                "username": name, "password_hash": pw or "", "role": role, "area": area,
+            })
+        if ids:
+            missing = [i for i in ids if i not in found]
+            if missing:
+                self.cur.execute(
+                    'SELECT id, username FROM "user" WHERE id = ANY(%(ids)s)', {"ids": missing}
+                )
+                names = dict(self.cur.fetchall())
+                for i in missing:
+                    name = names.get(i) or (olds.get(i) or {}).get("username")
+                    if name:  # gone, or no longer allowed at this station
+                        page.delete("user", name, {"username": name})
+
+    def bag_types(self, page: _Page, ids: list[int] | None, olds: dict[int, Any]) -> None:
+        sql = ("SELECT id, name, pattern, lookalike, capacity, nominal_kg, kg_per_child, example "
+               "FROM station_bag_types")
+        if ids is None:
+            self.cur.execute(sql + " ORDER BY id")
+        else:
+            self.cur.execute(sql + " WHERE id = ANY(%(ids)s)", {"ids": ids})
+        found = set()
+        for i, name, pattern, lookalike, cap, nominal, kg, example in self.cur.fetchall():
+            found.add(i)
+            page.upsert("bag_type", name, {
+                "name": name, "pattern": pattern, "lookalike": lookalike, "capacity": cap,
+                "nominal_kg": float(nominal), "kg_per_child": float(kg), "example": example,
+            })
+        for i in ids or []:
+            if i not in found and olds.get(i):
+                name = olds[i].get("name")
+                page.delete("bag_type", name, {"name": name})
+
+
+def _xmin(cur: Any) -> str:
+    cur.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+    return str(cur.fetchone()[0])
+
+
+def pull_page(cur: Any, station_id: str, area: str, scope: str, req: PullRequest) -> PullPage:
+    limit = max(1, min(int(req.limit or 5000), MAX_LIMIT))
+    reader = _Reader(cur, station_id, area, scope)
+    cursor = req.cursor
+    if not cursor:
+        cursor = f"b:{PHASES[0]}:0:{_xmin(cur)}"
+    parts = cursor.split(":")
+    try:
+        if parts[0] == "b" and len(parts) == 4 and parts[1] in PHASES:
+            return _bootstrap(reader, parts[1], int(parts[2]), parts[3], limit)
+        if parts[0] == "f" and len(parts) == 3:
+            return _feed(reader, parts[1], int(parts[2]), limit)
+    except ValueError as exc:
+        raise BadCursor(f"Pull cursor {cursor!r} is not one this centre gave out") from exc
+    raise BadCursor(f"Pull cursor {cursor!r} is not one this centre gave out")
+
+
+def _bootstrap(reader: _Reader, phase: str, last: int, start_xid: str, limit: int) -> PullPage:
+    page = _Page()
+    cur = reader.cur
+    params: dict[str, Any] = {"last": last, "limit": limit, "area": reader.area}
+    new_last = last
+    exhausted = True
+    if phase == "bag_type":
+        reader.bag_types(page, None, {})
+    elif phase == "user":
+        reader.users(page, None, {})
+    elif phase == "bill":
+        cur.execute(reader._BILL_SQL + "WHERE b.id > %(last)s ORDER BY b.id LIMIT %(limit)s",
+                    params)
+        rows = cur.fetchall()
+        for r in rows:
+            page.upsert("bill", str(r[1]).upper(), reader._bill_row(r))
+        exhausted = len(rows) < limit
+        new_last = rows[-1][0] if rows else last
+    elif phase == "bag":
+        cur.execute(
+            f"SELECT {reader._BAG_COLS} FROM bag b WHERE b.id > %(last)s AND "
+            f"{reader._area_sql('b')} ORDER BY b.id LIMIT %(limit)s",
+            params,
+        )
+        rows = cur.fetchall()
+        for r in rows:
+            page.upsert("bag", r[1], reader._bag_row(r))
+        exhausted = len(rows) < limit
+        new_last = rows[-1][0] if rows else last
+    elif phase == "link":
+        area = "" if reader.all else (
+            " AND (c.dispatch_area = %(area)s OR c.dispatch_area IS NULL "
+            "OR p.dispatch_area = %(area)s OR p.dispatch_area IS NULL)"
+        )
+        cur.execute(
+            "SELECT l.child_bag_id, c.qr_id, p.qr_id, l.created_at, c.dispatch_area, "
+            "p.dispatch_area, l.parent_bag_id FROM link l "
+            "JOIN bag c ON c.id = l.child_bag_id JOIN bag p ON p.id = l.parent_bag_id "
+            f"WHERE l.child_bag_id > %(last)s{area} ORDER BY l.child_bag_id LIMIT %(limit)s",
+            params,
+        )
+        rows = cur.fetchall()
+        reader.links(page, [], rows)
+        exhausted = len(rows) < limit
+        new_last = rows[-1][0] if rows else last
+    elif phase == "bill_bag":
+        cur.execute(
+            "SELECT bb.bag_id FROM bill_bag bb WHERE bb.bag_id > %(last)s "
+            "ORDER BY bb.bag_id LIMIT %(limit)s",
+            params,
+        )
+        ids = [r[0] for r in cur.fetchall()]
+        if ids:
+            reader.lines(page, ids)
+        exhausted = len(ids) < limit
+        new_last = ids[-1] if ids else last
+    if exhausted:
+        nxt = PHASES.index(phase) + 1
+        cursor = f"b:{PHASES[nxt]}:0:{start_xid}" if nxt < len(PHASES) else f"f:{start_xid}:0"
+    else:
+        cursor = f"b:{phase}:{new_last}:{start_xid}"
+    return PullPage(page.changes(), cursor, False, True)
+
+
+def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
+    cur = reader.cur
+    cur.execute(
+        "SELECT id, xid::text, tbl, key, old FROM station_feed "
+        "WHERE (xid, id) > (%(xid)s::xid8, %(id)s) "
+        "AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
+        "ORDER BY xid, id LIMIT %(limit)s",
+        {"xid": xid, "id": last_id, "limit": limit},
+    )
+    rows = cur.fetchall()
+    by_table: dict[str, dict[int, Any]] = {t: {} for t in PHASES}
+    for _id, _xid, tbl, key, old in rows:
+        olds = by_table[tbl]
+        if old is not None or key not in olds:
+            olds[key] = old
+    page = _Page()
+    if by_table["bag_type"]:
+        reader.bag_types(page, list(by_table["bag_type"]), by_table["bag_type"])
+    if by_table["user"]:
+        reader.users(page, list(by_table["user"]), by_table["user"])
+    if by_table["bill"]:
+        reader.bills(page, list(by_table["bill"]), by_table["bill"])
+    if by_table["bag"]:
+        ids = list(by_table["bag"])
+        reader.bags(page, ids)
+        cur.execute("SELECT id FROM bag WHERE id = ANY(%(ids)s)", {"ids": ids})
+        present = {r[0] for r in cur.fetchall()}
+        for i in ids:
+            old = by_table["bag"][i]
+            if i not in present and old and old.get("qr_id"):
+                page.delete("bag", old["qr_id"], {"code": old["qr_id"]})
+    if by_table["link"]:
+        reader.links(page, list(by_table["link"]))
+    if by_table["bill_bag"]:
+        reader.lines(page, list(by_table["bill_bag"]))
+    if rows:
+        cursor = f"f:{rows[-1][1]}:{rows[-1][0]}"
+    else:
+        cursor = f"f:{xid}:{last_id}"
+    return PullPage(page.changes(), cursor, len(rows) < limit, False)

@@ -1,0 +1,307 @@
+"""The centre's sync service: push (apply a batch), pull (snapshot, then change feed), status.
+
+Shared by the direct transport (the station's own database role calls these on its own
+connection) and the gateway (which authenticates a token, then calls them as the service role).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection
+
+from station.events import Event
+from sync.central import apply, feed
+from sync.errors import StationMismatch, StationRevoked, TransientError, UpgradeRequired
+from sync.protocol import (
+    ACCEPTED_VERSIONS,
+    EventResult,
+    PullPage,
+    PullRequest,
+    PushBatch,
+    PushReply,
+    rolling_hash,
+)
+
+MAX_ATTEMPTS = 6
+_RETRY_CODES = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
+@dataclass(frozen=True)
+class StationRow:
+    station_id: str
+    area: str
+    scope: str
+    high_seq: int
+    event_count: int
+    rolling_hash: str
+    now: datetime
+
+
+def raw_cursor(conn: Connection) -> Any:
+    """A DBAPI cursor on the same connection and transaction as `conn`."""
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+
+def _pg(exc: BaseException) -> BaseException:
+    return exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+
+
+def _translate(exc: BaseException, station_id: str) -> Exception | None:
+    err = _pg(exc)
+    code = getattr(err, "pgcode", None)
+    text = str(err)
+    if code == "TT001":
+        me = text.split("station_mismatch", 1)[-1].split()[0] if "station_mismatch" in text else "?"
+        return StationMismatch(me, station_id)
+    if code == "TT002":
+        return StationRevoked(station_id)
+    if isinstance(err, (psycopg2.OperationalError, psycopg2.InterfaceError)) and code not in _RETRY_CODES:
+        if "not permitted to log in" in text or "password authentication failed" in text:
+            return StationRevoked(station_id)
+        return TransientError(f"The central database cannot be reached: {text.strip()}")
+    return None
+
+
+def session(cur: Any, station_id: str) -> StationRow:
+    """Check the caller may act as `station_id` and lock its row for this transaction."""
+    cur.execute(
+        "SELECT station_id, area, scope, high_seq, event_count, rolling_hash, now() "
+        "FROM station_session(%s)",
+        (station_id,),
+    )
+    r = cur.fetchone()
+    return StationRow(r[0], r[1], r[2], int(r[3]), int(r[4]), r[5], r[6])
+
+
+def push(conn: Connection, authenticated_station_id: str, batch: PushBatch) -> PushReply:
+    """Apply one batch in one transaction (committed here); per-event results in batch order.
+
+    `conn` must not be inside a transaction. The station id comes from the authenticated
+    credential: the batch and every event in it must carry the same one.
+    """
+    sid = authenticated_station_id
+    if batch.protocol_version not in ACCEPTED_VERSIONS:
+        raise UpgradeRequired(batch.protocol_version, sorted(ACCEPTED_VERSIONS))
+    if batch.station_id != sid:
+        raise StationMismatch(sid, batch.station_id)
+    for w in batch.events:
+        claimed = str(w.get("station_id", sid)) if isinstance(w, dict) else sid
+        if claimed != sid:
+            raise StationMismatch(sid, claimed)
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            with conn.begin():
+                return _push_once(conn, sid, batch)
+        except apply.RetryBatch:
+            pass
+        except (psycopg2.Error, sa_exc.DBAPIError) as exc:
+            err = _pg(exc)
+            if getattr(err, "pgcode", None) in _RETRY_CODES and attempt + 1 < MAX_ATTEMPTS:
+                pass
+            else:
+                mapped = _translate(exc, sid)
+                if mapped is not None:
+                    raise mapped from exc
+                raise
+        # another station got there first: back off a little, then decide again
+        time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+    raise TransientError("The centre is busy with conflicting batches: retrying later")
+
+
+def _bad(w: Any) -> tuple[str, int] | None:
+    """(event_id, seq) of an event that cannot be read, when those at least are usable."""
+    if not isinstance(w, dict):
+        return None
+    try:
+        eid, seq = str(w["event_id"]), int(w["seq"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (eid, seq) if eid and seq > 0 else None
+
+
+def _push_once(conn: Connection, sid: str, batch: PushBatch) -> PushReply:
+    cur = raw_cursor(conn)
+    st = session(cur, sid)
+    events: list[Event | None] = []
+    problems: dict[int, str] = {}
+    for i, w in enumerate(batch.events):
+        try:
+            wire_ev = Event.from_wire(w)
+            apply.parse_time(wire_ev.device_time)
+            if not wire_ev.event_id or wire_ev.seq <= 0:
+                raise ValueError("event id and a positive sequence number are needed")
+            events.append(wire_ev)
+        except (KeyError, TypeError, ValueError) as exc:
+            events.append(None)
+            problems[i] = f"{type(exc).__name__}: {exc}"
+    ids = [e.event_id for e in events if e] + [b[0] for i in problems if (b := _bad(batch.events[i]))]
+    seqs = [e.seq for e in events if e] + [b[1] for i in problems if (b := _bad(batch.events[i]))]
+    cur.execute(
+        "SELECT event_id, station_id, seq, result, reason, message "
+        "FROM station_stored_results(%s, %s, %s)",
+        (sid, ids, seqs),
+    )
+    stored = {r[0]: r for r in cur.fetchall()}
+    stored_seq = {r[2]: r for r in stored.values() if r[1] == sid}
+
+    results: list[EventResult | None] = [None] * len(events)
+    records: list[dict[str, Any]] = []
+    fresh: list[tuple[int, Event]] = []
+    seen: dict[str, int] = {}
+    fresh_seqs: set[int] = set()
+    for i, ev in enumerate(events):
+        key = ev.event_id if ev else (_bad(batch.events[i]) or ("", 0))[0]
+        seq = ev.seq if ev else (_bad(batch.events[i]) or ("", 0))[1]
+        if key in stored:
+            r = stored[key]
+            results[i] = EventResult(key, int(r[2]), r[3], r[4], r[5])
+        elif seq in stored_seq or (seq in fresh_seqs and key not in seen):
+            results[i] = EventResult(
+                key, seq, "rejected", "seq_conflict",
+                f"Station {sid} sent two different events with sequence number {seq}: "
+                "the second was not applied",
+            )
+        elif key in seen:
+            continue  # the same event twice in one batch: it gets the first one's result
+        elif ev is None:
+            if key:
+                seen[key] = i
+                msg = f"Event {key} (seq {seq}) cannot be read: {problems[i]}"
+                results[i] = EventResult(key, seq, "rejected", "malformed_event", msg)
+                w = batch.events[i]
+                records.append({
+                    "event_id": key, "seq": seq, "type": str(w.get("type", "?")),
+                    "operator": str(w.get("operator", "?")),
+                    "device_time": str(w.get("device_time", "")), "data": {},
+                    "protocol_version": batch.protocol_version, "result": "rejected",
+                    "reason": "malformed_event", "message": msg,
+                })
+            else:
+                results[i] = EventResult("", -1, "rejected", "malformed_event",
+                                         f"An event without id or sequence: {problems[i]}")
+        else:
+            seen[key] = i
+            fresh_seqs.add(seq)
+            fresh.append((i, ev))
+    fresh.sort(key=lambda p: p[1].seq)
+    if fresh:
+        state = apply.load_state(cur, [e for _, e in fresh], sid, st.area)
+        for i, fev in fresh:
+            try:
+                out = apply.decide_event(cur, state, fev)
+            except (KeyError, TypeError, ValueError) as exc:
+                out = apply.Outcome1(
+                    "rejected", "malformed_event",
+                    f"Event {fev.event_id} (seq {fev.seq}) cannot be applied: {exc}",
+                )
+            results[i] = EventResult(fev.event_id, fev.seq, out.result, out.reason, out.message)  # type: ignore[arg-type]
+            records.append(apply.event_record(fev, out))
+        apply.flush(cur, state)
+    for i, r in enumerate(results):
+        if r is None:  # repeats inside the batch
+            results[i] = results[seen[_key_of(events[i], batch.events[i])]]
+
+    count, high, rhash = st.event_count, st.high_seq, st.rolling_hash
+    if records:
+        records.sort(key=lambda r: int(r["seq"]))
+        new_seqs = [int(r["seq"]) for r in records]
+        count += len(records)
+        if new_seqs[0] > st.high_seq:
+            for r in records:
+                rhash = rolling_hash(rhash, str(r["event_id"]))
+        else:  # arrived out of order: recompute over everything held for the station
+            cur.execute("SELECT seq, event_id FROM station_event_ids(%s)", (sid,))
+            pairs = cur.fetchall() + [(int(r["seq"]), str(r["event_id"])) for r in records]
+            rhash = ""
+            for _, eid in sorted(pairs):
+                rhash = rolling_hash(rhash, eid)
+        high = max(high, new_seqs[-1])
+    skew = None
+    if batch.device_time:
+        try:
+            skew = (apply.parse_time(batch.device_time) - st.now).total_seconds()
+        except ValueError:
+            skew = None
+    info = {
+        "high_seq": high, "event_count": count, "rolling_hash": rhash,
+        "backlog": batch.backlog, "oldest_pending_s": batch.oldest_pending_s,
+        "app_version": batch.app_version, "protocol_version": batch.protocol_version,
+        "clock_skew_s": skew,
+    }
+    cur.execute(
+        "SELECT station_record(%s, %s::jsonb, %s::jsonb)",
+        (sid, apply.dumps(records), apply.dumps(info)),
+    )
+    cur.close()
+    final = [r for r in results if r is not None]
+    return PushReply(final, count, high, rhash, None, skew)
+
+
+def _key_of(ev: Event | None, w: Any) -> str:
+    if ev is not None:
+        return ev.event_id
+    b = _bad(w)
+    return b[0] if b else ""
+
+
+def station_status(conn: Connection, station_id: str) -> PushReply:
+    """The centre's convergence figures for a station (a PushReply without results)."""
+    own = not conn.in_transaction()
+    try:
+        cur = raw_cursor(conn)
+        try:
+            st = session(cur, station_id)
+        except psycopg2.Error as exc:
+            mapped = _translate(exc, station_id)
+            if mapped is not None:
+                raise mapped from exc
+            raise
+        cur.close()
+        return PushReply([], st.event_count, st.high_seq, st.rolling_hash)
+    finally:
+        if own:
+            conn.rollback()
+
+
+def pull(conn: Connection, station_id: str, request: PullRequest) -> PullPage:
+    """One page of what the station should hold: the snapshot first (resumable), then the feed."""
+    if request.station_id != station_id:
+        raise StationMismatch(station_id, request.station_id)
+    own = not conn.in_transaction()
+    try:
+        cur = raw_cursor(conn)
+        try:
+            st = session(cur, station_id)
+        except psycopg2.Error as exc:
+            mapped = _translate(exc, station_id)
+            if mapped is not None:
+                raise mapped from exc
+            raise
+        page = feed.pull_page(cur, st.station_id, st.area, st.scope, request)
+        cur.close()
+        return page
+    finally:
+        if own:
+            conn.rollback()
+
+
+def authenticated_station(conn: Connection) -> str | None:
+    """The station this connection's role belongs to (None for the admin / service role)."""
+    own = not conn.in_transaction()
+    try:
+        cur = raw_cursor(conn)
+        cur.execute("SELECT station_whoami()")
+        row = cur.fetchone()
+        cur.close()
+        return row[0] if row else None
+    finally:
+        if own:
+            conn.rollback()

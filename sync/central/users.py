@@ -1,0 +1,38 @@
+"""Central operators ("user" rows of the web system) added from the command line or for demos."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+from station.auth import make_password_hash
+from station.rules import role_of
+
+DEMO_USERS = (("dispatcher", "dispatcher"), ("biller", "biller"), ("admin", "admin"))
+DEMO_PASSWORD = "demo"
+
+
+def add_user(
+    conn: Connection, username: str, password: str, role: str, area: str | None,
+    *, password_hash: str | None = None,
+) -> int:
+    """Insert or update a user in the web system's "user" table (werkzeug-format hash)."""
+    name = username.strip()
+    r = role_of(role)
+    if not name or r is None:
+        raise ValueError(f"A user needs a name and a role of dispatcher, biller or admin (got {role!r})")
+    pw = password_hash or make_password_hash(password)
+    row = conn.exec_driver_sql(
+        'INSERT INTO "user" (username, password_hash, role, dispatch_area, verified) '
+        "VALUES (%s, %s, %s, %s, true) ON CONFLICT (username) DO UPDATE SET "
+        "password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, "
+        "dispatch_area = EXCLUDED.dispatch_area RETURNING id",
+        (name, pw, r.value, area),
+    ).scalar_one()
+    return int(row)
+
+
+def add_demo_users(conn: Connection, area: str) -> None:
+    """dispatcher / biller / admin with password "demo", as `tracetrack-station init --demo` has."""
+    pw = make_password_hash(DEMO_PASSWORD)
+    for username, role in DEMO_USERS:
+        add_user(conn, username, DEMO_PASSWORD, role, area, password_hash=pw)

@@ -1,0 +1,192 @@
+"""Central fixtures: one throwaway PostgreSQL per session (pgserver, or TRACETRACK_TEST_DATABASE_URL),
+a template database migrated once, and a fresh copy of it per test (CREATE DATABASE ... TEMPLATE)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+TEMPLATE = "tt_central_template"
+DEMO_AREA = "North"
+_counter = itertools.count(1)
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at database `name` (postgresql:// form)."""
+    u = make_url(url).set(database=name)
+    return u.render_as_string(hide_password=False).replace("postgresql+psycopg2://", "postgresql://")
+
+
+class CentralDB(str):
+    """Admin URL of a fresh, initialised central database (a str), with helpers."""
+
+    name: str
+
+    def __new__(cls, url: str, name: str) -> CentralDB:
+        obj = super().__new__(cls, url)
+        obj.name = name
+        return obj
+
+    @property
+    def url(self) -> str:
+        return str(self)
+
+    def engine(self, **kw: object) -> sa.Engine:
+        from sync.central.db import make_engine
+
+        return make_engine(self.url, **kw)
+
+    def add_station(self, station_id: str, area: str = DEMO_AREA, scope: str = "area") -> str:
+        """Create a station at this centre; returns its own (role) URL."""
+        from sync.central.stations import add_station
+
+        eng = self.engine(poolclass=sa.pool.NullPool)
+        try:
+            with eng.begin() as conn:
+                return add_station(conn, self.url, station_id, area, scope=scope)["url"]
+        finally:
+            eng.dispose()
+
+
+def _admin_engine(url: str) -> sa.Engine:
+    from sync.central.db import make_engine
+
+    return make_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def central_url() -> Iterator[str]:
+    """Admin URL (maintenance database) of the session's PostgreSQL server."""
+    env = os.environ.get("TRACETRACK_TEST_DATABASE_URL")
+    if env:
+        yield env
+        return
+    pgserver = pytest.importorskip("pgserver")
+    tmp = Path(tempfile.mkdtemp(prefix="tt-pg-"))
+    server = pgserver.get_server(tmp, cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def _central_template(central_url: str) -> str:
+    from sync.central.db import migrate
+    from sync.central.users import add_demo_users
+
+    admin = _admin_engine(central_url)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
+        conn.exec_driver_sql(f"CREATE DATABASE {TEMPLATE}")
+    admin.dispose()
+    url = with_database(central_url, TEMPLATE)
+    eng = _admin_engine(url)
+    migrate(eng)
+    with eng.begin() as conn:
+        add_demo_users(conn, DEMO_AREA)
+    eng.dispose()
+    return url
+
+
+@pytest.fixture
+def central_db(central_url: str, _central_template: str) -> Iterator[CentralDB]:
+    """A fresh, initialised central database (schema + demo users dispatcher/biller/admin,
+    password "demo", area North); the value is its admin URL."""
+    name = f"tt_central_{os.getpid()}_{next(_counter)}"
+    admin = _admin_engine(central_url)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    try:
+        yield CentralDB(with_database(central_url, name), name)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+class Events:
+    """Builds one station's events (wire dicts) with its gap-free sequence, for pushing."""
+
+    def __init__(self, station_id: str, operator: str = "dispatcher", start_seq: int = 1) -> None:
+        self.station_id = station_id
+        self.operator = operator
+        self.seq = start_seq - 1
+        self.minute = 0
+
+    def make(self, etype: str, *, parent: str | None = None, child: str | None = None,
+             bill: str | None = None, data: dict | None = None, operator: str | None = None,
+             device_time: str | None = None) -> dict:
+        from station import APP_VERSION, PROTOCOL_VERSION
+        from station.events import Event, EventType, uuid7
+
+        self.seq += 1
+        self.minute += 1
+        when = device_time or f"2026-11-20T{8 + self.minute // 60 % 12:02d}:{self.minute % 60:02d}:00.000+00:00"
+        return Event(
+            event_id=str(uuid7()), station_id=self.station_id, seq=self.seq,
+            type=EventType(etype), operator=operator or self.operator, device_time=when,
+            parent=parent, child=child, bill=bill, data=data or {},
+            app_version=APP_VERSION, protocol_version=PROTOCOL_VERSION,
+        ).to_wire()
+
+    def parent(self, code: str, **kw) -> dict:
+        bag_type = "M444" if code.startswith("M444") else "SB"
+        return self.make("parent_scanned", parent=code, data={"bag_type": bag_type, "area": DEMO_AREA}, **kw)
+
+    def link(self, parent: str, child: str, **kw) -> dict:
+        return self.make("child_linked", parent=parent, child=child, data={"source": "scanner"}, **kw)
+
+    def unlink(self, parent: str, child: str, **kw) -> dict:
+        return self.make("child_unlinked", parent=parent, child=child, **kw)
+
+    def bill(self, bill_id: str, target: int, **kw) -> dict:
+        kw.setdefault("operator", "biller")
+        return self.make("bill_created", bill=bill_id, data={"target": target, "description": "",
+                         "destination": "", "vehicle": ""}, **kw)
+
+    def bill_add(self, bill_id: str, parent: str, **kw) -> dict:
+        kw.setdefault("operator", "biller")
+        return self.make("bill_parent_added", bill=bill_id, parent=parent, **kw)
+
+    def bill_remove(self, bill_id: str, parent: str, **kw) -> dict:
+        kw.setdefault("operator", "biller")
+        return self.make("bill_parent_removed", bill=bill_id, parent=parent, **kw)
+
+    def bill_close(self, bill_id: str, reason: str | None = None, **kw) -> dict:
+        kw.setdefault("operator", "biller")
+        return self.make("bill_closed", bill=bill_id, data={"reason": reason}, **kw)
+
+    def bill_reopen(self, bill_id: str, **kw) -> dict:
+        kw.setdefault("operator", "admin")
+        return self.make("bill_reopened", bill=bill_id, **kw)
+
+
+def batch(station_id: str, events: list[dict], **kw) -> object:
+    from station import APP_VERSION
+    from sync.protocol import PROTOCOL_VERSION, PushBatch
+
+    kw.setdefault("protocol_version", PROTOCOL_VERSION)
+    kw.setdefault("device_time", "")
+    return PushBatch(station_id=station_id, app_version=APP_VERSION, events=events,
+                     backlog=len(events), oldest_pending_s=None, **kw)
+
+
+def push_as(url: str, station_id: str, events: list[dict], **kw):
+    """Push one batch over a fresh connection made with `url` (a station's own role URL)."""
+    from sync.central.db import make_engine
+    from sync.central.service import push
+
+    eng = make_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with eng.connect() as conn:
+            return push(conn, station_id, batch(station_id, events, **kw))
+    finally:
+        eng.dispose()
