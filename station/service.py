@@ -52,9 +52,16 @@ from station.view import (
     read_bill,
     read_child,
     read_parent,
+    read_state_parent,
 )
 
 CURRENT_PARENT = "current_parent"
+
+_INSERT_EVENT_SQL = (
+    "INSERT INTO events (seq, event_id, station_id, type, operator, device_time, parent_code, "
+    "child_code, bill_id, data, app_version, protocol_version, sync_state) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
+)
 
 
 @dataclass(frozen=True)
@@ -300,7 +307,7 @@ class StationService:
         data: dict[str, Any] | None = None,
     ) -> int:
         op = self._who()
-        seq = conn.execute(select(func.coalesce(func.max(events.c.seq), 0) + 1)).scalar_one()
+        seq = conn.exec_driver_sql("SELECT coalesce(max(seq), 0) + 1 FROM events").scalar_one()
         ev = Event(
             event_id=str(uuid7()),
             station_id=self.station_id,
@@ -315,21 +322,10 @@ class StationService:
             app_version=APP_VERSION,
             protocol_version=PROTOCOL_VERSION,
         )
-        conn.execute(
-            events.insert().values(
-                seq=seq,
-                event_id=ev.event_id,
-                station_id=ev.station_id,
-                type=str(etype),
-                operator=ev.operator,
-                device_time=ev.device_time,
-                parent_code=parent,
-                child_code=child,
-                bill_id=bill,
-                data=ev.data_json(),
-                app_version=APP_VERSION,
-                protocol_version=PROTOCOL_VERSION,
-            )
+        conn.exec_driver_sql(
+            _INSERT_EVENT_SQL,
+            (seq, ev.event_id, ev.station_id, str(etype), ev.operator, ev.device_time, parent,
+             child, bill, ev.data_json(), APP_VERSION, PROTOCOL_VERSION),
         )
         apply_event(conn, ev, seq)
         return seq
@@ -341,8 +337,7 @@ class StationService:
             return self._current_parent(conn)
 
     def _current_parent(self, conn: Connection) -> ParentRow | None:
-        code = self.store.get_state(conn, CURRENT_PARENT)
-        return read_parent(conn, code) if code else None
+        return read_state_parent(conn, CURRENT_PARENT)
 
     def release_parent(self) -> None:
         """Forget the current parent (idle time-out, log out); no event: nothing changed."""

@@ -2,30 +2,37 @@
 
 `apply_event` is the only writer of bags, links, bills and bill lines from events, so the
 service (new events) and sync (replaying pending events over the centre's state) agree.
+These run on every scan, so they are plain SQL through the connection's driver: building and
+caching SQLAlchemy constructs cost more than the statements themselves (bench/scan_path.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from station.codes import BagType, CodeKind
 from station.events import Event, EventType
-from station.rules import BillFacts, ChildFacts, ParentFacts, bill_status_after, parent_status
-from station.store.schema import bag_types, bags, bill_lines, bills, links
+from station.rules import BillFacts, ChildFacts, ParentFacts
+
+
+def _one(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> Any:
+    return conn.exec_driver_sql(sql, params or {}).first()
+
+
+def _scalar(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> Any:
+    row = conn.exec_driver_sql(sql, params or {}).first()
+    return row[0] if row else None
 
 
 def load_bag_types(conn: Connection) -> tuple[BagType, ...]:
-    rows = conn.execute(select(bag_types).order_by(bag_types.c.name)).mappings()
-    return tuple(
-        BagType(
-            r["name"], r["pattern"], r["lookalike"], r["capacity"], r["nominal_kg"],
-            r["kg_per_child"], r["example"],
-        )
-        for r in rows
-    )
+    rows = conn.exec_driver_sql(
+        "SELECT name, pattern, lookalike, capacity, nominal_kg, kg_per_child, example "
+        "FROM bag_types ORDER BY name"
+    ).all()
+    return tuple(BagType(*r) for r in rows)
 
 
 @dataclass(frozen=True)
@@ -48,35 +55,42 @@ class ParentRow:
         )
 
 
+_PARENT_SQL = (
+    "SELECT b.code, b.bag_type, t.capacity, b.child_count, b.status, b.weight_kg, "
+    "l.bill_id, bi.status FROM bags b JOIN bag_types t ON t.name = b.bag_type "
+    "LEFT JOIN bill_lines l ON l.parent_code = b.code "
+    "LEFT JOIN bills bi ON bi.bill_id = l.bill_id "
+)
+
+
 def read_parent(conn: Connection, code: str) -> ParentRow | None:
-    row = conn.execute(
-        select(
-            bags.c.code, bags.c.bag_type, bag_types.c.capacity, bags.c.child_count, bags.c.status,
-            bags.c.weight_kg, bill_lines.c.bill_id, bills.c.status,
-        )
-        .select_from(
-            bags.join(bag_types, bag_types.c.name == bags.c.bag_type)
-            .outerjoin(bill_lines, bill_lines.c.parent_code == bags.c.code)
-            .outerjoin(bills, bills.c.bill_id == bill_lines.c.bill_id)
-        )
-        .where(bags.c.code == code, bags.c.kind == "parent")
-    ).first()
-    if row is None:
-        return None
-    return ParentRow(*row)
+    row = _one(conn, _PARENT_SQL + "WHERE b.code = :code AND b.kind = 'parent'", {"code": code})
+    return ParentRow(*row) if row else None
+
+
+def read_state_parent(conn: Connection, key: str) -> ParentRow | None:
+    """The parent named by a station_state key (the current parent), in one query."""
+    row = _one(
+        conn,
+        _PARENT_SQL + "JOIN station_state s ON s.value = b.code WHERE s.key = :key "
+        "AND b.kind = 'parent'",
+        {"key": key},
+    )
+    return ParentRow(*row) if row else None
 
 
 def known_kind(conn: Connection, code: str) -> CodeKind | None:
-    kind = conn.execute(select(bags.c.kind).where(bags.c.code == code)).scalar()
+    kind = _scalar(conn, "SELECT kind FROM bags WHERE code = :code", {"code": code})
     return CodeKind(kind) if kind else None
 
 
 def read_child(conn: Connection, code: str) -> ChildFacts:
-    row = conn.execute(
-        select(bags.c.kind, links.c.parent_code, links.c.station_id, links.c.linked_at)
-        .select_from(bags.outerjoin(links, links.c.child_code == bags.c.code))
-        .where(bags.c.code == code)
-    ).first()
+    row = _one(
+        conn,
+        "SELECT b.kind, l.parent_code, l.station_id, l.linked_at FROM bags b "
+        "LEFT JOIN links l ON l.child_code = b.code WHERE b.code = :code",
+        {"code": code},
+    )
     if row is None:
         return ChildFacts(code)
     where = None
@@ -86,85 +100,64 @@ def read_child(conn: Connection, code: str) -> ChildFacts:
 
 
 def read_bill(conn: Connection, bill_id: str) -> BillFacts | None:
-    row = conn.execute(
-        select(bills.c.bill_id, bills.c.status, bills.c.target).where(bills.c.bill_id == bill_id)
-    ).first()
-    if row is None:
-        return None
-    linked = conn.execute(
-        select(func.count()).select_from(bill_lines).where(bill_lines.c.bill_id == bill_id)
-    ).scalar_one()
-    return BillFacts(row[0], row[1], row[2], linked)
+    row = _one(
+        conn,
+        "SELECT bill_id, status, target, "
+        "(SELECT count(*) FROM bill_lines WHERE bill_id = :b) FROM bills WHERE bill_id = :b",
+        {"b": bill_id},
+    )
+    return BillFacts(row[0], row[1], row[2], row[3]) if row else None
 
 
 def bill_of_parent(conn: Connection, code: str) -> str | None:
-    return conn.execute(
-        select(bill_lines.c.bill_id).where(bill_lines.c.parent_code == code)
-    ).scalar()
+    return _scalar(conn, "SELECT bill_id FROM bill_lines WHERE parent_code = :c", {"c": code})
 
 
-def _kg_per_child(conn: Connection, parent_code: str) -> float:
-    value = conn.execute(
-        select(bag_types.c.kg_per_child)
-        .select_from(bags.join(bag_types, bag_types.c.name == bags.c.bag_type))
-        .where(bags.c.code == parent_code)
-    ).scalar()
-    return float(value) if value is not None else 1.0
+# child_count, weight_kg and status always follow the links (never edited by hand).
+_RECOUNT_SQL = (
+    "UPDATE bags SET "
+    "child_count = (SELECT count(*) FROM links WHERE parent_code = :p), "
+    "weight_kg = (SELECT count(*) FROM links WHERE parent_code = :p) * "
+    "  coalesce((SELECT kg_per_child FROM bag_types WHERE name = bags.bag_type), 1.0), "
+    "status = CASE "
+    "  WHEN (SELECT count(*) FROM links WHERE parent_code = :p) = 0 THEN 'pending' "
+    "  WHEN (SELECT count(*) FROM links WHERE parent_code = :p) >= "
+    "       coalesce((SELECT capacity FROM bag_types WHERE name = bags.bag_type), 0) "
+    "  THEN 'completed' ELSE 'in_progress' END, "
+    "updated_at = :t WHERE code = :p"
+)
 
+_INSERT_PARENT_SQL = (
+    "INSERT INTO bags (code, kind, bag_type, status, child_count, weight_kg, area, created_by, "
+    "created_at, updated_at) VALUES (:code, 'parent', :bag_type, 'pending', 0, 0.0, :area, :op, "
+    ":t, :t) ON CONFLICT (code) DO NOTHING"
+)
 
-def _recount_parent(conn: Connection, parent_code: str, when: str) -> None:
-    """child_count, weight_kg and status always follow the links (never edited by hand)."""
-    count = conn.execute(
-        select(func.count()).select_from(links).where(links.c.parent_code == parent_code)
-    ).scalar_one()
-    capacity = conn.execute(
-        select(bag_types.c.capacity)
-        .select_from(bags.join(bag_types, bag_types.c.name == bags.c.bag_type))
-        .where(bags.c.code == parent_code)
-    ).scalar()
-    conn.execute(
-        update(bags)
-        .where(bags.c.code == parent_code)
-        .values(
-            child_count=count,
-            weight_kg=count * _kg_per_child(conn, parent_code),
-            status=parent_status(count, capacity or 0),
-            updated_at=when,
-        )
-    )
+_INSERT_CHILD_SQL = (
+    "INSERT INTO bags (code, kind, status, child_count, weight_kg, area, label_text, created_by, "
+    "created_at, updated_at) VALUES (:code, 'child', 'pending', 0, 0.0, "
+    "(SELECT area FROM bags WHERE code = :parent), :label, :op, :t, :t) "
+    "ON CONFLICT (code) DO NOTHING"
+)
+
+_INSERT_LINK_SQL = (
+    "INSERT INTO links (child_code, parent_code, linked_at, operator, station_id, event_seq) "
+    "VALUES (:child, :parent, :t, :op, :station, :seq)"
+)
+
+# A bill's status follows its lines unless it is closed.
+_BILL_STATUS_SQL = (
+    "UPDATE bills SET status = CASE WHEN EXISTS "
+    "(SELECT 1 FROM bill_lines WHERE bill_id = :b) THEN 'processing' ELSE 'new' END, "
+    "updated_at = :t WHERE bill_id = :b AND status != 'completed'"
+)
 
 
 def _ensure_parent(conn: Connection, ev: Event) -> None:
-    code = ev.parent
-    assert code is not None
-    if known_kind(conn, code) is None:
-        conn.execute(
-            insert(bags).values(
-                code=code,
-                kind="parent",
-                bag_type=ev.data.get("bag_type"),
-                status="pending",
-                child_count=0,
-                weight_kg=0.0,
-                area=ev.data.get("area"),
-                created_by=ev.operator,
-                created_at=ev.device_time,
-                updated_at=ev.device_time,
-            )
-        )
-
-
-def _set_bill_status(conn: Connection, bill_id: str, when: str) -> None:
-    status = conn.execute(select(bills.c.status).where(bills.c.bill_id == bill_id)).scalar()
-    if status == "completed":
-        return
-    linked = conn.execute(
-        select(func.count()).select_from(bill_lines).where(bill_lines.c.bill_id == bill_id)
-    ).scalar_one()
-    conn.execute(
-        update(bills)
-        .where(bills.c.bill_id == bill_id)
-        .values(status=bill_status_after(linked, False), updated_at=when)
+    conn.exec_driver_sql(
+        _INSERT_PARENT_SQL,
+        {"code": ev.parent, "bag_type": ev.data.get("bag_type"), "area": ev.data.get("area"),
+         "op": ev.operator, "t": ev.device_time},
     )
 
 
@@ -172,88 +165,60 @@ def apply_event(conn: Connection, ev: Event, local_seq: int | None = None) -> No
     """Apply one event to the view tables (inside the caller's transaction)."""
     when = ev.device_time
     t = ev.type
+    x = conn.exec_driver_sql
     if t is EventType.PARENT_SCANNED:
         _ensure_parent(conn, ev)
     elif t is EventType.CHILD_LINKED:
-        assert ev.parent and ev.child
-        _ensure_parent(conn, ev)
-        if known_kind(conn, ev.child) is None:
-            area = conn.execute(select(bags.c.area).where(bags.c.code == ev.parent)).scalar()
-            conn.execute(
-                insert(bags).values(
-                    code=ev.child,
-                    kind="child",
-                    status="pending",
-                    area=area,
-                    label_text=ev.data.get("label_text"),
-                    created_by=ev.operator,
-                    created_at=when,
-                    updated_at=when,
-                )
-            )
-        conn.execute(
-            insert(links).values(
-                child_code=ev.child,
-                parent_code=ev.parent,
-                linked_at=when,
-                operator=ev.operator,
-                station_id=ev.station_id,
-                event_seq=local_seq,
-            )
-        )
-        _recount_parent(conn, ev.parent, when)
+        x(_INSERT_CHILD_SQL, {"code": ev.child, "parent": ev.parent,
+                              "label": ev.data.get("label_text"), "op": ev.operator, "t": when})
+        x(_INSERT_LINK_SQL, {"child": ev.child, "parent": ev.parent, "t": when,
+                             "op": ev.operator, "station": ev.station_id, "seq": local_seq})
+        x(_RECOUNT_SQL, {"p": ev.parent, "t": when})
     elif t is EventType.CHILD_UNLINKED:
-        assert ev.parent and ev.child
-        conn.execute(
-            delete(links).where(links.c.child_code == ev.child, links.c.parent_code == ev.parent)
-        )
-        _recount_parent(conn, ev.parent, when)
+        x("DELETE FROM links WHERE child_code = :c AND parent_code = :p",
+          {"c": ev.child, "p": ev.parent})
+        x(_RECOUNT_SQL, {"p": ev.parent, "t": when})
     elif t is EventType.PARENT_FINISHED:
         pass  # a marker for the record: the parent keeps its real status
     elif t is EventType.BILL_CREATED:
         d = ev.data
-        conn.execute(
-            insert(bills).values(
-                bill_id=ev.bill,
-                description=d.get("description", ""),
-                destination=d.get("destination", ""),
-                vehicle=d.get("vehicle", ""),
-                target=int(d["target"]),
-                status="new",
-                created_by=ev.operator,
-                created_at=when,
-                updated_at=when,
-            )
+        x(
+            "INSERT INTO bills (bill_id, description, destination, vehicle, target, status, "
+            "created_by, created_at, updated_at) VALUES (:b, :d, :dest, :v, :target, 'new', :op, "
+            ":t, :t)",
+            {"b": ev.bill, "d": d.get("description", ""), "dest": d.get("destination", ""),
+             "v": d.get("vehicle", ""), "target": int(d["target"]), "op": ev.operator, "t": when},
         )
     elif t is EventType.BILL_PARENT_ADDED:
-        assert ev.bill and ev.parent
-        conn.execute(
-            insert(bill_lines).values(
-                parent_code=ev.parent,
-                bill_id=ev.bill,
-                added_at=when,
-                operator=ev.operator,
-                provisional=1 if known_kind(conn, ev.parent) is None else 0,
-            )
+        x(
+            "INSERT INTO bill_lines (parent_code, bill_id, added_at, operator, provisional) "
+            "VALUES (:p, :b, :t, :op, NOT EXISTS (SELECT 1 FROM bags WHERE code = :p))",
+            {"p": ev.parent, "b": ev.bill, "t": when, "op": ev.operator},
         )
-        _set_bill_status(conn, ev.bill, when)
+        x(_BILL_STATUS_SQL, {"b": ev.bill, "t": when})
     elif t is EventType.BILL_PARENT_REMOVED:
-        assert ev.bill and ev.parent
-        conn.execute(
-            delete(bill_lines).where(
-                bill_lines.c.parent_code == ev.parent, bill_lines.c.bill_id == ev.bill
-            )
-        )
-        _set_bill_status(conn, ev.bill, when)
+        x("DELETE FROM bill_lines WHERE parent_code = :p AND bill_id = :b",
+          {"p": ev.parent, "b": ev.bill})
+        x(_BILL_STATUS_SQL, {"b": ev.bill, "t": when})
     elif t is EventType.BILL_CLOSED:
-        conn.execute(
-            update(bills)
-            .where(bills.c.bill_id == ev.bill)
-            .values(status="completed", closed_reason=ev.data.get("reason"), updated_at=when)
-        )
+        x("UPDATE bills SET status = 'completed', closed_reason = :r, updated_at = :t "
+          "WHERE bill_id = :b", {"r": ev.data.get("reason"), "t": when, "b": ev.bill})
     elif t is EventType.BILL_REOPENED:
-        conn.execute(
-            update(bills).where(bills.c.bill_id == ev.bill).values(status="new", updated_at=when)
-        )
-        assert ev.bill
-        _set_bill_status(conn, ev.bill, when)
+        x("UPDATE bills SET status = 'new', updated_at = :t WHERE bill_id = :b",
+          {"t": when, "b": ev.bill})
+        x(_BILL_STATUS_SQL, {"b": ev.bill, "t": when})
+
+
+def recount_parent(conn: Connection, parent_code: str, when: str) -> None:
+    """Set a parent's child_count, weight_kg and status from its links (e.g. after a pull)."""
+    conn.exec_driver_sql(_RECOUNT_SQL, {"p": parent_code, "t": when})
+
+
+def set_bill_status(conn: Connection, bill_id: str, when: str) -> None:
+    """Set an open bill's status from its lines (new / processing); closed bills keep theirs."""
+    conn.exec_driver_sql(_BILL_STATUS_SQL, {"b": bill_id, "t": when})
+
+
+# Older names, used by sync/pull.py.
+_recount_parent = recount_parent
+_set_bill_status = set_bill_status
