@@ -18,7 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import QLayout, QMainWindow, QStackedWidget, QWidget
 
 from station.service import Operator, OpResult, StationService
 from station.settings import StationSettings
@@ -103,6 +103,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"TraceTrack Station {self.settings.station_id} ({self.settings.area})")
         self.stack = QStackedWidget(self)
         self.setCentralWidget(self.stack)
+        # A fixed minimum instead of one that follows every label change: the window never
+        # jumps in size while scanning (and the offscreen platform does not warn about it).
+        self.layout().setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        self.setMinimumSize(640, 480)
         self.status_panel = StationStatusBar(self.task_runner, self)
         self.setStatusBar(self.status_panel)
         self.status_panel.station_label.setText(
@@ -123,6 +127,17 @@ class MainWindow(QMainWindow):
         self.add_screen("station", "Pack bags", self.station_screen, "F2")
         self.add_screen("scanner_test", "Scanner test", self.scanner_test_screen, "F7")
         self.add_screen("settings", "Settings", self.settings_screen, "F9")
+        # Bills (biller, admin) and look-up (everyone): see ui/bill_screen.py, ui/review*.py.
+        from ui.bill_screen import BillScreen
+        from ui.review import ReviewScreen
+        from ui.review_lookup import LookupScreen
+
+        self.bill_screen = BillScreen(self)
+        self.review_screen = ReviewScreen(self)
+        self.lookup_screen = LookupScreen(self)
+        self.add_screen("bill", "Load bill", self.bill_screen, "F3")
+        self.add_screen("review", "Review bills", self.review_screen, "F4")
+        self.add_screen("lookup", "Look up", self.lookup_screen, "F5")
         self.show_screen("login")
         QShortcut(QKeySequence("Escape"), self, self._on_escape_pressed)
 

@@ -244,8 +244,7 @@ class StationScreen(QWidget):
             self.manual_edit.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def on_settings_changed(self, settings: StationSettings) -> None:
-        self._idle_ms = max(int(settings.idle_release_minutes), 1) * 60_000
-        self._idle_timer.setInterval(self._idle_ms)
+        self.idle_release_ms = max(int(settings.idle_release_minutes), 1) * 60_000
 
     @Slot(object)
     def _on_main_operator_changed(self, operator: Operator | None) -> None:
@@ -277,7 +276,7 @@ class StationScreen(QWidget):
                 f"Parent {parent.code} is still selected ({parent.child_count}/{parent.capacity}):"
                 " scan its children, or scan another parent",
             )
-            self._idle_timer.start()
+            self._idle_timer.start(self.idle_release_ms)
 
     def stop(self) -> None:
         self._idle_timer.stop()
@@ -432,7 +431,7 @@ class StationScreen(QWidget):
 
     def _restart_idle(self) -> None:
         if self.parent_is_current and self.parent_row is not None:
-            self._idle_timer.start(self._idle_ms)
+            self._idle_timer.start(self.idle_release_ms)
         else:
             self._idle_timer.stop()
 
@@ -441,7 +440,7 @@ class StationScreen(QWidget):
         if not self.parent_is_current or self.parent_row is None or self.main.operator is None:
             return
         code = self.parent_row.code
-        minutes = self._idle_ms // 60_000
+        minutes = max(self.idle_release_ms // 60_000, 1)
 
         def work(s: StationService) -> None:
             current = s.current_parent()

@@ -47,8 +47,9 @@ def _default_on_error(err: TaskError) -> None:
 class TaskRunner(QObject):
     """FIFO executor on one plain Python thread; results delivered on the GUI thread."""
 
-    # (task id, ok, value) from the worker thread into the GUI thread (queued connection).
-    _task_finished = Signal(int, bool, object)
+    # (task id, (ok, value)) from the worker thread into the GUI thread (queued connection).
+    # No bool argument: PySide6 miscounts references of bools sent through queued signals.
+    _task_finished = Signal(int, object)
 
     def __init__(
         self,
@@ -107,8 +108,9 @@ class TaskRunner(QObject):
         # Results that arrived after the window stopped listening are dropped on purpose.
         self._callbacks.clear()
 
-    @Slot(int, bool, object)
-    def _on_worker_task_finished(self, task_id: int, ok: bool, value: object) -> None:
+    @Slot(int, object)
+    def _on_worker_task_finished(self, task_id: int, outcome: tuple[bool, Any]) -> None:
+        ok, value = outcome
         callbacks = self._callbacks.pop(task_id, None)
         if callbacks is None:
             return
@@ -138,9 +140,9 @@ class TaskRunner(QObject):
                 try:
                     value = fn(service)
                 except Exception as exc:
-                    self._task_finished.emit(task_id, False, TaskError(exc, traceback.format_exc()))
+                    self._task_finished.emit(task_id, (False, TaskError(exc, traceback.format_exc())))
                 else:
-                    self._task_finished.emit(task_id, True, value)
+                    self._task_finished.emit(task_id, (True, value))
                 if self._queue.empty():
                     self._idle.set()
         finally:
@@ -155,7 +157,7 @@ class TaskRunner(QObject):
             item = self._queue.get()
             if item is _STOP:
                 return
-            self._task_finished.emit(item[0], False, err)
+            self._task_finished.emit(item[0], (False, err))
 
     def wait_idle(self, timeout: float) -> bool:
         """For tests and benchmarks only: block until the worker has run everything queued."""
