@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -174,7 +175,8 @@ def open_capture(source: CameraSource, resolution: tuple[int, int] | None = None
     if source.kind is SourceKind.FOLDER:
         return FolderCapture(source.value, folder_fps)
     if source.kind is SourceKind.DEVICE:
-        cap = cv2.VideoCapture(int(source.value))
+        with quiet_opencv():  # a missing camera is reported once in plain words, not logged per retry
+            cap = cv2.VideoCapture(int(source.value))
         if cap.isOpened():
             # Keep the driver's own queue short: stale buffered frames are never wanted.
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
@@ -184,7 +186,19 @@ def open_capture(source: CameraSource, resolution: tuple[int, int] | None = None
         return cap
     if source.kind is SourceKind.FILE and not os.path.isfile(source.value):
         return _Unopened()  # a missing file must not reach FFmpeg's guessing
-    return cv2.VideoCapture(source.value)
+    with quiet_opencv():
+        return cv2.VideoCapture(source.value)
+
+
+@contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own log lines (we say what went wrong in plain words instead)."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 def _not_available(source: CameraSource) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import cv2
 
+from station.camera.capture import quiet_opencv
 from station.camera.decoders import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -36,12 +37,8 @@ def load_image(path: str) -> Any:
 
     # imdecode on the bytes: works for any file name (imread trips on some non-ASCII paths).
     # OpenCV's own log lines about a bad file would only repeat what we say in plain words.
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
+    with quiet_opencv():
         return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
 
 
 def _why_unreadable(path: str) -> str:
