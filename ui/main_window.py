@@ -127,6 +127,9 @@ class MainWindow(QMainWindow):
         self.add_screen("station", "Pack bags", self.station_screen, "F2")
         self.add_screen("scanner_test", "Scanner test", self.scanner_test_screen, "F7")
         self.add_screen("settings", "Settings", self.settings_screen, "F9")
+        from ui.camera_panel import attach_camera_panel
+
+        self.camera_panel = attach_camera_panel(self)  # in the station screen's camera_area
         # Bills (biller, admin) and look-up (everyone): see ui/bill_screen.py, ui/review*.py.
         from ui.bill_screen import BillScreen
         from ui.review import ReviewScreen
@@ -340,6 +343,7 @@ class MainWindow(QMainWindow):
             return
         self.scanner_input.flush_now()
         self.scanner_input.stop()
+        self.camera_panel.shutdown()
         # Reads still queued are handed over now: their store work runs before the task
         # thread stops (only the on-screen feedback is skipped), so no read is lost.
         while self._reads:
