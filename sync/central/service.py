@@ -31,7 +31,7 @@ from sync.protocol import (
 )
 
 MAX_ATTEMPTS = 6
-_RETRY_CODES = {"40P01", "40001"}  # deadlock detected, serialization failure
+_RETRY_CODES = {"40P01", "40001", "23505"}  # deadlock, serialization, concurrent insert
 
 
 @dataclass(frozen=True)
@@ -236,10 +236,10 @@ def _push_once(conn: Connection, sid: str, batch: PushBatch) -> PushReply:
         "app_version": batch.app_version, "protocol_version": batch.protocol_version,
         "clock_skew_s": skew,
     }
-    cur.execute(
-        "SELECT station_record(%s, %s::jsonb, %s::jsonb)",
-        (sid, apply.dumps(records), apply.dumps(info)),
-    )
+    if records:
+        apply.copy_rows(cur, "station_events", apply.EVENT_COLUMNS,
+                        [apply.event_row(sid, r) for r in records])
+    cur.execute("SELECT station_record(%s, %s::jsonb)", (sid, apply.dumps(info)))
     cur.close()
     final = [r for r in results if r is not None]
     return PushReply(final, count, high, rhash, None, skew)

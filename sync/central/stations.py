@@ -9,10 +9,12 @@ Grants of a station role (all through the per-database group role `tts_<database
 - on "user" only SELECT of the columns id, username, role, dispatch_area: password hashes come
   through station_operators(), which returns only the station's area plus billers and admins;
 - SELECT on station_bag_types and station_feed (the change feed; it never holds password hashes);
-- nothing on station_stations and station_events: the station reads and writes them only through
-  the SECURITY DEFINER functions station_session / station_record / station_stored_results /
-  station_event_ids / station_link_origins, which check that the calling role (session_user)
-  is the station it claims to be and is not revoked.
+- INSERT (only) on station_events, its event log: a statement trigger refuses rows under
+  another station's id and rows from a revoked station;
+- nothing on station_stations, no SELECT on station_events: the station reads and updates them
+  only through the SECURITY DEFINER functions station_session / station_record /
+  station_stored_results / station_event_ids / station_link_origins / station_whoami, which
+  check that the calling role (session_user) is the station it claims to be and is not revoked.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ FUNCTIONS = (
     "station_whoami()",
     "station_session(text)",
     "station_stored_results(text, text[], bigint[])",
-    "station_record(text, jsonb, jsonb)",
+    "station_record(text, jsonb)",
     "station_event_ids(text)",
     "station_link_origins(text[])",
     "station_operators(text, integer[])",
@@ -86,11 +88,12 @@ def ensure_group(conn: Connection) -> str:
         "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON bag, link, bill, bill_bag, station_bill_notes "
         f"TO {g}",
-        f"GRANT INSERT ON scan TO {g}",
+        f"GRANT INSERT ON scan, station_events TO {g}",
         f'GRANT SELECT (id, username, role, dispatch_area) ON "user" TO {g}',
         f"GRANT SELECT ON station_bag_types, station_feed TO {g}",
     ]
-    for seq in ("bag_id_seq", "link_id_seq", "bill_id_seq", "bill_bag_id_seq", "scan_id_seq"):
+    for seq in ("bag_id_seq", "link_id_seq", "bill_id_seq", "bill_bag_id_seq", "scan_id_seq",
+                "station_events_id_seq"):
         if conn.exec_driver_sql("SELECT to_regclass(%s)", (seq,)).scalar():
             statements.append(f"GRANT USAGE ON SEQUENCE {seq} TO {g}")
     statements += [f"GRANT EXECUTE ON FUNCTION {fn} TO {g}" for fn in FUNCTIONS]
