@@ -1,0 +1,492 @@
+"""Applying the centre's state to the local view: pull pages, replay of own pending events, and
+correcting the view after the centre rejected one of this station's events.
+
+After a pull the view is the centre's state plus this station's still-pending events
+(sync.md item 14): centre rows are written as they come, then the pending events that touch the
+same bags or bills are replayed with station.view.apply_event (an event the centre's state makes
+impossible, such as a child the centre has in another parent, is skipped: the centre will reject
+it and it lands in sync issues).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from station.codes import classify
+from station.errors import CodeRefused
+from station.events import Event, EventType, SyncState
+from station.store.local import upsert_operator
+from station.store.schema import (
+    bag_types,
+    bags,
+    bill_lines,
+    bills,
+    events,
+    links,
+    operators,
+    sync_state,
+)
+from station.view import _recount_parent, _set_bill_status, apply_event, load_bag_types
+from sync.protocol import PullPage, PullRequest
+
+log = logging.getLogger(__name__)
+
+PULL_CURSOR = "pull_cursor"
+BOOTSTRAPPED = "bootstrapped"
+
+
+def get_sync_state(conn: Connection, key: str) -> str | None:
+    return conn.execute(select(sync_state.c.value).where(sync_state.c.key == key)).scalar()
+
+
+def set_sync_state(conn: Connection, key: str, value: str | None) -> None:
+    stmt = sqlite_insert(sync_state).values(key=key, value=value)
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
+    )
+
+
+def event_from_row(row: Any) -> Event:
+    m = row._mapping if hasattr(row, "_mapping") else row
+    return Event(
+        event_id=m["event_id"], station_id=m["station_id"], seq=m["seq"],
+        type=EventType(m["type"]), operator=m["operator"], device_time=m["device_time"],
+        parent=m["parent_code"], child=m["child_code"], bill=m["bill_id"],
+        data=json.loads(m["data"] or "{}"), app_version=m["app_version"],
+        protocol_version=m["protocol_version"],
+    )
+
+
+@dataclass
+class _Touched:
+    parents: set[str]
+    codes: set[str]
+    bills: set[str]
+
+
+# -- one page ---------------------------------------------------------------------------------
+
+
+def apply_page(conn: Connection, page: PullPage) -> int:
+    """Write one page of centre changes (inside the caller's transaction); returns rows applied."""
+    touched = _Touched(set(), set(), set())
+    changes = page.changes
+    i = 0
+    # Consecutive rows of one table and op go to SQLite together (executemany): a bootstrap page
+    # is one long run; order between runs is kept because it matters (unlink then relink).
+    while i < len(changes):
+        j = i
+        table, op = changes[i]["table"], changes[i]["op"]
+        while j < len(changes) and changes[j]["table"] == table and changes[j]["op"] == op:
+            j += 1
+        rows = [c["row"] for c in changes[i:j]]
+        _APPLY[(table, op)](conn, rows, touched, page.bootstrap)
+        i = j
+    if touched.codes or touched.bills or touched.parents:
+        _replay_and_recount(conn, touched)
+    return len(changes)
+
+
+def _bag_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
+    values = [
+        {
+            "code": r["code"], "kind": r["kind"], "bag_type": r.get("bag_type"),
+            "status": r.get("status") or "pending", "child_count": int(r.get("child_count") or 0),
+            "weight_kg": float(r.get("weight_kg") or 0.0), "area": r.get("area"),
+            "created_at": str(r.get("created_at") or ""), "updated_at": str(r.get("updated_at") or ""),
+        }
+        for r in rows
+    ]
+    stmt = sqlite_insert(bags)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["code"],
+            set_={c: stmt.excluded[c] for c in (
+                "kind", "bag_type", "status", "child_count", "weight_kg", "area", "updated_at"
+            )},
+        ),
+        values,
+    )
+    if not bootstrap:
+        # The centre's counters leave out this station's pending links: recounted after replay.
+        t.parents.update(r["code"] for r in rows if r["kind"] == "parent")
+        t.codes.update(r["code"] for r in rows)
+
+
+def _bag_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
+    codes = [r["code"] for r in rows]
+    for code in codes:
+        parents = conn.execute(select(links.c.parent_code).where(links.c.child_code == code)).scalars()
+        t.parents.update(parents)
+        conn.execute(delete(links).where(or_(links.c.child_code == code, links.c.parent_code == code)))
+        conn.execute(delete(bill_lines).where(bill_lines.c.parent_code == code))
+        conn.execute(delete(bags).where(bags.c.code == code))
+    t.codes.update(codes)
+    t.parents.difference_update(codes)
+
+
+def _stub_bags(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
+    """Make sure both ends of a link exist (a link may come before its bag's own row)."""
+    types = load_bag_types(conn)
+    for code, kind in pairs:
+        bag_type = None
+        if kind == "parent":
+            try:
+                parsed = classify(code, types)
+                bag_type = parsed.bag_type.name if parsed.bag_type else None
+            except CodeRefused:
+                bag_type = None
+        conn.execute(
+            sqlite_insert(bags)
+            .values(code=code, kind=kind, bag_type=bag_type, status="pending", child_count=0,
+                    weight_kg=0.0, created_at="", updated_at="")
+            .on_conflict_do_nothing(index_elements=["code"])
+        )
+
+
+def _link_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
+    if not bootstrap:
+        children = [r["child_code"] for r in rows]
+        for k in range(0, len(children), 500):
+            t.parents.update(
+                conn.execute(
+                    select(links.c.parent_code).where(links.c.child_code.in_(children[k:k + 500]))
+                ).scalars()
+            )
+    known: set[str] = set()
+    wanted = {r["child_code"] for r in rows} | {r["parent_code"] for r in rows}
+    codes = list(wanted)
+    for k in range(0, len(codes), 500):
+        known.update(conn.execute(select(bags.c.code).where(bags.c.code.in_(codes[k:k + 500]))).scalars())
+    missing = [(r["parent_code"], "parent") for r in rows if r["parent_code"] not in known]
+    missing += [(r["child_code"], "child") for r in rows if r["child_code"] not in known]
+    if missing:
+        _stub_bags(conn, dict(missing).items())
+    stmt = sqlite_insert(links)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["child_code"],
+            set_={
+                "parent_code": stmt.excluded.parent_code,
+                "linked_at": stmt.excluded.linked_at,
+                "operator": stmt.excluded.operator,
+                "station_id": stmt.excluded.station_id,
+                # A link this station made keeps its local event (undo needs it).
+                "event_seq": func.iif(links.c.parent_code == stmt.excluded.parent_code,
+                                      links.c.event_seq, None),
+            },
+        ),
+        [
+            {"child_code": r["child_code"], "parent_code": r["parent_code"],
+             "linked_at": str(r.get("linked_at") or ""), "operator": r.get("operator"),
+             "station_id": r.get("station_id"), "event_seq": None}
+            for r in rows
+        ],
+    )
+    if not bootstrap:
+        t.parents.update(r["parent_code"] for r in rows)
+        t.codes.update(r["child_code"] for r in rows)
+        t.codes.update(r["parent_code"] for r in rows)
+
+
+def _link_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
+    for r in rows:
+        conn.execute(
+            delete(links).where(
+                links.c.child_code == r["child_code"], links.c.parent_code == r["parent_code"]
+            )
+        )
+        t.parents.add(r["parent_code"])
+        t.codes.update((r["child_code"], r["parent_code"]))
+
+
+def _bill_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
+    stmt = sqlite_insert(bills)
+    cols = ("description", "destination", "vehicle", "target", "status", "created_by",
+            "updated_at", "closed_reason")
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["bill_id"], set_={c: stmt.excluded[c] for c in cols}
+        ),
+        [
+            {"bill_id": r["bill_id"], "description": r.get("description") or "",
+             "destination": r.get("destination") or "", "vehicle": r.get("vehicle") or "",
+             "target": int(r["target"]), "status": r.get("status") or "new",
+             "created_by": r.get("created_by"), "created_at": str(r.get("created_at") or ""),
+             "updated_at": str(r.get("updated_at") or ""), "closed_reason": r.get("closed_reason")}
+            for r in rows
+        ],
+    )
+    if not bootstrap:
+        t.bills.update(r["bill_id"] for r in rows)
+
+
+def _bill_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
+    for r in rows:
+        conn.execute(delete(bill_lines).where(bill_lines.c.bill_id == r["bill_id"]))
+        conn.execute(delete(bills).where(bills.c.bill_id == r["bill_id"]))
+        t.bills.add(r["bill_id"])
+
+
+def _bill_bag_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched,
+                     bootstrap: bool) -> None:
+    stmt = sqlite_insert(bill_lines)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["parent_code"],
+            set_={"bill_id": stmt.excluded.bill_id, "added_at": stmt.excluded.added_at,
+                  "provisional": 0},
+        ),
+        [
+            {"parent_code": r["parent_code"], "bill_id": r["bill_id"],
+             "added_at": str(r.get("added_at") or ""), "operator": r.get("operator"),
+             "provisional": 0}
+            for r in rows
+        ],
+    )
+    if not bootstrap:
+        t.bills.update(r["bill_id"] for r in rows)
+        t.codes.update(r["parent_code"] for r in rows)
+
+
+def _bill_bag_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched,
+                     bootstrap: bool) -> None:
+    for r in rows:
+        conn.execute(
+            delete(bill_lines).where(
+                bill_lines.c.parent_code == r["parent_code"], bill_lines.c.bill_id == r["bill_id"]
+            )
+        )
+        t.bills.add(r["bill_id"])
+        t.codes.add(r["parent_code"])
+
+
+def _user_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
+    for r in rows:
+        upsert_operator(conn, r["username"], r["password_hash"], r["role"], r.get("area"))
+
+
+def _user_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
+    for r in rows:
+        conn.execute(delete(operators).where(operators.c.username == r["username"]))
+
+
+def _bag_type_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched,
+                     bootstrap: bool) -> None:
+    stmt = sqlite_insert(bag_types)
+    cols = ("pattern", "lookalike", "capacity", "nominal_kg", "kg_per_child", "example")
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["name"], set_={c: stmt.excluded[c] for c in cols}),
+        [
+            {"name": r["name"], "pattern": r["pattern"], "lookalike": r.get("lookalike") or "",
+             "capacity": int(r["capacity"]), "nominal_kg": float(r["nominal_kg"]),
+             "kg_per_child": float(r.get("kg_per_child") or 1.0), "example": r.get("example") or ""}
+            for r in rows
+        ],
+    )
+
+
+def _bag_type_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched,
+                     bootstrap: bool) -> None:
+    for r in rows:
+        conn.execute(delete(bag_types).where(bag_types.c.name == r["name"]))
+
+
+_Apply = Callable[[Connection, list[dict[str, Any]], _Touched, bool], None]
+_APPLY: dict[tuple[str, str], _Apply] = {
+    ("bag", "upsert"): _bag_upsert,
+    ("bag", "delete"): _bag_delete,
+    ("link", "upsert"): _link_upsert,
+    ("link", "delete"): _link_delete,
+    ("bill", "upsert"): _bill_upsert,
+    ("bill", "delete"): _bill_delete,
+    ("bill_bag", "upsert"): _bill_bag_upsert,
+    ("bill_bag", "delete"): _bill_bag_delete,
+    ("user", "upsert"): _user_upsert,
+    ("user", "delete"): _user_delete,
+    ("bag_type", "upsert"): _bag_type_upsert,
+    ("bag_type", "delete"): _bag_type_delete,
+}
+
+
+# -- view = centre + own pending events ------------------------------------------------------------
+
+
+def pending_events(conn: Connection, touched: _Touched | None = None) -> list[Event]:
+    q = select(events).where(events.c.sync_state == SyncState.PENDING.value)
+    if touched is not None:
+        codes = list(touched.codes | touched.parents)
+        conds = []
+        if codes:
+            conds += [events.c.parent_code.in_(codes), events.c.child_code.in_(codes)]
+        if touched.bills:
+            conds.append(events.c.bill_id.in_(list(touched.bills)))
+        if not conds:
+            return []
+        q = q.where(or_(*conds))
+    return [event_from_row(r) for r in conn.execute(q.order_by(events.c.seq))]
+
+
+def replay(conn: Connection, evs: Iterable[Event]) -> tuple[set[str], set[str]]:
+    """Re-apply pending events over centre rows; returns (parents, bills) they touch.
+
+    Replaying an event whose effect is already there (the link exists) or that the centre's state
+    makes impossible fails on a constraint and is skipped in its own savepoint.
+    """
+    parents: set[str] = set()
+    bill_ids: set[str] = set()
+    for ev in evs:
+        if ev.type is EventType.CHILD_LINKED and ev.child and ev.parent:
+            elsewhere = conn.execute(
+                select(links.c.parent_code).where(links.c.child_code == ev.child)
+            ).scalar()
+            if elsewhere is not None:
+                if elsewhere == ev.parent:
+                    # Our own link, already in the centre's rows: keep the event for undo.
+                    conn.execute(
+                        update(links)
+                        .where(links.c.child_code == ev.child, links.c.event_seq.is_(None),
+                               links.c.station_id == ev.station_id)
+                        .values(event_seq=ev.seq)
+                    )
+                continue
+        try:
+            with conn.begin_nested():
+                apply_event(conn, ev, ev.seq)
+        except IntegrityError:
+            log.info("pending event %s (%s) does not fit the centre's state; left to the centre",
+                     ev.seq, ev.type)
+        if ev.parent:
+            parents.add(ev.parent)
+        if ev.bill:
+            bill_ids.add(ev.bill)
+    return parents, bill_ids
+
+
+def _replay_and_recount(conn: Connection, touched: _Touched) -> None:
+    parents, bill_ids = replay(conn, pending_events(conn, touched))
+    recount(conn, touched.parents | parents, touched.bills | bill_ids, with_bills=bool(bill_ids))
+
+
+def recount(conn: Connection, parents: Iterable[str], bill_ids: Iterable[str],
+            *, with_bills: bool = True) -> None:
+    now = conn.execute(select(func.strftime("%Y-%m-%dT%H:%M:%fZ", "now"))).scalar_one()
+    for code in parents:
+        if conn.execute(select(bags.c.kind).where(bags.c.code == code)).scalar() == "parent":
+            _recount_parent(conn, code, now)
+    if with_bills:
+        for b in bill_ids:
+            _set_bill_status(conn, b, now)
+
+
+def rebuild_after_bootstrap(conn: Connection) -> None:
+    """After the first download: lay every pending event over it and recount what they touch."""
+    parents, bill_ids = replay(conn, pending_events(conn))
+    recount(conn, parents, bill_ids)
+
+
+# -- correcting the view after a rejection ------------------------------------------------------------
+
+
+def correct_rejected(conn: Connection, ev: Event, reason: str | None) -> None:
+    """Undo the local effect of an event the centre rejected (the feed then brings its truth)."""
+    t = ev.type
+    if t is EventType.CHILD_LINKED and ev.child and ev.parent:
+        conn.execute(
+            delete(links).where(
+                links.c.child_code == ev.child, links.c.parent_code == ev.parent,
+                links.c.event_seq == ev.seq,
+            )
+        )
+        recount(conn, [ev.parent], [])
+    elif t is EventType.CHILD_UNLINKED and ev.child and ev.parent and reason != "not_linked":
+        # The centre kept the link (e.g. the parent is on a closed bill): show it again.
+        has = conn.execute(select(links.c.parent_code).where(links.c.child_code == ev.child)).scalar()
+        if has is None and _exists(conn, ev.child) and _exists(conn, ev.parent):
+            conn.execute(
+                insert(links).values(child_code=ev.child, parent_code=ev.parent,
+                                     linked_at=ev.device_time, station_id=None, event_seq=None)
+            )
+            recount(conn, [ev.parent], [])
+    elif t is EventType.BILL_PARENT_ADDED and ev.parent and ev.bill and reason != "already_on_bill":
+        conn.execute(
+            delete(bill_lines).where(
+                bill_lines.c.parent_code == ev.parent, bill_lines.c.bill_id == ev.bill
+            )
+        )
+        recount(conn, [], [ev.bill])
+    elif t is EventType.BILL_PARENT_REMOVED and ev.parent and ev.bill and reason != "not_on_bill":
+        has = conn.execute(
+            select(bill_lines.c.bill_id).where(bill_lines.c.parent_code == ev.parent)
+        ).scalar()
+        if has is None and _bill_exists(conn, ev.bill):
+            conn.execute(insert(bill_lines).values(parent_code=ev.parent, bill_id=ev.bill,
+                                                   added_at=ev.device_time, provisional=0))
+            recount(conn, [], [ev.bill])
+    elif t is EventType.BILL_CLOSED and ev.bill and reason != "bill_closed":
+        conn.execute(update(bills).where(bills.c.bill_id == ev.bill).values(status="processing"))
+        recount(conn, [], [ev.bill])
+    elif t is EventType.PARENT_SCANNED and ev.parent and reason in ("code_is_child", "kind_conflict"):
+        used = conn.execute(
+            select(func.count()).select_from(links).where(
+                or_(links.c.parent_code == ev.parent, links.c.child_code == ev.parent)
+            )
+        ).scalar_one()
+        if not used:
+            conn.execute(delete(bill_lines).where(bill_lines.c.parent_code == ev.parent))
+            conn.execute(delete(bags).where(and_(bags.c.code == ev.parent, bags.c.kind == "parent")))
+
+
+def _exists(conn: Connection, code: str) -> bool:
+    return conn.execute(select(bags.c.code).where(bags.c.code == code)).scalar() is not None
+
+
+def _bill_exists(conn: Connection, bill_id: str) -> bool:
+    return conn.execute(select(bills.c.bill_id).where(bills.c.bill_id == bill_id)).scalar() is not None
+
+
+# -- the pull loop ---------------------------------------------------------------------------------
+
+
+def pull_all(
+    store_conn: Connection,
+    transport: Any,
+    station_id: str,
+    *,
+    limit: int = 5000,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_page: Callable[[PullPage], None] | None = None,
+) -> int:
+    """Follow the feed until caught up; each page and its cursor commit together (resumable)."""
+    total = 0
+    with store_conn.begin():
+        cursor = get_sync_state(store_conn, PULL_CURSOR)
+    while not should_stop():
+        page = transport.pull(PullRequest(station_id, cursor, limit))
+        with store_conn.begin():
+            total += apply_page(store_conn, page)
+            set_sync_state(store_conn, PULL_CURSOR, page.cursor)
+            if (not page.bootstrap or page.done) and get_sync_state(store_conn, BOOTSTRAPPED) != "1":
+                rebuild_after_bootstrap(store_conn)
+                set_sync_state(store_conn, BOOTSTRAPPED, "1")
+        cursor = page.cursor
+        if on_page is not None:
+            on_page(page)
+        if page.done:
+            break
+    return total
+
+
+__all__ = [
+    "PULL_CURSOR", "apply_page", "correct_rejected", "event_from_row", "get_sync_state",
+    "pull_all", "rebuild_after_bootstrap", "replay", "set_sync_state",
+]

@@ -1,0 +1,124 @@
+"""How the sync worker reaches the centre: one Transport interface, the direct (PostgreSQL) one here.
+
+A transport returns a structured reply or raises a SyncError; it never lets a half-known outcome
+through, so events are only marked synced from a PushReply (sync.md item 4).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from sync.errors import SyncError, TransientError
+from sync.protocol import PullPage, PullRequest, PushBatch, PushReply
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_MS = 60_000
+
+
+class Transport(Protocol):
+    def push(self, batch: PushBatch) -> PushReply: ...
+
+    def pull(self, request: PullRequest) -> PullPage: ...
+
+    def close(self) -> None: ...
+
+
+def make_transport(url: str) -> Transport:
+    """The transport for a central URL (with its secret already joined in)."""
+    if url.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
+        return DirectTransport(url)
+    if url.startswith(("http://", "https://")):
+        raise SyncError(
+            f"The gateway transport ({url.split('://')[0]}://) is not available in this version: "
+            "use the centre's postgresql:// station URL"
+        )
+    raise SyncError(f"Not a central URL: {redact(url)!r} (expected postgresql://...)")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    from station.secrets import split_secret
+
+    return split_secret(url)[0]
+
+
+class DirectTransport:
+    """Applies batches directly in the central PostgreSQL database with the station's own role."""
+
+    def __init__(self, url: str, *, connect_timeout: int = CONNECT_TIMEOUT_S) -> None:
+        import sqlalchemy as sa
+
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://"):]
+        self.url = url
+        # One connection kept between batches (the worker is one thread); pre-ping finds a
+        # connection a restart or a network cut killed, before a batch is sent on it.
+        self.engine = sa.create_engine(
+            url,
+            pool_size=1,
+            max_overflow=0,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": connect_timeout,
+                "application_name": "tracetrack-station",
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+            },
+        )
+
+    def push(self, batch: PushBatch) -> PushReply:
+        from sync.central import service
+
+        return self._run(lambda conn: service.push(conn, self._who(conn), batch))
+
+    def pull(self, request: PullRequest) -> PullPage:
+        from sync.central import service
+
+        return self._run(lambda conn: service.pull(conn, self._who(conn), request))
+
+    def status(self) -> Any:
+        from sync.central import service
+
+        return self._run(lambda conn: service.station_status(conn, self._who(conn)))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _who(self, conn: Any) -> str:
+        from sync.central import service
+
+        return str(service.authenticated_station(conn))
+
+    def _run(self, fn: Any) -> Any:
+        from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+        try:
+            with self.engine.connect() as conn:
+                result = fn(conn)
+                if conn.in_transaction():
+                    conn.commit()
+                return result
+        except SyncError:
+            raise
+        except (OperationalError, InterfaceError, DisconnectionError) as exc:
+            # Connection refused or cut, server restarting, timeouts: the outcome is unknown, so
+            # nothing is marked; a resend gets the original results (exactly-once effect).
+            self.engine.dispose()
+            raise TransientError(f"The centre is unreachable: {_first_line(exc)}") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                self.engine.dispose()
+                raise TransientError(f"The connection to the centre was lost: {_first_line(exc)}") from exc
+            raise
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(exc).__name__

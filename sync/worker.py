@@ -1,0 +1,584 @@
+"""The sync worker: a plain thread that pushes pending events to the centre, pulls its changes,
+checks convergence, and backs off (exponential, full jitter, capped) when the centre is away.
+
+It owns its own SQLite connection (short BEGIN IMMEDIATE transactions) and its own transport; a
+listener (the Qt bridge, the command line) hears about state changes through plain callbacks,
+called on the worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from station import APP_VERSION, PROTOCOL_VERSION
+from station.errors import StoreError
+from station.events import SyncState
+from station.store import db
+from station.store.local import LocalStore, iso, parse_iso, utcnow
+from station.store.schema import events, sync_issues
+from sync import pull as pull_mod
+from sync.errors import (
+    Busy,
+    StationMismatch,
+    StationRevoked,
+    SyncError,
+    TransientError,
+    UpgradeRequired,
+)
+from sync.protocol import PushBatch, PushReply, rolling_hash
+from sync.transport import Transport
+
+log = logging.getLogger(__name__)
+
+# sync_state keys (station/status.py reads the first two).
+CENTRE_STATE = "centre_state"
+LAST_SYNC_AT = "last_sync_at"
+LAST_ERROR = "last_error"
+CONVERGENCE = "convergence"
+HASH_SEQ = "hash_seq"
+HASH_VALUE = "hash_value"
+
+ONLINE, OFFLINE, SYNCING, BLOCKED = "online", "offline", "syncing", "blocked"
+
+MAX_BATCH_EVENTS = 500
+MAX_BATCH_BYTES = 1_000_000
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
+
+
+def backoff_delay(failures: int, rng: random.Random, *, base: float = BACKOFF_BASE_S,
+                  cap: float = BACKOFF_CAP_S, retry_after: float | None = None) -> float:
+    """Full jitter: uniform(0, min(cap, base * 2**failures)); the centre's retry-after is a floor."""
+    ceiling = min(cap, base * (2 ** min(failures, 30)))
+    delay = rng.uniform(0.0, ceiling)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+@dataclass
+class SyncSummary:
+    """What one run (one wake-up) did; `sync --json` prints it."""
+
+    sent: int = 0
+    applied: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    pulled: int = 0
+    pending: int = 0
+    batches: int = 0
+    state: str = OFFLINE
+    error: str | None = None
+    converged: bool | None = None
+    ack_ms: list[float] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("ack_ms")
+        return d
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """A snapshot for the status bar (sync.md item 15); counts come from the local queue."""
+
+    state: str
+    pending: int
+    oldest_pending_s: float | None
+    last_sync_at: str | None
+    issues: int
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    events: list[dict[str, Any]]
+    seqs: list[int]
+    backlog: int
+    oldest_pending_s: float | None
+
+
+class SyncListener:
+    """Callbacks from the worker thread; override what you need (the Qt bridge emits signals)."""
+
+    def status_changed(self, status: SyncStatus) -> None:  # pragma: no cover - default no-op
+        pass
+
+    def run_finished(self, summary: SyncSummary) -> None:  # pragma: no cover
+        pass
+
+
+class SyncWorker:
+    def __init__(
+        self,
+        store: LocalStore,
+        transport_factory: Callable[[], Transport],
+        *,
+        listener: SyncListener | None = None,
+        max_batch_events: int = MAX_BATCH_EVENTS,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
+        interval_s: float = 15.0,
+        backoff_base_s: float = BACKOFF_BASE_S,
+        backoff_cap_s: float = BACKOFF_CAP_S,
+        pull_limit: int = 5000,
+        pull: bool = True,
+        rng: random.Random | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        on_ack: Callable[[float], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.transport_factory = transport_factory
+        self.listener = listener or SyncListener()
+        self.max_batch_events = max_batch_events
+        self.max_batch_bytes = max_batch_bytes
+        self.interval_s = interval_s
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = min(backoff_cap_s, BACKOFF_CAP_S)
+        self.pull_limit = pull_limit
+        self.pull_enabled = pull
+        self.rng = rng or random.Random()
+        self.clock = clock
+        self.on_ack = on_ack
+        self.failures = 0
+        self.next_delay_s = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._transport: Transport | None = None
+        self._conn: Connection | None = None
+        self._station_id = store.settings().station_id
+
+    # -- thread control ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="sync-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the thread to stop after the current request, and wait for it."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("sync worker did not stop within %.0f s", timeout)
+            self._thread = None
+
+    def wake(self) -> None:
+        """New events were recorded (or the user asked): sync now, backoff permitting."""
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.run_once()
+                if self._stop.is_set():
+                    break
+                delay = self.next_delay_s
+                if self.failures == 0:
+                    # Healthy: wait for new events or the pull timer.
+                    self._wake.wait(delay)
+                    self._wake.clear()
+                else:
+                    # Backing off: a new scan does not cut the wait short (no stampede).
+                    self._stop.wait(delay)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self._transport is not None:
+            try:
+                self._transport.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to keep
+                pass
+            self._transport = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        """Release the connections after run_once() was used without the thread."""
+        self._close()
+
+    # -- one run -------------------------------------------------------------------------------
+
+    def _db(self) -> Connection:
+        if self._conn is None:
+            self._conn = self.store.connect(write=True)
+        return self._conn
+
+    def run_once(self) -> SyncSummary:
+        """Push everything pending, check convergence, pull; never raises for centre trouble."""
+        summary = SyncSummary()
+        retry_after: float | None = None
+        try:
+            if self._transport is None:
+                self._transport = self.transport_factory()
+            self._push_all(summary)
+            if not self._stop.is_set() and self.pull_enabled:
+                self._set_state(SYNCING)
+                summary.pulled = pull_mod.pull_all(
+                    self._db(), self._transport, self._station_id, limit=self.pull_limit,
+                    should_stop=self._stop.is_set,
+                )
+            self.failures = 0
+            self.next_delay_s = self.interval_s
+            summary.state = ONLINE
+            self._set_state(ONLINE, last_sync=True)
+        except Busy as exc:
+            retry_after = exc.retry_after
+            self._failed(summary, OFFLINE, exc.message, retry_after)
+        except TransientError as exc:
+            self._failed(summary, OFFLINE, exc.message)
+        except (StationRevoked, UpgradeRequired, StationMismatch) as exc:
+            self._drop_transport()
+            self._failed(summary, BLOCKED, exc.message, blocked=True)
+        except SyncError as exc:
+            self._drop_transport()
+            self._failed(summary, BLOCKED, exc.message, blocked=True)
+        except StoreError as exc:
+            self._failed(summary, OFFLINE, exc.message)
+        except Exception as exc:
+            # A bug: logged with its traceback and shown; the queue is untouched.
+            log.exception("sync run failed")
+            self._drop_transport()
+            self._failed(summary, OFFLINE, f"Sync failed unexpectedly: {exc!r} (see the log)")
+        summary.pending = self._pending_count()
+        self.listener.run_finished(summary)
+        self._notify()
+        return summary
+
+    def _failed(self, summary: SyncSummary, state: str, message: str,
+                retry_after: float | None = None, *, blocked: bool = False) -> None:
+        self.failures += 1
+        if blocked:
+            # Nothing will change by retrying fast: retry at the cap, with jitter.
+            self.next_delay_s = self.backoff_cap_s * (0.5 + 0.5 * self.rng.random())
+        else:
+            self.next_delay_s = backoff_delay(
+                self.failures - 1, self.rng, base=self.backoff_base_s, cap=self.backoff_cap_s,
+                retry_after=retry_after,
+            )
+        summary.state = state
+        summary.error = message
+        log.info("sync %s: %s (next try in %.1f s)", state, message, self.next_delay_s)
+        self._set_state(state, error=message)
+
+    def _drop_transport(self) -> None:
+        if self._transport is not None:
+            try:
+                self._transport.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._transport = None
+
+    # -- push ----------------------------------------------------------------------------------
+
+    def _push_all(self, summary: SyncSummary) -> None:
+        assert self._transport is not None
+        last_reply: PushReply | None = None
+        while not self._stop.is_set():
+            batch = self.next_batch()
+            if batch is None:
+                break
+            if summary.batches == 0:
+                self._set_state(SYNCING)
+            reply = self._send(batch, summary)
+            last_reply = reply
+            self.record_reply(batch, reply, summary)
+            if reply.retry_after:
+                # Applied, but the centre asks to slow down.
+                if self._stop.wait(min(reply.retry_after, self.backoff_cap_s)):
+                    return
+        if self._stop.is_set():
+            return
+        if last_reply is None:
+            # Nothing to send: an empty batch reports our backlog and brings the centre's figures.
+            last_reply = self._send(self._empty_batch(), summary)
+        summary.converged = self.check_convergence(last_reply)
+
+    def _send(self, batch: Batch, summary: SyncSummary) -> PushReply:
+        assert self._transport is not None
+        pb = PushBatch(
+            station_id=self._station_id, protocol_version=PROTOCOL_VERSION,
+            app_version=APP_VERSION, events=batch.events, backlog=batch.backlog,
+            oldest_pending_s=batch.oldest_pending_s, device_time=iso(self.clock()),
+        )
+        t0 = time.perf_counter()
+        reply = self._transport.push(pb)
+        ms = (time.perf_counter() - t0) * 1000.0
+        if batch.events:
+            summary.ack_ms.append(ms)
+            if self.on_ack is not None:
+                self.on_ack(ms)
+        return reply
+
+    def _empty_batch(self) -> Batch:
+        return Batch([], [], 0, None)
+
+    def next_batch(self) -> Batch | None:
+        """The oldest pending events, bounded by count and bytes, in sequence order."""
+        conn = self._db()
+        with conn.begin():
+            rows = conn.execute(
+                select(events)
+                .where(events.c.sync_state == SyncState.PENDING.value)
+                .order_by(events.c.seq)
+                .limit(self.max_batch_events)
+            ).all()
+            if not rows:
+                return None
+            backlog, oldest = conn.execute(
+                select(func.count(), func.min(events.c.device_time)).where(
+                    events.c.sync_state == SyncState.PENDING.value
+                )
+            ).one()
+        out: list[dict[str, Any]] = []
+        seqs: list[int] = []
+        size = 0
+        for r in rows:
+            wire = pull_mod.event_from_row(r).to_wire()
+            n = len(json.dumps(wire, separators=(",", ":")))
+            if out and size + n > self.max_batch_bytes:
+                break
+            out.append(wire)
+            seqs.append(r.seq)
+            size += n
+        oldest_s = None
+        if oldest:
+            oldest_s = max(0.0, (self.clock() - parse_iso(oldest)).total_seconds())
+        return Batch(out, seqs, int(backlog), oldest_s)
+
+    def record_reply(self, batch: Batch, reply: PushReply, summary: SyncSummary) -> None:
+        """Mark what the reply says, in one short local transaction; unknown ids stay pending."""
+        sent = {e["event_id"]: e for e in batch.events}
+        now = iso(self.clock())
+        marks: list[dict[str, Any]] = []
+        rejected: list[tuple[int, str, str, str | None]] = []
+        for r in reply.results:
+            ev = sent.get(r.event_id)
+            if ev is None or r.seq != ev["seq"]:
+                log.warning("the centre answered for an event not in the batch: %s", r.event_id)
+                continue
+            marks.append({"eid": r.event_id, "state": r.result, "reason": r.reason,
+                          "message": r.message, "at": now})
+            if r.result == "rejected":
+                reason = r.reason or "rejected"
+                message = r.message or f"The centre refused event {r.seq} ({reason})"
+                rejected.append((r.seq, reason, message, r.reason))
+        summary.sent += len(batch.events)
+        summary.batches += 1
+        if len(marks) < len(batch.events):
+            missing = len(batch.events) - len(marks)
+            log.warning("%d events of the batch got no result; they stay pending", missing)
+        conn = self._db()
+        with db.translated(self.store.paths.store), conn.begin():
+            from sqlalchemy import bindparam
+
+            if marks:
+                conn.execute(
+                    update(events)
+                    .where(events.c.event_id == bindparam("eid"),
+                           events.c.sync_state == SyncState.PENDING.value)
+                    .values(sync_state=bindparam("state"), result_reason=bindparam("reason"),
+                            result_message=bindparam("message"), synced_at=bindparam("at")),
+                    marks,
+                )
+            for seq, reason, message, raw_reason in rejected:
+                conn.execute(
+                    sqlite_insert(sync_issues)
+                    .values(event_seq=seq, reason=reason, message=message, created_at=now)
+                    .on_conflict_do_nothing(index_elements=["event_seq"])
+                )
+                row = conn.execute(select(events).where(events.c.seq == seq)).first()
+                if row is not None:
+                    pull_mod.correct_rejected(conn, pull_mod.event_from_row(row), raw_reason)
+        for m in marks:
+            if m["state"] == "applied":
+                summary.applied += 1
+            elif m["state"] == "duplicate":
+                summary.duplicate += 1
+            else:
+                summary.rejected += 1
+        self._notify()
+
+    # -- convergence (sync.md item 16) -----------------------------------------------------------
+
+    def local_figures(self) -> tuple[int, int, str]:
+        """(count, highest seq, rolling hash) over this station's events, hash cached by prefix."""
+        conn = self._db()
+        with conn.begin():
+            count, high = conn.execute(select(func.count(), func.coalesce(func.max(events.c.seq), 0))).one()
+            done_seq = int(pull_mod.get_sync_state(conn, HASH_SEQ) or 0)
+            h = pull_mod.get_sync_state(conn, HASH_VALUE) or ""
+            if done_seq > high:
+                done_seq, h = 0, ""
+            ids = conn.execute(
+                select(events.c.event_id).where(events.c.seq > done_seq).order_by(events.c.seq)
+            ).scalars()
+            for eid in ids:
+                h = rolling_hash(h, eid)
+            if high > done_seq:
+                pull_mod.set_sync_state(conn, HASH_SEQ, str(high))
+                pull_mod.set_sync_state(conn, HASH_VALUE, h)
+        return int(count), int(high), h
+
+    def check_convergence(self, reply: PushReply) -> bool | None:
+        """Compare with the centre after a drain; on a mismatch, resend what it may lack."""
+        if self._pending_count() > 0:
+            return None  # not drained (stopped or new events arrived): nothing to compare yet
+        count, high, h = self.local_figures()
+        ok = (count, high, h) == (reply.station_count, reply.high_seq, reply.rolling_hash)
+        conn = self._db()
+        with conn.begin():
+            if ok:
+                pull_mod.set_sync_state(conn, CONVERGENCE, f"ok {count} {high}")
+                return True
+            msg = (f"Station and centre disagree: here {count} events up to {high}, "
+                   f"centre {reply.station_count} up to {reply.high_seq}; resending")
+            log.warning(msg)
+            pull_mod.set_sync_state(conn, CONVERGENCE, msg)
+            # Resend from the point the centre's figures stop matching (idempotent at the centre).
+            start = reply.high_seq if reply.station_count == reply.high_seq else 0
+            if reply.high_seq >= high:
+                start = 0
+            conn.execute(
+                update(events)
+                .where(events.c.seq > start, events.c.sync_state != SyncState.PENDING.value)
+                .values(sync_state=SyncState.PENDING.value)
+            )
+        self.wake()
+        return False
+
+    # -- state for the status bar ----------------------------------------------------------------
+
+    def _pending_count(self) -> int:
+        conn = self._db()
+        with conn.begin():
+            return int(conn.execute(
+                select(func.count()).select_from(events).where(
+                    events.c.sync_state == SyncState.PENDING.value)
+            ).scalar_one())
+
+    def _set_state(self, state: str, *, last_sync: bool = False, error: str | None = None) -> None:
+        conn = self._db()
+        with db.translated(self.store.paths.store), conn.begin():
+            pull_mod.set_sync_state(conn, CENTRE_STATE, state)
+            if last_sync:
+                pull_mod.set_sync_state(conn, LAST_SYNC_AT, iso(self.clock()))
+                pull_mod.set_sync_state(conn, LAST_ERROR, None)
+            if error is not None:
+                pull_mod.set_sync_state(conn, LAST_ERROR, error)
+        self._notify()
+
+    def status(self) -> SyncStatus:
+        return read_status(self._db(), self.clock)
+
+    def _notify(self) -> None:
+        try:
+            self.listener.status_changed(self.status())
+        except Exception:  # noqa: BLE001 - a listener bug must not stop syncing
+            log.exception("sync listener failed")
+
+
+def read_status(conn: Connection, clock: Callable[[], datetime] = utcnow) -> SyncStatus:
+    with conn.begin():
+        pending, oldest = conn.execute(
+            select(func.count(), func.min(events.c.device_time)).where(
+                events.c.sync_state == SyncState.PENDING.value)
+        ).one()
+        issues = conn.execute(
+            select(func.count()).select_from(sync_issues).where(
+                sync_issues.c.acknowledged_at.is_(None))
+        ).scalar_one()
+        state = pull_mod.get_sync_state(conn, CENTRE_STATE) or OFFLINE
+        last = pull_mod.get_sync_state(conn, LAST_SYNC_AT)
+        err = pull_mod.get_sync_state(conn, LAST_ERROR)
+    age = None
+    if oldest:
+        age = max(0.0, (clock() - parse_iso(oldest)).total_seconds())
+    return SyncStatus(state, int(pending), age, last, int(issues), err)
+
+
+@dataclass(frozen=True)
+class SyncIssue:
+    """One rejected event as the sync issues screen lists it."""
+
+    id: int
+    event_seq: int
+    event_type: str
+    codes: str
+    operator: str
+    device_time: str
+    reason: str
+    message: str
+    created_at: str
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+
+
+def list_issues(conn: Connection, *, include_acknowledged: bool = False) -> list[SyncIssue]:
+    q = (
+        select(sync_issues, events.c.type, events.c.parent_code, events.c.child_code,
+               events.c.bill_id, events.c.operator, events.c.device_time)
+        .select_from(sync_issues.join(events, events.c.seq == sync_issues.c.event_seq))
+        .order_by(sync_issues.c.id)
+    )
+    if not include_acknowledged:
+        q = q.where(sync_issues.c.acknowledged_at.is_(None))
+    out = []
+    with conn.begin():
+        for r in conn.execute(q).mappings():
+            codes = " ".join(c for c in (r["child_code"], r["parent_code"], r["bill_id"]) if c)
+            out.append(SyncIssue(
+                r["id"], r["event_seq"], r["type"], codes, r["operator"], r["device_time"],
+                r["reason"], r["message"], r["created_at"], r["acknowledged_by"],
+                r["acknowledged_at"],
+            ))
+    return out
+
+
+def acknowledge_issues(conn: Connection, ids: list[int], username: str, role: str,
+                       clock: Callable[[], datetime] = utcnow) -> int:
+    """A biller or admin confirms they have seen rejections; returns how many were acknowledged."""
+    from station.rules import Action, check_permission
+
+    deny = check_permission(role, Action.BILLS, username)
+    if deny is not None:
+        raise SyncError(f"{username} ({role}) may not acknowledge sync issues: a biller or "
+                        "admin must do it")
+    with conn.begin():
+        res = conn.execute(
+            update(sync_issues)
+            .where(sync_issues.c.id.in_(ids), sync_issues.c.acknowledged_at.is_(None))
+            .values(acknowledged_by=username, acknowledged_at=iso(clock()))
+        )
+    return int(res.rowcount or 0)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = [
+    "SyncListener", "SyncStatus", "SyncSummary", "SyncWorker", "backoff_delay", "read_status",
+]
