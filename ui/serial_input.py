@@ -19,11 +19,17 @@ class SerialScanner(QObject):
         self._port.setPortName(port)
         self._port.setBaudRate(baud)
         self._buffer = bytearray()
+        self._opening = False
         self._port.readyRead.connect(self._on_port_ready_read)
         self._port.errorOccurred.connect(self._on_port_error_occurred)
 
     def open(self) -> bool:
-        if not self._port.open(QIODevice.OpenModeFlag.ReadOnly):
+        self._opening = True  # errors while opening are reported once, below, in plain words
+        try:
+            ok = self._port.open(QIODevice.OpenModeFlag.ReadOnly)
+        finally:
+            self._opening = False
+        if not ok:
             self.failed.emit(
                 f"Serial scanner port {self.port_name} cannot be opened "
                 f"({self._port.errorString()}): check the cable and the port in Settings"
@@ -59,9 +65,8 @@ class SerialScanner(QObject):
 
     @Slot(QSerialPort.SerialPortError)
     def _on_port_error_occurred(self, error: QSerialPort.SerialPortError) -> None:
-        if error in (QSerialPort.SerialPortError.NoError,
-                     QSerialPort.SerialPortError.OpenError):
-            return  # OpenError is reported by open() with a better message
+        if self._opening or error == QSerialPort.SerialPortError.NoError:
+            return
         if error == QSerialPort.SerialPortError.ResourceError:
             self.close()
         self.failed.emit(f"Serial scanner on {self.port_name}: {self._port.errorString()}")
