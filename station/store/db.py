@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from station.errors import StoreCorrupt, StoreError, StoreFull, StoreLocked
 
-SCHEMA_VERSION = "0001"  # the Alembic head; tests check they agree
+SCHEMA_VERSION = "0002"  # the Alembic head; tests check they agree
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -74,6 +74,10 @@ bags = Table(
     Column("updated_at", Text, nullable=False),
 )
 
+# Parents only: a report reads a parent's type and count from the index alone (migration 0002).
+Index("ix_bags_parent_figures", bags.c.code, bags.c.kind, bags.c.bag_type, bags.c.child_count,
+      sqlite_where=text("kind = 'parent'"))
+
 links = Table(
     "links",
     metadata,
@@ -102,6 +106,9 @@ bills = Table(
     Column("closed_reason", Text),
 )
 Index("ix_bills_created_at", bills.c.created_at)
+# Covering index of the bill summary (station/reports.py; migration 0002).
+Index("ix_bills_created_summary", bills.c.created_at, bills.c.bill_id, bills.c.created_by,
+      bills.c.status, bills.c.target)
 
 bill_lines = Table(
     "bill_lines",
@@ -113,6 +120,7 @@ bill_lines = Table(
     Column("provisional", Integer, nullable=False, server_default=text("0")),
 )
 Index("ix_bill_lines_bill", bill_lines.c.bill_id)
+Index("ix_bill_lines_bill_parent", bill_lines.c.bill_id, bill_lines.c.parent_code)  # reports
 
 operators = Table(
     "operators",
