@@ -121,7 +121,9 @@ def test_frames_turn_green_or_red_with_the_result(qtbot, tmp_path: Path) -> None
             "SB00001", "camera"))
         assert panel.outcome_of("SB00001") == "accepted"
         assert panel.outcome_of("SB1234") == "refused"
-        qtbot.waitUntil(lambda: len(panel.view.boxes) == 2, timeout=WAIT_MS)
+        # Codes can be decoded before the first preview picture reaches the GUI.
+        qtbot.waitUntil(lambda: len(panel.view.boxes) == 2 and panel.view.image is not None,
+                        timeout=WAIT_MS)
         qtbot.waitUntil(lambda: _outline_colour(panel, "SB00001") == COLOURS["accepted"],
                         timeout=WAIT_MS)
         assert _outline_colour(panel, "SB1234") == COLOURS["refused"]
@@ -197,3 +199,67 @@ def test_an_unavailable_decoder_is_said_plainly_and_nothing_starts(qtbot, tmp_pa
     assert not panel.running
     text = panel.status_label.text()
     assert "quagga decoder is not available" in text and "Choose the other decoder" in text
+
+
+# -- in the real station window ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def label_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A parent label, then a child label, then a misprinted parent label, each for 1 s.
+    return _video(tmp_path_factory.mktemp("cam") / "labels.avi", [
+        ((), 10), ((Placed("SB00001", 200, 120),), 30), ((), 20),
+        ((Placed("C0001", 260, 150),), 30), ((), 20),
+        ((Placed("SB1234", 150, 100),), 30), ((), 10),
+    ])
+
+
+@pytest.fixture
+def camera_window(qtbot, store, label_video: Path):  # noqa: ANN001, ANN201
+    from ui.main_window import MainWindow
+
+    store.save_settings(store.settings().replace(camera=str(label_video), camera_holdoff_s=0.0))
+    w = MainWindow(store)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.shutdown()
+    w.close()
+
+
+def test_camera_reads_take_the_scan_path_of_the_window(qtbot, camera_window, store) -> None:
+    from station.service import StationService
+    from tests.ui.conftest import log_in
+
+    window = camera_window
+    panel = window.camera_panel
+    assert panel.parent() is not None and not panel.running  # nobody logged in: camera off
+    records: list[ScanRecord] = []
+    window.scan_recorded.connect(records.append)
+    log_in(window, qtbot)
+    qtbot.waitUntil(lambda: panel.running or panel.state is not CameraState.STOPPED,
+                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(records) >= 3, timeout=WAIT_MS)
+    assert [(r.raw, r.source, str(r.outcome)) for r in records] == [
+        ("SB00001", "camera", "accepted"),
+        ("C0001", "camera", "accepted"),
+        ("SB1234", "camera", "refused"),
+    ]
+    assert "SB1234" in records[2].message
+    assert [panel.outcome_of(t) for t in ("SB00001", "C0001", "SB1234")] in (
+        ["accepted", "accepted", "refused"],
+        # colours of codes long out of view may already be forgotten
+        ["seen", "accepted", "refused"], ["seen", "seen", "refused"],
+    )
+    service = StationService(store)
+    try:
+        events = service.event_log(0)
+        bag = service.lookup_bag("SB00001")
+    finally:
+        service.close()
+    assert bag is not None and bag.children == ("C0001",)
+    camera_events = [e for e in events if e["data"].get("source") == "camera"]
+    assert camera_events and all(e["data"]["source"] == "camera" for e in camera_events)
+    qtbot.waitUntil(lambda: panel.state is CameraState.ENDED, timeout=WAIT_MS)
+    assert len(records) == 3  # each label read once
