@@ -91,13 +91,14 @@ def cmd_sync(args: argparse.Namespace, out: Output) -> int:
             if not args.json:
                 out.stream.write(f"Connected to {clean}\n")
         url = central_url_of(store)
+        sid = store.settings().station_id
         try:
-            make_transport(url).close()  # a bad URL scheme is refused here, before any thread
+            make_transport(url, sid).close()  # a bad URL scheme is refused here, before any thread
         except SyncError as exc:
             raise CommandError(exc.message, EXIT_SYNC) from exc
         printer = _Printer(out)
         worker = SyncWorker(
-            store, lambda: make_transport(url), listener=printer,
+            store, lambda: make_transport(url, sid), listener=printer,
             max_batch_events=max(1, min(args.batch, 500)), interval_s=args.interval,
             pull=not args.no_pull,
         )

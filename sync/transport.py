@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from sync.errors import SyncError, TransientError
+from sync.errors import StationRevoked, SyncError, TransientError
 from sync.protocol import PullPage, PullRequest, PushBatch, PushReply
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,10 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def make_transport(url: str) -> Transport:
+def make_transport(url: str, station_id: str = "") -> Transport:
     """The transport for a central URL (with its secret already joined in)."""
     if url.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
-        return DirectTransport(url)
+        return DirectTransport(url, station_id=station_id)
     if url.startswith(("http://", "https://")):
         raise SyncError(
             f"The gateway transport ({url.split('://')[0]}://) is not available in this version: "
@@ -48,12 +48,16 @@ def redact(url: str) -> str:
 class DirectTransport:
     """Applies batches directly in the central PostgreSQL database with the station's own role."""
 
-    def __init__(self, url: str, *, connect_timeout: int = CONNECT_TIMEOUT_S) -> None:
+    def __init__(self, url: str, *, station_id: str = "",
+                 connect_timeout: int = CONNECT_TIMEOUT_S) -> None:
         import sqlalchemy as sa
 
         if url.startswith("postgres://"):
             url = "postgresql://" + url[len("postgres://"):]
         self.url = url
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg2://" + url[len("postgresql://"):]  # the driver installed
+        self.station_id = station_id
         # One connection kept between batches (the worker is one thread); pre-ping finds a
         # connection a restart or a network cut killed, before a batch is sent on it.
         self.engine = sa.create_engine(
@@ -93,7 +97,13 @@ class DirectTransport:
     def _who(self, conn: Any) -> str:
         from sync.central import service
 
-        return str(service.authenticated_station(conn))
+        who = service.authenticated_station(conn)
+        if not who:
+            raise SyncError(
+                f"{redact(self.url)} is not a station's credential (an administrator's?): use the "
+                "URL `tracetrack-central add-station` printed for this station"
+            )
+        return str(who)
 
     def _run(self, fn: Any) -> Any:
         from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -107,6 +117,10 @@ class DirectTransport:
         except SyncError:
             raise
         except (OperationalError, InterfaceError, DisconnectionError) as exc:
+            text = str(getattr(exc, "orig", None) or exc)
+            if "not permitted to log in" in text or "password authentication failed" in text:
+                self.engine.dispose()
+                raise StationRevoked(self.station_id or "?") from exc
             # Connection refused or cut, server restarting, timeouts: the outcome is unknown, so
             # nothing is marked; a resend gets the original results (exactly-once effect).
             self.engine.dispose()

@@ -1,0 +1,106 @@
+"""Helpers for station-side sync tests: stations in temp folders, a proxy in front of the centre."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from station.paths import resolve
+from station.service import StationService
+from station.store.local import LocalStore
+from sync.transport import DirectTransport
+from sync.worker import SyncWorker
+from tests.sync.proxy import TcpProxy
+
+
+def make_station(base: Path, station_id: str, area: str = "North") -> LocalStore:
+    """A fresh station with demo operators (the centre's demo users have the same names)."""
+    store = LocalStore.open(resolve(base), create=True)
+    store.init_station(station_id, area, demo=True)
+    return store
+
+
+def login(store: LocalStore, user: str = "dispatcher") -> StationService:
+    service = StationService(store)
+    service.login(user, "demo")
+    return service
+
+
+def upstream_of(url: str) -> tuple[str, int] | str:
+    """Where the server listens: a Unix socket path (pgserver) or (host, port)."""
+    u = make_url(url)
+    port = u.port or 5432
+    host = u.query.get("host") or u.host or "127.0.0.1"
+    if isinstance(host, tuple):
+        host = host[0]
+    if str(host).startswith("/"):
+        return os.path.join(str(host), f".s.PGSQL.{port}")
+    return (str(host), port)
+
+
+def via_proxy(url: str, proxy: TcpProxy) -> str:
+    """The same URL, but through the proxy on 127.0.0.1."""
+    u = make_url(url)
+    query = {k: v for k, v in u.query.items() if k != "host"}
+    u = u.set(host="127.0.0.1", port=proxy.port, query=query)
+    return u.render_as_string(hide_password=False).replace("postgresql+psycopg2://", "postgresql://")
+
+
+def worker_for(store: LocalStore, url: str, **kw: Any) -> SyncWorker:
+    sid = store.settings().station_id
+    kw.setdefault("backoff_base_s", 0.01)
+    kw.setdefault("backoff_cap_s", 0.2)
+    return SyncWorker(store, lambda: DirectTransport(url, station_id=sid, connect_timeout=3), **kw)
+
+
+def central_scalar(admin_url: str, sql: str, *args: Any) -> Any:
+    eng = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+                           poolclass=sa.pool.NullPool)
+    try:
+        with eng.connect() as conn:
+            return conn.exec_driver_sql(sql, args or ()).scalar()
+    finally:
+        eng.dispose()
+
+
+def central_rows(admin_url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    eng = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+                           poolclass=sa.pool.NullPool)
+    try:
+        with eng.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(sql, args or ())]
+    finally:
+        eng.dispose()
+
+
+def central_exec(admin_url: str, sql: str, *args: Any) -> None:
+    eng = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+                           poolclass=sa.pool.NullPool)
+    try:
+        with eng.begin() as conn:
+            conn.exec_driver_sql(sql, args or ())
+    finally:
+        eng.dispose()
+
+
+def local_rows(store: LocalStore, sql: str) -> list[tuple[Any, ...]]:
+    with store.engine.connect() as conn:
+        rows = [tuple(r) for r in conn.exec_driver_sql(sql)]
+        conn.rollback()
+    return rows
+
+
+def until(cond: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll a condition that another thread or process makes true (with a deadline)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)

@@ -1,0 +1,159 @@
+"""The sync worker against a real centre: drains, results per event, batching, convergence, backoff."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from station.store.local import LocalStore
+from sync.worker import BACKOFF_CAP_S, SyncListener, backoff_delay, list_issues, read_status
+from tests.sync.conftest import Events, push_as
+from tests.sync.stationkit import (
+    central_scalar,
+    local_rows,
+    login,
+    make_station,
+    worker_for,
+)
+
+
+def _fill(store: LocalStore, parents: int, children: int, prefix: str = "C") -> None:
+    svc = login(store)
+    try:
+        for p in range(parents):
+            assert svc.record_scan(f"SB{p + 1:05d}").ok
+            for c in range(children):
+                r = svc.record_scan(f"{prefix}{p:03d}{c:03d}")
+                assert r.ok, r.message
+    finally:
+        svc.close()
+
+
+def _states(store: LocalStore) -> dict[str, int]:
+    return dict(local_rows(store, "SELECT sync_state, count(*) FROM events GROUP BY sync_state"))
+
+
+def test_backoff_is_full_jitter_capped_and_honours_retry_after() -> None:
+    rng = random.Random(7)
+    for failures in range(0, 40):
+        ceiling = min(BACKOFF_CAP_S, 1.0 * 2**failures)
+        delays = [backoff_delay(failures, rng) for _ in range(200)]
+        assert all(0.0 <= d <= ceiling for d in delays)
+        assert max(delays) > ceiling * 0.8  # spread over the whole range (full jitter) ...
+        assert min(delays) < ceiling * 0.2  # ... not clustered at the top
+    assert BACKOFF_CAP_S <= 60
+    assert all(backoff_delay(0, rng, retry_after=12.5) >= 12.5 for _ in range(100))
+
+
+@pytest.mark.central
+def test_drain_marks_every_event_and_converges(central_db, tmp_path) -> None:
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    _fill(store, parents=3, children=30)  # three full parents
+    svc = login(store)
+    svc.record_scan("SB00004")
+    for c in range(4):
+        svc.record_scan(f"X{c:05d}")
+    svc.close()
+    total = 3 * 31 + 5
+    worker = worker_for(store, url, max_batch_events=40)
+    try:
+        summary = worker.run_once()
+    finally:
+        worker.close()
+    assert summary.error is None, summary.error
+    assert (summary.sent, summary.applied, summary.rejected, summary.pending) == (total, total, 0, 0)
+    assert summary.batches == -(-total // 40)
+    assert summary.converged is True
+    assert _states(store) == {"applied": total}
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == total
+    assert central_scalar(central_db.url, "SELECT child_count FROM bag WHERE qr_id='SB00004'") == 4
+    assert central_scalar(central_db.url, "SELECT status FROM bag WHERE qr_id='SB00001'") == "completed"
+    with store.connect() as conn:
+        status = read_status(conn)
+    assert (status.state, status.pending, status.issues) == ("online", 0, 0)
+    assert status.last_sync_at is not None
+    # A second run sends nothing and still agrees with the centre.
+    worker = worker_for(store, url)
+    try:
+        again = worker.run_once()
+    finally:
+        worker.close()
+    assert (again.sent, again.converged) == (0, True)
+    store.close()
+
+
+@pytest.mark.central
+def test_batches_are_bounded_by_bytes(central_db, tmp_path) -> None:
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    _fill(store, parents=2, children=10)
+    sizes: list[int] = []
+
+    class Count(SyncListener):
+        pass
+
+    worker = worker_for(store, url, max_batch_bytes=1200, listener=Count())
+    original = worker.next_batch
+
+    def spy():
+        b = original()
+        if b is not None:
+            import json
+
+            sizes.append(len(b.events))
+            assert len(json.dumps(b.events)) <= 1200 + 400 * len(b.events)
+        return b
+
+    worker.next_batch = spy  # type: ignore[method-assign]
+    try:
+        summary = worker.run_once()
+    finally:
+        worker.close()
+    assert summary.applied == 22 and summary.error is None
+    assert max(sizes) < 22 and len(sizes) == summary.batches > 1
+    store.close()
+
+
+@pytest.mark.central
+def test_one_bad_event_in_a_thousand(central_db, tmp_path) -> None:
+    """999 applied in the same drain, the one rejected lands in sync issues with the reason."""
+    url = central_db.add_station("D1")
+    other = central_db.add_station("D2")
+    ev = Events("D2")
+    # Another station already put child C010005 into SB90000.
+    push_as(other, "D2", [ev.parent("SB90000"), ev.link("SB90000", "C010005")])
+    store = make_station(tmp_path, "D1")
+    svc = login(store)
+    n = 0
+    p = 0
+    while n < 1000:
+        p += 1
+        svc.record_scan(f"SB{p:05d}")
+        n += 1
+        for c in range(29):
+            if n >= 1000:
+                break
+            assert svc.record_scan(f"C{p:03d}{c:03d}").ok
+            n += 1
+    svc.close()
+    assert local_rows(store, "SELECT count(*) FROM events")[0][0] == 1000
+    worker = worker_for(store, url)
+    try:
+        summary = worker.run_once()
+    finally:
+        worker.close()
+    assert (summary.applied, summary.rejected, summary.pending) == (999, 1, 0)
+    with store.connect() as conn:
+        issues = list_issues(conn)
+    assert len(issues) == 1
+    assert issues[0].reason == "child_on_other_parent"
+    assert "C010005" in issues[0].message and "SB90000" in issues[0].message
+    # The local view follows the centre: the child is where the centre has it.
+    assert local_rows(store, "SELECT parent_code FROM links WHERE child_code='C010005'") == [
+        ("SB90000",)
+    ]
+    assert local_rows(store, "SELECT child_count FROM bags WHERE code='SB00010'") == [(28,)]
+    assert central_scalar(central_db.url, "SELECT child_count FROM bag WHERE qr_id='SB00010'") == 28
+    store.close()
