@@ -39,13 +39,14 @@ from station.reports import BillRow, ParentLine
 from station.rules import MAX_BILL_TARGET, Action, Outcome, may
 from station.service import Operator, OpResult, StationService
 from ui.bill_models import ParentsModel
+from ui.station_screen import COLOURS
 
-FEEDBACK_STYLE = {
-    "accepted": "background:#1e7b34;color:white;",
-    "warning": "background:#f0b400;color:black;",
-    "refused": "background:#b00020;color:white;",
-    "info": "background:#e6eef8;color:black;",
-}
+
+def feedback_style(kind: str) -> str:
+    """The packing screen's banner look (same colours for the same outcomes)."""
+    bg, fg = COLOURS.get(kind, COLOURS["info"])
+    return (f"QLabel#banner {{ background: {bg}; color: {fg}; font-size: 30px; "
+            "font-weight: bold; border-radius: 8px; padding: 10px; }")
 
 
 @dataclass(frozen=True)
@@ -264,14 +265,12 @@ class BillScreen(QWidget):
             figures.addWidget(val, 1, i)
             self.figure_labels[key] = val
 
-        self.feedback = QLabel("", self)
+        self.feedback = QLabel("Scan a bill id, or create a new bill (Ctrl+N)", self)
+        self.feedback.setObjectName("banner")
         self.feedback.setWordWrap(True)
-        self.feedback.setMinimumHeight(48)
-        fb = QFont()
-        fb.setPointSize(15)
-        fb.setBold(True)
-        self.feedback.setFont(fb)
-        self.feedback.setContentsMargins(10, 6, 10, 6)
+        self.feedback.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.feedback.setMinimumHeight(90)
+        self.feedback.setStyleSheet(feedback_style("info"))
         self.feedback_kind = ""
 
         self.parents_model = ParentsModel(self)
@@ -408,7 +407,7 @@ class BillScreen(QWidget):
     def show_message(self, kind: str, message: str) -> None:
         self.feedback_kind = kind
         self.feedback.setText(message)
-        self.feedback.setStyleSheet(FEEDBACK_STYLE.get(kind, FEEDBACK_STYLE["info"]))
+        self.feedback.setStyleSheet(feedback_style(kind))
 
     def apply_view(self, view: BillView | None) -> None:
         previous = self.bill_id

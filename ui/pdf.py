@@ -92,13 +92,10 @@ def paint_bill_sheet(p: QPainter, page: QRectF, detail: BillDetail, station_id: 
     y += 8
 
     # Progress figures and a bar.
-    y = _draw_text(
-        p, x0, y,
-        f"Parents {row.linked} / {row.target} ({row.percent:.0f} %)    Children {row.children:,}    "
-        f"Actual {row.actual_kg:,.1f} kg    Expected {row.expected_kg:,.1f} kg    "
-        f"Shortfall {row.shortfall_kg:,.1f} kg",
-        _font(11, True),
-    )
+    y = _draw_text(p, x0, y, f"Parents {row.linked} / {row.target} ({row.percent:.0f} %)    "
+                   f"Children {row.children:,}", _font(12, True))
+    y = _draw_text(p, x0, y, f"Actual {row.actual_kg:,.1f} kg    Expected {row.expected_kg:,.1f} kg"
+                   f"    Shortfall {row.shortfall_kg:,.1f} kg", _font(11, True))
     bar_h = QFontMetricsF(small, dev).height() * 1.2
     p.setPen(QPen(QColor("black"), 1))
     p.setBrush(Qt.BrushStyle.NoBrush)

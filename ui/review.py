@@ -197,6 +197,8 @@ class BillDetailPanel(QWidget):
             )
             self.parents_model.set_rows(detail.parents)
             self.events_model.set_rows(detail.events)
+            self.parents_view.resizeColumnsToContents()
+            self.events_view.resizeColumnsToContents()
         self._set_buttons()
 
     @Slot(QItemSelection, QItemSelection)
@@ -217,6 +219,7 @@ class BillDetailPanel(QWidget):
     def show_history(self, history: BagHistory) -> None:
         self.history_label.setText(f"Scan history of {history.code}")
         self.history_model.set_rows(history.entries)
+        self.history_view.resizeColumnsToContents()
 
     @Slot()
     def _on_pdf_button_clicked(self) -> None:
@@ -312,6 +315,7 @@ class ReviewScreen(QWidget):
             e.dateChanged.connect(self._on_summary_dates_changed)
         self.summary_model = SummaryModel(self)
         self.summary_view = table(self.summary_model, self)
+        self.summary_view.horizontalHeader().setStretchLastSection(False)
         self.summary_title = QLabel("", self)
         self.sum_csv_button = QPushButton("Export CSV…", self)
         self.sum_xlsx_button = QPushButton("Export XLSX…", self)
@@ -426,7 +430,10 @@ class ReviewScreen(QWidget):
         if generation != self._list_generation:
             return  # a newer filter's answer is on its way
         selected = self.selected_bill()
+        first = self.bills_model.rowCount() == 0
         self.bills_model.set_rows(rows)
+        if first and rows:
+            self.bills_view.resizeColumnsToContents()
         total = reports.summarise(rows, date.min, date.max).overall
         self.count_label.setText(
             f"{len(rows):,} bills · {total.completed:,} completed · {total.parents:,} parents · "

@@ -143,4 +143,5 @@ class LookupScreen(QWidget):
             self.details.setText("No bag or bill with this code is known at this station.")
         self.children_model.set_rows(children)
         self.history_model.set_rows(r.history)
+        self.history_view.resizeColumnsToContents()
         self.looked_up.emit(r)
