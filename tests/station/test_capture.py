@@ -212,7 +212,7 @@ def test_stop_returns_at_once_and_threads_end(moving_video: Path) -> None:
     rec.wait_for(lambda r: len(r.results) >= 3)
     t0 = time.perf_counter()
     worker.stop()
-    assert time.perf_counter() - t0 < 0.05
+    assert time.perf_counter() - t0 < 0.5  # it only raises a flag: no join, no camera wait
     assert worker.join(WAIT)
     assert rec.states()[-1] is CameraState.STOPPED
     assert worker.frames_grabbed < 3 * len(moving_codes_script())
