@@ -1,0 +1,141 @@
+"""Conflicting offline work from several stations: first applied wins, the invariants hold."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from sync.central.db import make_engine
+from sync.central.invariants import check_invariants
+from sync.central.service import push
+from sync.protocol import rolling_hash_of
+from tests.sync.conftest import Events, batch, push_as
+
+pytestmark = pytest.mark.central
+
+
+def test_two_stations_link_the_same_child_offline_exactly_one_wins(central_db):
+    url1, url2 = central_db.add_station("DISPATCH-1"), central_db.add_station("DISPATCH-2")
+    a, b = Events("DISPATCH-1"), Events("DISPATCH-2")
+    work_a = [a.parent("SB00001"), a.link("SB00001", "C1234", device_time="2026-11-20T10:41:00+00:00")]
+    # station B's clock says it scanned earlier: device clocks do not decide, arrival does
+    work_b = [b.parent("SB00077"), b.link("SB00077", "C1234", device_time="2026-11-20T09:00:00+00:00")]
+    first = push_as(url1, "DISPATCH-1", work_a)
+    second = push_as(url2, "DISPATCH-2", work_b)
+    assert first.results[1].result == "applied"
+    lost = second.results[1]
+    assert (lost.result, lost.reason) == ("rejected", "child_on_other_parent")
+    assert lost.message == "C1234 is already in SB00001, linked at station DISPATCH-1 at 10:41"
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    with eng.connect() as conn:
+        assert check_invariants(conn) == []
+        assert conn.exec_driver_sql(
+            "SELECT p.qr_id FROM link l JOIN bag p ON p.id = l.parent_bag_id "
+            "JOIN bag c ON c.id = l.child_bag_id WHERE c.qr_id = 'C1234'").scalar() == "SB00001"
+        assert conn.exec_driver_sql(
+            "SELECT child_count FROM bag WHERE qr_id = 'SB00077'").scalar() == 0
+    eng.dispose()
+
+
+def test_two_stations_fill_the_same_bill_and_one_closes_it(central_db):
+    url1, url2 = central_db.add_station("D1"), central_db.add_station("D2")
+    a, b = Events("D1"), Events("D2")
+    work_a = [a.bill("B-9", 2)]
+    for p in ("SB00001", "SB00002"):
+        work_a += [a.parent(p)] + [a.link(p, f"{p}C{c:02d}") for c in range(30)]
+    work_a += [a.bill_add("B-9", "SB00001"), a.bill_add("B-9", "SB00002"), a.bill_close("B-9")]
+    work_b = [b.bill("B-9", 3), b.parent("SB00003"), b.link("SB00003", "X0001"),
+              b.bill_add("B-9", "SB00003"), b.link("SB00001", "X0002")]
+    push_as(url1, "D1", work_a)
+    reply = push_as(url2, "D2", work_b)
+    got = [(r.result, r.reason) for r in reply.results]
+    assert got == [("rejected", "bill_exists"), ("applied", "parent_created"),
+                   ("applied", "child_linked"), ("rejected", "bill_closed"),
+                   ("rejected", "parent_on_closed_bill")]
+    with central_db.engine().connect() as conn:
+        assert check_invariants(conn) == []
+
+
+def _station_work(sid: str, rng: random.Random, shared_children: list[str],
+                  shared_parents: list[str]) -> list[dict]:
+    """A backlog built offline: own parents, children partly contested by other stations,
+    contested parents and bills (some closed while others still add to them)."""
+    ev = Events(sid, operator="biller")
+    out = []
+    n = int(sid.split("-")[1])
+    for p in range(3):
+        parent = f"SB{n:03d}{p:02d}"
+        out.append(ev.parent(parent))
+        for c in range(rng.randint(10, 34)):  # over capacity sometimes: parent_full
+            child = rng.choice(shared_children) if rng.random() < 0.4 else f"S{n:02d}P{p}C{c:02d}"
+            out.append(ev.link(parent, child))
+        if rng.random() < 0.3:
+            out.append(ev.unlink(parent, out[-1]["child"]))
+    for parent in rng.sample(shared_parents, 2):  # parents other stations also fill
+        out.append(ev.parent(parent))
+        out += [ev.link(parent, rng.choice(shared_children)) for _ in range(8)]
+    bill = f"BILL-{rng.randint(1, 4)}"
+    out.append(ev.bill(bill, rng.randint(2, 5)))
+    for p in rng.sample(shared_parents, 3) + [f"SB{n:03d}00"]:
+        out.append(ev.bill_add(bill, p))
+    if rng.random() < 0.5:
+        out.append(ev.bill_close(bill, reason="short"))
+    if rng.random() < 0.3:
+        out.append(ev.bill_reopen(bill))
+        out.append(ev.bill_remove(bill, f"SB{n:03d}00"))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stations", [2, 20])
+def test_many_stations_push_conflicting_backlogs_concurrently(central_db, stations):
+    rng = random.Random(stations)
+    shared_children = [f"SHARED{i:03d}" for i in range(60)]
+    shared_parents = [f"M444-{i:05d}" for i in range(6)]
+    ids = [f"ST-{i:02d}" for i in range(stations)]
+    urls = {sid: central_db.add_station(sid) for sid in ids}
+    work = {sid: _station_work(sid, rng, shared_children, shared_parents) for sid in ids}
+    replies: dict[str, list] = {sid: [] for sid in ids}
+    errors: list[BaseException] = []
+    start = threading.Barrier(stations)
+
+    def drain(sid: str) -> None:
+        eng = make_engine(urls[sid], poolclass=sa.pool.NullPool)
+        try:
+            start.wait(timeout=30)
+            events = work[sid]
+            with eng.connect() as conn:
+                for i in range(0, len(events), 25):
+                    replies[sid].append(push(conn, sid, batch(sid, events[i:i + 25])))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            eng.dispose()
+
+    threads = [threading.Thread(target=drain, args=(sid,), name=f"drain-{sid}") for sid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    with eng.connect() as conn:
+        assert check_invariants(conn) == []
+        total = conn.exec_driver_sql("SELECT count(*) FROM station_events").scalar()
+        contested = conn.exec_driver_sql(
+            "SELECT c.qr_id, count(*) FROM link l JOIN bag c ON c.id = l.child_bag_id "
+            "WHERE c.qr_id LIKE 'SHARED%%' GROUP BY 1 HAVING count(*) > 1").all()
+    eng.dispose()
+    assert total == sum(len(w) for w in work.values())
+    assert contested == []
+    results = [r for sid in ids for reply in replies[sid] for r in reply.results]
+    assert {r.result for r in results} >= {"applied", "rejected"}
+    reasons = {r.reason for r in results if r.result == "rejected"}
+    assert "child_on_other_parent" in reasons
+    for sid in ids:  # convergence figures agree with what each station sent
+        last = replies[sid][-1]
+        assert last.station_count == len(work[sid])
+        assert last.rolling_hash == rolling_hash_of([e["event_id"] for e in work[sid]])
