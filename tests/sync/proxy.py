@@ -1,7 +1,7 @@
 """A real TCP proxy for fault tests: forwards 127.0.0.1 connections to a server and, on command,
 cuts a connection before a request, in the middle of one, or after the server replied.
 
-Faults are armed one at a time and fire once:
+Faults are armed one at a time and fire once (after `skip` matching chunks went through):
 - `cut_before_request(match)`: the next client chunk containing `match` is not forwarded; both
   sides are closed (the server never sees the request).
 - `cut_mid_request(match)`: half of the next matching client chunk is forwarded, then both sides
@@ -24,6 +24,7 @@ class _Fault:
     direction: str  # "c2s" | "s2c"
     match: bytes
     partial: bool
+    skip: int = 0  # let this many matching chunks through first
 
 
 class TcpProxy:
@@ -49,14 +50,14 @@ class TcpProxy:
 
     # -- commands --------------------------------------------------------------------------
 
-    def cut_before_request(self, match: bytes = b"") -> None:
-        self._arm(_Fault("c2s", match, False))
+    def cut_before_request(self, match: bytes = b"", skip: int = 0) -> None:
+        self._arm(_Fault("c2s", match, False, skip))
 
-    def cut_mid_request(self, match: bytes = b"") -> None:
-        self._arm(_Fault("c2s", match, True))
+    def cut_mid_request(self, match: bytes = b"", skip: int = 0) -> None:
+        self._arm(_Fault("c2s", match, True, skip))
 
-    def cut_after_reply(self, match: bytes = b"COMMIT") -> None:
-        self._arm(_Fault("s2c", match, False))
+    def cut_after_reply(self, match: bytes = b"COMMIT", skip: int = 0) -> None:
+        self._arm(_Fault("s2c", match, False, skip))
 
     def disarm(self) -> None:
         with self._lock:
@@ -103,6 +104,9 @@ class TcpProxy:
         with self._lock:
             f = self._fault
             if f is None or f.direction != direction or f.match not in chunk:
+                return None
+            if f.skip > 0:
+                f.skip -= 1
                 return None
             self._fault = None
             self.fired_count += 1
