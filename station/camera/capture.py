@@ -172,7 +172,9 @@ class _Unopened:
 def open_capture(source: CameraSource, resolution: tuple[int, int] | None = None,
                  folder_fps: float = DEFAULT_FILE_FPS) -> Any:
     """A capture object for the source (cv2.VideoCapture or FolderCapture); may not be opened."""
-    if source.kind is SourceKind.FOLDER:
+    if source.kind is SourceKind.FOLDER or (source.kind is SourceKind.FILE
+                                            and os.path.isdir(source.value)):
+        # (a folder that did not exist yet when the setting was parsed counts as a folder too)
         return FolderCapture(source.value, folder_fps)
     if source.kind is SourceKind.DEVICE:
         with quiet_opencv():  # a missing camera is reported once in plain words, not logged per retry
@@ -377,8 +379,8 @@ class CaptureWorker:
     def _at_end(self, cap: Any, n_here: int) -> bool:
         """A failed read: the end of a file or folder (True), or a source gone away (False)."""
         src = self.source
-        if src.kind is SourceKind.FOLDER:
-            return bool(getattr(cap, "ended", False))
+        if isinstance(cap, FolderCapture):
+            return cap.ended
         if src.kind is SourceKind.FILE:
             if not os.path.isfile(src.value):
                 return False

@@ -309,3 +309,20 @@ def test_source_and_resolution_settings(tmp_path: Path) -> None:
     assert parse_resolution("") is None
     with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
         parse_resolution("720p")
+
+
+def test_a_folder_created_after_the_setting_is_read_as_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "later"
+    rec = Recorder()
+    worker = worker_for(str(folder), make_decoder("zxing"), rec, retry_s=0.05, folder_fps=100.0)
+    assert worker.source.kind is SourceKind.FILE  # nothing there yet: taken for a video file
+    worker.start()
+    try:
+        rec.wait_for(lambda r: CameraState.LOST in [s.state for s in r.statuses])
+        write_folder(tmp_path / "staging", _mixed_channel_frames(4, "C0077"))
+        os.replace(tmp_path / "staging", folder)
+        rec.wait_for(lambda r: CameraState.ENDED in [s.state for s in r.statuses])
+    finally:
+        finish(worker)
+    assert [t for _, t in rec.accepted()] == ["C0077"]
+    assert worker.frames_grabbed == 4
