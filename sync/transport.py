@@ -109,27 +109,38 @@ class DirectTransport:
         from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
         try:
-            with self.engine.connect() as conn:
-                result = fn(conn)
-                if conn.in_transaction():
-                    conn.commit()
-                return result
+            conn = self.engine.connect()
+        except (OperationalError, InterfaceError, DisconnectionError) as exc:
+            raise self._lost(exc) from exc
+        try:
+            result = fn(conn)
+            if conn.in_transaction():
+                conn.commit()
+            return result
+        except TransientError:
+            conn.invalidate()  # never hand a connection in an unknown state back to the pool
+            self.engine.dispose()
+            raise
         except SyncError:
             raise
         except (OperationalError, InterfaceError, DisconnectionError) as exc:
-            text = str(getattr(exc, "orig", None) or exc)
-            if "not permitted to log in" in text or "password authentication failed" in text:
-                self.engine.dispose()
-                raise StationRevoked(self.station_id or "?") from exc
             # Connection refused or cut, server restarting, timeouts: the outcome is unknown, so
             # nothing is marked; a resend gets the original results (exactly-once effect).
-            self.engine.dispose()
-            raise TransientError(f"The centre is unreachable: {_first_line(exc)}") from exc
+            conn.invalidate()
+            raise self._lost(exc) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
-                self.engine.dispose()
-                raise TransientError(f"The connection to the centre was lost: {_first_line(exc)}") from exc
+                raise self._lost(exc) from exc
             raise
+        finally:
+            conn.close()
+
+    def _lost(self, exc: BaseException) -> SyncError:
+        self.engine.dispose()
+        text = str(getattr(exc, "orig", None) or exc)
+        if "not permitted to log in" in text or "password authentication failed" in text:
+            return StationRevoked(self.station_id or "?")
+        return TransientError(f"The centre is unreachable: {_first_line(exc)}")
 
 
 def _first_line(exc: BaseException) -> str:

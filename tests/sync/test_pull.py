@@ -1,0 +1,199 @@
+"""Pull: first download (resumable), then the change feed; the local view is the centre's state
+plus this station's own pending events; operators arrive so login works offline."""
+
+from __future__ import annotations
+
+import pytest
+
+from station.paths import resolve
+from station.service import StationService
+from station.store.local import LocalStore
+from sync.pull import PULL_CURSOR, pull_all
+from sync.transport import DirectTransport
+from tests.sync.conftest import Events, push_as
+from tests.sync.proxy import TcpProxy
+from tests.sync.stationkit import (
+    central_exec,
+    central_rows,
+    local_rows,
+    login,
+    make_station,
+    upstream_of,
+    via_proxy,
+    worker_for,
+)
+
+pytestmark = pytest.mark.central
+
+
+def _seed_centre(central_db, parents: int = 5, children: int = 10) -> None:
+    url = central_db.add_station("SEED")
+    ev = Events("SEED")
+    events = []
+    for p in range(parents):
+        events.append(ev.parent(f"SB{p + 1:05d}"))
+        events += [ev.link(f"SB{p + 1:05d}", f"Q{p:03d}{c:03d}") for c in range(children)]
+    events.append(ev.bill("B-1", 3))
+    events.append(ev.bill_add("B-1", "SB00001"))
+    reply = push_as(url, "SEED", events)
+    assert {r.result for r in reply.results} == {"applied"}
+
+
+def _fresh_station(tmp_path, station_id: str) -> LocalStore:
+    """A station set up without demo operators: who may log in comes from the centre."""
+    store = LocalStore.open(resolve(tmp_path), create=True)
+    store.init_station(station_id, "North")
+    return store
+
+
+def _view(store: LocalStore) -> dict[str, object]:
+    return {
+        "bags": local_rows(store, "SELECT code, kind, child_count, status FROM bags ORDER BY code"),
+        "links": local_rows(store, "SELECT child_code, parent_code FROM links ORDER BY child_code"),
+        "bills": local_rows(store, "SELECT bill_id, target, status FROM bills ORDER BY bill_id"),
+        "lines": local_rows(store, "SELECT parent_code, bill_id FROM bill_lines ORDER BY 1"),
+    }
+
+
+def test_first_download_brings_area_and_operators_for_offline_login(central_db, tmp_path) -> None:
+    _seed_centre(central_db)
+    url = central_db.add_station("D1")
+    store = _fresh_station(tmp_path, "D1")
+    assert local_rows(store, "SELECT count(*) FROM operators") == [(0,)]
+    worker = worker_for(store, url)
+    try:
+        summary = worker.run_once()
+    finally:
+        worker.close()
+    assert summary.error is None, summary.error
+    assert summary.pulled > 0
+    view = _view(store)
+    assert len(view["links"]) == 50
+    assert ("SB00003", "parent", 10, "in_progress") in view["bags"]
+    assert view["bills"] == [("B-1", 3, "processing")]
+    assert view["lines"] == [("SB00001", "B-1")]
+    centre_links = central_rows(
+        central_db.url,
+        "SELECT c.qr_id, p.qr_id FROM link l JOIN bag c ON c.id = l.child_bag_id "
+        "JOIN bag p ON p.id = l.parent_bag_id ORDER BY 1")
+    assert view["links"] == centre_links
+    # The centre's operators, with their password hashes: login works with no centre at all.
+    svc = StationService(store)
+    try:
+        op = svc.login("biller", "demo")
+        assert op.role == "biller"
+    finally:
+        svc.close()
+    store.close()
+
+
+def test_bootstrap_resumes_after_a_cut(central_db, tmp_path) -> None:
+    _seed_centre(central_db, parents=6, children=20)
+    url = central_db.add_station("D1")
+    store = _fresh_station(tmp_path, "D1")
+    pages: list[int] = []
+    with TcpProxy(upstream_of(central_db.url)) as proxy:
+        t = DirectTransport(via_proxy(url, proxy), station_id="D1")
+        conn = store.connect(write=True)
+        try:
+            from sync.errors import TransientError
+
+            def on_page(page) -> None:
+                # The connection dies after the second page holding bags.
+                if any(c["table"] == "bag" for c in page.changes):
+                    pages.append(len(page.changes))
+                if len(pages) == 2 and not proxy.fired_count:
+                    proxy.cut_before_request(b"station_session")
+
+            with pytest.raises(TransientError):
+                pull_all(conn, t, "D1", limit=10, on_page=on_page)
+            with conn.begin():
+                cursor = conn.exec_driver_sql(
+                    "SELECT value FROM sync_state WHERE key = ?", (PULL_CURSOR,)).scalar()
+            assert cursor is not None and cursor.startswith("b:")
+            got = local_rows(store, "SELECT count(*) FROM bags")[0][0]
+            assert 0 < got < 126
+            # Resume: the pages already stored are not fetched again.
+            pages.clear()
+            rows = pull_all(conn, t, "D1", limit=10, on_page=lambda p: pages.append(len(p.changes)))
+        finally:
+            conn.close()
+            t.close()
+    assert rows < 126 + 120 + 3 + 3 + 1  # less than a full download
+    view = _view(store)
+    assert len(view["links"]) == 120 and len([b for b in view["bags"] if b[1] == "parent"]) == 6
+    store.close()
+
+
+def test_bill_written_directly_in_central_tables_reaches_the_station(central_db, tmp_path) -> None:
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    worker = worker_for(store, url)
+    try:
+        assert worker.run_once().error is None
+        # The web system writes a bill with plain SQL, knowing nothing about stations.
+        central_exec(
+            central_db.url,
+            "INSERT INTO bill (bill_id, description, parent_bag_count, linked_parent_count, "
+            "total_child_bags, total_weight_kg, expected_weight_kg, status, destination, "
+            "vehicle_number, created_at, updated_at) VALUES ('WEB-77', 'from the web', 12, 0, 0, "
+            "0, 0, 'new', 'Jaipur', 'RJ14-1234', now(), now())")
+        summary = worker.run_once()
+        assert summary.error is None and summary.pulled >= 1
+        assert _view(store)["bills"] == [("WEB-77", 12, "new")]
+        assert local_rows(store, "SELECT destination, vehicle FROM bills") == [("Jaipur", "RJ14-1234")]
+        central_exec(central_db.url, "UPDATE bill SET parent_bag_count = 20 WHERE bill_id = 'WEB-77'")
+        assert worker.run_once().error is None
+        assert _view(store)["bills"] == [("WEB-77", 20, "new")]
+    finally:
+        worker.close()
+    store.close()
+
+
+def test_view_is_centre_state_plus_own_pending_events(central_db, tmp_path) -> None:
+    """Pending links stay visible over fresher centre rows; a child the centre has elsewhere
+    shows where the centre has it, and the pending event is rejected into sync issues."""
+    other = central_db.add_station("D2")
+    ev = Events("D2")
+    push_as(other, "D2", [ev.parent("SB00001")] + [ev.link("SB00001", f"A{i:04d}") for i in range(2)])
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    worker = worker_for(store, url)
+    try:
+        assert worker.run_once().error is None
+        assert local_rows(store, "SELECT child_count FROM bags WHERE code='SB00001'") == [(2,)]
+        # Offline at D1: three more children into SB00001, and Z0001 into SB00002.
+        svc = login(store)
+        svc.record_scan("SB00001")
+        for c in ("L0001", "L0002", "L0003"):
+            assert svc.record_scan(c).ok
+        svc.record_scan("SB00002")
+        assert svc.record_scan("Z0001").ok
+        svc.close()
+        # Meanwhile D2 adds a child to SB00001 and takes Z0001 into SB00003.
+        push_as(other, "D2", [ev.link("SB00001", "A0009"), ev.parent("SB00003"),
+                              ev.link("SB00003", "Z0001")])
+        # Pull only (the push has not happened yet).
+        conn = store.connect(write=True)
+        t = DirectTransport(url, station_id="D1")
+        try:
+            pull_all(conn, t, "D1")
+        finally:
+            conn.close()
+            t.close()
+        assert local_rows(store, "SELECT child_count, status FROM bags WHERE code='SB00001'") == [
+            (6, "in_progress")]  # 3 from the centre + 3 pending here
+        assert local_rows(store, "SELECT parent_code FROM links WHERE child_code='Z0001'") == [
+            ("SB00003",)]
+        assert local_rows(store, "SELECT child_count FROM bags WHERE code='SB00002'") == [(0,)]
+        pending = local_rows(store, "SELECT count(*) FROM events WHERE sync_state='pending'")
+        assert pending == [(6,)]
+        summary = worker.run_once()
+    finally:
+        worker.close()
+    assert (summary.applied, summary.rejected) == (5, 1)
+    issues = local_rows(store, "SELECT i.reason, e.child_code FROM sync_issues i "
+                               "JOIN events e ON e.seq = i.event_seq")
+    assert issues == [("child_on_other_parent", "Z0001")]
+    assert local_rows(store, "SELECT child_count FROM bags WHERE code='SB00001'") == [(6,)]
+    store.close()
