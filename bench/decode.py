@@ -1,4 +1,5 @@
-"""Camera decode benchmark: ms per frame per resolution and backend, and reads on the sample images.
+"""Camera decode benchmark: ms per frame per resolution and backend, reads on the sample images,
+and the camera panel's preview rate while decoding.
 
 python -m bench.decode [--full]. Frames are generated (seeded): a textured, noisy background with
 or without one QR label. Both backends run in the same process on the same frames. The last
@@ -68,6 +69,61 @@ def sample_reads(decoder: Decoder) -> tuple[int, int, int, float]:
     return read, len(images), false_pos, spent * 1000.0
 
 
+def preview_rates(seconds: float) -> dict[str, float]:
+    """Preview fps and decoded frames/s of the real camera panel on a 720p 30 fps video, and the
+    decoded frames/s of the same capture worker with no preview, measured in the same run."""
+    import os
+    import tempfile
+    import threading
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication, QLayout
+
+    from station.camera.capture import CaptureWorker
+    from station.camera.synthetic import render_all, write_video
+    from station.settings import StationSettings
+    from ui.camera_panel import CameraPanel
+
+    app = QApplication.instance() or QApplication([])
+    w, h = 1280, 720
+    specs = [FrameSpec((Placed(LABEL, 300 + 4 * i, 200),), noise=6) for i in range(60)]
+    with tempfile.TemporaryDirectory() as tmp:
+        video = write_video(Path(tmp) / "720p.avi",
+                            render_all(Renderer(w, h, module_px=4, seed=3), specs), 30.0, (w, h))
+        panel = CameraPanel(StationSettings(camera=str(video), decoder_backend="zxing"),
+                            worker_options={"loop": True}, autostart=False)
+        panel.layout().setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        panel.resize(800, 500)
+        panel.show()
+        panel.start()
+        loop = QEventLoop()
+        QTimer.singleShot(500, loop.quit)  # warm-up
+        loop.exec()
+        painted0, decoded0 = panel.view.pictures_shown, panel.worker.frames_decoded
+        t0 = time.perf_counter()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        loop.exec()
+        elapsed = time.perf_counter() - t0
+        preview_fps = (panel.view.pictures_shown - painted0) / elapsed
+        decoded_with = (panel.worker.frames_decoded - decoded0) / elapsed
+        panel.shutdown()
+        panel.close()
+        app.processEvents()
+
+        worker = CaptureWorker(str(video), make_decoder("zxing"), loop=True)
+        worker.start()
+        threading.Event().wait(0.5)
+        d0, t0 = worker.frames_decoded, time.perf_counter()
+        threading.Event().wait(seconds)
+        decoded_without = (worker.frames_decoded - d0) / (time.perf_counter() - t0)
+        worker.stop()
+        worker.join(5)
+    return {"preview_fps_720p": round(preview_fps, 1),
+            "decoded_fps_720p_with_preview": round(decoded_with, 1),
+            "decoded_fps_720p_without_preview": round(decoded_without, 1)}
+
+
 def main(argv: list[str]) -> int:
     full = "--full" in argv
     reps = 200 if full else 20
@@ -103,7 +159,15 @@ def main(argv: list[str]) -> int:
         metrics[f"{name}_samples_ms"] = round(ms, 1)
         print(f"{name:5} samples: {read}/{n} read with the exact text, {fp} false positives, "
               f"{ms:.0f} ms for all images", flush=True)
+    rates = preview_rates(10.0 if full else 3.0)
+    metrics.update(rates)
+    print(f"camera panel, 720p video at 30 fps: preview {rates['preview_fps_720p']} fps, "
+          f"decoded {rates['decoded_fps_720p_with_preview']} frames/s with the preview, "
+          f"{rates['decoded_fps_720p_without_preview']} without", flush=True)
     ratios: dict[str, float] = {}
+    if rates["decoded_fps_720p_without_preview"]:
+        ratios["decoded_with_vs_without_preview"] = round(
+            rates["decoded_fps_720p_with_preview"] / rates["decoded_fps_720p_without_preview"], 3)
     if "zxing" in decoders and "zbar" in decoders:
         ratios["zbar_vs_zxing_ms_720p"] = round(
             float(metrics["zbar_ms_720p"]) / float(metrics["zxing_ms_720p"]), 2)

@@ -72,8 +72,8 @@ def test_panel_previews_a_video_and_emits_each_code_once(qtbot, two_codes_video:
         qtbot.waitUntil(lambda: len(reads) == 2, timeout=WAIT_MS)
         assert reads == ["C0001", "C0002"]
         # The preview was painted many times while scanning (the video lasts ~2.8 s).
-        assert panel.view.frames_painted >= 20
-        assert panel.bridge.previews_sent >= 20
+        assert panel.view.pictures_shown >= 20 and panel.view.frames_painted >= 20
+        assert panel.bridge.previews_sent >= panel.view.pictures_shown
         assert "no more pictures" in panel.status_label.text()
         assert panel.start_button.text() == "Start camera"
     finally:
@@ -158,10 +158,10 @@ def test_preview_keeps_running_while_decoding_is_stalled(qtbot, tmp_path: Path) 
         settings, h, decoder_factory=lambda _name: decoder,
         worker_options={"loop": True, "folder_fps": 30.0}))
     try:
-        qtbot.waitUntil(lambda: decoder.calls == 1 and panel.view.frames_painted >= 1,
+        qtbot.waitUntil(lambda: decoder.calls == 1 and panel.view.pictures_shown >= 1,
                         timeout=WAIT_MS)
-        painted = panel.view.frames_painted
-        qtbot.waitUntil(lambda: panel.view.frames_painted >= painted + 10, timeout=WAIT_MS)
+        shown = panel.view.pictures_shown
+        qtbot.waitUntil(lambda: panel.view.pictures_shown >= shown + 10, timeout=WAIT_MS)
         assert decoder.calls == 1  # the decoder is still stuck on its first frame
     finally:
         decoder.gate.set()
