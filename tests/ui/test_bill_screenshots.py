@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from station import reports
 from station.service import StationService
 from tests.ui.bill_support import pack
-from tests.ui.conftest import focus_widget, log_in, scan_keys
+from tests.ui.conftest import focus_widget, log_in
 from ui.pdf import paint_bill_sheet
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -26,6 +26,14 @@ def _save(widget, name: str) -> QImage:  # noqa: ANN001
     img = widget.grab().toImage()
     assert img.save(str(SHOTS / f"bill_{name}.png"))
     return img
+
+
+def _read(window, qtbot, code: str) -> None:  # noqa: ANN001
+    """A read through the window's single read path (the pictures are this test's subject;
+    scanner key timing is tested in test_bill_window and the station window tests)."""
+    before = window.reads_handled
+    window.handle_read(code, "scanner")
+    qtbot.waitUntil(lambda: window.reads_handled > before, timeout=10000)
 
 
 def _banner(screen) -> str:  # noqa: ANN001
@@ -51,18 +59,18 @@ def test_screenshots_of_bills_and_review(window, qtbot) -> None:  # noqa: ANN001
     log_in(window, qtbot, "biller")
     qtbot.waitUntil(lambda: window.current_screen_key == "station")
     screen = window.bill_screen
-    scan_keys(window, qtbot, "B-2026/017")
+    _read(window, qtbot, "B-2026/017")
     qtbot.waitUntil(lambda: screen.bill_id == "B-2026/017", timeout=5000)
     for code in ("M444-00002", "M444-00003"):
-        scan_keys(window, qtbot, code)
+        _read(window, qtbot, code)
     qtbot.waitUntil(lambda: screen.parents_model.rowCount() == 4, timeout=5000)
     _save(window, "1_loading")
     assert _banner(screen) == "#1b7f2a"
-    scan_keys(window, qtbot, "SB00010")  # short parent: amber, still loaded
+    _read(window, qtbot, "SB00010")  # short parent: amber, still loaded
     qtbot.waitUntil(lambda: screen.parents_model.rowCount() == 5, timeout=5000)
     _save(window, "2_short_parent_warning")
     assert _banner(screen) == "#f2a900"
-    scan_keys(window, qtbot, "M444-00001")  # on the other (closed) bill: red
+    _read(window, qtbot, "M444-00001")  # on the other (closed) bill: red
     qtbot.waitUntil(lambda: "is on bill B-2026/016" in screen.feedback.text(), timeout=5000)
     _save(window, "3_refused")
     assert _banner(screen) == "#c62828"
@@ -82,7 +90,7 @@ def test_screenshots_of_bills_and_review(window, qtbot) -> None:  # noqa: ANN001
 
     qtbot.keyClick(focus_widget(), Qt.Key.Key_F5)
     with qtbot.waitSignal(window.lookup_screen.looked_up, timeout=10000):
-        scan_keys(window, qtbot, "00010C003")
+        _read(window, qtbot, "00010C003")
     _save(window, "6_lookup")
 
     # The printed sheet, painted on an A4 image at 100 dpi the same way as on the PDF page.
