@@ -340,7 +340,8 @@ class CaptureWorker:
                         if not ok or image is None:
                             ended = self._at_end(cap, n_here)
                             break
-                        if n_here == 0:
+                        if n_here == 0 and self.status.state is not CameraState.RUNNING:
+                            # (a file starting over in loop mode is not a reconnect)
                             h, w = image.shape[:2]
                             word = "is back" if ever_opened else "is on"
                             self._report(CameraState.RUNNING, f"{src.describe()} {word} ({w}×{h}).")

@@ -255,6 +255,8 @@ def test_an_image_folder_that_vanishes_is_reported_and_reconnected(tmp_path: Pat
         rec.wait_for(lambda r: len(r.frames) > grabbed_when_lost + 5)
     finally:
         finish(worker)
+    # "on" once, "back" once: starting the folder over (loop) is not a reconnect.
+    assert rec.states().count(CameraState.RUNNING) == 2
     # One label lying in view across the unplug is one read.
     assert [t for _, t in rec.accepted()] == ["SB00042"]
     assert {fc.codes[0].text for fc in rec.results if fc.codes} == {"SB00042"}
