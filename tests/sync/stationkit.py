@@ -58,12 +58,23 @@ def worker_for(store: LocalStore, url: str, **kw: Any) -> SyncWorker:
     return SyncWorker(store, lambda: DirectTransport(url, station_id=sid, connect_timeout=3), **kw)
 
 
+def _raw(conn: Any, sql: str, args: tuple[Any, ...], fetch: bool = True) -> list[tuple[Any, ...]]:
+    # The DBAPI cursor itself: '%' in LIKE patterns is only special when there are parameters.
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        cur.execute(sql, args or None)
+        return [tuple(r) for r in cur.fetchall()] if fetch else []
+    finally:
+        cur.close()
+
+
 def central_scalar(admin_url: str, sql: str, *args: Any) -> Any:
     eng = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg2://", 1),
                            poolclass=sa.pool.NullPool)
     try:
         with eng.connect() as conn:
-            return conn.exec_driver_sql(sql, args or ()).scalar()
+            rows = _raw(conn, sql, args)
+            return rows[0][0] if rows else None
     finally:
         eng.dispose()
 
@@ -73,7 +84,7 @@ def central_rows(admin_url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
                            poolclass=sa.pool.NullPool)
     try:
         with eng.connect() as conn:
-            return [tuple(r) for r in conn.exec_driver_sql(sql, args or ())]
+            return _raw(conn, sql, args)
     finally:
         eng.dispose()
 
@@ -83,7 +94,7 @@ def central_exec(admin_url: str, sql: str, *args: Any) -> None:
                            poolclass=sa.pool.NullPool)
     try:
         with eng.begin() as conn:
-            conn.exec_driver_sql(sql, args or ())
+            _raw(conn, sql, args, fetch=False)
     finally:
         eng.dispose()
 
