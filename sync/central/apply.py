@@ -209,6 +209,8 @@ def _codes_of(events: Iterable[Event]) -> tuple[set[str], set[str], set[str]]:
                 bag_codes.add(c.strip().upper())
         if ev.bill:
             bill_codes.add(ev.bill.strip().upper())
+            if ev.type is EventType.BILL_CREATED:
+                bag_codes.add(ev.bill.strip().upper())  # a bill id may not be a bag code
         users.add(ev.operator.strip().lower())
     return bag_codes, bill_codes, users
 
