@@ -65,6 +65,10 @@ class Decision:
     @property
     def changes(self) -> bool:
         """Whether the decision leads to a new event (a warning on a re-scan does not)."""
+        # A refusal never changes anything, even one sharing a warning's reason ("parent_short"
+        # is a warning by default and a refusal when the station setting makes it an error).
+        if self.outcome is Outcome.REFUSED:
+            return False
         return self.outcome is Outcome.ACCEPTED or self.reason in _WARNINGS_THAT_CHANGE
 
 
