@@ -513,6 +513,12 @@ class BillScreen(QWidget):
     @Slot(int)
     def _on_create_finished(self, _code: int) -> None:
         self.create_dialog = None
+        self._refocus()
+
+    def _refocus(self) -> None:
+        """Back to the scan field when a dialog closes (the scanner needs no focus, a person does)."""
+        self.activateWindow()
+        self.entry.setFocus()
 
     def selected_parent(self) -> str | None:
         rows = self.parents_view.selectionModel().selectedRows() \
@@ -548,6 +554,7 @@ class BillScreen(QWidget):
     @Slot(int)
     def _on_confirm_finished(self, _code: int) -> None:
         self.confirm_box = None
+        self._refocus()
 
     @Slot()
     def start_close(self) -> None:
@@ -574,6 +581,7 @@ class BillScreen(QWidget):
     @Slot(int)
     def _on_reason_finished(self, _code: int) -> None:
         self.reason_dialog = None
+        self._refocus()
 
     def _close(self, bill_id: str, reason: str | None) -> None:
         def work(s: StationService) -> BillOutcome:

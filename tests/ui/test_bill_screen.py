@@ -262,3 +262,22 @@ def test_no_bill_open_and_scanned_id_in_create_dialog(qtbot, station):
         assert screen.bill_id == "LOT/77"
     finally:
         host.stop()
+
+
+def test_short_parent_is_refused_when_the_station_says_so(qtbot, station):
+    station.save_settings(station.settings().replace(short_parent_is_error=True))
+    svc = StationService(station)
+    svc.login("biller", "demo")
+    assert svc.create_bill("B-S", 3).ok
+    svc.close()
+    host, screen = open_host(qtbot, station)
+    try:
+        screen.open_bill("b-s")
+        scan(qtbot, screen, "SB00005")
+        wait_idle(qtbot, host)
+        assert (screen.feedback_kind, screen.feedback.text()) == (
+            "refused", "SB00005 has only 3/30 children: finish it before loading it on a bill")
+        assert screen.parents_model.ids == [], (screen.bill_id, screen.parents_model.ids)
+        assert host.sounds.last_kind == "error"
+    finally:
+        host.stop()

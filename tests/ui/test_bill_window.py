@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from station.service import StationService
-from tests.ui.conftest import focus_widget, log_in, scan_keys
+from tests.ui.conftest import focus_widget, log_in, scan_keys, type_slowly
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
@@ -79,3 +79,81 @@ def test_dispatcher_may_look_up_but_not_load_or_review(window, qtbot) -> None:  
     assert not window.show_screen("review")
     assert "dispatcher (dispatcher) may not open" in window.station_screen.banner.text()
     assert window.show_screen("lookup")
+
+
+def test_full_bill_cycle_in_the_real_window(window, qtbot) -> None:  # noqa: ANN001
+    """Create (Ctrl+N, id scanned into the dialog), load by scanner bursts up to the target, the
+    refusals with their messages, remove (Delete, confirm), close short with a reason, and
+    reopen as admin."""
+    from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+
+    from tests.ui.bill_support import pack
+
+    pack(window.store, {"M444-00001": 15, "M444-00002": 15, "M444-00003": 15, "SB00004": 2,
+                        "SB00008": 30})
+    svc = StationService(window.store)
+    svc.login("biller", "demo")
+    assert svc.create_bill("OTHER", 3).ok and svc.add_parent_to_bill("OTHER", "SB00008").ok
+    svc.close()
+    log_in(window, qtbot, "admin")
+    qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+    QTest.keyClick(focus_widget(), Qt.Key.Key_F3)
+    qtbot.waitUntil(lambda: window.current_screen_key == "bill", timeout=3000)
+    screen = window.bill_screen
+
+    QTest.keyClick(focus_widget(), Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: screen.create_dialog is not None, timeout=3000)
+    dlg = screen.create_dialog
+    scan_keys(window, qtbot, "load-0042")  # the id scanned into the dialog
+    assert dlg.id_edit.text() == "LOAD-0042"
+    dlg.target_spin.setValue(4)
+    type_slowly(qtbot, "RJ14 GA 1234", dlg.vehicle_edit)  # a person typing: not taken as a scan
+    qtbot.mouseClick(dlg.buttons.button(QDialogButtonBox.StandardButton.Ok),
+                     Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: screen.bill_id == "LOAD-0042", timeout=5000)
+    assert "vehicle RJ14 GA 1234" in screen.subtitle.text()
+
+    def burst(code: str) -> str:
+        scan_keys(window, qtbot, code)
+        qtbot.waitUntil(lambda: window.task_runner.pending == 0, timeout=5000)
+        return screen.feedback.text()
+
+    assert burst("M444-00001") == "M444-00001 added to bill LOAD-0042 (1/4)"
+    assert burst("M444-00001") == "M444-00001 already on bill LOAD-0042"
+    assert screen.feedback_kind == "warning"
+    assert burst("SB00008") == "SB00008 is on bill OTHER"
+    assert screen.feedback_kind == "refused"
+    assert burst("00001C003") == "00001C003 is a child bag: only parent bags go on a bill"
+    assert burst("SB00004") == "SB00004 has only 2/30 children; added to bill LOAD-0042 (2/4)"
+    assert burst("SB00099") == ("SB00099 is not known here yet: added to bill LOAD-0042 (3/4) "
+                                "provisionally, the centre confirms it at sync")
+    assert burst("M444-00002") == "M444-00002 added to bill LOAD-0042 (4/4)"
+    assert burst("M444-00003") == "Bill LOAD-0042 is full (4/4)"
+    assert screen.progress.format() == "4 / 4 parent bags (100 %)"
+    assert screen.parents_model.ids == ["M444-00001", "SB00004", "SB00099", "M444-00002"]
+
+    # Remove the short parent: select it, Delete, confirm.
+    screen.parents_view.selectRow(1)
+    screen.parents_view.setFocus()
+    QTest.keyClick(screen.parents_view, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: screen.confirm_box is not None, timeout=3000)
+    qtbot.mouseClick(screen.confirm_box.button(QMessageBox.StandardButton.Yes),
+                     Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "SB00004" not in screen.parents_model.ids, timeout=5000)
+    assert screen.feedback.text() == "SB00004 removed from bill LOAD-0042 (3/4)"
+
+    # Close short: the reason is asked for and recorded.
+    qtbot.mouseClick(screen.close_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: screen.reason_dialog is not None, timeout=3000)
+    reason = screen.reason_dialog
+    type_slowly(qtbot, "last truck", reason.reason_edit)
+    QTest.keyClick(reason.reason_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: screen.view is not None and screen.view.row.status == "completed",
+                    timeout=5000)
+    assert screen.feedback.text() == "Bill LOAD-0042 closed short (3/4): last truck"
+    assert burst("M444-00003") == "Bill LOAD-0042 is closed: reopen it first"
+
+    qtbot.mouseClick(screen.reopen_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: screen.view.row.status == "processing", timeout=5000)
+    assert screen.feedback.text() == "Bill LOAD-0042 reopened"
+    assert burst("M444-00003") == "M444-00003 added to bill LOAD-0042 (4/4)"
