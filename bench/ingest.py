@@ -214,6 +214,7 @@ def run_orm(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     eng = central_db.make_engine(url)
     central_db.migrate(eng)
     ids: dict[str, int] = {}
+    linked: set[str] = set()
     t0 = time.perf_counter()
     with Session(eng) as s:
         for n, e in enumerate(events, 1):
@@ -226,8 +227,8 @@ def run_orm(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
                     s.add(bag)
                     s.flush()
                     ids[code] = bag.id
-            if e["type"] == "child_linked" and e["child"] and not e["child"] in _ORM_LINKED:
-                _ORM_LINKED.add(e["child"])
+            if e["type"] == "child_linked" and e["child"] and e["child"] not in linked:
+                linked.add(e["child"])
                 s.add(Link(parent_bag_id=ids[e["parent"]], child_bag_id=ids[e["child"]], created_at=now))
                 s.flush()
                 s.add(Scan(timestamp=now, parent_bag_id=ids[e["parent"]], child_bag_id=ids[e["child"]]))
@@ -239,8 +240,6 @@ def run_orm(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     eng.dispose()
     return {"seconds": seconds, "events_per_s": len(events) / seconds, "events": len(events)}
 
-
-_ORM_LINKED: set[str] = set()
 
 
 # -- (b) plain COPY into an unindexed table --------------------------------------------------------
@@ -277,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int)
     args = ap.parse_args(argv)
     n = args.events or (FULL if args.full else QUICK)
-    n_orm = min(n, 50_000 if args.full else 5_000)
+    n_orm = min(n, 20_000 if args.full else 2_000)
     log(f"generating {n} events")
     events = list(backlog(n))
     admin, srv = server_url()

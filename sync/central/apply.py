@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -715,8 +716,15 @@ def _copy_json(v: Any) -> str:
     return json.dumps(v, separators=(",", ":")).translate(_ESCAPES)
 
 
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]").search
+
+
+def _copy_str(v: str) -> str:
+    return v.translate(_ESCAPES) if _NEEDS_ESCAPE(v) else v
+
+
 _COPY_FORMAT: dict[type, Any] = {
-    str: lambda v: v.translate(_ESCAPES),
+    str: _copy_str,
     int: str,
     float: repr,
     bool: lambda v: "t" if v else "f",

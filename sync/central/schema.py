@@ -164,7 +164,7 @@ station_feed = Table(
     "station_feed",
     metadata,
     Column("id", BigInteger, primary_key=True),
-    Column("xid", Text, nullable=False),  # xid8 in PostgreSQL
+    Column("xid", Text, primary_key=True),  # xid8 in PostgreSQL; the key is (xid, id)
     Column("tbl", Text, nullable=False),
     Column("key", BigInteger, nullable=False),
     Column("old", JSONB),

@@ -148,14 +148,14 @@ CREATE TABLE station_bill_notes (
 -- The change feed. Rows are written by statement-level triggers; `xid` is the writing
 -- transaction, so readers can tell rows of still-running transactions apart (see feed.py).
 CREATE TABLE station_feed (
-    id bigserial PRIMARY KEY,
+    id bigserial NOT NULL,
     xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     tbl text NOT NULL,
     key bigint NOT NULL,
     old jsonb,
-    at timestamptz NOT NULL DEFAULT now()
+    at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (xid, id)  -- the readers' order; one index per feed row is all it costs
 );
-CREATE INDEX station_feed_xid_id ON station_feed (xid, id);
 
 CREATE FUNCTION station_feed_capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $fn$
