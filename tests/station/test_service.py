@@ -300,6 +300,8 @@ def test_short_parent_can_be_an_error(make_service, store) -> None:
     biller.create_bill("B-1", 2)
     r = biller.add_parent_to_bill("B-1", "SB00001")
     assert (r.outcome, r.reason) == (R, "parent_short")
+    assert r.bill.linked == 0 and biller.lookup_bag("SB00001").bill is None
+    assert biller.event_log()[-1]["type"] == "bill_created"
 
 
 def test_target_limits(make_service) -> None:
