@@ -73,6 +73,9 @@ def run_window(paths: StationPaths) -> int:
     from ui.main_window import MainWindow
 
     window = MainWindow(store)
+    from ui.sync_bridge import attach_sync
+
+    sync_bridge = attach_sync(window)  # sync issues screen (F8); syncing when a centre is set
     if os.environ.get(STARTUP_PROBE_ENV):
         def report() -> None:
             print(f"STARTUP first_paint_s={time.perf_counter() - t0:.4f} "
@@ -86,5 +89,6 @@ def run_window(paths: StationPaths) -> int:
     try:
         return int(app.exec())
     finally:
+        sync_bridge.stop()
         window.shutdown()
         store.close()

@@ -1,0 +1,112 @@
+"""The sync bridge and the sync issues screen in the real window, against a real centre."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from sync.transport import DirectTransport
+from sync.worker import SyncIssue
+from tests.sync.conftest import Events, _central_template, central_db, central_url, push_as  # noqa: F401
+from tests.sync.proxy import TcpProxy
+from tests.sync.stationkit import central_scalar, upstream_of, via_proxy
+from tests.ui.conftest import log_in, scan_keys
+from ui.sync_bridge import attach_sync
+from ui.sync_issues_screen import SyncIssuesModel
+
+
+def _issue(i: int, acked: bool = False) -> SyncIssue:
+    return SyncIssue(i, i, "child_linked", f"C{i:04d} SB00001", "dispatcher",
+                     "2026-11-20T10:41:00.000+00:00", "child_on_other_parent",
+                     f"C{i:04d} is already in SB00077", "2026-11-20T11:00:00.000+00:00",
+                     "biller" if acked else None, "2026-11-20T12:00:00.000+00:00" if acked else None)
+
+
+def test_issues_model_passes_the_model_tester(qtmodeltester) -> None:
+    model = SyncIssuesModel()
+    model.set_rows([_issue(1), _issue(2, acked=True), _issue(3)])
+    qtmodeltester.check(model)
+    assert model.rowCount() == 3
+    assert model.data(model.index(0, 4)) == "child_on_other_parent"
+    assert model.data(model.index(1, 6)).startswith("biller 2026-11-20 12:00")
+    model.set_rows([])
+    qtmodeltester.check(model)
+
+
+@pytest.mark.central
+def test_rejection_reaches_the_screen_and_a_biller_acknowledges_it(
+    window, qtbot, central_db  # noqa: F811
+) -> None:
+    other = central_db.add_station("D2")
+    ev = Events("D2")
+    url = central_db.add_station("T1")
+    bridge = attach_sync(window, lambda: DirectTransport(url, station_id="T1"),
+                         backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
+    panel = window.status_panel
+    try:
+        qtbot.waitUntil(lambda: panel.centre_label.text() == "centre: online", timeout=15000)
+        log_in(window, qtbot)
+        qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+        scan_keys(window, qtbot, "SB00001")
+        scan_keys(window, qtbot, "C0001")
+        qtbot.waitUntil(lambda: central_scalar(central_db.url,
+                                               "SELECT count(*) FROM station_events WHERE station_id = 'T1'") == 2,
+                        timeout=15000)
+        qtbot.waitUntil(lambda: panel.centre_label.text() == "centre: online", timeout=15000)
+        # Meanwhile another station puts C1234 into SB00077; this one has not heard of it yet.
+        push_as(other, "D2", [ev.parent("SB00077"), ev.link("SB00077", "C1234")])
+        scan_keys(window, qtbot, "C1234")
+        assert window.station_screen  # accepted here: the station cannot know
+        # The scans wake the worker; the centre takes two and refuses C1234.
+        qtbot.waitUntil(lambda: central_scalar(central_db.url,
+                                               "SELECT count(*) FROM station_events WHERE station_id = 'T1'") == 3,
+                        timeout=15000)
+        qtbot.waitUntil(lambda: panel.issues_label.text() == "1 sync issues", timeout=15000)
+        qtbot.waitUntil(lambda: panel.pending_label.text() == "0 pending", timeout=15000)
+        assert panel.centre_label.text() == "centre: online"
+
+        screen = window.sync_issues_screen
+        QTest.keyClick(window, Qt.Key.Key_F8)
+        assert window.current_screen_key == "sync_issues"
+        qtbot.waitUntil(lambda: screen.model.rowCount() == 1, timeout=5000)
+        row = screen.model.rows[0]
+        assert row.reason == "child_on_other_parent"
+        assert "C1234 is already in SB00077" in row.message
+        # A dispatcher sees it but may not acknowledge it.
+        assert not screen.ack_all_button.isEnabled()
+
+        window.log_out()
+        qtbot.waitUntil(lambda: window.operator is None, timeout=5000)
+        log_in(window, qtbot, "biller")
+        QTest.keyClick(window, Qt.Key.Key_F8)
+        qtbot.waitUntil(lambda: window.current_screen_key == "sync_issues", timeout=3000)
+        assert screen.ack_all_button.isEnabled()
+        qtbot.mouseClick(screen.ack_all_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: screen.model.rowCount() == 0, timeout=5000)
+        assert "1 sync issue acknowledged" == screen.message.text()
+        qtbot.waitUntil(lambda: panel.issues_label.text() == "no sync issues", timeout=5000)
+        screen.show_all.setChecked(True)
+        qtbot.waitUntil(lambda: screen.model.rowCount() == 1, timeout=5000)
+        assert screen.model.rows[0].acknowledged_by == "biller"
+    finally:
+        bridge.stop()
+
+
+@pytest.mark.central
+def test_status_bar_shows_offline_then_online(window, qtbot, central_db) -> None:  # noqa: F811
+    url = central_db.add_station("T1")
+    with TcpProxy(upstream_of(central_db.url)) as proxy:
+        proxy.refuse(True)
+        bridge = attach_sync(window, lambda: DirectTransport(via_proxy(url, proxy), station_id="T1",
+                                                             connect_timeout=2),
+                             backoff_base_s=0.05, backoff_cap_s=0.3, interval_s=30)
+        panel = window.status_panel
+        try:
+            qtbot.waitUntil(lambda: panel.centre_label.text() == "centre: offline", timeout=15000)
+            assert bridge.last_summary is not None and bridge.last_summary.error
+            proxy.refuse(False)
+            qtbot.waitUntil(lambda: panel.centre_label.text() == "centre: online", timeout=15000)
+            assert panel.last_sync_label.text().startswith("last sync ")
+        finally:
+            bridge.stop()

@@ -1,0 +1,135 @@
+"""Thin Qt bridge over the sync worker: starts and stops it, turns its callbacks (worker thread)
+into signals, and keeps the status bar's centre label and figures up to date (sync.md item 15).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from station.secrets import SecretError
+from sync.transport import Transport, make_transport
+from sync.worker import SyncListener, SyncStatus, SyncSummary, SyncWorker
+
+log = logging.getLogger(__name__)
+
+
+class _Relay(SyncListener):
+    """Runs on the worker thread: only emits signals (queued into the GUI thread)."""
+
+    def __init__(self, bridge: SyncBridge) -> None:
+        self.bridge = bridge
+
+    def status_changed(self, status: SyncStatus) -> None:
+        self.bridge.sync_state_changed.emit(status)
+
+    def run_finished(self, summary: SyncSummary) -> None:
+        self.bridge.sync_run_finished.emit(summary)
+
+
+class SyncBridge(QObject):
+    sync_state_changed = Signal(object)  # SyncStatus
+    sync_run_finished = Signal(object)  # SyncSummary
+    issues_changed = Signal()  # new rejections arrived (the sync issues screen reloads)
+
+    def __init__(self, window: Any, transport_factory: Callable[[], Transport] | None = None,
+                 **worker_options: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.worker: SyncWorker | None = None
+        self.last_status: SyncStatus | None = None
+        self.last_summary: SyncSummary | None = None
+        self.problem: str | None = None
+        self._transport_factory = transport_factory
+        self._worker_options = worker_options
+        self.sync_state_changed.connect(self._on_worker_state_changed)
+        self.sync_run_finished.connect(self._on_worker_run_finished)
+        scan_recorded = getattr(window, "scan_recorded", None)
+        if scan_recorded is not None:
+            scan_recorded.connect(self._on_window_scan_recorded)
+
+    # -- control (GUI thread) -------------------------------------------------------------------
+
+    def start(self) -> bool:
+        """Start syncing when the station is connected to a centre; False when it is not."""
+        if self.worker is not None:
+            return True
+        factory = self._transport_factory
+        store = self.window.store
+        if factory is None:
+            from sync.cli import central_url_of
+
+            settings = self.window.settings
+            if not settings.central_url:
+                return False
+            try:
+                url = central_url_of(store)
+            except (SecretError, Exception) as exc:  # shown in the status bar, never fatal
+                self.problem = getattr(exc, "message", str(exc))
+                self._show_state("blocked")
+                return False
+            sid = settings.station_id
+
+            def factory() -> Transport:
+                return make_transport(url, sid)
+
+        self.worker = SyncWorker(store, factory, listener=_Relay(self), **self._worker_options)
+        self.worker.start()
+        return True
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+    def sync_now(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
+
+    # -- slots --------------------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_window_scan_recorded(self, _record: object) -> None:
+        # A new event is in the queue: the worker sends it now (unless it is backing off).
+        self.sync_now()
+
+    @Slot(object)
+    def _on_worker_state_changed(self, status: SyncStatus) -> None:
+        self.last_status = status
+        self._show_state(status.state)
+
+    @Slot(object)
+    def _on_worker_run_finished(self, summary: SyncSummary) -> None:
+        self.last_summary = summary
+        if summary.rejected:
+            self.issues_changed.emit()
+        panel = getattr(self.window, "status_panel", None)
+        if panel is not None:
+            panel.refresh_status()
+
+    def _show_state(self, state: str) -> None:
+        panel = getattr(self.window, "status_panel", None)
+        if panel is None:
+            return
+        panel.set_centre_state(state)
+        if hasattr(panel, "refresh_soon"):
+            panel.refresh_soon()  # counts from the store, several state changes share one read
+        else:
+            panel.refresh_status()
+
+
+def attach_sync(window: Any, transport_factory: Callable[[], Transport] | None = None,
+                **worker_options: Any) -> SyncBridge:
+    """Give the window its sync: the bridge (started when a centre is set) and the issues screen."""
+    from ui.sync_issues_screen import SyncIssuesScreen
+
+    bridge = SyncBridge(window, transport_factory, **worker_options)
+    screen = SyncIssuesScreen(window, bridge)
+    window.add_screen("sync_issues", "Sync issues", screen, "F8")
+    window.sync_bridge = bridge
+    window.sync_issues_screen = screen
+    bridge.start()
+    return bridge

@@ -1,0 +1,238 @@
+"""The sync issues screen: events the centre rejected, with its reason, until a biller or admin
+acknowledges them (sync.md item 6: nothing is dropped without a person seeing it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from station.rules import Action, may
+from station.service import Operator, StationService
+from sync.errors import SyncError
+from sync.worker import SyncIssue, acknowledge_issues, list_issues
+from ui.tasks import TaskError
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class SyncIssuesModel(QAbstractTableModel):
+    """Frozen SyncIssue rows (ids and values, never live database objects)."""
+
+    HEADERS = ("When", "Event", "Bags / bill", "Operator", "Reason", "Centre's message",
+               "Acknowledged")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows: list[SyncIssue] = []
+
+    def set_rows(self, rows: list[SyncIssue]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.HEADERS):
+            return self.HEADERS[section]
+        if orientation == Qt.Orientation.Vertical and 0 <= section < len(self.rows):
+            return str(section + 1)
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self.rows)):
+            return None
+        r = self.rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                r.device_time[:16].replace("T", " "),
+                r.event_type.replace("_", " "),
+                r.codes,
+                r.operator,
+                r.reason,
+                r.message,
+                f"{r.acknowledged_by} {r.acknowledged_at[:16].replace('T', ' ')}"
+                if r.acknowledged_by and r.acknowledged_at else "",
+            )[col]
+        if role == Qt.ItemDataRole.ToolTipRole and col == 5:
+            return r.message
+        if role == Qt.ItemDataRole.UserRole:
+            return r.id
+        return None
+
+    def issue_ids(self, rows: list[int]) -> list[int]:
+        return [self.rows[i].id for i in rows if 0 <= i < len(self.rows)]
+
+
+def _load(include_acknowledged: bool) -> Any:
+    def work(service: StationService) -> list[SyncIssue]:
+        conn = service.conn
+        if conn.in_transaction():
+            conn.rollback()
+        return list_issues(conn, include_acknowledged=include_acknowledged)
+
+    return work
+
+
+class SyncIssuesScreen(QWidget):
+    """Screen "sync_issues": everyone may look; billers and admins acknowledge."""
+
+    def __init__(self, window: Any, bridge: Any = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.window_ = window
+        self.bridge = bridge
+        self.loads = 0  # finished loads (tests wait on it)
+        self.title = QLabel("Sync issues: events the centre refused", self)
+        f = self.title.font()
+        f.setPointSize(f.pointSize() + 4)
+        f.setBold(True)
+        self.title.setFont(f)
+        self.help = QLabel(
+            "The centre decides conflicts. A refused event is kept here with the centre's reason; "
+            "the bags on screen already show what the centre holds.", self)
+        self.help.setWordWrap(True)
+        self.model = SyncIssuesModel(self)
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.show_all = QCheckBox("Show acknowledged", self)
+        self.show_all.toggled.connect(self._on_show_all_toggled)
+        self.ack_button = QPushButton("Acknowledge selected", self)
+        self.ack_button.clicked.connect(self._on_ack_button_clicked)
+        self.ack_all_button = QPushButton("Acknowledge all", self)
+        self.ack_all_button.clicked.connect(self._on_ack_all_button_clicked)
+        self.sync_button = QPushButton("Sync now", self)
+        self.sync_button.clicked.connect(self._on_sync_button_clicked)
+        self.message = QLabel("", self)
+        self.message.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.show_all)
+        buttons.addStretch(1)
+        buttons.addWidget(self.sync_button)
+        buttons.addWidget(self.ack_button)
+        buttons.addWidget(self.ack_all_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.help)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.message)
+        if bridge is not None:
+            bridge.issues_changed.connect(self._on_bridge_issues_changed)
+        self._update_buttons()
+
+    # -- screen protocol ----------------------------------------------------------------------
+
+    def allowed_for(self, operator: Operator) -> bool:
+        return True  # everyone sees what was refused; acknowledging needs a biller or admin
+
+    def on_shown(self) -> None:
+        self._update_buttons()
+        self.reload()
+
+    def _may_acknowledge(self) -> bool:
+        op = getattr(self.window_, "operator", None)
+        return op is not None and may(op.role, Action.BILLS)
+
+    def _update_buttons(self) -> None:
+        allowed = self._may_acknowledge()
+        for b in (self.ack_button, self.ack_all_button):
+            b.setEnabled(allowed)
+            b.setToolTip("" if allowed else "Only a biller or an admin may acknowledge sync issues")
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        try:
+            self.window_.task_runner.submit(_load(self.show_all.isChecked()), self._on_task_loaded,
+                                            self._on_task_failed)
+        except RuntimeError:
+            pass  # the window is closing
+
+    def _on_task_loaded(self, rows: list[SyncIssue]) -> None:
+        self.model.set_rows(rows)
+        open_count = sum(1 for r in rows if r.acknowledged_at is None)
+        self.title.setText(f"Sync issues: {open_count} to acknowledge" if open_count else
+                           "Sync issues: none to acknowledge")
+        self.loads += 1
+
+    def _on_task_failed(self, err: TaskError) -> None:
+        self.message.setText(err.message)
+        self.loads += 1
+
+    # -- acknowledging ------------------------------------------------------------------------
+
+    def _acknowledge(self, ids: list[int]) -> None:
+        op = getattr(self.window_, "operator", None)
+        if op is None or not ids:
+            self.message.setText("Select the issues to acknowledge first")
+            return
+        username, role = op.username, op.role
+
+        def work(service: StationService) -> int:
+            conn = service.conn
+            if conn.in_transaction():
+                conn.rollback()
+            return acknowledge_issues(conn, ids, username, role)
+
+        self.window_.task_runner.submit(work, self._on_task_acknowledged, self._on_task_ack_failed)
+
+    def _on_task_acknowledged(self, count: int) -> None:
+        self.message.setText(f"{count} sync issue{'s' if count != 1 else ''} acknowledged")
+        panel = getattr(self.window_, "status_panel", None)
+        if panel is not None:
+            panel.refresh_status()
+        self.reload()
+
+    def _on_task_ack_failed(self, err: TaskError) -> None:
+        exc = err.exception
+        self.message.setText(exc.message if isinstance(exc, SyncError) else err.message)
+
+    @Slot()
+    def _on_ack_button_clicked(self) -> None:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        self._acknowledge(self.model.issue_ids(rows))
+
+    @Slot()
+    def _on_ack_all_button_clicked(self) -> None:
+        self._acknowledge([r.id for r in self.model.rows if r.acknowledged_at is None])
+
+    @Slot()
+    def _on_sync_button_clicked(self) -> None:
+        if self.bridge is not None and self.bridge.worker is not None:
+            self.bridge.sync_now()
+            self.message.setText("Syncing now…")
+        else:
+            self.message.setText("This station is not connected to a centre (see Settings)")
+
+    @Slot(bool)
+    def _on_show_all_toggled(self, _on: bool) -> None:
+        self.reload()
+
+    @Slot()
+    def _on_bridge_issues_changed(self) -> None:
+        if self.isVisible():
+            self.reload()
