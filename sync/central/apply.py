@@ -596,7 +596,11 @@ def flush(cur: Any, state: BatchState) -> None:
     if new_bags:
         # ids first, then COPY (several times faster than INSERT ... VALUES); a bag created by a
         # concurrent batch meanwhile makes the COPY fail on qr_id, and the batch is redone
-        cur.execute("SELECT nextval('bag_id_seq') FROM generate_series(1, %s)", (len(new_bags),))
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence('bag', 'id')::regclass) "
+            "FROM generate_series(1, %s)",
+            (len(new_bags),),
+        )
         for b, (bid,) in zip(new_bags, cur.fetchall(), strict=True):
             b.id = bid
         copy_rows(

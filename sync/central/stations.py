@@ -92,9 +92,12 @@ def ensure_group(conn: Connection) -> str:
         f'GRANT SELECT (id, username, role, dispatch_area) ON "user" TO {g}',
         f"GRANT SELECT ON station_bag_types, station_feed TO {g}",
     ]
-    for seq in ("bag_id_seq", "link_id_seq", "bill_id_seq", "bill_bag_id_seq", "scan_id_seq",
-                "station_events_id_seq"):
-        if conn.exec_driver_sql("SELECT to_regclass(%s)", (seq,)).scalar():
+    # the id sequences, whatever the web system named them
+    for table in ("bag", "link", "bill", "bill_bag", "scan", "station_events"):
+        seq = conn.exec_driver_sql(
+            "SELECT pg_get_serial_sequence(%s, 'id')", (table,)
+        ).scalar()
+        if seq:
             statements.append(f"GRANT USAGE ON SEQUENCE {seq} TO {g}")
     statements += [f"GRANT EXECUTE ON FUNCTION {fn} TO {g}" for fn in FUNCTIONS]
     for sql in statements:

@@ -9,7 +9,10 @@ import sqlalchemy as sa
 from sync.central import schema
 from sync.central.cli import main as central_main
 from sync.central.db import SCHEMA_VERSION, current_revision, make_engine
-from tests.sync.conftest import with_database
+from sync.central.invariants import check_invariants
+from sync.central.stations import add_station
+from sync.central.users import add_demo_users
+from tests.sync.conftest import Events, push_as, with_database
 
 pytestmark = pytest.mark.central
 
@@ -117,6 +120,19 @@ def test_init_on_a_web_system_database_adds_only_station_tables(central_url, cap
             assert ("bill", 1) in feed
         assert central_main(["--url", url, "init"]) == 0
         assert "nothing to do" in capsys.readouterr().out
+        # stations work against the web system's own tables and constraints
+        with eng.begin() as conn:
+            add_demo_users(conn, "North")
+            station_url = add_station(conn, url, "D1", "North")["url"]
+        ev = Events("D1")
+        reply = push_as(station_url, "D1", [ev.parent("SB00077"), ev.link("SB00077", "C0001"),
+                                            ev.bill("OLD-1", 3), ev.bill_add("OLD-1", "SB00077")])
+        assert [(r.result, r.reason) for r in reply.results] == [
+            ("applied", "parent_selected"), ("applied", "child_linked"),
+            ("rejected", "bill_exists"), ("applied", "parent_short")]
+        with eng.connect() as conn:
+            assert check_invariants(conn) == []
+            assert conn.exec_driver_sql("SELECT count(*) FROM scan").scalar() == 1
     finally:
         eng.dispose()
         with admin.connect() as conn:
