@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,26 +97,38 @@ def apply_page(conn: Connection, page: PullPage) -> int:
     return len(changes)
 
 
+_BAG_UPSERT = (
+    "INSERT INTO bags (code, kind, bag_type, status, child_count, weight_kg, area, created_at, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET "
+    "kind = excluded.kind, bag_type = excluded.bag_type, status = excluded.status, "
+    "child_count = excluded.child_count, weight_kg = excluded.weight_kg, area = excluded.area, "
+    "updated_at = excluded.updated_at"
+)
+# A link this station made keeps its local event (undo needs it) when the centre agrees on it.
+_LINK_UPSERT = (
+    "INSERT INTO links (child_code, parent_code, linked_at, operator, station_id, event_seq) "
+    "VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT (child_code) DO UPDATE SET "
+    "parent_code = excluded.parent_code, linked_at = excluded.linked_at, "
+    "operator = excluded.operator, station_id = excluded.station_id, "
+    "event_seq = CASE WHEN links.parent_code = excluded.parent_code THEN links.event_seq END"
+)
+
+
+def _raw(conn: Connection) -> Any:
+    """The sqlite3 cursor of this connection, inside its current transaction: bulk rows go
+    through executemany with plain tuples (a million-bag download is dominated by this)."""
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+
 def _bag_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
-    values = [
-        {
-            "code": r["code"], "kind": r["kind"], "bag_type": r.get("bag_type"),
-            "status": r.get("status") or "pending", "child_count": int(r.get("child_count") or 0),
-            "weight_kg": float(r.get("weight_kg") or 0.0), "area": r.get("area"),
-            "created_at": str(r.get("created_at") or ""), "updated_at": str(r.get("updated_at") or ""),
-        }
+    cur = _raw(conn)
+    cur.executemany(_BAG_UPSERT, [
+        (r["code"], r["kind"], r.get("bag_type"), r.get("status") or "pending",
+         int(r.get("child_count") or 0), float(r.get("weight_kg") or 0.0), r.get("area"),
+         str(r.get("created_at") or ""), str(r.get("updated_at") or ""))
         for r in rows
-    ]
-    stmt = sqlite_insert(bags)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["code"],
-            set_={c: stmt.excluded[c] for c in (
-                "kind", "bag_type", "status", "child_count", "weight_kg", "area", "updated_at"
-            )},
-        ),
-        values,
-    )
+    ])
+    cur.close()
     if not bootstrap:
         # The centre's counters leave out this station's pending links: recounted after replay.
         t.parents.update(r["code"] for r in rows if r["kind"] == "parent")
@@ -162,36 +175,25 @@ def _link_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched, boot
                     select(links.c.parent_code).where(links.c.child_code.in_(children[k:k + 500]))
                 ).scalars()
             )
-    known: set[str] = set()
-    wanted = {r["child_code"] for r in rows} | {r["parent_code"] for r in rows}
-    codes = list(wanted)
-    for k in range(0, len(codes), 500):
-        known.update(conn.execute(select(bags.c.code).where(bags.c.code.in_(codes[k:k + 500]))).scalars())
-    missing = [(r["parent_code"], "parent") for r in rows if r["parent_code"] not in known]
-    missing += [(r["child_code"], "child") for r in rows if r["child_code"] not in known]
-    if missing:
-        _stub_bags(conn, dict(missing).items())
-    stmt = sqlite_insert(links)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["child_code"],
-            set_={
-                "parent_code": stmt.excluded.parent_code,
-                "linked_at": stmt.excluded.linked_at,
-                "operator": stmt.excluded.operator,
-                "station_id": stmt.excluded.station_id,
-                # A link this station made keeps its local event (undo needs it).
-                "event_seq": func.iif(links.c.parent_code == stmt.excluded.parent_code,
-                                      links.c.event_seq, None),
-            },
-        ),
-        [
-            {"child_code": r["child_code"], "parent_code": r["parent_code"],
-             "linked_at": str(r.get("linked_at") or ""), "operator": r.get("operator"),
-             "station_id": r.get("station_id"), "event_seq": None}
-            for r in rows
-        ],
-    )
+        # In the feed a link may come before its bag's own row: make sure both ends exist.
+        # (The first download sends every bag before any link.)
+        known: set[str] = set()
+        codes = list({r["child_code"] for r in rows} | {r["parent_code"] for r in rows})
+        for k in range(0, len(codes), 500):
+            known.update(
+                conn.execute(select(bags.c.code).where(bags.c.code.in_(codes[k:k + 500]))).scalars()
+            )
+        missing = [(r["parent_code"], "parent") for r in rows if r["parent_code"] not in known]
+        missing += [(r["child_code"], "child") for r in rows if r["child_code"] not in known]
+        if missing:
+            _stub_bags(conn, dict(missing).items())
+    cur = _raw(conn)
+    cur.executemany(_LINK_UPSERT, [
+        (r["child_code"], r["parent_code"], str(r.get("linked_at") or ""), r.get("operator"),
+         r.get("station_id"))
+        for r in rows
+    ])
+    cur.close()
     if not bootstrap:
         t.parents.update(r["parent_code"] for r in rows)
         t.codes.update(r["child_code"] for r in rows)
@@ -463,26 +465,59 @@ def pull_all(
     station_id: str,
     *,
     limit: int = 5000,
+    bootstrap_limit: int = 20000,
     should_stop: Callable[[], bool] = lambda: False,
     on_page: Callable[[PullPage], None] | None = None,
 ) -> int:
-    """Follow the feed until caught up; each page and its cursor commit together (resumable)."""
+    """Follow the feed until caught up; each page and its cursor commit together (resumable).
+
+    The first download asks for bigger pages (fewer round trips for a million bags); the feed
+    afterwards uses `limit`, so one local transaction stays short while the window scans.
+    """
     total = 0
     with store_conn.begin():
         cursor = get_sync_state(store_conn, PULL_CURSOR)
-    while not should_stop():
-        page = transport.pull(PullRequest(station_id, cursor, limit))
-        with store_conn.begin():
-            total += apply_page(store_conn, page)
-            set_sync_state(store_conn, PULL_CURSOR, page.cursor)
-            if (not page.bootstrap or page.done) and get_sync_state(store_conn, BOOTSTRAPPED) != "1":
-                rebuild_after_bootstrap(store_conn)
-                set_sync_state(store_conn, BOOTSTRAPPED, "1")
-        cursor = page.cursor
-        if on_page is not None:
-            on_page(page)
-        if page.done:
-            break
+        bootstrapping = get_sync_state(store_conn, BOOTSTRAPPED) != "1"
+
+    def fetch(cur: str | None, boot: bool) -> PullPage:
+        return transport.pull(PullRequest(station_id, cur, bootstrap_limit if boot else limit))
+
+    # While a page is written locally the next one is already being read at the centre
+    # (one request at a time, in order; the transport is used by one thread at a time).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ThreadPoolExecutor-pull") as pool:
+        ahead: Future[PullPage] | None = None
+        while not should_stop():
+            page = ahead.result() if ahead is not None else fetch(cursor, bootstrapping)
+            ahead = None
+            if page.bootstrap and not page.done and not should_stop():
+                ahead = pool.submit(fetch, page.cursor, True)
+            try:
+                with store_conn.begin():
+                    total += apply_page(store_conn, page)
+                    set_sync_state(store_conn, PULL_CURSOR, page.cursor)
+                    if (not page.bootstrap or page.done) and \
+                            get_sync_state(store_conn, BOOTSTRAPPED) != "1":
+                        rebuild_after_bootstrap(store_conn)
+                        set_sync_state(store_conn, BOOTSTRAPPED, "1")
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                    try:
+                        ahead.result()
+                    except Exception:  # noqa: BLE001 - the first error is the one reported
+                        pass
+                raise
+            cursor = page.cursor
+            bootstrapping = page.bootstrap
+            if on_page is not None:
+                on_page(page)
+            if page.done:
+                break
+        if ahead is not None:  # stopped while a page was on its way: it is simply not used
+            try:
+                ahead.result()
+            except Exception:  # noqa: BLE001
+                pass
     return total
 
 

@@ -106,7 +106,7 @@ def test_bootstrap_resumes_after_a_cut(central_db, tmp_path) -> None:
                     proxy.cut_before_request(b"station_session")
 
             with pytest.raises(TransientError):
-                pull_all(conn, t, "D1", limit=10, on_page=on_page)
+                pull_all(conn, t, "D1", limit=10, bootstrap_limit=10, on_page=on_page)
             with conn.begin():
                 cursor = conn.exec_driver_sql(
                     "SELECT value FROM sync_state WHERE key = ?", (PULL_CURSOR,)).scalar()
@@ -115,7 +115,7 @@ def test_bootstrap_resumes_after_a_cut(central_db, tmp_path) -> None:
             assert 0 < got < 126
             # Resume: the pages already stored are not fetched again.
             pages.clear()
-            rows = pull_all(conn, t, "D1", limit=10, on_page=lambda p: pages.append(len(p.changes)))
+            rows = pull_all(conn, t, "D1", limit=10, bootstrap_limit=10, on_page=lambda p: pages.append(len(p.changes)))
         finally:
             conn.close()
             t.close()
