@@ -143,7 +143,7 @@ class PreviewView(QWidget):
         self.colour_of: Callable[[str], QColor] = lambda _t: COLOURS["seen"]
         self.frames_painted = 0
         self.pictures_shown = 0  # new camera pictures put on screen
-        self.setMinimumSize(320, 180)
+        self.setMinimumSize(320, 240)  # big enough to aim a label at
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
