@@ -334,7 +334,10 @@ class BillScreen(QWidget):
         return self.view.row.bill_id if self.view else None
 
     def _submit(self, fn: Callable[[StationService], Any], on_done: Callable[[Any], None]) -> None:
-        self.window_.task_runner.submit(fn, on_done, self._on_task_failed)
+        try:
+            self.window_.task_runner.submit(fn, on_done, self._on_task_failed)
+        except RuntimeError:
+            pass  # the window is shutting down: nothing more to show
 
     def handle_read(self, raw: str, source: str) -> None:
         """A read routed here by the main window (scanner, serial, camera, typed)."""

@@ -375,7 +375,10 @@ class ReviewScreen(QWidget):
         return getattr(settings, "station_id", "") or ""
 
     def _submit(self, fn: Callable[[StationService], Any], on_done: Callable[[Any], None]) -> None:
-        self.window_.task_runner.submit(fn, on_done, self._on_task_failed)
+        try:
+            self.window_.task_runner.submit(fn, on_done, self._on_task_failed)
+        except RuntimeError:
+            pass  # the window is shutting down: nothing more to show
 
     def _on_task_failed(self, err: Any) -> None:
         self.last_error = err.message
