@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-TEMPLATE = "tt_central_template"
+TEMPLATE = f"tt_central_template_{os.getpid()}"  # one per test session
 DEMO_AREA = "North"
 _counter = itertools.count(1)
 
@@ -77,8 +77,23 @@ def central_url() -> Iterator[str]:
         server.cleanup()
 
 
+def _drop_database(admin: sa.Engine, name: str) -> None:
+    """Drop a test database and the station roles made for it (roles are server-wide)."""
+    from sync.central.stations import _role_base
+
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        roles = conn.exec_driver_sql(
+            "SELECT rolname FROM pg_roles WHERE rolname = %s OR starts_with(rolname, %s) "
+            "ORDER BY length(rolname) DESC",
+            (_role_base(name), _role_base(name) + "_"),
+        ).scalars().all()
+        for role in roles:  # members first, the group last
+            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+
+
 @pytest.fixture(scope="session")
-def _central_template(central_url: str) -> str:
+def _central_template(central_url: str) -> Iterator[str]:
     from sync.central.db import migrate
     from sync.central.users import add_demo_users
 
@@ -93,7 +108,10 @@ def _central_template(central_url: str) -> str:
     with eng.begin() as conn:
         add_demo_users(conn, DEMO_AREA)
     eng.dispose()
-    return url
+    yield url
+    admin = _admin_engine(central_url)
+    _drop_database(admin, TEMPLATE)
+    admin.dispose()
 
 
 @pytest.fixture
@@ -107,8 +125,7 @@ def central_db(central_url: str, _central_template: str) -> Iterator[CentralDB]:
     try:
         yield CentralDB(with_database(central_url, name), name)
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        _drop_database(admin, name)
         admin.dispose()
 
 
