@@ -1,0 +1,1 @@
+"""The central side: PostgreSQL schema, batch apply, change feed, sync service, CLI."""
