@@ -9,6 +9,7 @@ import psycopg2.errors
 import pytest
 import sqlalchemy as sa
 
+from station import APP_VERSION
 from sync.central.cli import main as central_main
 from sync.central.db import make_engine
 from sync.central.service import authenticated_station
@@ -99,6 +100,7 @@ def test_cli_add_station_json_then_stations_then_revoke(central_db, capsys):
     assert central_main(["--url", central_db.url, "stations", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["events"] == 1 and row["clock_skew_flagged"] and row["last_contact"]
+    assert row["backlog"] == 1 and row["app_version"] == APP_VERSION
     assert central_main(["--url", central_db.url, "add-station", "DISPATCH-7", "--area", "East"]) == 2
     assert "exists already" in capsys.readouterr().err
     assert central_main(["--url", central_db.url, "revoke-station", "DISPATCH-7"]) == 0
