@@ -139,3 +139,47 @@ def test_many_stations_push_conflicting_backlogs_concurrently(central_db, statio
         last = replies[sid][-1]
         assert last.station_count == len(work[sid])
         assert last.rolling_hash == rolling_hash_of([e["event_id"] for e in work[sid]])
+
+
+def test_bag_created_concurrently_makes_the_batch_start_again(central_db):
+    """Another writer creates the same bag while the batch runs: the batch's insert waits on the
+    unique index, fails when the other commits, and the batch is decided again on fresh facts."""
+    url = central_db.add_station("D1")
+    ev = Events("D1")
+    push_as(url, "D1", [ev.parent("SB00001")])
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    other = eng.connect()
+    other.exec_driver_sql("INSERT INTO bag (qr_id, type) VALUES ('C7777', 'child')")
+    replies: list = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            replies.append(push_as(url, "D1", [ev.link("SB00001", "C7777")]))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, name="push-D1")
+    worker.start()
+    try:
+        with eng.connect() as watch:
+            for _ in range(500):
+                waiting = watch.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename LIKE 'tts_%%' "
+                    "AND wait_event_type = 'Lock'").scalar()
+                watch.rollback()
+                if waiting:
+                    break
+                worker.join(timeout=0.02)
+            assert waiting, "the push never waited for the other writer"
+        other.commit()
+    finally:
+        other.close()
+        worker.join(timeout=30)
+    assert not errors, errors
+    (reply,) = replies
+    assert (reply.results[0].result, reply.results[0].reason) == ("applied", "child_linked")
+    with eng.connect() as conn:
+        assert check_invariants(conn) == []
+        assert conn.exec_driver_sql("SELECT count(*) FROM bag WHERE qr_id = 'C7777'").scalar() == 1
+    eng.dispose()
