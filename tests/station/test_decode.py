@@ -111,7 +111,8 @@ def test_grey_bgr_and_bgra_frames_give_the_same_codes(backend: str) -> None:
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     bgra = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
     bgra[:, :, 3] = 0  # a fully transparent alpha channel must not hide the code
-    results = [[c.text for c in decoder.decode(f)] for f in (grey, bgr, bgra, bgr[:, ::-1][:, ::-1])]
+    strided = bgr[:, ::-1][:, ::-1]  # the same picture as a non-contiguous view (negative strides)
+    results = [[c.text for c in decoder.decode(f)] for f in (grey, bgr, bgra, strided)]
     assert results[0] == ["MEBKM:URL:http\\://en.wikipedia.org/wiki/Main_Page;;"]
     assert results == [results[0]] * 4
 
