@@ -111,7 +111,10 @@ def test_grey_bgr_and_bgra_frames_give_the_same_codes(backend: str) -> None:
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     bgra = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
     bgra[:, :, 3] = 0  # a fully transparent alpha channel must not hide the code
-    strided = bgr[:, ::-1][:, ::-1]  # the same picture as a non-contiguous view (negative strides)
+    wide = np.zeros((bgr.shape[0], bgr.shape[1] + 16, 3), np.uint8)
+    wide[:, :bgr.shape[1]] = bgr
+    strided = wide[:, :bgr.shape[1]]  # the same picture as a view with padded rows
+    assert not strided.flags.c_contiguous
     results = [[c.text for c in decoder.decode(f)] for f in (grey, bgr, bgra, strided)]
     assert results[0] == ["MEBKM:URL:http\\://en.wikipedia.org/wiki/Main_Page;;"]
     assert results == [results[0]] * 4
