@@ -203,6 +203,15 @@ def test_decode_command_text_output_escapes_control_characters() -> None:
     assert "1 code" in out and "'\\x01\\x10AD:SUB:阿;;'" in out
 
 
+def test_decode_command_says_when_nothing_was_found_and_when_a_backend_is_unknown() -> None:
+    empty = SAMPLES / "falsepositives-2" / "01.webp"
+    status, out, _ = _run("decode", str(empty))
+    assert status == 0
+    assert out.startswith(f"{empty}: no QR code found (") and "Try the other backend" in out
+    status, _, err = _run("decode", "--backend", "quagga", str(empty))
+    assert status == 2 and "invalid choice: 'quagga'" in err
+
+
 def test_decode_command_with_zbar() -> None:
     _zbar_or_skip()
     status, out, _ = _run("decode", "--json", "--backend", "zbar",
