@@ -6,7 +6,9 @@ printed sheet and the saved PDF are the same drawing.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -49,6 +51,11 @@ def _page_rect(device: QPagedPaintDevice) -> QRectF:
 
 
 def _new_writer(path: Path, title: str, landscape: bool = False) -> QPdfWriter:
+    # QPdfWriter only warns when it cannot open its file: check first, and say it plainly.
+    if not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "No such folder", str(path.parent))
+    if not os.access(path.parent, os.W_OK):
+        raise PermissionError(errno.EACCES, "This folder is not writable", str(path.parent))
     writer = QPdfWriter(str(path))
     writer.setResolution(RESOLUTION)
     writer.setTitle(title)

@@ -520,12 +520,17 @@ class ReviewScreen(QWidget):
             return
 
         def work(_s: StationService) -> ExportDone:
-            if fmt == "csv" and what == "bills":
-                reports.write_bills_csv(path, rows)
-            elif fmt == "csv":
-                reports.write_summary_csv(path, summ)
-            else:
-                reports.write_xlsx(path, rows if what == "bills" else None, summ)
+            try:
+                if fmt == "csv" and what == "bills":
+                    reports.write_bills_csv(path, rows)
+                elif fmt == "csv":
+                    reports.write_summary_csv(path, summ)
+                else:
+                    reports.write_xlsx(path, rows if what == "bills" else None, summ)
+            except OSError as exc:
+                raise reports.ReportError(
+                    "write", f"Cannot write {path}: {exc.strerror or exc}. Nothing was saved"
+                ) from exc
             return ExportDone(path, what)
 
         self._submit(work, self._on_task_exported)
@@ -546,7 +551,8 @@ class ReviewScreen(QWidget):
                                 [f"Station {self.station_id()}"], reports.BILL_HEADERS[:10],
                                 [reports.bill_values(r)[:10] for r in rows])
         except OSError as exc:
-            self._on_task_failed(reports.ReportError("write", f"Cannot write {path}: {exc}"))
+            self._on_task_failed(reports.ReportError(
+                "write", f"Cannot write {path}: {exc.strerror or exc}. Nothing was saved"))
             return
         self._on_task_exported(ExportDone(path, what))
 
@@ -559,7 +565,8 @@ class ReviewScreen(QWidget):
         try:
             pdf.write_bill_sheet(path, detail, self.station_id())
         except OSError as exc:
-            self._on_task_failed(reports.ReportError("write", f"Cannot write {path}: {exc}"))
+            self._on_task_failed(reports.ReportError(
+                "write", f"Cannot write {path}: {exc.strerror or exc}. Nothing was saved"))
             return
         self._on_task_exported(ExportDone(path, f"bill {detail.row.bill_id}"))
 

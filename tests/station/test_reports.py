@@ -221,3 +221,25 @@ def test_parse_day_names_the_bad_date():
     assert reports.parse_day("2026-03-10") == date(2026, 3, 10)
     with pytest.raises(ReportError, match="The --from date '10/03/2026' is not a date"):
         reports.parse_day("10/03/2026", "--from date")
+
+
+def test_report_queries_use_the_report_indexes(station):
+    """The speed of bench/reports.py rests on these plans: parents' figures read from the
+    parents-only covering index, never by scanning bags (migration 0002)."""
+    svc, clock = station
+    build(svc, clock)
+    with reports.reading(svc.store) as conn:
+        raw = conn.connection.dbapi_connection
+        seen: list[str] = []
+        raw.set_trace_callback(seen.append)
+        try:
+            reports.summary(conn, date(2026, 3, 10), date(2026, 3, 12))
+            reports.list_bills(conn, BillFilter(date(2026, 3, 10), date(2026, 3, 12)))
+        finally:
+            raw.set_trace_callback(None)
+        queries = [q for q in seen if "bill_lines" in q and q.lstrip().upper().startswith("SELECT")]
+        assert len(queries) == 2
+        for q in queries:
+            plan = " | ".join(r[3] for r in raw.execute("EXPLAIN QUERY PLAN " + q))
+            assert "COVERING INDEX ix_bags_parent_figures" in plan, plan
+            assert "SCAN bags" not in plan and "SCAN bill_lines" not in plan, plan

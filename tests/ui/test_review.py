@@ -350,3 +350,20 @@ def test_lookup_child_parent_bill_and_unknown(qtbot, store):
         assert host.reads[-1] == ("NOPE-123", "typed")
     finally:
         host.stop()
+
+
+def test_export_to_a_missing_folder_says_so_and_writes_nothing(qtbot, store, tmp_path):
+    host, screen = open_review(qtbot, store)
+    try:
+        with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
+            screen.set_filter(date_from=D1, date_to=D3)
+        missing = tmp_path / "gone"
+        for fmt in ("csv", "xlsx", "pdf"):
+            target = missing / f"bills.{fmt}"
+            with qtbot.waitSignal(screen.failed, timeout=10000) as blocker:
+                screen.export("bills", fmt, target)
+            assert blocker.args[0].startswith(f"Cannot write {target}: ")
+            assert blocker.args[0].endswith("Nothing was saved")
+        assert not missing.exists()
+    finally:
+        host.stop()
