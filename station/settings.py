@@ -32,7 +32,7 @@ class StationSettings:
     camera: str = ""  # camera index, video file, image folder or stream URL; empty = none
     camera_resolution: str = "1280x720"
     decoder_backend: str = "zxing"  # zxing | zbar
-    camera_holdoff_s: float = 3.0
+    camera_holdoff_s: float = 0.0  # 0: a code is read again only after it left the view
 
     def replace(self, **changes: Any) -> StationSettings:
         return dataclasses.replace(self, **changes)
