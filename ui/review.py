@@ -101,6 +101,8 @@ def table(model: RowsModel[Any], parent: QWidget, *, sortable: bool = True) -> Q
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(True)
     header.setDefaultSectionSize(110)
+    # Fit columns to the first rows only: measuring all of 10 000 rows would freeze the screen.
+    header.setResizeContentsPrecision(50)
     return view
 
 
