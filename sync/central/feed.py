@@ -41,10 +41,16 @@ class BadCursor(ValueError):
     pass
 
 
-def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
+def iso(dt: datetime | str | None) -> str | None:
+    """ISO 8601 UTC with milliseconds, as the station writes times (SQL gives them ready made)."""
+    if dt is None or isinstance(dt, str):
+        return dt
     return dt.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def ts(col: str) -> str:
+    """SQL for a timestamptz column as the same ISO text (cheaper in PostgreSQL than here)."""
+    return f"""(to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS') || '+00:00')"""
 
 
 class _Page:
@@ -92,8 +98,8 @@ class _Reader:
         return self.all or area is None or area == self.area
 
     # -- row shapes ---------------------------------------------------------------------------
-    _BAG_COLS = "b.id, b.qr_id, b.type, b.name, b.status, b.child_count, b.weight_kg, " \
-                "b.dispatch_area, b.created_at, b.updated_at"
+    _BAG_COLS = ("b.id, b.qr_id, b.type, b.name, b.status, b.child_count, b.weight_kg, "
+                 f"b.dispatch_area, {ts('b.created_at')}, {ts('b.updated_at')}")
 
     def _bag_row(self, r: tuple[Any, ...]) -> dict[str, Any]:
         _id, code, kind, name, status, count, weight, area, created, updated = r
@@ -124,8 +130,8 @@ class _Reader:
         """Upsert current links of these children (delete where gone); rows may be pre-read."""
         if rows is None:
             self.cur.execute(
-                "SELECT l.child_bag_id, c.qr_id, p.qr_id, l.created_at, c.dispatch_area, "
-                "p.dispatch_area, l.parent_bag_id FROM link l "
+                f"SELECT l.child_bag_id, c.qr_id, p.qr_id, {ts('l.created_at')}, "
+                "c.dispatch_area, p.dispatch_area, l.parent_bag_id FROM link l "
                 "JOIN bag c ON c.id = l.child_bag_id JOIN bag p ON p.id = l.parent_bag_id "
                 "WHERE l.child_bag_id = ANY(%(ids)s)",
                 {"ids": child_ids},
@@ -164,7 +170,8 @@ class _Reader:
 
     _BILL_SQL = (
         "SELECT b.id, b.bill_id, b.description, b.destination, b.vehicle_number, "
-        "b.parent_bag_count, b.status, u.username, b.created_at, b.updated_at, n.closed_reason "
+        f"b.parent_bag_count, b.status, u.username, {ts('b.created_at')}, {ts('b.updated_at')}, "
+        "n.closed_reason "
         'FROM bill b LEFT JOIN "user" u ON u.id = b.created_by_id '
         "LEFT JOIN station_bill_notes n ON n.bill_id = b.id "
     )
@@ -189,7 +196,7 @@ class _Reader:
 
     def lines(self, page: _Page, bag_ids: list[int]) -> None:
         self.cur.execute(
-            "SELECT bb.bag_id, p.qr_id, b.bill_id, bb.created_at FROM bill_bag bb "
+            f"SELECT bb.bag_id, p.qr_id, b.bill_id, {ts('bb.created_at')} FROM bill_bag bb "
             "JOIN bag p ON p.id = bb.bag_id JOIN bill b ON b.id = bb.bill_id "
             "WHERE bb.bag_id = ANY(%(ids)s)",
             {"ids": bag_ids},
@@ -271,77 +278,76 @@ def pull_page(cur: Any, station_id: str, area: str, scope: str, req: PullRequest
     raise BadCursor(f"Pull cursor {cursor!r} is not one this centre gave out")
 
 
+# Snapshot pages are windows of the key range (key > last AND key <= last + limit), not
+# "ORDER BY key LIMIT n": right after a bulk load the statistics are stale and the planner would
+# sort the whole table for every page; a bounded range always walks the index.
+_WINDOW_KEYS = {"bill": ("bill", "id"), "bag": ("bag", "id"), "link": ("link", "child_bag_id"),
+                "bill_bag": ("bill_bag", "bag_id")}
+
+
 def _bootstrap(reader: _Reader, phase: str, last: int, start_xid: str, limit: int) -> PullPage:
     page = _Page()
     cur = reader.cur
-    params: dict[str, Any] = {"last": last, "limit": limit, "area": reader.area}
-    new_last = last
-    exhausted = True
+    hi = last + limit
+    params: dict[str, Any] = {"last": last, "hi": hi, "area": reader.area}
     if phase == "bag_type":
         reader.bag_types(page, None, {})
     elif phase == "user":
         reader.users(page, None, {})
     elif phase == "bill":
-        cur.execute(reader._BILL_SQL + "WHERE b.id > %(last)s ORDER BY b.id LIMIT %(limit)s",
-                    params)
-        rows = cur.fetchall()
-        for r in rows:
+        cur.execute(reader._BILL_SQL + "WHERE b.id > %(last)s AND b.id <= %(hi)s", params)
+        for r in cur.fetchall():
             page.upsert("bill", str(r[1]).upper(), reader._bill_row(r))
-        exhausted = len(rows) < limit
-        new_last = rows[-1][0] if rows else last
     elif phase == "bag":
         cur.execute(
-            f"SELECT {reader._BAG_COLS} FROM bag b WHERE b.id > %(last)s AND "
-            f"{reader._area_sql('b')} ORDER BY b.id LIMIT %(limit)s",
+            f"SELECT {reader._BAG_COLS} FROM bag b WHERE b.id > %(last)s AND b.id <= %(hi)s "
+            f"AND {reader._area_sql('b')}",
             params,
         )
-        rows = cur.fetchall()
-        for r in rows:
+        for r in cur.fetchall():
             page.upsert("bag", r[1], reader._bag_row(r))
-        exhausted = len(rows) < limit
-        new_last = rows[-1][0] if rows else last
     elif phase == "link":
         area = "" if reader.all else (
             " AND (c.dispatch_area = %(area)s OR c.dispatch_area IS NULL "
             "OR p.dispatch_area = %(area)s OR p.dispatch_area IS NULL)"
         )
         cur.execute(
-            "SELECT l.child_bag_id, c.qr_id, p.qr_id, l.created_at, c.dispatch_area, "
+            f"SELECT l.child_bag_id, c.qr_id, p.qr_id, {ts('l.created_at')}, c.dispatch_area, "
             "p.dispatch_area, l.parent_bag_id FROM link l "
             "JOIN bag c ON c.id = l.child_bag_id JOIN bag p ON p.id = l.parent_bag_id "
-            f"WHERE l.child_bag_id > %(last)s{area} ORDER BY l.child_bag_id LIMIT %(limit)s",
+            f"WHERE l.child_bag_id > %(last)s AND l.child_bag_id <= %(hi)s{area}",
             params,
         )
-        rows = cur.fetchall()
-        reader.links(page, [], rows)
-        exhausted = len(rows) < limit
-        new_last = rows[-1][0] if rows else last
+        reader.links(page, [], cur.fetchall())
     elif phase == "bill_bag":
         cur.execute(
-            "SELECT bb.bag_id FROM bill_bag bb WHERE bb.bag_id > %(last)s "
-            "ORDER BY bb.bag_id LIMIT %(limit)s",
+            "SELECT bb.bag_id FROM bill_bag bb WHERE bb.bag_id > %(last)s AND bb.bag_id <= %(hi)s",
             params,
         )
         ids = [r[0] for r in cur.fetchall()]
         if ids:
             reader.lines(page, ids)
-        exhausted = len(ids) < limit
-        new_last = ids[-1] if ids else last
+    exhausted = True
+    if phase in _WINDOW_KEYS:
+        table, key = _WINDOW_KEYS[phase]
+        cur.execute(f"SELECT max({key}) FROM {table}")
+        top = cur.fetchone()[0]
+        exhausted = top is None or hi >= top
     if exhausted:
         nxt = PHASES.index(phase) + 1
         cursor = f"b:{PHASES[nxt]}:0:{start_xid}" if nxt < len(PHASES) else f"f:{start_xid}:0"
     else:
-        cursor = f"b:{phase}:{new_last}:{start_xid}"
+        cursor = f"b:{phase}:{hi}:{start_xid}"
     return PullPage(page.changes(), cursor, False, True)
 
 
 def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
     cur = reader.cur
     cur.execute(
-        "SELECT id, xid::text, tbl, key, old FROM station_feed "
-        "WHERE (xid, id) > (%(xid)s::xid8, %(id)s) "
-        "AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
-        "ORDER BY xid, id LIMIT %(limit)s",
+        "SELECT f.id, f.xid::text AS xid_text, f.tbl, f.key, f.old FROM station_feed f "
+        "WHERE (f.xid, f.id) > (%(xid)s::xid8, %(id)s) "
+        "AND f.xid < pg_snapshot_xmin(pg_current_snapshot()) "
+        "ORDER BY f.xid, f.id LIMIT %(limit)s",
         {"xid": xid, "id": last_id, "limit": limit},
     )
     rows = cur.fetchall()

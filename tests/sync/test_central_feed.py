@@ -178,3 +178,30 @@ def test_links_and_counts_follow_pushes_of_other_stations(central_db):
     assert set(_rows(changes, "link")) == {"C9002"}
     assert "C9001" in _rows(changes, "link", "delete") or "C9001" not in _rows(changes, "link")
     puller.close()
+
+
+def test_feed_pages_follow_numeric_transaction_order(central_db):
+    """xids 99 and 100 sort the other way round as text; the cursor must follow numeric order."""
+    url = central_db.add_station("D1")
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    with eng.begin() as conn:
+        ids = conn.exec_driver_sql(
+            "INSERT INTO bill (bill_id, parent_bag_count) VALUES ('X-99', 1), ('X-100', 1) "
+            "RETURNING id").scalars().all()
+        conn.exec_driver_sql("DELETE FROM station_feed")
+        conn.exec_driver_sql(
+            "INSERT INTO station_feed (xid, tbl, key) VALUES ('99', 'bill', %s), ('100', 'bill', %s)",
+            tuple(ids))
+    eng.dispose()
+    puller = Puller(url, "D1")
+    puller.cursor = "f:0:0"
+    seen, xids = [], []
+    for _ in range(10):
+        page = puller.page(limit=1)
+        seen += list(_rows(page.changes, "bill"))
+        xids.append(int(page.cursor.split(":")[1]))
+        if page.done:
+            break
+    puller.close()
+    assert seen == ["X-99", "X-100"]
+    assert xids == sorted(xids)
