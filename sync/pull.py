@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -175,40 +176,60 @@ def _link_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched, boot
                     select(links.c.parent_code).where(links.c.child_code.in_(children[k:k + 500]))
                 ).scalars()
             )
-        # In the feed a link may come before its bag's own row: make sure both ends exist.
-        # (The first download sends every bag before any link.)
-        known: set[str] = set()
-        codes = list({r["child_code"] for r in rows} | {r["parent_code"] for r in rows})
-        for k in range(0, len(codes), 500):
-            known.update(
-                conn.execute(select(bags.c.code).where(bags.c.code.in_(codes[k:k + 500]))).scalars()
-            )
-        missing = [(r["parent_code"], "parent") for r in rows if r["parent_code"] not in known]
-        missing += [(r["child_code"], "child") for r in rows if r["child_code"] not in known]
-        if missing:
-            _stub_bags(conn, dict(missing).items())
-    cur = _raw(conn)
-    cur.executemany(_LINK_UPSERT, [
+    values = [
         (r["child_code"], r["parent_code"], str(r.get("linked_at") or ""), r.get("operator"),
          r.get("station_id"))
         for r in rows
-    ])
-    cur.close()
+    ]
+    try:
+        with conn.begin_nested():
+            _executemany(conn, _LINK_UPSERT, values)
+    except (sqlite3.IntegrityError, IntegrityError):
+        # A link whose bag this station has not received yet: in the feed a link can come
+        # before its bag's row, and the first download reads bags before links while stations
+        # keep linking. Both ends get a minimal row now; the bag's own row follows.
+        _stub_missing(conn, rows)
+        _executemany(conn, _LINK_UPSERT, values)
     if not bootstrap:
         t.parents.update(r["parent_code"] for r in rows)
         t.codes.update(r["child_code"] for r in rows)
         t.codes.update(r["parent_code"] for r in rows)
 
 
-def _link_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
-    for r in rows:
-        conn.execute(
-            delete(links).where(
-                links.c.child_code == r["child_code"], links.c.parent_code == r["parent_code"]
-            )
+def _executemany(conn: Connection, sql: str, values: list[tuple[Any, ...]]) -> None:
+    cur = _raw(conn)
+    try:
+        cur.executemany(sql, values)
+    finally:
+        cur.close()
+
+
+def _stub_missing(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    known: set[str] = set()
+    codes = list({r["child_code"] for r in rows} | {r["parent_code"] for r in rows})
+    for k in range(0, len(codes), 500):
+        known.update(
+            conn.execute(select(bags.c.code).where(bags.c.code.in_(codes[k:k + 500]))).scalars()
         )
-        t.parents.add(r["parent_code"])
-        t.codes.update((r["child_code"], r["parent_code"]))
+    missing = [(r["parent_code"], "parent") for r in rows if r["parent_code"] not in known]
+    missing += [(r["child_code"], "child") for r in rows if r["child_code"] not in known]
+    if missing:
+        _stub_bags(conn, dict(missing).items())
+
+
+def _link_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
+    # The feed names the child only (a child has at most one parent): whatever link it has goes.
+    for r in rows:
+        child = r["child_code"]
+        cond = [links.c.child_code == child]
+        if r.get("parent_code"):
+            cond.append(links.c.parent_code == r["parent_code"])
+        parent = conn.execute(select(links.c.parent_code).where(*cond)).scalar()
+        if parent is None:
+            continue
+        conn.execute(delete(links).where(*cond))
+        t.parents.add(parent)
+        t.codes.update((child, parent))
 
 
 def _bill_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
@@ -241,6 +262,16 @@ def _bill_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched, boot
 
 def _bill_bag_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched,
                      bootstrap: bool) -> None:
+    # A line of a bill this station has not received yet (created while the first download
+    # ran) is left to the feed, which brings the bill and its lines again.
+    wanted = list({r["bill_id"] for r in rows})
+    known: set[str] = set()
+    for k in range(0, len(wanted), 500):
+        known.update(conn.execute(
+            select(bills.c.bill_id).where(bills.c.bill_id.in_(wanted[k:k + 500]))).scalars())
+    rows = [r for r in rows if r["bill_id"] in known]
+    if not rows:
+        return
     stmt = sqlite_insert(bill_lines)
     conn.execute(
         stmt.on_conflict_do_update(
@@ -262,13 +293,16 @@ def _bill_bag_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched,
 
 def _bill_bag_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched,
                      bootstrap: bool) -> None:
+    # The feed names the parent only (a parent is on at most one bill).
     for r in rows:
-        conn.execute(
-            delete(bill_lines).where(
-                bill_lines.c.parent_code == r["parent_code"], bill_lines.c.bill_id == r["bill_id"]
-            )
-        )
-        t.bills.add(r["bill_id"])
+        cond = [bill_lines.c.parent_code == r["parent_code"]]
+        if r.get("bill_id"):
+            cond.append(bill_lines.c.bill_id == r["bill_id"])
+        bill_id = conn.execute(select(bill_lines.c.bill_id).where(*cond)).scalar()
+        if bill_id is None:
+            continue
+        conn.execute(delete(bill_lines).where(*cond))
+        t.bills.add(bill_id)
         t.codes.add(r["parent_code"])
 
 

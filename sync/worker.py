@@ -246,7 +246,8 @@ class SyncWorker:
             self._set_state(ONLINE, last_sync=True)
         except Busy as exc:
             retry_after = exc.retry_after
-            self._failed(summary, OFFLINE, exc.message, retry_after)
+            # Reachable, just busy: still "syncing" for the operator.
+            self._failed(summary, SYNCING, exc.message, retry_after)
         except TransientError as exc:
             self._failed(summary, OFFLINE, exc.message)
         except (StationRevoked, UpgradeRequired, StationMismatch) as exc:

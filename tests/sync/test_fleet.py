@@ -51,6 +51,18 @@ class _Done(SyncListener):
             self.summaries.append(summary)
 
 
+def _shared_winners(admin_url: str) -> dict[str, str]:
+    return dict(central_rows(
+        admin_url,
+        "SELECT c.qr_id, p.qr_id FROM link l JOIN bag c ON c.id = l.child_bag_id "
+        "JOIN bag p ON p.id = l.parent_bag_id WHERE c.qr_id LIKE 'SHARED%'"))
+
+
+def _local_shared(store) -> dict[str, str]:
+    return dict(local_rows(store, "SELECT child_code, parent_code FROM links "
+                                  "WHERE child_code LIKE 'SHARED%'"))
+
+
 def _run_fleet(central_db, tmp_path, n: int) -> None:
     stores, workers, listeners = [], [], []
     for i in range(n):
@@ -71,11 +83,19 @@ def _run_fleet(central_db, tmp_path, n: int) -> None:
             until(lambda s=store: local_rows(s, "SELECT count(*) FROM events "
                                                 "WHERE sync_state='pending'") == [(0,)],
                   120, "every station to drain")
-        # One more run each, so that every station has pulled what the others did.
-        for w, listener in zip(workers, listeners, strict=True):
-            count = len(listener.summaries)
-            w.wake()
-            until(lambda lst=listener, c=count: len(lst.summaries) > c, 60, "a last pull")
+        winners = _shared_winners(central_db.url)
+        # Every station pulls until its view of the contested children is the centre's. (The
+        # feed holds back rows of transactions still running elsewhere: it converges, later.)
+        for w, listener, store in zip(workers, listeners, stores, strict=True):
+            def converged(w=w, lst=listener, s=store) -> bool:
+                if _local_shared(s) == winners:
+                    return True
+                count = len(lst.summaries)
+                w.wake()
+                until(lambda: len(lst.summaries) > count, 60, "a pull")
+                return _local_shared(s) == winners
+
+            until(converged, 60, "the station's view to converge")
     finally:
         for w in workers:
             w.stop()
@@ -85,10 +105,7 @@ def _run_fleet(central_db, tmp_path, n: int) -> None:
     with eng.connect() as conn:
         assert check_invariants(conn) == []
     eng.dispose()
-    winners = dict(central_rows(
-        central_db.url,
-        "SELECT c.qr_id, p.qr_id FROM link l JOIN bag c ON c.id = l.child_bag_id "
-        "JOIN bag p ON p.id = l.parent_bag_id WHERE c.qr_id LIKE 'SHARED%'"))
+    winners = _shared_winners(central_db.url)
     assert sorted(winners) == SHARED  # every shared child is in exactly one parent
     total_rejected = 0
     for i, store in enumerate(stores):
@@ -100,8 +117,7 @@ def _run_fleet(central_db, tmp_path, n: int) -> None:
         assert {r for _, r in issues} <= {"child_on_other_parent"}
         total_rejected += len(issues)
         # The view agrees with the centre for every shared child, winners and losers alike.
-        assert dict(local_rows(store, "SELECT child_code, parent_code FROM links "
-                                      "WHERE child_code LIKE 'SHARED%'")) == winners
+        assert _local_shared(store) == winners
         own = 2 + sum(1 for p in winners.values() if p == mine)
         assert local_rows(store, f"SELECT child_count FROM bags WHERE code='{mine}'") == [(own,)]
         assert central_scalar(central_db.url,

@@ -197,3 +197,27 @@ def test_view_is_centre_state_plus_own_pending_events(central_db, tmp_path) -> N
     assert issues == [("child_on_other_parent", "Z0001")]
     assert local_rows(store, "SELECT child_count FROM bags WHERE code='SB00001'") == [(6,)]
     store.close()
+
+
+def test_unlink_and_bill_line_removal_elsewhere_reach_the_station(central_db, tmp_path) -> None:
+    other = central_db.add_station("D2")
+    ev = Events("D2")
+    push_as(other, "D2", [ev.parent("SB00001"), ev.link("SB00001", "A0001"),
+                          ev.link("SB00001", "A0002"), ev.bill("B-9", 2),
+                          ev.bill_add("B-9", "SB00001")])
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    worker = worker_for(store, url)
+    try:
+        assert worker.run_once().error is None
+        assert _view(store)["lines"] == [("SB00001", "B-9")]
+        push_as(other, "D2", [ev.unlink("SB00001", "A0001"), ev.bill_remove("B-9", "SB00001")])
+        assert worker.run_once().error is None
+    finally:
+        worker.close()
+    view = _view(store)
+    assert view["links"] == [("A0002", "SB00001")]
+    assert ("SB00001", "parent", 1, "in_progress") in view["bags"]
+    assert view["lines"] == []
+    assert view["bills"] == [("B-9", 2, "new")]
+    store.close()

@@ -1,0 +1,277 @@
+"""bench fleet: N stations (separate processes) drain their offline backlogs into one centre at
+the same moment, through the real sync worker and direct transport; a share of their child scans
+conflict (the same child scanned into different parents at different stations).
+
+    python -m bench.fleet            quick size (10 stations x 200 events)
+    python -m bench.fleet --full     200 stations x 2 000 events
+
+Reports the batch acknowledgement latency (p50/p95/max over all batches of all stations), lost
+and duplicated events, invariant violations and the drain time. Uses TRACETRACK_BENCH_DATABASE_URL
+when set, else a throwaway pgserver (max_connections raised for the fleet). Last line: JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import random
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from bench.ingest import fresh_db, log, server_url
+from station import APP_VERSION, PROTOCOL_VERSION
+from station.events import uuid7
+from station.paths import resolve
+from station.store.local import LocalStore
+from sync.central import db as central_db
+from sync.central.invariants import check_invariants
+from sync.central.stations import add_station
+from sync.central.users import add_demo_users
+from sync.transport import ADMISSION_SLOTS
+
+AREA = "North"
+CHILDREN = 30
+CONFLICT_SHARE = 0.05  # of child scans use a code other stations also scan
+BATCH = 200
+QUICK = (10, 200)
+FULL = (200, 2000)
+
+
+def backlog(index: int, station_id: str, n: int, shared_pool: int, seed: int = 11) -> list[tuple]:
+    """Rows for the station's `events` table: parents filled with children, some contested."""
+    rng = random.Random(seed * 1000 + index)
+    t = datetime(2026, 11, 2, 6, 0, tzinfo=UTC) + timedelta(seconds=index)
+    rows: list[tuple] = []
+    seq = 0
+    p = 0
+    while seq < n:
+        parent = f"SB{index * 100 + p:05d}"
+        seq += 1
+        t += timedelta(seconds=2)
+        rows.append((seq, str(uuid7()), station_id, "parent_scanned", "dispatcher",
+                     t.isoformat(timespec="milliseconds"), parent, None, None,
+                     json.dumps({"bag_type": "SB", "area": AREA, "source": "scanner"}),
+                     APP_VERSION, PROTOCOL_VERSION))
+        for c in range(CHILDREN):
+            if seq >= n:
+                break
+            if rng.random() < CONFLICT_SHARE:
+                child = f"SHARED{rng.randrange(shared_pool):06d}"
+            else:
+                child = f"F{index:03d}{p:03d}{c:02d}"
+            seq += 1
+            t += timedelta(seconds=2)
+            rows.append((seq, str(uuid7()), station_id, "child_linked", "dispatcher",
+                         t.isoformat(timespec="milliseconds"), parent, child, None,
+                         json.dumps({"source": "scanner"}), APP_VERSION, PROTOCOL_VERSION))
+        p += 1
+    return rows
+
+
+def make_stations(root: Path, count: int, events: int) -> list[Path]:
+    """One migrated template store, copied per station (migrations once, not N times)."""
+    template = root / "template"
+    store = LocalStore.open(resolve(template), create=True)
+    store.init_station("TEMPLATE", AREA, demo=False)
+    store.close()
+    shared_pool = max(10, int(count * events * CONFLICT_SHARE / 4))  # ~4 stations per code
+    bases = []
+    for i in range(count):
+        sid = f"FLEET-{i:03d}"
+        base = root / sid
+        shutil.copytree(template, base)
+        db = sqlite3.connect(base / "station.sqlite3")
+        db.execute("UPDATE settings SET value = ? WHERE key = 'station_id'", (json.dumps(sid),))
+        db.executemany(
+            "INSERT INTO events (seq, event_id, station_id, type, operator, device_time, "
+            "parent_code, child_code, bill_id, data, app_version, protocol_version) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            backlog(i, sid, events, shared_pool),
+        )
+        db.commit()
+        db.close()
+        bases.append(base)
+    return bases
+
+
+def _warm_imports() -> None:
+    """Import what the station processes use before forking (shared, not imported N times)."""
+    import sync.central.service  # noqa: F401
+    import sync.transport  # noqa: F401
+    import sync.worker  # noqa: F401
+
+
+def run_station(base: str, url: str, ready: Any, start: Any, out: Any, slots: int,
+                batch: int) -> None:
+    """One station process: wait for the start signal, drain with the real worker, report."""
+    from sync.transport import DirectTransport
+    from sync.worker import SyncWorker
+
+    store = LocalStore.open(resolve(base))
+    sid = store.settings().station_id
+    acks: list[float] = []
+    # Connected before the start, as a station that is up and waiting for the network would
+    # be: the figures are batch round trips, not process start-up or PostgreSQL log-in.
+    transport = DirectTransport(url, station_id=sid, admission_slots=slots)
+    with transport.engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+        conn.rollback()
+    worker = SyncWorker(store, lambda: transport, pull=False, max_batch_events=batch,
+                        on_ack=acks.append, backoff_base_s=0.1, backoff_cap_s=5.0)
+    totals = {"sent": 0, "applied": 0, "duplicate": 0, "rejected": 0, "errors": 0}
+    ready.put(sid)
+    start.wait()
+    t0 = time.perf_counter()
+    errors: list[str] = []
+    pending = -1
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        s = worker.run_once()
+        for k in ("sent", "applied", "duplicate", "rejected"):
+            totals[k] += getattr(s, k)
+        pending = s.pending
+        if s.error:
+            totals["errors"] += 1
+            errors.append(s.error)
+            time.sleep(worker.next_delay_s)
+            continue
+        if pending == 0:
+            break
+    drain = time.perf_counter() - t0
+    worker.close()
+    with store.connect() as conn:
+        states = dict(conn.exec_driver_sql(
+            "SELECT sync_state, count(*) FROM events GROUP BY sync_state").all())
+        issues = conn.exec_driver_sql("SELECT count(*) FROM sync_issues").scalar()
+        conn.rollback()
+    store.close()
+    out.put({"station": sid, "acks": acks, "drain_s": drain, "pending": pending,
+             "states": states, "issues": issues, "error_texts": errors[:3], **totals})
+
+
+def _raise_connections(admin: str, srv: Any, stations: int) -> None:
+    if srv is None or stations < 80:
+        return
+    from pgserver._commands import pg_ctl
+
+    eng = central_db.make_engine(admin, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.exec_driver_sql(f"ALTER SYSTEM SET max_connections = {stations * 2 + 20}")
+    eng.dispose()
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=srv.pgdata, user=srv.system_user, timeout=60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--full", action="store_true")
+    ap.add_argument("--stations", type=int)
+    ap.add_argument("--events", type=int)
+    ap.add_argument("--slots", type=int, default=ADMISSION_SLOTS,
+                    help="batches the centre applies at once (0: no admission control)")
+    ap.add_argument("--batch", type=int, default=BATCH, help="events per batch (max 500)")
+    args = ap.parse_args(argv)
+    stations, events = FULL if args.full else QUICK
+    stations = args.stations or stations
+    events = args.events or events
+    admin, srv = server_url()
+    tmp = Path(tempfile.mkdtemp(prefix="tt-fleet-"))
+    try:
+        _raise_connections(admin, srv, stations)
+        url = fresh_db(admin, "tt_bench_fleet")
+        eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
+        central_db.migrate(eng)
+        urls = []
+        with eng.begin() as conn:
+            add_demo_users(conn, AREA)
+            for i in range(stations):
+                urls.append(add_station(conn, url, f"FLEET-{i:03d}", AREA)["url"])
+        log(f"preparing {stations} stations x {events} events")
+        bases = make_stations(tmp, stations, events)
+        _warm_imports()
+        ctx = mp.get_context("fork")
+        start = ctx.Event()
+        ready = ctx.Queue()
+        out = ctx.Queue()
+        procs = [ctx.Process(target=run_station, args=(str(b), u, ready, start, out, args.slots, args.batch),
+                             daemon=True)
+                 for b, u in zip(bases, urls, strict=True)]
+        for p in procs:
+            p.start()
+        for _ in procs:  # every station has its store open and waits for the start
+            ready.get(timeout=300)
+        log("all stations online at once")
+        t0 = time.perf_counter()
+        start.set()
+        results = [out.get(timeout=900) for _ in procs]
+        wall = time.perf_counter() - t0
+        for p in procs:
+            p.join(30)
+        log(f"drained in {wall:.1f} s")
+        with eng.connect() as conn:
+            c = conn.exec_driver_sql
+            stored = c("SELECT count(*) FROM station_events").scalar() or 0
+            distinct = c("SELECT count(DISTINCT event_id) FROM station_events").scalar() or 0
+            applied_links = c("SELECT count(*) FROM station_events WHERE type = 'child_linked' "
+                              "AND result = 'applied'").scalar() or 0
+            scans = c("SELECT count(*) FROM scan").scalar() or 0
+            links = c("SELECT count(*) FROM link").scalar() or 0
+            problems = check_invariants(conn)
+        eng.dispose()
+    finally:
+        if srv is not None:
+            srv.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+    total = stations * events
+    acks = sorted(a for r in results for a in r["acks"])
+
+    def pct(q: float) -> float:
+        return acks[min(len(acks) - 1, int(len(acks) * q))] if acks else 0.0
+
+    still_pending = sum(max(r["pending"], 0) for r in results)
+    rejected = sum(r["rejected"] for r in results)
+    issues = sum(r["issues"] or 0 for r in results)
+    duplicated = (stored - distinct) + max(0, scans - applied_links) + max(0, links - applied_links)
+    result = {
+        "bench": "fleet",
+        "size": {"stations": stations, "events_per_station": events,
+                 "conflict_share": CONFLICT_SHARE, "admission_slots": args.slots,
+                 "batch": args.batch},
+        "metrics": {
+            "stations": stations,
+            "events": total,
+            "p50_ack_ms": round(pct(0.50), 1),
+            "p95_ack_ms": round(pct(0.95), 1),
+            "max_ack_ms": round(acks[-1] if acks else 0.0, 1),
+            "batches": len(acks),
+            "lost": total - stored + still_pending,
+            "duplicated": duplicated,
+            "invariant_violations": len(problems),
+            "drain_s": round(wall, 2),
+            "events_per_s": round(total / wall, 1),
+            "rejected_conflicts": rejected,
+            "sync_issues": issues,
+            "transient_errors": sum(r["errors"] for r in results),
+        },
+        "ratios": {"p95_vs_target_100ms": round(pct(0.95) / 100.0, 3)},
+    }
+    if problems:
+        log("invariant problems: " + "; ".join(problems[:5]))
+    errs = [e for r in results for e in r["error_texts"]]
+    if errs:
+        log("some transient errors, e.g.: " + errs[0])
+    print(json.dumps(result))
+    m = result["metrics"]
+    return 0 if m["lost"] == 0 and m["duplicated"] == 0 and not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
