@@ -127,8 +127,14 @@ def _bad(w: Any) -> tuple[str, int] | None:
     return (eid, seq) if eid and seq > 0 else None
 
 
+# Every statement here looks rows up by key. Right after a bulk load the planner's statistics
+# still describe nearly empty tables and it would scan a million-row table for each batch.
+_KEYED_PLANS = "SET LOCAL enable_seqscan = off"
+
+
 def _push_once(conn: Connection, sid: str, batch: PushBatch) -> PushReply:
     cur = raw_cursor(conn)
+    cur.execute(_KEYED_PLANS)
     st = session(cur, sid)
     events: list[Event | None] = []
     problems: dict[int, str] = {}
@@ -278,6 +284,7 @@ def pull(conn: Connection, station_id: str, request: PullRequest) -> PullPage:
     own = not conn.in_transaction()
     try:
         cur = raw_cursor(conn)
+        cur.execute(_KEYED_PLANS)
         try:
             st = session(cur, station_id)
         except psycopg2.Error as exc:
