@@ -145,14 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tracetrack-central",
         description="Set up and look after the TraceTrack central database.",
     )
-    parser.add_argument("--url", help=f"central database URL (default: ${db.URL_ENV})")
+    url_help = f"central database URL (default: ${db.URL_ENV})"
+    parser.add_argument("--url", help=url_help)
+    # --url also after the command name (tracetrack-central stations --url ...)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("init", help="create the schema, or add the station tables to a web database")
+    p = sub.add_parser("init", parents=[common], help="create the schema, or add the station tables to a web database")
     p.add_argument("--demo", metavar="AREA", help="also add demo users dispatcher/biller/admin")
     p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser("add-station", help="create a station and its database role")
+    p = sub.add_parser("add-station", parents=[common], help="create a station and its database role")
     p.add_argument("station_id")
     p.add_argument("--area", required=True)
     p.add_argument("--supervisor", action="store_true",
@@ -160,21 +164,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_add_station)
 
-    p = sub.add_parser("revoke-station", help="stop a station from syncing")
+    p = sub.add_parser("revoke-station", parents=[common], help="stop a station from syncing")
     p.add_argument("station_id")
     p.set_defaults(func=cmd_revoke_station)
 
-    p = sub.add_parser("stations", help="list stations: last contact, backlog, clock skew")
+    p = sub.add_parser("stations", parents=[common], help="list stations: last contact, backlog, clock skew")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_stations)
 
-    p = sub.add_parser("add-user", help="add or update an operator (password: $TRACETRACK_PASSWORD)")
+    p = sub.add_parser("add-user", parents=[common], help="add or update an operator (password: $TRACETRACK_PASSWORD)")
     p.add_argument("username")
     p.add_argument("--role", required=True, choices=("dispatcher", "biller", "admin"))
     p.add_argument("--area")
     p.set_defaults(func=cmd_add_user)
 
-    p = sub.add_parser("check", help="recompute the seven invariants of the central tables")
+    p = sub.add_parser("check", parents=[common], help="recompute the seven invariants of the central tables")
     p.set_defaults(func=cmd_check)
     return parser
 

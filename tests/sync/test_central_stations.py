@@ -103,7 +103,7 @@ def test_cli_add_station_json_then_stations_then_revoke(central_db, capsys):
     assert row["backlog"] == 1 and row["app_version"] == APP_VERSION
     assert central_main(["--url", central_db.url, "add-station", "DISPATCH-7", "--area", "East"]) == 2
     assert "exists already" in capsys.readouterr().err
-    assert central_main(["--url", central_db.url, "revoke-station", "DISPATCH-7"]) == 0
+    assert central_main(["revoke-station", "DISPATCH-7", "--url", central_db.url]) == 0
     with pytest.raises(sa.exc.OperationalError):
         push_as(out["url"], "DISPATCH-7", [ev.parent("SB00002")])
     assert central_main(["--url", central_db.url, "check"]) == 0
