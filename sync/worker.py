@@ -49,6 +49,8 @@ LAST_ERROR = "last_error"
 CONVERGENCE = "convergence"
 HASH_SEQ = "hash_seq"
 HASH_VALUE = "hash_value"
+CLOCK_SKEW = "clock_skew_s"
+CLOCK_SKEW_WARN_S = 300.0
 
 ONLINE, OFFLINE, SYNCING, BLOCKED = "online", "offline", "syncing", "blocked"
 
@@ -82,6 +84,7 @@ class SyncSummary:
     state: str = OFFLINE
     error: str | None = None
     converged: bool | None = None
+    clock_skew_s: float | None = None
     ack_ms: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -315,7 +318,19 @@ class SyncWorker:
         if last_reply is None:
             # Nothing to send: an empty batch reports our backlog and brings the centre's figures.
             last_reply = self._send(self._empty_batch(), summary)
+        self._note_skew(last_reply, summary)
         summary.converged = self.check_convergence(last_reply)
+
+    def _note_skew(self, reply: PushReply, summary: SyncSummary) -> None:
+        """Device clocks never decide anything; a skew over 5 minutes is only shown (item 9)."""
+        skew = getattr(reply, "clock_skew_s", None)
+        summary.clock_skew_s = skew
+        conn = self._db()
+        with conn.begin():
+            pull_mod.set_sync_state(conn, CLOCK_SKEW, None if skew is None else f"{skew:.1f}")
+        if skew is not None and abs(skew) > CLOCK_SKEW_WARN_S:
+            log.warning("this station's clock is %.0f s %s the centre's", abs(skew),
+                        "ahead of" if skew > 0 else "behind")
 
     def _send(self, batch: Batch, summary: SyncSummary) -> PushReply:
         assert self._transport is not None

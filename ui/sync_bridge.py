@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from station.secrets import SecretError
 from sync.transport import Transport, make_transport
-from sync.worker import SyncListener, SyncStatus, SyncSummary, SyncWorker
+from sync.worker import CLOCK_SKEW_WARN_S, SyncListener, SyncStatus, SyncSummary, SyncWorker
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class SyncBridge(QObject):
         self.last_status: SyncStatus | None = None
         self.last_summary: SyncSummary | None = None
         self.problem: str | None = None
+        self.skew_message: str | None = None
         self._transport_factory = transport_factory
         self._worker_options = worker_options
         self.sync_state_changed.connect(self._on_worker_state_changed)
@@ -108,7 +109,19 @@ class SyncBridge(QObject):
             self.issues_changed.emit()
         panel = getattr(self.window, "status_panel", None)
         if panel is not None:
+            self._show_skew(panel, summary.clock_skew_s)
             panel.refresh_status()
+
+    def _show_skew(self, panel: Any, skew: float | None) -> None:
+        # Server order decides conflicts, never device clocks: a skew is a warning only.
+        if skew is not None and abs(skew) > CLOCK_SKEW_WARN_S:
+            way = "ahead of" if skew > 0 else "behind"
+            self.skew_message = (f"This computer's clock is {abs(skew) / 60:.0f} min {way} the "
+                                 "centre's: scanning continues; ask an admin to set the clock")
+            panel.showMessage(self.skew_message)
+        elif self.skew_message is not None:
+            panel.clearMessage()
+            self.skew_message = None
 
     def _show_state(self, state: str) -> None:
         panel = getattr(self.window, "status_panel", None)

@@ -157,3 +157,39 @@ def test_one_bad_event_in_a_thousand(central_db, tmp_path) -> None:
     assert local_rows(store, "SELECT child_count FROM bags WHERE code='SB00010'") == [(28,)]
     assert central_scalar(central_db.url, "SELECT child_count FROM bag WHERE qr_id='SB00010'") == 28
     store.close()
+
+
+@pytest.mark.central
+def test_convergence_mismatch_is_repaired_by_resending(central_db, tmp_path) -> None:
+    """The centre lost this station's last events (restored from an older backup): the station
+    notices after its next drain, says so, and resends what the centre lacks."""
+    from sync.protocol import rolling_hash_of
+    from tests.sync.stationkit import central_exec
+
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    _fill(store, parents=1, children=10)  # 11 events
+    worker = worker_for(store, url)
+    try:
+        assert worker.run_once().converged is True
+        ids = [r[0] for r in local_rows(store, "SELECT event_id FROM events ORDER BY seq")]
+        central_exec(central_db.url, "DELETE FROM station_events WHERE station_id = 'D1' AND seq > 6")
+        central_exec(
+            central_db.url,
+            "UPDATE station_stations SET high_seq = 6, event_count = 6, rolling_hash = %s "
+            "WHERE station_id = 'D1'", rolling_hash_of(ids[:6]))
+        found = worker.run_once()
+        assert found.converged is False
+        with store.connect() as conn:
+            note = conn.exec_driver_sql(
+                "SELECT value FROM sync_state WHERE key = 'convergence'").scalar()
+            conn.rollback()
+        assert "disagree" in note and "centre 6 up to 6" in note
+        assert _states(store) == {"applied": 6, "pending": 5}  # queued again, not lost
+        repaired = worker.run_once()
+    finally:
+        worker.close()
+    assert repaired.sent == 5 and repaired.converged is True
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 11
+    assert central_scalar(central_db.url, "SELECT child_count FROM bag WHERE qr_id='SB00001'") == 10
+    store.close()

@@ -104,10 +104,37 @@ def test_status_bar_shows_offline_then_online(window, qtbot, central_db) -> None
         panel = window.status_panel
         try:
             qtbot.waitUntil(lambda: panel.centre_label.text() == "centre: offline", timeout=15000)
-            assert bridge.last_summary is not None and bridge.last_summary.error
+            qtbot.waitUntil(lambda: bridge.last_summary is not None
+                            and bridge.last_summary.state == "offline", timeout=5000)
+            assert "unreachable" in bridge.last_summary.error
             proxy.refuse(False)
             qtbot.waitUntil(lambda: panel.centre_label.text() == "centre: online", timeout=15000)
             qtbot.waitUntil(lambda: panel.last_sync_label.text().startswith("last sync "),
                             timeout=5000)
         finally:
             bridge.stop()
+
+
+@pytest.mark.central
+def test_clock_skew_over_five_minutes_is_shown_and_scanning_goes_on(
+    window, qtbot, central_db  # noqa: F811
+) -> None:
+    from datetime import timedelta
+
+    from station.store.local import utcnow
+
+    url = central_db.add_station("T1")
+    bridge = attach_sync(window, lambda: DirectTransport(url, station_id="T1"),
+                         clock=lambda: utcnow() + timedelta(minutes=7), interval_s=30)
+    panel = window.status_panel
+    try:
+        qtbot.waitUntil(lambda: "clock is 7 min ahead" in panel.currentMessage(), timeout=15000)
+        assert panel.centre_label.text() == "centre: online"
+        log_in(window, qtbot)
+        qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+        scan_keys(window, qtbot, "SB00001")
+        qtbot.waitUntil(lambda: central_scalar(
+            central_db.url, "SELECT count(*) FROM station_events WHERE station_id = 'T1'") == 1,
+            timeout=15000)
+    finally:
+        bridge.stop()
