@@ -46,6 +46,9 @@ class ScannerInput(QObject):
         self.detector = BurstDetector()
         self.configure(settings)
         self.last_read: Read | None = None
+        self._ts_offset: float | None = None  # monotonic seconds minus window-system key time
+        self._planned_at = 0.0
+        self._graced = False
         self._replaying = False
         self._installed = False
         self._timer = QTimer(self)
@@ -87,7 +90,7 @@ class ScannerInput(QObject):
             # The QWindow sees the event first and forwards it to the focus widget: act there.
             return False
         assert isinstance(event, QKeyEvent)
-        now = time.monotonic()
+        now = self._key_time(event)
         key = event.key()
         if key in _TERMINATORS and not (event.modifiers() & _BLOCKING_MODIFIERS):
             if not self.detector.active:
@@ -117,16 +120,38 @@ class ScannerInput(QObject):
         self._arm()
         return True
 
+    def _key_time(self, event: QKeyEvent) -> float:
+        """When the key was pressed: the window system's timestamp where there is one, so a
+        GUI thread that was busy for a moment does not stretch the gaps of a burst; else now."""
+        now = time.monotonic()
+        ts = event.timestamp()
+        if not ts:
+            return now
+        offset = now - ts / 1000.0
+        # The smallest offset seen is the one with no queueing delay; re-sync on clock jumps.
+        if self._ts_offset is None or offset < self._ts_offset or offset - self._ts_offset > 5:
+            self._ts_offset = offset
+        return ts / 1000.0 + self._ts_offset
+
     def _arm(self) -> None:
         deadline = self.detector.next_deadline()
         if deadline is None:
             self._timer.stop()
             return
+        self._graced = False
+        self._planned_at = deadline
         self._timer.start(max(0, int((deadline - time.monotonic()) * 1000.0) + 1))
 
     @Slot()
     def _on_timer_timeout(self) -> None:
-        outputs = self.detector.poll(time.monotonic())
+        now = time.monotonic()
+        if not self._graced and now - self._planned_at > 0.015:
+            # The timer fired late: the GUI thread was busy and more keys of this burst may be
+            # waiting in the queue behind it. Let them in before deciding.
+            self._graced = True
+            self._timer.start(15)
+            return
+        outputs = self.detector.poll(max(now, self._planned_at))
         self._deliver(outputs)
         self._arm()
 

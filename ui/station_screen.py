@@ -326,6 +326,7 @@ class StationScreen(QWidget):
         """Paint one result: banner, parent, children, history; then sound and signal."""
         result = record.result
         outcome = str(result.outcome)
+        self.results_shown += 1  # first: some widgets repaint synchronously below
         self.show_message(outcome, result.message)
         if result.reason == "bill_selected":
             self._open_bill(result)
@@ -340,7 +341,6 @@ class StationScreen(QWidget):
             else:
                 self._show_parent(parent, kids, current=parent is not None and not complete)
         self._add_history(record)
-        self.results_shown += 1
         self._restart_idle()
         self.main.record_scan_result(record)
 
@@ -462,6 +462,7 @@ class StationScreen(QWidget):
         self.last_outcome = outcome
         self.banner.setText(text)
         self._paint_banner(outcome)
+        self.banner.update()  # a repeated message is a new result: paint it again
 
     def _paint_banner(self, outcome: str) -> None:
         bg, fg = COLOURS.get(outcome, COLOURS["info"])

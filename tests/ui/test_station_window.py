@@ -454,3 +454,33 @@ def test_scan_recorded_carries_result_and_source(logged_in, qtbot) -> None:  # n
     ev = _events(window.store)[-1]
     assert json.dumps(ev["data"]).find("camera") > 0
 
+
+
+def test_burst_timestamps_keep_a_scan_whole_while_the_gui_thread_is_busy(logged_in, qtbot) -> None:  # noqa: ANN001
+    """Keys pressed 5 ms apart but handled 45 ms apart (the GUI thread was busy): the window
+    system's key timestamps show the real gaps, so the code is still one read."""
+    import time
+
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent
+    from PySide6.QtWidgets import QApplication
+
+    window = logged_in
+    screen = window.station_screen
+    screen.children_list.setFocus()
+    target = focus_widget()
+    before = window.reads_handled
+    ts = 1_000_000
+    for ch in "SB00090":
+        for etype in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            ev = QKeyEvent(etype, ord(ch), Qt.KeyboardModifier.NoModifier, ch)
+            ev.setTimestamp(ts)
+            QApplication.sendEvent(target, ev)
+        ts += 5
+        time.sleep(0.045)  # the stall being simulated, not a wait for a condition
+    ev = QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Return, Qt.KeyboardModifier.NoModifier, "\r")
+    ev.setTimestamp(ts)
+    QApplication.sendEvent(target, ev)
+    qtbot.waitUntil(lambda: window.reads_handled > before)
+    assert window.scanner_input.last_read.text == "SB00090"
+    assert screen.parent_code_label.text() == "SB00090"
