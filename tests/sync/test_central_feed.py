@@ -205,3 +205,25 @@ def test_feed_pages_follow_numeric_transaction_order(central_db):
     puller.close()
     assert seen == ["X-99", "X-100"]
     assert xids == sorted(xids)
+
+
+def test_pull_refuses_another_station_and_a_revoked_one(central_db):
+    from sync.central.stations import revoke_station
+    from sync.errors import StationMismatch, StationRevoked
+
+    url = central_db.add_station("D1")
+    central_db.add_station("D2")
+    eng = make_engine(url, poolclass=sa.pool.NullPool)
+    with eng.connect() as conn:
+        with pytest.raises(StationMismatch):
+            pull(conn, "D1", PullRequest("D2", None, 10))
+        with pytest.raises(StationMismatch):  # the role of D1 asking as D2
+            pull(conn, "D2", PullRequest("D2", None, 10))
+    eng.dispose()
+    admin = central_db.engine(poolclass=sa.pool.NullPool)
+    with admin.begin() as conn:
+        revoke_station(conn, "D2")
+    with admin.connect() as conn:
+        with pytest.raises(StationRevoked):
+            pull(conn, "D2", PullRequest("D2", None, 10))
+    admin.dispose()
