@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 
 from station.scanner import BurstDetector, Output, Passthrough, Read
 from station.settings import StationSettings
@@ -90,6 +90,13 @@ class ScannerInput(QObject):
             # The QWindow sees the event first and forwards it to the focus widget: act there.
             return False
         assert isinstance(event, QKeyEvent)
+        if isinstance(obj, QLineEdit) and obj.echoMode() != QLineEdit.EchoMode.Normal:
+            # A password is never taken as a scan (nor shown in a message), however fast the
+            # typist: its keys go straight to the field.
+            if self.detector.active:
+                self._deliver(self.detector.reset())
+                self._arm()
+            return False
         now = self._key_time(event)
         key = event.key()
         if key in _TERMINATORS and not (event.modifiers() & _BLOCKING_MODIFIERS):

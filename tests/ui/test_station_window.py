@@ -484,3 +484,15 @@ def test_burst_timestamps_keep_a_scan_whole_while_the_gui_thread_is_busy(logged_
     qtbot.waitUntil(lambda: window.reads_handled > before)
     assert window.scanner_input.last_read.text == "SB00090"
     assert screen.parent_code_label.text() == "SB00090"
+
+
+def test_a_fast_typed_password_is_never_taken_as_a_scan(window, qtbot) -> None:  # noqa: ANN001
+    login = window.login_screen
+    qtbot.waitUntil(lambda: login.user_edit.hasFocus())
+    type_slowly(qtbot, "dispatcher")
+    QTest.keyClick(focus_widget(), Qt.Key.Key_Tab)
+    scan_keys(window, qtbot, "demo", suffix=None, wait=False)  # typed at scanner speed
+    assert login.password_edit.text() == "demo"
+    assert "demo" not in login.message.text()
+    QTest.keyClick(focus_widget(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.operator is not None, timeout=5000)
