@@ -596,10 +596,11 @@ def flush(cur: Any, state: BatchState) -> None:
     if new_bags:
         # ids first, then COPY (several times faster than INSERT ... VALUES); a bag created by a
         # concurrent batch meanwhile makes the COPY fail on qr_id, and the batch is redone
+        cur.execute("SELECT pg_get_serial_sequence('bag', 'id')")
+        seq_name = cur.fetchone()[0]
         cur.execute(
-            "SELECT nextval(pg_get_serial_sequence('bag', 'id')::regclass) "
-            "FROM generate_series(1, %s)",
-            (len(new_bags),),
+            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+            (seq_name, len(new_bags)),
         )
         for b, (bid,) in zip(new_bags, cur.fetchall(), strict=True):
             b.id = bid

@@ -150,12 +150,16 @@ def _push_once(conn: Connection, sid: str, batch: PushBatch) -> PushReply:
             problems[i] = f"{type(exc).__name__}: {exc}"
     ids = [e.event_id for e in events if e] + [b[0] for i in problems if (b := _bad(batch.events[i]))]
     seqs = [e.seq for e in events if e] + [b[1] for i in problems if (b := _bad(batch.events[i]))]
-    cur.execute(
-        "SELECT event_id, station_id, seq, result, reason, message "
-        "FROM station_stored_results(%s, %s, %s)",
-        (sid, ids, seqs),
-    )
-    stored = {r[0]: r for r in cur.fetchall()}
+    stored: dict[str, Any] = {}
+    if seqs and min(seqs) <= st.high_seq:
+        # some of these may have been received before (a resend): their results stand.
+        # (Above the high-water mark nothing was; unique event ids guard the rest.)
+        cur.execute(
+            "SELECT event_id, station_id, seq, result, reason, message "
+            "FROM station_stored_results(%s, %s, %s)",
+            (sid, ids, seqs),
+        )
+        stored = {r[0]: r for r in cur.fetchall()}
     stored_seq = {r[2]: r for r in stored.values() if r[1] == sid}
 
     results: list[EventResult | None] = [None] * len(events)
