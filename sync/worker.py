@@ -162,6 +162,8 @@ class SyncWorker:
         self._transport: Transport | None = None
         self._conn: Connection | None = None
         self._station_id = store.settings().station_id
+        self._factory_lock = threading.Lock()
+        self._new_factory: Callable[[], Transport] | None = None
 
     # -- thread control ------------------------------------------------------------------------
 
@@ -181,6 +183,13 @@ class SyncWorker:
             if self._thread.is_alive():
                 log.warning("sync worker did not stop within %.0f s", timeout)
             self._thread = None
+
+    def use_transport(self, factory: Callable[[], Transport]) -> None:
+        """Talk to another centre (or with another credential) from the next run on."""
+        with self._factory_lock:
+            self._new_factory = factory
+        self.failures = 0
+        self.wake()
 
     def wake(self) -> None:
         """New events were recorded (or the user asked): sync now, backoff permitting."""
@@ -234,6 +243,11 @@ class SyncWorker:
         summary = SyncSummary()
         retry_after: float | None = None
         try:
+            with self._factory_lock:
+                new_factory, self._new_factory = self._new_factory, None
+            if new_factory is not None:
+                self._drop_transport()
+                self.transport_factory = new_factory
             if self._transport is None:
                 self._transport = self.transport_factory()
             self._push_all(summary)

@@ -81,6 +81,21 @@ class SyncBridge(QObject):
         self.worker.start()
         return True
 
+    def reconnect(self) -> bool:
+        """The centre URL or its password changed: the worker uses them from its next run."""
+        if self.worker is None:
+            return self.start()
+        from sync.cli import central_url_of
+
+        try:
+            url = central_url_of(self.window.store)
+        except Exception as exc:  # shown, never fatal
+            self.problem = getattr(exc, "message", str(exc))
+            return False
+        sid = self.window.settings.station_id
+        self.worker.use_transport(lambda: make_transport(url, sid))
+        return True
+
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.stop()

@@ -1,5 +1,6 @@
 """The sync issues screen: events the centre rejected, with its reason, until a biller or admin
-acknowledges them (sync.md item 6: nothing is dropped without a person seeing it)."""
+acknowledges them (sync.md item 6: nothing is dropped without a person seeing it); an admin also
+connects the station to a centre here (the password goes to the keyring or a user-only file)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -128,6 +130,19 @@ class SyncIssuesScreen(QWidget):
         self.sync_button.clicked.connect(self._on_sync_button_clicked)
         self.message = QLabel("", self)
         self.message.setWordWrap(True)
+        self.centre_label = QLabel("", self)
+        self.url_edit = QLineEdit(self)
+        self.url_edit.setPlaceholderText("postgresql://ROLE@HOST/DATABASE (from add-station)")
+        self.password_edit = QLineEdit(self)
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setPlaceholderText("station password")
+        self.connect_button = QPushButton("Connect", self)
+        self.connect_button.clicked.connect(self._on_connect_button_clicked)
+        centre = QHBoxLayout()
+        centre.addWidget(self.centre_label)
+        centre.addWidget(self.url_edit, 2)
+        centre.addWidget(self.password_edit, 1)
+        centre.addWidget(self.connect_button)
         buttons = QHBoxLayout()
         buttons.addWidget(self.show_all)
         buttons.addStretch(1)
@@ -139,6 +154,7 @@ class SyncIssuesScreen(QWidget):
         layout.addWidget(self.help)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
+        layout.addLayout(centre)
         layout.addWidget(self.message)
         if bridge is not None:
             bridge.issues_changed.connect(self._on_bridge_issues_changed)
@@ -162,6 +178,49 @@ class SyncIssuesScreen(QWidget):
         for b in (self.ack_button, self.ack_all_button):
             b.setEnabled(allowed)
             b.setToolTip("" if allowed else "Only a biller or an admin may acknowledge sync issues")
+        op = getattr(self.window_, "operator", None)
+        admin = op is not None and may(op.role, Action.SETTINGS)
+        for w in (self.url_edit, self.password_edit, self.connect_button):
+            w.setEnabled(admin)
+        url = self.window_.settings.central_url
+        self.centre_label.setText(f"Centre: {url}" if url else "Centre: not connected")
+
+    # -- connecting (admin) ---------------------------------------------------------------------
+
+    @Slot()
+    def _on_connect_button_clicked(self) -> None:
+        from station.secrets import join_secret, split_secret
+        from sync.cli import connect_station
+        from sync.transport import make_transport
+
+        op = getattr(self.window_, "operator", None)
+        if op is None or not may(op.role, Action.SETTINGS):
+            self.message.setText("Only an admin may connect the station to a centre")
+            return
+        raw = self.url_edit.text().strip()
+        clean, inline = split_secret(raw)
+        url = join_secret(clean, self.password_edit.text() or inline)
+        try:
+            make_transport(url).close()  # refuses anything but a postgresql:// URL
+        except SyncError as exc:
+            self.message.setText(exc.message)
+            return
+
+        def work(service: StationService) -> Any:
+            connect_station(service.store, url)
+            service.reload()
+            return service.settings
+
+        self.window_.task_runner.submit(work, self._on_task_connected, self._on_task_failed)
+
+    def _on_task_connected(self, settings: Any) -> None:
+        self.password_edit.clear()
+        self.url_edit.clear()
+        self.window_.apply_settings(settings)
+        started = self.bridge.reconnect() if self.bridge is not None else False
+        self.message.setText(f"Connected to {settings.central_url}" + ("" if started else
+                             f" (not syncing: {getattr(self.bridge, 'problem', '')})"))
+        self._update_buttons()
 
     # -- loading ------------------------------------------------------------------------------
 

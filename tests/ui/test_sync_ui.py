@@ -138,3 +138,41 @@ def test_clock_skew_over_five_minutes_is_shown_and_scanning_goes_on(
             timeout=15000)
     finally:
         bridge.stop()
+
+
+@pytest.mark.central
+def test_admin_connects_the_station_from_the_window(window, qtbot, central_db, monkeypatch) -> None:  # noqa: F811
+    from station.secrets import SecretStore, split_secret
+
+    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
+    url = central_db.add_station("T1")
+    clean, password = split_secret(url)
+    bridge = attach_sync(window, backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
+    assert bridge.worker is None  # not connected yet: the station works alone
+    screen = window.sync_issues_screen
+    log_in(window, qtbot, "dispatcher")
+    QTest.keyClick(window, Qt.Key.Key_F8)
+    qtbot.waitUntil(lambda: window.current_screen_key == "sync_issues", timeout=3000)
+    assert not screen.connect_button.isEnabled()  # admins only
+    window.log_out()
+    qtbot.waitUntil(lambda: window.operator is None, timeout=5000)
+    log_in(window, qtbot, "admin")
+    QTest.keyClick(window, Qt.Key.Key_F8)
+    qtbot.waitUntil(lambda: window.current_screen_key == "sync_issues", timeout=3000)
+    assert screen.centre_label.text() == "Centre: not connected"
+    try:
+        QTest.keyClicks(screen.url_edit, clean)
+        QTest.keyClicks(screen.password_edit, password or "")
+        qtbot.mouseClick(screen.connect_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.status_panel.centre_label.text() == "centre: online",
+                        timeout=15000)
+        assert screen.centre_label.text() == f"Centre: {clean}"
+        assert window.settings.central_url == clean
+        assert password
+        for f in window.store.paths.data_dir.iterdir():  # the store, its WAL, the UI settings
+            if f.is_file() and f.name != "secrets.json":
+                assert password not in f.read_bytes().decode("latin-1"), f.name
+        assert SecretStore(window.store.paths).get("T1") == password
+        assert screen.password_edit.text() == ""
+    finally:
+        bridge.stop()
