@@ -221,3 +221,40 @@ def test_unlink_and_bill_line_removal_elsewhere_reach_the_station(central_db, tm
     assert view["lines"] == []
     assert view["bills"] == [("B-9", 2, "new")]
     store.close()
+
+
+def test_rejected_bill_line_is_taken_off_the_local_view(central_db, tmp_path) -> None:
+    """Two stations load the last free place of a bill offline: one wins; the other's line goes
+    from its view, its event goes to sync issues, and both views end as the centre's."""
+    bill_maker = central_db.add_station("B0")
+    ev = Events("B0")
+    push_as(bill_maker, "B0", [ev.bill("B-77", 1)])
+    stations = []
+    for sid, parent in (("D1", "SB00001"), ("D2", "SB00002")):
+        url = central_db.add_station(sid)
+        store = make_station(tmp_path / sid, sid)
+        worker = worker_for(store, url)
+        assert worker.run_once().error is None  # knows bill B-77 now
+        svc = login(store, "biller")
+        svc.record_scan(parent)
+        for c in range(30):
+            assert svc.record_scan(f"{sid}C{c:03d}").ok
+        r = svc.add_parent_to_bill("B-77", parent)
+        assert r.ok, r.message
+        svc.close()
+        stations.append((store, worker))
+    summaries = [w.run_once() for _, w in stations]
+    assert [s.rejected for s in summaries] == [0, 1]
+    for _, w in stations:  # one more pull each: the winner's line reaches the loser
+        assert w.run_once().error is None
+        w.close()
+    centre = central_rows(central_db.url, "SELECT p.qr_id FROM bill_bag bb JOIN bag p "
+                                          "ON p.id = bb.bag_id")
+    assert centre == [("SB00001",)]
+    for store, _ in stations:
+        assert _view(store)["lines"] == [("SB00001", "B-77")]
+        assert local_rows(store, "SELECT status FROM bills WHERE bill_id='B-77'") == [("processing",)]
+    loser = stations[1][0]
+    assert local_rows(loser, "SELECT i.reason FROM sync_issues i") == [("bill_full",)]
+    for store, _ in stations:
+        store.close()
