@@ -440,8 +440,15 @@ class SyncWorker:
                     .on_conflict_do_nothing(index_elements=["event_seq"])
                 )
                 row = conn.execute(select(events).where(events.c.seq == seq)).first()
-                if row is not None:
-                    pull_mod.correct_rejected(conn, pull_mod.event_from_row(row), raw_reason)
+                if row is None:
+                    continue
+                try:
+                    # In a savepoint: a view that cannot be corrected must not stop the results
+                    # being recorded (the events would be resent for ever); the feed fixes it.
+                    with conn.begin_nested():
+                        pull_mod.correct_rejected(conn, pull_mod.event_from_row(row), raw_reason)
+                except Exception:
+                    log.exception("could not correct the view after rejected event %s", seq)
         for m in marks:
             if m["state"] == "applied":
                 summary.applied += 1
