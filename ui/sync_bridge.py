@@ -122,6 +122,13 @@ class SyncBridge(QObject):
         self.last_summary = summary
         if summary.rejected:
             self.issues_changed.emit()
+        runner = getattr(self.window, "task_runner", None)
+        if summary.pulled and runner is not None:
+            # Bag types or settings may have come with the pull: the window's service re-reads.
+            try:
+                runner.submit(_reload_service)
+            except RuntimeError:
+                pass  # the window is closing
         panel = getattr(self.window, "status_panel", None)
         if panel is not None:
             self._show_skew(panel, summary.clock_skew_s)
@@ -147,6 +154,12 @@ class SyncBridge(QObject):
             panel.refresh_soon()  # counts from the store, several state changes share one read
         else:
             panel.refresh_status()
+
+
+def _reload_service(service: Any) -> None:
+    service.reload()
+    if service.conn.in_transaction():
+        service.conn.rollback()
 
 
 def attach_sync(window: Any, transport_factory: Callable[[], Transport] | None = None,
