@@ -37,7 +37,7 @@ from station.store.schema import (
     operators,
     sync_state,
 )
-from station.view import _recount_parent, _set_bill_status, apply_event, load_bag_types
+from station.view import apply_event, load_bag_types, recount_parent, set_bill_status
 from sync.protocol import PullPage, PullRequest
 
 log = logging.getLogger(__name__)
@@ -418,10 +418,10 @@ def recount(conn: Connection, parents: Iterable[str], bill_ids: Iterable[str],
     now = conn.execute(select(func.strftime("%Y-%m-%dT%H:%M:%fZ", "now"))).scalar_one()
     for code in parents:
         if conn.execute(select(bags.c.kind).where(bags.c.code == code)).scalar() == "parent":
-            _recount_parent(conn, code, now)
+            recount_parent(conn, code, now)
     if with_bills:
         for b in bill_ids:
-            _set_bill_status(conn, b, now)
+            set_bill_status(conn, b, now)
 
 
 def rebuild_after_bootstrap(conn: Connection) -> None:
