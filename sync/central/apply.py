@@ -34,7 +34,6 @@ from station.rules import (
     BillFacts,
     ChildFacts,
     Decision,
-    Outcome,
     ParentFacts,
     bill_status_after,
     check_permission,
@@ -73,7 +72,7 @@ class RetryBatch(Exception):
 
 
 @dataclass(frozen=True)
-class Outcome1:
+class CentreResult:
     """One event's result at the centre."""
 
     result: str
@@ -180,7 +179,6 @@ class BatchState:
     touched_bills: set[str] = field(default_factory=set)
     operators: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # lower -> id,name,role
     scans: list[tuple[datetime, str, str, int | None]] = field(default_factory=list)
-    missing_bills: set[str] = field(default_factory=set)
     parsed: dict[str, ParsedCode | CodeRefused] = field(default_factory=dict)
 
     def classify(self, code: str) -> ParsedCode:
@@ -353,12 +351,12 @@ def _ensure_parent(state: BatchState, code: str, ev: Event, user_id: int | None,
     return b
 
 
-def decide_event(cur: Any, state: BatchState, ev: Event) -> Outcome1:
+def decide_event(cur: Any, state: BatchState, ev: Event) -> CentreResult:
     """Decide one event with the station's rule functions and change the batch state."""
     when = parse_time(ev.device_time)
     op = state.operators.get(ev.operator.strip().lower())
     if op is None:
-        return Outcome1(
+        return CentreResult(
             REJECTED, "unknown_operator",
             f"Operator {ev.operator!r} is not a user of the central system: "
             "add the user centrally, then re-enter the scan",
@@ -378,7 +376,7 @@ def decide_event(cur: Any, state: BatchState, ev: Event) -> Outcome1:
         if d.refused:
             return _reject(d)
         _ensure_parent(state, code, ev, user_id, when)
-        return Outcome1(APPLIED, d.reason, d.message)
+        return CentreResult(APPLIED, d.reason, d.message)
     if t is EventType.CHILD_LINKED:
         return _link(cur, state, ev, user_id, when)
     if t is EventType.CHILD_UNLINKED:
@@ -390,7 +388,7 @@ def decide_event(cur: Any, state: BatchState, ev: Event) -> Outcome1:
         d = decide_finish(_parent_facts(state, code))
         if d.refused:
             return _reject(d)
-        return Outcome1(APPLIED, d.reason, d.message)
+        return CentreResult(APPLIED, d.reason, d.message)
     if t is EventType.BILL_CREATED:
         return _bill_create(state, ev, user_id, when)
     if t is EventType.BILL_PARENT_ADDED:
@@ -408,7 +406,7 @@ def decide_event(cur: Any, state: BatchState, ev: Event) -> Outcome1:
         bl.status = bill_status_after(bl.linked, False)
         bl.updated_at = when
         state.touched_bills.add(bill_code)
-        return Outcome1(APPLIED, d.reason, d.message)
+        return CentreResult(APPLIED, d.reason, d.message)
     if t is EventType.BILL_CLOSED:
         bill_code = (ev.bill or "").strip().upper()
         reason = ev.data.get("reason")
@@ -421,7 +419,7 @@ def decide_event(cur: Any, state: BatchState, ev: Event) -> Outcome1:
         bl.closed_reason = (reason or None)
         bl.reason_set = True
         state.touched_bills.add(bill_code)
-        return Outcome1(APPLIED, d.reason, d.message)
+        return CentreResult(APPLIED, d.reason, d.message)
     if t is EventType.BILL_REOPENED:
         bill_code = (ev.bill or "").strip().upper()
         d = decide_bill_reopen(bill_code, _bill_facts(state, bill_code))
@@ -433,15 +431,15 @@ def decide_event(cur: Any, state: BatchState, ev: Event) -> Outcome1:
         bl.closed_reason = None
         bl.reason_set = True
         state.touched_bills.add(bill_code)
-        return Outcome1(APPLIED, d.reason, d.message)
-    return Outcome1(REJECTED, "unknown_event_type", f"Event type {t!r} is not known at the centre")
+        return CentreResult(APPLIED, d.reason, d.message)
+    return CentreResult(REJECTED, "unknown_event_type", f"Event type {t!r} is not known at the centre")
 
 
-def _reject(d: Decision) -> Outcome1:
-    return Outcome1(REJECTED, d.reason, d.message)
+def _reject(d: Decision) -> CentreResult:
+    return CentreResult(REJECTED, d.reason, d.message)
 
 
-def _link(cur: Any, state: BatchState, ev: Event, user_id: int | None, when: datetime) -> Outcome1:
+def _link(cur: Any, state: BatchState, ev: Event, user_id: int | None, when: datetime) -> CentreResult:
     pcode, bad = _classified(ev.parent, CodeKind.PARENT, state)
     if bad:
         return _reject(bad)
@@ -450,7 +448,7 @@ def _link(cur: Any, state: BatchState, ev: Event, user_id: int | None, when: dat
     try:
         parsed = state.classify(ev.child)
     except CodeRefused as exc:
-        return Outcome1(REJECTED, exc.reason, exc.message)
+        return CentreResult(REJECTED, exc.reason, exc.message)
     ccode = parsed.code
     d = decide_select_parent(pcode, _kind(state, pcode))
     if d.refused:
@@ -474,7 +472,7 @@ def _link(cur: Any, state: BatchState, ev: Event, user_id: int | None, when: dat
     if d.refused:
         return _reject(d)
     if not d.changes:
-        return Outcome1(DUPLICATE, d.reason, d.message)
+        return CentreResult(DUPLICATE, d.reason, d.message)
     parent_bag = _ensure_parent(state, pcode, ev, user_id, when)
     if ccode not in state.bags:
         state.bags[ccode] = _Bag(None, ccode, "child", parent_bag.area, None, new=True,
@@ -487,17 +485,17 @@ def _link(cur: Any, state: BatchState, ev: Event, user_id: int | None, when: dat
     parent_bag.count += 1
     parent_bag.updated_at = when
     state.scans.append((when, pcode, ccode, user_id))
-    return Outcome1(APPLIED, d.reason, d.message)
+    return CentreResult(APPLIED, d.reason, d.message)
 
 
 def _unlink(
     cur: Any, state: BatchState, ev: Event, username: str, role: str, when: datetime
-) -> Outcome1:
+) -> CentreResult:
     ccode = (ev.child or "").strip().upper()
     pcode = (ev.parent or "").strip().upper()
     current = state.link_parent.get(ccode)
     if current is not None and current != pcode:
-        return Outcome1(
+        return CentreResult(
             REJECTED, "not_linked", f"{ccode} is not in {pcode} (it is in {current})"
         )
     facts = _parent_facts(state, pcode) if current else None
@@ -517,14 +515,14 @@ def _unlink(
     b = state.bags[pcode]
     b.count -= 1
     b.updated_at = when
-    return Outcome1(APPLIED, d.reason, d.message)
+    return CentreResult(APPLIED, d.reason, d.message)
 
 
-def _bill_create(state: BatchState, ev: Event, user_id: int | None, when: datetime) -> Outcome1:
+def _bill_create(state: BatchState, ev: Event, user_id: int | None, when: datetime) -> CentreResult:
     try:
         code = parse_bill_id(ev.bill or "")
     except CodeRefused as exc:
-        return Outcome1(REJECTED, exc.reason, exc.message)
+        return CentreResult(REJECTED, exc.reason, exc.message)
     if code not in state.bills and _kind(state, code) is not None:
         return _reject(refuse("code_is_bag", f"{code} is a bag code: choose another bill id"))
     try:
@@ -542,15 +540,15 @@ def _bill_create(state: BatchState, ev: Event, user_id: int | None, when: dateti
         created_at=when, updated_at=when,
     )
     state.touched_bills.add(code)
-    return Outcome1(APPLIED, d.reason, d.message)
+    return CentreResult(APPLIED, d.reason, d.message)
 
 
-def _bill_add(state: BatchState, ev: Event, when: datetime) -> Outcome1:
+def _bill_add(state: BatchState, ev: Event, when: datetime) -> CentreResult:
     bill_code = (ev.bill or "").strip().upper()
     try:
         parsed = state.classify(ev.parent or "")
     except CodeRefused as exc:
-        return Outcome1(REJECTED, exc.reason, exc.message)
+        return CentreResult(REJECTED, exc.reason, exc.message)
     code = parsed.code
     kind = _kind(state, code)
     bill = _bill_facts(state, bill_code)
@@ -561,10 +559,10 @@ def _bill_add(state: BatchState, ev: Event, when: datetime) -> Outcome1:
     if d.refused:
         return _reject(d)
     if not d.changes:
-        return Outcome1(DUPLICATE, d.reason, d.message)
+        return CentreResult(DUPLICATE, d.reason, d.message)
     if d.reason == "parent_unknown":
         # the station accepted it provisionally; the centre is where that gets decided
-        return Outcome1(
+        return CentreResult(
             REJECTED, "parent_unknown",
             f"{code} is not known at the centre (never scanned as a parent bag): "
             f"not added to bill {bill_code}",
@@ -576,7 +574,7 @@ def _bill_add(state: BatchState, ev: Event, when: datetime) -> Outcome1:
     bl.status = bill_status_after(bl.linked, False)
     bl.updated_at = when
     state.touched_bills.add(bill_code)
-    return Outcome1(APPLIED, d.reason, d.message)
+    return CentreResult(APPLIED, d.reason, d.message)
 
 
 # -- writing the net changes ----------------------------------------------------------------------
@@ -791,7 +789,7 @@ def recount_bills(cur: Any, bill_ids: list[int], types: tuple[BagType, ...]) -> 
         )
 
 
-def event_record(ev: Event, res: Outcome1) -> dict[str, Any]:
+def event_record(ev: Event, res: CentreResult) -> dict[str, Any]:
     return {
         "event_id": ev.event_id, "seq": ev.seq, "type": str(ev.type), "operator": ev.operator,
         "device_time": ev.device_time, "parent_code": ev.parent, "child_code": ev.child,
@@ -822,6 +820,6 @@ def dumps(value: Any) -> str:
 
 
 __all__ = [
-    "APPLIED", "DUPLICATE", "REJECTED", "BatchState", "Outcome", "Outcome1", "RetryBatch",
+    "APPLIED", "DUPLICATE", "REJECTED", "BatchState", "CentreResult", "RetryBatch",
     "decide_event", "flush", "load_state",
 ]

@@ -208,7 +208,7 @@ def _push_once(conn: Connection, sid: str, batch: PushBatch) -> PushReply:
             try:
                 out = apply.decide_event(cur, state, fev)
             except (KeyError, TypeError, ValueError) as exc:
-                out = apply.Outcome1(
+                out = apply.CentreResult(
                     "rejected", "malformed_event",
                     f"Event {fev.event_id} (seq {fev.seq}) cannot be applied: {exc}",
                 )
