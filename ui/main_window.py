@@ -107,7 +107,11 @@ class MainWindow(QMainWindow):
         # jumps in size while scanning (and the offscreen platform does not warn about it).
         self.layout().setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
         self.setMinimumSize(640, 480)
-        self.status_panel = StationStatusBar(self.task_runner, self)
+        # Status figures are read on a thread of their own: counting a big backlog of pending
+        # events takes tens of ms, and a scan must never wait behind it in the task queue.
+        self.status_runner = TaskRunner(make_service or (lambda: StationService(store)), self,
+                                        name="station-status")
+        self.status_panel = StationStatusBar(self.status_runner, self)
         self.setStatusBar(self.status_panel)
         self.status_panel.station_label.setText(
             f"Station {self.settings.station_id} · area {self.settings.area}"
@@ -359,6 +363,7 @@ class MainWindow(QMainWindow):
         if self._serial is not None:
             self._serial.close()
         self.task_runner.stop()
+        self.status_runner.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         self.shutdown()

@@ -496,3 +496,15 @@ def test_a_fast_typed_password_is_never_taken_as_a_scan(window, qtbot) -> None: 
     assert "demo" not in login.message.text()
     QTest.keyClick(focus_widget(), Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.operator is not None, timeout=5000)
+
+
+def test_a_slow_status_read_never_delays_a_scan(logged_in, qtbot) -> None:  # noqa: ANN001
+    window = logged_in
+    gate = threading.Event()
+    window.status_runner.submit(lambda s: gate.wait(10))  # a huge backlog being counted
+    window.status_panel.refresh_status()
+    try:
+        scan_keys(window, qtbot, "SB00095")
+        assert window.station_screen.parent_code_label.text() == "SB00095"
+    finally:
+        gate.set()
