@@ -193,3 +193,34 @@ def test_convergence_mismatch_is_repaired_by_resending(central_db, tmp_path) -> 
     assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 11
     assert central_scalar(central_db.url, "SELECT child_count FROM bag WHERE qr_id='SB00001'") == 10
     store.close()
+
+
+@pytest.mark.central
+def test_sync_command_json_summary_and_exit_status(central_db, tmp_path, monkeypatch, capsys) -> None:
+    import json
+
+    from tests.sync.proxy import TcpProxy
+    from tests.sync.stationkit import upstream_of, via_proxy
+    from ui.cli import main
+
+    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    _fill(store, parents=1, children=3)
+    store.close()
+    base = ["--basedir", str(tmp_path), "--json"]
+    with TcpProxy(upstream_of(central_db.url)) as proxy:
+        proxy.refuse(True)  # the centre is unreachable
+        rc = main([*base, "sync", "--once", "--central", via_proxy(url, proxy)])
+        out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert rc == 6
+        assert out[-1]["pending"] == 4 and out[-1]["state"] == "offline"
+        assert "unreachable" in out[-1]["error"]
+        proxy.refuse(False)
+        rc = main([*base, "sync", "--once"])  # the URL and password were kept
+        out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rc == 0
+    summary = out[-1]
+    assert {k: summary[k] for k in ("sent", "applied", "duplicate", "rejected", "pending")} == {
+        "sent": 4, "applied": 4, "duplicate": 0, "rejected": 0, "pending": 0}
+    assert summary["pulled"] >= 0 and summary["converged"] is True
