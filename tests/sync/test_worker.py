@@ -224,3 +224,38 @@ def test_sync_command_json_summary_and_exit_status(central_db, tmp_path, monkeyp
     assert {k: summary[k] for k in ("sent", "applied", "duplicate", "rejected", "pending")} == {
         "sent": 4, "applied": 4, "duplicate": 0, "rejected": 0, "pending": 0}
     assert summary["pulled"] >= 0 and summary["converged"] is True
+
+
+@pytest.mark.central
+def test_busy_centre_is_retried_no_sooner_than_it_asked(central_db, tmp_path) -> None:
+    """Every admission slot is taken (another station applying a batch): the station is told
+    "busy, retry after N s", keeps its events, shows "syncing" and waits at least N s."""
+    import sqlalchemy as sa
+
+    from sync.transport import ADMISSION_LOCK, ADMISSION_SLOTS, DirectTransport
+    from sync.worker import SyncWorker
+
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    _fill(store, parents=1, children=2)
+    holder = sa.create_engine(central_db.url.replace("postgresql://", "postgresql+psycopg2://", 1),
+                              poolclass=sa.pool.NullPool)
+    worker = SyncWorker(store, lambda: DirectTransport(url, station_id="D1", busy_retry_s=4.0),
+                        backoff_base_s=0.01, backoff_cap_s=60)
+    try:
+        with holder.connect() as conn:
+            for slot in range(ADMISSION_SLOTS):
+                assert conn.exec_driver_sql(
+                    f"SELECT pg_try_advisory_lock({ADMISSION_LOCK}, {slot})").scalar()
+            busy = worker.run_once()
+            assert busy.state == "syncing" and "busy" in (busy.error or "")
+            assert busy.pending == 3 and busy.applied == 0
+            assert worker.next_delay_s >= 4.0 * 0.5  # the centre's retry-after is a floor
+            conn.rollback()
+        # The holder's session ended: its slots are free again.
+        done = worker.run_once()
+    finally:
+        worker.close()
+        holder.dispose()
+    assert (done.error, done.applied, done.pending) == (None, 3, 0)
+    store.close()
