@@ -259,3 +259,26 @@ def test_busy_centre_is_retried_no_sooner_than_it_asked(central_db, tmp_path) ->
         holder.dispose()
     assert (done.error, done.applied, done.pending) == (None, 3, 0)
     store.close()
+
+
+@pytest.mark.central
+def test_upgrade_required_blocks_and_keeps_the_queue(central_db, tmp_path, monkeypatch) -> None:
+    import sync.worker as worker_mod
+
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    _fill(store, parents=1, children=2)
+    monkeypatch.setattr(worker_mod, "PROTOCOL_VERSION", 99)  # a station far newer than the centre
+    worker = worker_for(store, url)
+    try:
+        summary = worker.run_once()
+    finally:
+        worker.close()
+    assert summary.state == "blocked" and "upgrade" in (summary.error or "").lower()
+    assert summary.pending == 3
+    assert _states(store) == {"pending": 3}
+    with store.connect() as conn:
+        status = read_status(conn)
+    assert status.state == "blocked" and "protocol version 99" in (status.message or "")
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 0
+    store.close()
