@@ -258,3 +258,48 @@ def test_rejected_bill_line_is_taken_off_the_local_view(central_db, tmp_path) ->
     assert local_rows(loser, "SELECT i.reason FROM sync_issues i") == [("bill_full",)]
     for store, _ in stations:
         store.close()
+
+
+def test_links_made_while_the_first_download_runs_keep_the_view_whole(central_db, tmp_path) -> None:
+    """Bags are read before links; a station linking a new child into a new parent in between
+    gives a link whose bags were never sent in the download: the view still has both bags."""
+    _seed_centre(central_db, parents=2, children=3)
+    other = central_db.add_station("D2")
+    ev = Events("D2")
+    url = central_db.add_station("D1")
+    store = _fresh_station(tmp_path, "D1")
+
+    class LinkingMidway:
+        """The real transport; just before the link phase is read, D2 pushes a new link."""
+
+        def __init__(self) -> None:
+            self.inner = DirectTransport(url, station_id="D1")
+            self.pushed = False
+
+        def pull(self, request):  # noqa: ANN001, ANN201
+            if request.cursor and request.cursor.startswith("b:link") and not self.pushed:
+                push_as(other, "D2", [ev.parent("SB00050"), ev.link("SB00050", "NEW0001")])
+                self.pushed = True
+            return self.inner.pull(request)
+
+        def close(self) -> None:
+            self.inner.close()
+
+    t = LinkingMidway()
+    conn = store.connect(write=True)
+    try:
+        pull_all(conn, t, "D1", bootstrap_limit=4)
+        fk = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        conn.rollback()
+    finally:
+        conn.close()
+        t.close()
+    assert t.pushed and fk == 1  # foreign keys are back on after the download
+    assert local_rows(store, "SELECT parent_code FROM links WHERE child_code='NEW0001'") == [
+        ("SB00050",)]
+    assert local_rows(store, "SELECT kind FROM bags WHERE code IN ('SB00050', 'NEW0001') "
+                             "ORDER BY code") == [("child",), ("parent",)]
+    with store.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+    assert local_rows(store, "SELECT child_count FROM bags WHERE code='SB00050'") == [(1,)]
+    store.close()
