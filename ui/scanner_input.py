@@ -20,6 +20,13 @@ from station.scanner import BurstDetector, Output, Passthrough, Read
 from station.settings import StationSettings
 
 _TERMINATORS = {Qt.Key.Key_Return: "enter", Qt.Key.Key_Enter: "enter", Qt.Key.Key_Tab: "tab"}
+# Keys that only change what the next key types: a scanner presses Shift around every upper-case
+# letter, so these never end or break a burst.
+_MODIFIER_KEYS = frozenset({
+    Qt.Key.Key_Shift, Qt.Key.Key_Control, Qt.Key.Key_Alt, Qt.Key.Key_AltGr, Qt.Key.Key_Meta,
+    Qt.Key.Key_CapsLock, Qt.Key.Key_NumLock, Qt.Key.Key_Super_L, Qt.Key.Key_Super_R,
+    Qt.Key.Key_Hyper_L, Qt.Key.Key_Hyper_R, Qt.Key.Key_Mode_switch,
+})
 _BLOCKING_MODIFIERS = (
     Qt.KeyboardModifier.ControlModifier
     | Qt.KeyboardModifier.AltModifier
@@ -97,8 +104,10 @@ class ScannerInput(QObject):
                 self._deliver(self.detector.reset())
                 self._arm()
             return False
-        now = self._key_time(event)
         key = event.key()
+        if key in _MODIFIER_KEYS:
+            return False
+        now = self._key_time(event)
         if key in _TERMINATORS and not (event.modifiers() & _BLOCKING_MODIFIERS):
             if not self.detector.active:
                 return False

@@ -508,3 +508,26 @@ def test_a_slow_status_read_never_delays_a_scan(logged_in, qtbot) -> None:  # no
         assert window.station_screen.parent_code_label.text() == "SB00095"
     finally:
         gate.set()
+
+
+def test_shift_pressed_around_upper_case_letters_does_not_break_a_burst(logged_in, qtbot) -> None:  # noqa: ANN001
+    """A scanner types 'S' as Shift down, s, Shift up (as xdotool on a real X server showed)."""
+    window = logged_in
+    screen = window.station_screen
+    screen.manual_edit.setFocus()
+    target = focus_widget()
+    before = window.reads_handled
+    shift = Qt.KeyboardModifier.ShiftModifier
+    none = Qt.KeyboardModifier.NoModifier
+    for ch in "SB00091":
+        if ch.isupper():
+            QTest.keyPress(target, Qt.Key.Key_Shift, shift, 1)
+            QTest.keyClick(target, ch, shift, 1)
+            QTest.keyRelease(target, Qt.Key.Key_Shift, none, 1)
+        else:
+            QTest.keyClick(target, ch, none, 2)
+    QTest.keyClick(target, Qt.Key.Key_Return, none, 2)
+    qtbot.waitUntil(lambda: window.reads_handled > before)
+    assert window.scanner_input.last_read.text == "SB00091"
+    assert screen.manual_edit.text() == ""
+    assert screen.parent_code_label.text() == "SB00091"
