@@ -10,8 +10,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Slot
+from PySide6.QtGui import QBrush, QColor, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -213,6 +213,9 @@ class StationScreen(QWidget):
         self.manual_edit.setPlaceholderText("code as printed on the label")
         self.manual_edit.setStyleSheet("font-size: 22px; padding: 4px;")
         self.manual_edit.returnPressed.connect(self._on_manual_return_pressed)
+        # The manual field has focus most of the time; its own Ctrl+Z (undo typing) must not
+        # swallow the station's "Undo last", nor Ctrl+Enter "Finish parent".
+        self.manual_edit.installEventFilter(self)
         bottom.addWidget(self.manual_edit, 1)
         root.addLayout(bottom)
 
@@ -223,6 +226,14 @@ class StationScreen(QWidget):
         delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.children_list)
         delete.setContext(Qt.ShortcutContext.WidgetShortcut)
         delete.activated.connect(self.remove_selected_child)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if obj is self.manual_edit and event.type() == QEvent.Type.ShortcutOverride:
+            assert isinstance(event, QKeyEvent)
+            ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            if ctrl and event.key() in (Qt.Key.Key_Z, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                return True  # not accepted by the field: the window's shortcut fires
+        return super().eventFilter(obj, event)
 
     def _button(self, text: str, slot) -> QPushButton:  # noqa: ANN001
         b = QPushButton(text)

@@ -531,3 +531,19 @@ def test_shift_pressed_around_upper_case_letters_does_not_break_a_burst(logged_i
     assert window.scanner_input.last_read.text == "SB00091"
     assert screen.manual_edit.text() == ""
     assert screen.parent_code_label.text() == "SB00091"
+
+
+def test_ctrl_z_and_ctrl_enter_work_while_the_manual_field_has_focus(logged_in, qtbot) -> None:  # noqa: ANN001
+    window = logged_in
+    screen = window.station_screen
+    screen.manual_edit.setFocus()
+    scan_keys(window, qtbot, "SB00092")
+    scan_keys(window, qtbot, "C0921")
+    scan_keys(window, qtbot, "C0922")
+    assert screen.manual_edit.hasFocus()
+    n = screen.results_shown
+    QTest.keyClick(screen.manual_edit, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: screen.results_shown > n)
+    assert "C0922 removed from SB00092" in screen.banner.text()
+    QTest.keyClick(screen.manual_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert screen.confirming_finish == "SB00092"
