@@ -196,31 +196,36 @@ def test_convergence_mismatch_is_repaired_by_resending(central_db, tmp_path) -> 
 
 
 @pytest.mark.central
-def test_sync_command_json_summary_and_exit_status(central_db, tmp_path, monkeypatch, capsys) -> None:
+def test_sync_command_json_summary_and_exit_status(central_db, tmp_path) -> None:
     import json
+    import os
+    import subprocess
+    from pathlib import Path
 
     from tests.sync.proxy import TcpProxy
     from tests.sync.stationkit import upstream_of, via_proxy
-    from ui.cli import main
 
-    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
+    exe = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "tracetrack-station"
+    env = dict(os.environ, TRACETRACK_NO_KEYRING="1")
     url = central_db.add_station("D1")
     store = make_station(tmp_path, "D1")
     _fill(store, parents=1, children=3)
     store.close()
-    base = ["--basedir", str(tmp_path), "--json"]
+    base = [str(exe), "--basedir", str(tmp_path), "--json"]
+
+    def run(*args: str) -> tuple[int, dict]:
+        p = subprocess.run([*base, *args], env=env, capture_output=True, text=True, timeout=120)
+        return p.returncode, json.loads(p.stdout.strip().splitlines()[-1])
+
     with TcpProxy(upstream_of(central_db.url)) as proxy:
         proxy.refuse(True)  # the centre is unreachable
-        rc = main([*base, "sync", "--once", "--central", via_proxy(url, proxy)])
-        out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        rc, out = run("sync", "--once", "--central", via_proxy(url, proxy))
         assert rc == 6
-        assert out[-1]["pending"] == 4 and out[-1]["state"] == "offline"
-        assert "unreachable" in out[-1]["error"]
+        assert out["pending"] == 4 and out["state"] == "offline"
+        assert "unreachable" in out["error"]
         proxy.refuse(False)
-        rc = main([*base, "sync", "--once"])  # the URL and password were kept
-        out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        rc, summary = run("sync", "--once")  # the URL and password were kept
     assert rc == 0
-    summary = out[-1]
     assert {k: summary[k] for k in ("sent", "applied", "duplicate", "rejected", "pending")} == {
         "sent": 4, "applied": 4, "duplicate": 0, "rejected": 0, "pending": 0}
     assert summary["pulled"] >= 0 and summary["converged"] is True
