@@ -339,6 +339,19 @@ def bill_row(conn: Connection, bill_id: str) -> BillRow | None:
     return _row(r) if r is not None else None
 
 
+def _summary_of(acc: dict[str, list[Any]], date_from: date, date_to: date) -> Summary:
+    """Totals per creator (sorted by name, as [bills, completed, in progress, parents, children,
+    actual kg, expected kg]) and their sum."""
+    per = tuple(SummaryRow(k, *acc[k]) for k in sorted(acc, key=str.lower))
+    overall = SummaryRow(
+        "", sum(p.bills for p in per), sum(p.completed for p in per),
+        sum(p.in_progress for p in per), sum(p.parents for p in per),
+        sum(p.children for p in per), sum(p.actual_kg for p in per),
+        sum(p.expected_kg for p in per),
+    )
+    return Summary(date_from, date_to, per, overall)
+
+
 def summarise(rows: Iterable[BillRow], date_from: date, date_to: date) -> Summary:
     """Per creator (sorted by name) and overall."""
     acc: dict[str, list[Any]] = {}
@@ -351,14 +364,7 @@ def summarise(rows: Iterable[BillRow], date_from: date, date_to: date) -> Summar
         a[4] += r.children
         a[5] += r.actual_kg
         a[6] += r.expected_kg
-    per = tuple(SummaryRow(k, *acc[k]) for k in sorted(acc, key=str.lower))
-    overall = SummaryRow(
-        "", sum(p.bills for p in per), sum(p.completed for p in per),
-        sum(p.in_progress for p in per), sum(p.parents for p in per),
-        sum(p.children for p in per), sum(p.actual_kg for p in per),
-        sum(p.expected_kg for p in per),
-    )
-    return Summary(date_from, date_to, per, overall)
+    return _summary_of(acc, date_from, date_to)
 
 
 def summary(conn: Connection, date_from: date | None = None, date_to: date | None = None) -> Summary:
@@ -396,14 +402,7 @@ def summary(conn: Connection, date_from: date | None = None, date_to: date | Non
     ):
         a = acc[who]
         a[3:] = [int(parents), int(children), float(actual), float(expected)]
-    per = tuple(SummaryRow(k, *acc[k]) for k in sorted(acc, key=str.lower))
-    overall = SummaryRow(
-        "", sum(p.bills for p in per), sum(p.completed for p in per),
-        sum(p.in_progress for p in per), sum(p.parents for p in per),
-        sum(p.children for p in per), sum(p.actual_kg for p in per),
-        sum(p.expected_kg for p in per),
-    )
-    return Summary(d0, d1, per, overall)
+    return _summary_of(acc, d0, d1)
 
 
 def _entry(r: Any) -> HistoryEntry:
