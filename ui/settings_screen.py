@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -25,6 +27,8 @@ from ui.tasks import TaskError
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
+
+RESOLUTION = re.compile(r"[1-9]\d{1,4}x[1-9]\d{1,4}")
 
 
 class SettingsScreen(QWidget):
@@ -51,6 +55,14 @@ class SettingsScreen(QWidget):
         self.camera = QLineEdit()
         self.camera.setPlaceholderText("camera index, video file or stream URL; empty = none")
         self.camera_resolution = QLineEdit()
+        self.camera_resolution.setPlaceholderText("width x height, e.g. 1280x720")
+        self.decoder_backend = QComboBox()
+        self.decoder_backend.addItems(["zxing", "zbar"])
+        self.camera_holdoff = QDoubleSpinBox()
+        self.camera_holdoff.setRange(0.0, 600.0)
+        self.camera_holdoff.setDecimals(1)
+        self.camera_holdoff.setSuffix(" s (0 = only after it left the view)")
+        self.short_parent_is_error = QCheckBox("Refuse a parent bag that is not full on a bill")
         form.addRow("Station id", self.station_id)
         form.addRow("Dispatch area", self.area)
         form.addRow("Scanner: keys at most this far apart", self.max_gap)
@@ -63,6 +75,9 @@ class SettingsScreen(QWidget):
         form.addRow("Release a parent after idle", self.idle)
         form.addRow("Camera", self.camera)
         form.addRow("Camera resolution", self.camera_resolution)
+        form.addRow("Camera decoder", self.decoder_backend)
+        form.addRow("Camera: read a code in view again after", self.camera_holdoff)
+        form.addRow("Bills", self.short_parent_is_error)
         root.addLayout(form)
         row = QHBoxLayout()
         self.save_button = QPushButton("Save  (Ctrl+S)")
@@ -109,6 +124,9 @@ class SettingsScreen(QWidget):
         self.idle.setValue(s.idle_release_minutes)
         self.camera.setText(s.camera)
         self.camera_resolution.setText(s.camera_resolution)
+        self.decoder_backend.setCurrentText(s.decoder_backend)
+        self.camera_holdoff.setValue(s.camera_holdoff_s)
+        self.short_parent_is_error.setChecked(s.short_parent_is_error)
 
     def edited(self) -> StationSettings:
         return self.main.settings.replace(
@@ -123,7 +141,10 @@ class SettingsScreen(QWidget):
             sound_muted=self.muted.isChecked(),
             idle_release_minutes=self.idle.value(),
             camera=self.camera.text().strip(),
-            camera_resolution=self.camera_resolution.text().strip() or "1280x720",
+            camera_resolution=self.camera_resolution.text().strip().lower() or "1280x720",
+            decoder_backend=self.decoder_backend.currentText(),
+            camera_holdoff_s=self.camera_holdoff.value(),
+            short_parent_is_error=self.short_parent_is_error.isChecked(),
         )
 
     def save(self) -> None:
@@ -131,6 +152,12 @@ class SettingsScreen(QWidget):
             self.message.setText("Only an admin may change station settings")
             return
         new = self.edited()
+        if not RESOLUTION.fullmatch(new.camera_resolution):
+            self._say_not_saved(
+                f"camera resolution {new.camera_resolution!r} is not width x height "
+                "(e.g. 1280x720)"
+            )
+            return
 
         def work(s: StationService) -> StationSettings:
             if s.operator is None or s.operator.role != "admin":
@@ -147,5 +174,8 @@ class SettingsScreen(QWidget):
         self.message.setText("Settings saved")
 
     def _on_task_failed(self, err: TaskError) -> None:
+        self._say_not_saved(err.message)
+
+    def _say_not_saved(self, why: str) -> None:
         self.message.setStyleSheet("font-size: 18px; color: #b3261e;")
-        self.message.setText(f"Settings NOT saved: {err.message}")
+        self.message.setText(f"Settings NOT saved: {why}")

@@ -422,6 +422,23 @@ def test_settings_screen_is_for_admins_and_saves(window, qtbot) -> None:  # noqa
     assert window.scanner_input.detector.suffix == "tab"
     assert window.sounds.muted
     assert window.store.settings().scanner_suffix == "tab"
+    # camera and bill settings; a bad resolution is named and nothing is saved
+    s.decoder_backend.setCurrentText("zbar")
+    s.camera_holdoff.setValue(2.5)
+    s.short_parent_is_error.setChecked(True)
+    s.camera_resolution.setText("1280 by 720")
+    QTest.keyClick(focus_widget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert s.message.text() == (
+        "Settings NOT saved: camera resolution '1280 by 720' is not width x height (e.g. 1280x720)"
+    )
+    assert window.store.settings().decoder_backend == "zxing"
+    s.camera_resolution.setText("640X480")
+    QTest.keyClick(focus_widget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: s.message.text() == "Settings saved")
+    saved = window.store.settings()
+    assert (saved.decoder_backend, saved.camera_holdoff_s, saved.camera_resolution) == (
+        "zbar", 2.5, "640x480")
+    assert saved.short_parent_is_error
 
 
 def test_window_geometry_is_kept_under_the_basedir(qtbot, store) -> None:  # noqa: ANN001
