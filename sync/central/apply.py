@@ -594,11 +594,10 @@ def flush(cur: Any, state: BatchState) -> None:
     if new_bags:
         # ids first, then COPY (several times faster than INSERT ... VALUES); a bag created by a
         # concurrent batch meanwhile makes the COPY fail on qr_id, and the batch is redone
-        cur.execute("SELECT pg_get_serial_sequence('bag', 'id')")
-        seq_name = cur.fetchone()[0]
         cur.execute(
-            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-            (seq_name, len(new_bags)),
+            "SELECT nextval(pg_get_serial_sequence('bag', 'id')::regclass) "
+            "FROM generate_series(1, %s)",
+            (len(new_bags),),
         )
         for b, (bid,) in zip(new_bags, cur.fetchall(), strict=True):
             b.id = bid
@@ -715,8 +714,30 @@ def flush(cur: Any, state: BatchState) -> None:
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+_JSON_MEMO: dict[tuple[Any, ...], str] = {}
+
+
 def _copy_json(v: Any) -> str:
-    return json.dumps(v, separators=(",", ":")).translate(_ESCAPES)
+    if not v:
+        return "{}" if isinstance(v, dict) else "[]"
+    # Event data repeats ({"source": "scanner"} on nearly every scan): encode each shape once.
+    # Types are part of the key, since 1 == True hashes alike but encodes differently.
+    key = None
+    if type(v) is dict and len(v) <= 4:
+        key = tuple((k, type(k), x, type(x)) for k, x in v.items())
+        try:
+            got = _JSON_MEMO.get(key)
+        except TypeError:  # an unhashable value (a list, a dict): no memo
+            key = None
+        else:
+            if got is not None:
+                return got
+    text = json.dumps(v, separators=(",", ":")).translate(_ESCAPES)
+    if key is not None:
+        if len(_JSON_MEMO) >= 4096:
+            _JSON_MEMO.clear()
+        _JSON_MEMO[key] = text
+    return text
 
 
 _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]").search
@@ -744,10 +765,10 @@ def _copy_value(v: Any) -> str:
 
 def copy_rows(cur: Any, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
     """COPY rows into a table (text format) in the caller's transaction."""
-    fmt = _COPY_FORMAT
-    lines = []
-    for row in rows:
-        lines.append("\t".join([fmt[type(v)](v) if type(v) in fmt else _copy_value(v) for v in row]))
+    get = _COPY_FORMAT.get
+    fallback = _copy_value
+    # one dict lookup per value; this loop runs for every column of every row written
+    lines = ["\t".join([get(type(v), fallback)(v) for v in row]) for row in rows]
     lines.append("")
     cols = ", ".join(f'"{c}"' for c in columns)
     cur.copy_expert(f'COPY "{table}" ({cols}) FROM STDIN', io.StringIO("\n".join(lines)))
