@@ -92,6 +92,13 @@ def escape_read(raw: str, limit: int = 60) -> str:
 
 def normalise(raw: str) -> str:
     """Drop control and invisible characters, NBSP to space, trim, upper-case."""
+    if raw.isascii() and raw.isprintable():
+        # What scanners send almost always: nothing to drop, so skip the per-character look-ups.
+        return raw.strip().upper()
+    return _normalise_each(raw)
+
+
+def _normalise_each(raw: str) -> str:
     kept: list[str] = []
     for ch in raw:
         if ch == "\u00a0":

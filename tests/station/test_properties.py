@@ -8,7 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from station.codes import BILL_ID_PATTERN, CHILD_PATTERN, DEFAULT_BAG_TYPES, classify, normalise
+from station.codes import (
+    BILL_ID_PATTERN,
+    CHILD_PATTERN,
+    DEFAULT_BAG_TYPES,
+    _normalise_each,
+    classify,
+    normalise,
+)
 from station.errors import CodeRefused
 from station.store.schema import bags, bills
 
@@ -40,6 +47,11 @@ def test_classify_only_refuses_with_our_type(raw: str) -> None:
     assert valid_code(parsed.code)
     assert parsed.code == parsed.code.upper()
     assert len(raw) <= 512
+
+
+@given(st.one_of(st.text(max_size=80), st.from_regex(r"\A[ -~]{0,40}\Z")))
+def test_normalise_fast_path_agrees_with_the_full_rules(raw: str) -> None:
+    assert normalise(raw) == _normalise_each(raw)
 
 
 @given(st.text(max_size=80))
