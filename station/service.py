@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection
 
 from station import APP_VERSION, PROTOCOL_VERSION
 from station.auth import LOCKOUT, MAX_FAILURES, verify_password
-from station.codes import CodeKind, ParsedCode, classify, escape_read, normalise, parse_bill_id
-from station.errors import CodeRefused, LoginFailed, NotLoggedIn, StationError
+from station.codes import CodeKind, ParsedCode, classify, normalise, parse_bill_id
+from station.errors import CodeRefused, LoginFailed, NotLoggedIn
 from station.events import Event, EventType, uuid7
 from station.rules import (
     Action,
@@ -497,9 +497,6 @@ class StationService:
 
     # -- bills --------------------------------------------------------------------------
 
-    def _bill_code(self, raw: str) -> str:
-        return parse_bill_id(raw)
-
     def create_bill(
         self, raw_bill_id: str, target: int, description: str = "", destination: str = "",
         vehicle: str = "",
@@ -508,7 +505,7 @@ class StationService:
         if deny:
             return refused(deny)
         try:
-            bill_id = self._bill_code(raw_bill_id)
+            bill_id = parse_bill_id(raw_bill_id)
         except CodeRefused as exc:
             return OpResult(Outcome.REFUSED, exc.reason, exc.message, None, "bill")
         with self._write() as conn:
@@ -716,6 +713,3 @@ class StationService:
                 select(func.count()).select_from(events).where(events.c.sync_state == "pending")
             ).scalar_one()
 
-
-def describe_refusal(raw: str, exc: StationError) -> str:
-    return f"{escape_read(raw)}: {exc.message}"

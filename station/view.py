@@ -217,8 +217,3 @@ def recount_parent(conn: Connection, parent_code: str, when: str) -> None:
 def set_bill_status(conn: Connection, bill_id: str, when: str) -> None:
     """Set an open bill's status from its lines (new / processing); closed bills keep theirs."""
     conn.exec_driver_sql(_BILL_STATUS_SQL, {"b": bill_id, "t": when})
-
-
-# Older names, used by sync/pull.py.
-_recount_parent = recount_parent
-_set_bill_status = set_bill_status

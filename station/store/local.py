@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
@@ -102,11 +101,6 @@ class LocalStore:
                     upsert_operator(conn, username, make_password_hash(DEMO_PASSWORD), role, area)
         return new
 
-    def get_state(self, conn: Connection, key: str) -> str | None:
-        return conn.execute(
-            select(station_state.c.value).where(station_state.c.key == key)
-        ).scalar()
-
     @staticmethod
     def set_state(conn: Connection, key: str, value: str | None) -> None:
         stmt = sqlite_insert(station_state).values(key=key, value=value)
@@ -145,9 +139,3 @@ def upsert_operator(
         )
     )
 
-
-def dump_json(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-__all__ = ["LocalStore", "insert", "iso", "parse_iso", "utcnow", "upsert_operator"]
