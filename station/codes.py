@@ -126,23 +126,58 @@ def _check_length(raw: str) -> None:
         )
 
 
+class _TypePlan:
+    """The bag types' patterns joined into one regex each, so a child code (the common read,
+    which matches no parent type) costs two regex calls whatever the number of types."""
+
+    def __init__(self, types: tuple[BagType, ...]) -> None:
+        self.types = types
+        self.any_parent: re.Pattern[str] | None = None
+        self.any_lookalike: re.Pattern[str] | None = None
+        try:
+            parents = [re.compile(t.pattern) for t in types]
+            lookalikes = [re.compile(t.lookalike) for t in types]
+        except re.error:
+            return  # a bad pattern fails in the per-type loop, as it always did
+        # groups would renumber (and backreferences break) when joined: keep the loop then
+        if types and not any(p.groups or p.flags & ~re.UNICODE for p in parents + lookalikes):
+            self.any_parent = re.compile("|".join(f"(?:{t.pattern})" for t in types))
+            self.any_lookalike = re.compile("|".join(f"(?:{t.lookalike})" for t in types))
+
+
+_plans: dict[int, _TypePlan] = {}
+
+
+def _plan(types: tuple[BagType, ...]) -> _TypePlan:
+    plan = _plans.get(id(types))
+    if plan is None or plan.types is not types:
+        if len(_plans) > 64:
+            _plans.clear()
+        plan = _plans[id(types)] = _TypePlan(types)
+    return plan
+
+
 def classify(raw: str, bag_types: Iterable[BagType] = DEFAULT_BAG_TYPES) -> ParsedCode:
     """Turn a raw read into a parent or child code, or raise CodeRefused naming the rule."""
     _check_length(raw)
-    types = tuple(bag_types)
+    types = bag_types if type(bag_types) is tuple else tuple(bag_types)
     code = normalise(raw)
     if not code:
         raise CodeRefused("empty", f"Nothing to read in {escape_read(raw)}: the scan was empty")
-    for bag_type in types:
-        if bag_type.matches(code):
-            return ParsedCode(code, CodeKind.PARENT, bag_type)
-    for bag_type in types:
-        if bag_type.looks_like(code):
-            raise CodeRefused(
-                "damaged_parent",
-                f"{escape_read(code)} looks like a parent code but is not one: "
-                f"{bag_type.name} parent codes look like {bag_type.example or bag_type.pattern}",
-            )
+    plan = _plan(types)
+    if plan.any_parent is None or plan.any_parent.fullmatch(code) is not None:
+        for bag_type in types:
+            if bag_type.matches(code):
+                return ParsedCode(code, CodeKind.PARENT, bag_type)
+    if plan.any_lookalike is None or plan.any_lookalike.match(code) is not None:
+        for bag_type in types:
+            if bag_type.looks_like(code):
+                raise CodeRefused(
+                    "damaged_parent",
+                    f"{escape_read(code)} looks like a parent code but is not one: "
+                    f"{bag_type.name} parent codes look like "
+                    f"{bag_type.example or bag_type.pattern}",
+                )
     label = LABEL_PATTERN.search(code)
     if label is not None:
         number = label.group(1)
