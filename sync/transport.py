@@ -86,45 +86,26 @@ class DirectTransport:
         from sync.central import service
 
         def work(conn: Any) -> PushReply:
-            who = self._who(conn)
-            slot = self._admit(conn) if batch.events else None
-            try:
-                return service.push(conn, who, batch)
-            finally:
-                if slot is not None:
-                    self._release(conn, slot)
+            admit = self._admit if batch.events and self.admission_slots > 0 else None
+            return service.push(conn, self._who(conn), batch, admit=admit)
 
         return self._run(work)
 
     # Admission control (sync.md item 8): at most `admission_slots` batches are applied at the
     # centre at once, whoever sends them. A station finding every slot taken is told "busy,
     # retry after N s" and backs off with jitter: 200 stations coming back at once queue up
-    # instead of all waiting on each other's locks inside the database. The slots are
-    # session-level advisory locks, so a station that dies frees its slot with its connection.
-    def _admit(self, conn: Any) -> int | None:
-        if self.admission_slots <= 0:
-            return None
+    # instead of all waiting on each other's locks inside the database. A slot is an advisory
+    # lock of the batch's own transaction, taken by its first statement: it is free again when
+    # the batch commits or rolls back, or its connection dies, with no statement to release it.
+    def _admit(self, cur: Any) -> None:
         slots = list(range(self.admission_slots))
         random.shuffle(slots)
-        try:
-            for slot in slots:
-                got = conn.exec_driver_sql(
-                    f"SELECT pg_try_advisory_lock({ADMISSION_LOCK}, {slot})").scalar()
-                if got:
-                    return slot
-        finally:
-            conn.rollback()  # session locks outlive this; push() needs no open transaction
+        for slot in slots:
+            cur.execute(f"SELECT pg_try_advisory_xact_lock({ADMISSION_LOCK}, {slot})")
+            if cur.fetchone()[0]:
+                return
         raise Busy(random.uniform(0.5, 1.5) * self.busy_retry_s,
                    "The centre is busy with other stations' batches: retrying shortly")
-
-    def _release(self, conn: Any, slot: int) -> None:
-        try:
-            if conn.in_transaction():
-                conn.rollback()
-            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({ADMISSION_LOCK}, {slot})")
-            conn.rollback()
-        except Exception:  # noqa: BLE001 - a dead connection released the lock with itself
-            conn.invalidate()
 
     def pull(self, request: PullRequest) -> PullPage:
         from sync.central import service
@@ -140,9 +121,14 @@ class DirectTransport:
         self.engine.dispose()
 
     def _who(self, conn: Any) -> str:
+        """The station this connection logs in as: asked once per database connection."""
         from sync.central import service
 
-        who = service.authenticated_station(conn)
+        info = conn.connection.info  # lives as long as the database connection
+        who = info.get("tracetrack_station")
+        if who:
+            return str(who)
+        who = info["tracetrack_station"] = service.authenticated_station(conn)
         if not who:
             raise SyncError(
                 f"{redact(self.url)} is not a station's credential (an administrator's?): use the "

@@ -58,6 +58,7 @@ MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 1_000_000
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
+BUSY_BATCH_KEEP_S = 30.0  # a batch turned away as "busy" is resent unchanged within this
 
 
 def backoff_delay(failures: int, rng: random.Random, *, base: float = BACKOFF_BASE_S,
@@ -164,6 +165,10 @@ class SyncWorker:
         self._station_id = store.settings().station_id
         self._factory_lock = threading.Lock()
         self._new_factory: Callable[[], Transport] | None = None
+        # The batch a "busy" centre turned away, sent again as it is: its events cannot have
+        # changed (only a reply marks them), and 200 stations retrying must not each re-read
+        # and re-encode their batch from the store at every try.
+        self._busy_batch: tuple[float, Batch] | None = None
 
     # -- thread control ------------------------------------------------------------------------
 
@@ -315,12 +320,20 @@ class SyncWorker:
         assert self._transport is not None
         last_reply: PushReply | None = None
         while not self._stop.is_set():
-            batch = self.next_batch()
+            kept, self._busy_batch = self._busy_batch, None
+            if kept is not None and time.monotonic() - kept[0] < BUSY_BATCH_KEEP_S:
+                batch: Batch | None = kept[1]
+            else:
+                batch = self.next_batch()
             if batch is None:
                 break
             if summary.batches == 0:
                 self._set_state(SYNCING)
-            reply = self._send(batch, summary)
+            try:
+                reply = self._send(batch, summary)
+            except Busy:
+                self._busy_batch = (time.monotonic(), batch)
+                raise
             last_reply = reply
             self.record_reply(batch, reply, summary)
             if reply.retry_after:

@@ -179,6 +179,7 @@ class BatchState:
     touched_bills: set[str] = field(default_factory=set)
     operators: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # lower -> id,name,role
     scans: list[tuple[datetime, str, str, int | None]] = field(default_factory=list)
+    new_ids: list[int] = field(default_factory=list)  # bag ids taken for bags this batch makes
     parsed: dict[str, ParsedCode | CodeRefused] = field(default_factory=dict)
 
     def classify(self, code: str) -> ParsedCode:
@@ -229,6 +230,18 @@ def load_state(cur: Any, events: list[Event], station_id: str, area: str) -> Bat
             b.btype = bag_type_of(code, name, state.types)
         state.bags[code] = b
         by_id[bid] = b
+    # Every code the batch names that is not a bag yet may become one (at most one each):
+    # take that many ids now, so that writing needs no round trip for them (unused ones are
+    # gaps in the sequence, as after any rollback)
+    unknown = len(bag_codes) - len(by_id)
+    if unknown:
+        cur.execute(
+            # the sequence's name looked up once, not per row (that cost ~5 us per bag)
+            "WITH q AS MATERIALIZED (SELECT pg_get_serial_sequence('bag', 'id')::regclass "
+            "AS seq) SELECT nextval(q.seq) FROM q, generate_series(1, %s)",
+            (unknown,),
+        )
+        state.new_ids = [r[0] for r in reversed(cur.fetchall())]
     child_ids = [b.id for b in by_id.values() if b.kind == "child"]
     parent_ids = [b.id for b in by_id.values() if b.kind == "parent"]
     if child_ids:
@@ -242,6 +255,12 @@ def load_state(cur: Any, events: list[Event], station_id: str, area: str) -> Bat
             state.link_parent[child] = parent
             state.link_orig[child] = parent
             state.link_time[child] = created
+    if state.link_parent:
+        # who linked them, for refusal messages and the undo rule: read now, in one query,
+        # so that deciding never needs the database (write_delta may be using it meanwhile)
+        cur.execute("SELECT * FROM station_link_origins(%s)", (sorted(state.link_parent),))
+        for row in cur.fetchall():
+            state.origins[row[0]] = _Origin(row[1], row[2], row[3])
     if parent_ids:
         cur.execute(
             "SELECT parent_bag_id, count(*) FROM link WHERE parent_bag_id = ANY(%s) GROUP BY 1",
@@ -286,13 +305,9 @@ def load_state(cur: Any, events: list[Event], station_id: str, area: str) -> Bat
 
 
 def _origin(cur: Any, state: BatchState, child: str) -> _Origin | None:
-    got = state.origins.get(child)
-    if got is None:
-        cur.execute("SELECT * FROM station_link_origins(%s)", ([child],))
-        row = cur.fetchone()
-        if row is not None:
-            got = state.origins[child] = _Origin(row[1], row[2], row[3])
-    return got
+    """Who linked a child: load_state read it for every link the batch names (None: made by
+    another application, not by a station event)."""
+    return state.origins.get(child)
 
 
 # -- deciding -------------------------------------------------------------------------------------
@@ -588,127 +603,190 @@ def _capacity(b: _Bag) -> int:
     return b.btype.capacity if b.btype else 0
 
 
-def flush(cur: Any, state: BatchState) -> None:
-    """Write what the decided events changed, set-based, in FK order."""
-    new_bags = [b for b in state.bags.values() if b.new]
-    if new_bags:
-        # ids first, then COPY (several times faster than INSERT ... VALUES); a bag created by a
-        # concurrent batch meanwhile makes the COPY fail on qr_id, and the batch is redone
-        cur.execute(
-            "SELECT nextval(pg_get_serial_sequence('bag', 'id')::regclass) "
-            "FROM generate_series(1, %s)",
-            (len(new_bags),),
-        )
-        for b, (bid,) in zip(new_bags, cur.fetchall(), strict=True):
-            b.id = bid
-        copy_rows(
-            cur, "bag",
-            ("id", "qr_id", "type", "name", "child_count", "user_id", "dispatch_area", "status",
-             "weight_kg", "created_at", "updated_at"),
-            [
-                (b.id, b.code, b.kind, b.btype.name if b.btype else None, b.count, b.user_id,
-                 b.area,
-                 parent_status(b.count, _capacity(b)) if b.kind == "parent" else "pending",
-                 _weight(b) if b.kind == "parent" else 0.0, b.created_at,
-                 b.updated_at or b.created_at)
-                for b in new_bags
-            ],
-        )
-    new_bills = [b for b in state.bills.values() if b.new]
-    if new_bills:
+@dataclass
+class Delta:
+    """What a run of decided events changed, values taken when it was cut (take_delta).
+
+    Rows refer to _Bag/_Bill objects only for their database ids (read or taken by load_state,
+    or given to new bills by write_delta); every other value is copied when the delta is cut.
+    """
+
+    new_bags: list[tuple[_Bag, str]] = field(default_factory=list)  # bag, COPY line after id
+    new_bills: list[tuple[_Bill, tuple[Any, ...]]] = field(default_factory=list)
+    links_gone: list[_Bag] = field(default_factory=list)  # children whose link row goes
+    links_added: list[tuple[_Bag, _Bag, str]] = field(default_factory=list)  # parent, child, at
+    scans: list[tuple[str, _Bag, _Bag, int | None]] = field(default_factory=list)
+    lines_gone: list[_Bag] = field(default_factory=list)
+    lines_added: list[tuple[_Bill, _Bag, datetime | None]] = field(default_factory=list)
+    counted: list[tuple[_Bag, int, float, str, datetime | None]] = field(default_factory=list)
+    bill_status: list[tuple[_Bill, str, datetime | None]] = field(default_factory=list)
+    notes: list[tuple[_Bill, str | None]] = field(default_factory=list)
+    recount: list[_Bill] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any((self.new_bags, self.new_bills, self.links_gone, self.links_added, self.scans,
+                    self.lines_gone, self.lines_added, self.counted, self.bill_status,
+                    self.notes, self.recount))
+
+
+_NULL = "\\N"  # COPY text format's NULL
+
+
+def _iso(dt: datetime | None) -> str:
+    return _NULL if dt is None else dt.isoformat()
+
+
+def take_delta(state: BatchState) -> Delta:
+    """The net changes of the decided events; the current state becomes the new baseline."""
+    d = Delta()
+    bags, bills = state.bags, state.bills
+    # Bill counters follow the bills' lines and their parents' counts (invariant 6).
+    affected = set(state.touched_bills)
+    state.touched_bills = set()
+    for p, b in bags.items():
+        if b.kind == "parent" and b.count != b.orig_count:
+            for bill_code in (state.bag_bill.get(p), state.bag_bill_orig.get(p)):
+                if bill_code:
+                    affected.add(bill_code)
+    d.recount = [bills[c] for c in affected if c in bills]
+    for b in bags.values():
+        if b.new:
+            parent = b.kind == "parent"
+            if state.new_ids:
+                b.id = state.new_ids.pop()
+            d.new_bags.append((b, "\t".join((
+                _copy_str(b.code), b.kind, _text(b.btype.name if b.btype else None),
+                str(b.count), _NULL if b.user_id is None else str(b.user_id), _text(b.area),
+                parent_status(b.count, _capacity(b)) if parent else "pending",
+                repr(_weight(b)) if parent else "0.0", _iso(b.created_at),
+                _iso(b.updated_at or b.created_at),
+            ))))
+            b.new = False
+            b.orig_count = b.count
+        elif b.kind == "parent" and b.count != b.orig_count:
+            d.counted.append((b, b.count, _weight(b), parent_status(b.count, _capacity(b)),
+                              b.updated_at))
+            b.orig_count = b.count
+    for bl in bills.values():
+        if bl.new:
+            d.new_bills.append((bl, (bl.code, bl.description, bl.target, bl.status,
+                                     bl.created_by_id, bl.destination, bl.vehicle,
+                                     bl.created_at, bl.updated_at)))
+            bl.new = False
+            bl.orig_status = bl.status
+        elif bl.status != bl.orig_status:
+            d.bill_status.append((bl, bl.status, bl.updated_at))
+            bl.orig_status = bl.status
+        if bl.reason_set:
+            d.notes.append((bl, bl.closed_reason))
+            bl.reason_set = False
+    link_parent, link_orig = state.link_parent, state.link_orig
+    for c, orig in link_orig.items():
+        now = link_parent.get(c)
+        if now != orig:
+            if orig is not None:
+                d.links_gone.append(bags[c])
+            if now is not None:
+                d.links_added.append((bags[now], bags[c], state.link_time[c].isoformat()))
+    for c, linked_to in link_parent.items():
+        if linked_to is not None and c not in link_orig:  # loaded links: in link_orig already
+            d.links_added.append((bags[linked_to], bags[c], state.link_time[c].isoformat()))
+    state.link_orig = dict(link_parent)
+    d.scans = [(ts.isoformat(), bags[p], bags[c], uid) for ts, p, c, uid in state.scans]
+    state.scans = []
+    bag_bill, bag_bill_orig = state.bag_bill, state.bag_bill_orig
+    for p, orig in bag_bill_orig.items():
+        now = bag_bill.get(p)
+        if now != orig:
+            if orig is not None:
+                d.lines_gone.append(bags[p])
+            if now is not None:
+                d.lines_added.append((bills[now], bags[p], state.line_time.get(p)))
+    for p, bl_code in bag_bill.items():
+        if bl_code is not None and p not in bag_bill_orig:
+            d.lines_added.append((bills[bl_code], bags[p], state.line_time.get(p)))
+    state.bag_bill_orig = dict(bag_bill)
+    return d
+
+
+def write_delta(cur: Any, d: Delta, types: tuple[BagType, ...]) -> None:
+    """Write a delta, set-based, in foreign-key order, in the caller's transaction."""
+    if d.new_bags:
+        # ids first (load_state took them), then COPY (several times faster than INSERT ...
+        # VALUES); a bag created by a concurrent batch meanwhile makes the COPY fail on qr_id,
+        # and the batch is redone
+        missing = [b for b, _ in d.new_bags if b.id is None]
+        if missing:  # more new bags than load_state foresaw (not expected)
+            cur.execute(
+                "WITH q AS MATERIALIZED (SELECT pg_get_serial_sequence('bag', 'id')::regclass "
+                "AS seq) SELECT nextval(q.seq) FROM q, generate_series(1, %s)",
+                (len(missing),),
+            )
+            for b, (bid,) in zip(missing, cur.fetchall(), strict=True):
+                b.id = bid
+        lines = [f"{b.id}\t{rest}\n" for b, rest in d.new_bags]
+        copy_text(cur, "bag", ("id", "qr_id", "type", "name", "child_count", "user_id",
+                               "dispatch_area", "status", "weight_kg", "created_at",
+                               "updated_at"), lines)
+    if d.new_bills:
         rows = execute_values(
             cur,
             "INSERT INTO bill (bill_id, description, parent_bag_count, status, created_by_id, "
             "destination, vehicle_number, created_at, updated_at) VALUES %s "
             "ON CONFLICT DO NOTHING RETURNING id, bill_id",
-            [
-                (b.code, b.description, b.target, b.status, b.created_by_id, b.destination,
-                 b.vehicle, b.created_at, b.updated_at)
-                for b in new_bills
-            ],
+            [values for _, values in d.new_bills],
             fetch=True,
-            page_size=len(new_bills),
+            page_size=len(d.new_bills),
         )
-        if len(rows) != len(new_bills):
+        if len(rows) != len(d.new_bills):
             raise RetryBatch("a bill of this batch was created concurrently")
+        by_code = {bl.code: bl for bl, _ in d.new_bills}
         for bid, code in rows:
-            state.bills[code.upper()].id = bid
-
-    bags = state.bags
-    gone = [bags[c].id for c, orig in state.link_orig.items()
-            if orig is not None and state.link_parent.get(c) != orig]
-    if gone:
-        cur.execute("DELETE FROM link WHERE child_bag_id = ANY(%s)", (gone,))
-    added = [
-        (bags[p].id, bags[c].id, state.link_time[c])
-        for c, p in state.link_parent.items()
-        if p is not None and p != state.link_orig.get(c)
-    ]
-    if added:
-        copy_rows(cur, "link", ("parent_bag_id", "child_bag_id", "created_at"), added)
-    if state.scans:
-        copy_rows(
-            cur, "scan", ("timestamp", "parent_bag_id", "child_bag_id", "user_id"),
-            [(ts, bags[p].id, bags[c].id, uid) for ts, p, c, uid in state.scans],
-        )
-    bills = state.bills
-    line_gone = [bags[p].id for p, orig in state.bag_bill_orig.items()
-                 if orig is not None and state.bag_bill.get(p) != orig]
-    if line_gone:
-        cur.execute("DELETE FROM bill_bag WHERE bag_id = ANY(%s)", (line_gone,))
-    line_added = [
-        (bills[bl].id, bags[p].id, state.line_time.get(p))
-        for p, bl in state.bag_bill.items()
-        if bl is not None and bl != state.bag_bill_orig.get(p)
-    ]
-    if line_added:
+            by_code[code.upper()].id = bid
+    if d.links_gone:
+        cur.execute("DELETE FROM link WHERE child_bag_id = ANY(%s)", ([b.id for b in d.links_gone],))
+    if d.links_added:
+        copy_text(cur, "link", ("parent_bag_id", "child_bag_id", "created_at"),
+                  [f"{p.id}\t{c.id}\t{at}\n" for p, c, at in d.links_added])
+    if d.scans:
+        copy_text(cur, "scan", ("timestamp", "parent_bag_id", "child_bag_id", "user_id"),
+                  [f"{at}\t{p.id}\t{c.id}\t{_NULL if u is None else u}\n"
+                   for at, p, c, u in d.scans])
+    if d.lines_gone:
+        cur.execute("DELETE FROM bill_bag WHERE bag_id = ANY(%s)", ([b.id for b in d.lines_gone],))
+    if d.lines_added:
         execute_values(
-            cur, "INSERT INTO bill_bag (bill_id, bag_id, created_at) VALUES %s", line_added,
-            template="(%s, %s, coalesce(%s, now()))", page_size=len(line_added),
+            cur, "INSERT INTO bill_bag (bill_id, bag_id, created_at) VALUES %s",
+            [(bl.id, p.id, at) for bl, p, at in d.lines_added],
+            template="(%s, %s, coalesce(%s, now()))", page_size=len(d.lines_added),
         )
-    counted = [
-        (b.id, b.count, _weight(b), parent_status(b.count, _capacity(b)), b.updated_at)
-        for b in bags.values()
-        if not b.new and b.kind == "parent" and b.count != b.orig_count
-    ]
-    if counted:
+    if d.counted:
         execute_values(
             cur,
             "UPDATE bag SET child_count = v.n, weight_kg = v.w, status = v.s, updated_at = v.u "
             "FROM (VALUES %s) AS v(id, n, w, s, u) WHERE bag.id = v.id",
-            counted,
+            [(b.id, n, w, s, u) for b, n, w, s, u in d.counted],
             template="(%s::int, %s::int, %s::float8, %s::text, %s::timestamptz)",
-            page_size=len(counted),
+            page_size=len(d.counted),
         )
-    status_rows = [
-        (b.id, b.status, b.updated_at) for b in bills.values()
-        if not b.new and b.status != b.orig_status
-    ]
-    if status_rows:
+    if d.bill_status:
         execute_values(
             cur,
             "UPDATE bill SET status = v.s, updated_at = v.u FROM (VALUES %s) AS v(id, s, u) "
             "WHERE bill.id = v.id",
-            status_rows, template="(%s::int, %s::text, %s::timestamptz)",
+            [(bl.id, s, u) for bl, s, u in d.bill_status],
+            template="(%s::int, %s::text, %s::timestamptz)",
         )
-    notes = [(b.id, b.closed_reason) for b in bills.values() if b.reason_set]
-    if notes:
+    if d.notes:
         execute_values(
             cur,
             "INSERT INTO station_bill_notes (bill_id, closed_reason) VALUES %s "
             "ON CONFLICT (bill_id) DO UPDATE SET closed_reason = EXCLUDED.closed_reason",
-            notes,
+            [(bl.id, reason) for bl, reason in d.notes],
         )
-    # Bill counters follow the bills' lines and their parents' counts (invariant 6).
-    affected = set(state.touched_bills)
-    for p, b in bags.items():
-        if b.kind == "parent" and b.count != b.orig_count:
-            for bl in (state.bag_bill.get(p), state.bag_bill_orig.get(p)):
-                if bl:
-                    affected.add(bl)
-    ids = [i for c in affected if c in bills and (i := bills[c].id) is not None]
+    ids = [bl.id for bl in d.recount if bl.id is not None]
     if ids:
-        recount_bills(cur, ids, state.types)
+        recount_bills(cur, ids, types)
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -768,10 +846,14 @@ def copy_rows(cur: Any, table: str, columns: tuple[str, ...], rows: Iterable[tup
     get = _COPY_FORMAT.get
     fallback = _copy_value
     # one dict lookup per value; this loop runs for every column of every row written
-    lines = ["\t".join([get(type(v), fallback)(v) for v in row]) for row in rows]
-    lines.append("")
+    copy_text(cur, table, columns,
+              ["\t".join([get(type(v), fallback)(v) for v in row]) + "\n" for row in rows])
+
+
+def copy_text(cur: Any, table: str, columns: tuple[str, ...], lines: list[str]) -> None:
+    """COPY lines already in text format (each ending in a newline) into a table."""
     cols = ", ".join(f'"{c}"' for c in columns)
-    cur.copy_expert(f'COPY "{table}" ({cols}) FROM STDIN', io.StringIO("\n".join(lines)))
+    cur.copy_expert(f'COPY "{table}" ({cols}) FROM STDIN', io.StringIO("".join(lines)))
 
 
 def recount_bills(cur: Any, bill_ids: list[int], types: tuple[BagType, ...]) -> None:
@@ -810,16 +892,6 @@ def recount_bills(cur: Any, bill_ids: list[int], types: tuple[BagType, ...]) -> 
         )
 
 
-def event_record(ev: Event, res: CentreResult) -> dict[str, Any]:
-    return {
-        "event_id": ev.event_id, "seq": ev.seq, "type": str(ev.type), "operator": ev.operator,
-        "device_time": ev.device_time, "parent_code": ev.parent, "child_code": ev.child,
-        "bill_code": ev.bill, "data": ev.data, "app_version": ev.app_version,
-        "protocol_version": ev.protocol_version, "result": res.result, "reason": res.reason,
-        "message": res.message,
-    }
-
-
 EVENT_COLUMNS = (
     "event_id", "station_id", "seq", "type", "operator", "device_time", "parent_code",
     "child_code", "bill_code", "data", "app_version", "protocol_version", "result", "reason",
@@ -836,11 +908,29 @@ def event_row(station_id: str, r: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _text(v: Any) -> str:
+    """A wire value for a text column: NULL, or escaped (not trusting its type)."""
+    if v is None:
+        return _NULL
+    return _copy_str(v if type(v) is str else str(v))
+
+
+def event_line(station_id: str, ev: Event, res: CentreResult) -> str:
+    """The event log row of a decided event, as a COPY text line."""
+    return "\t".join((
+        _copy_str(ev.event_id), _copy_str(station_id), str(ev.seq), _copy_str(str(ev.type)),
+        _copy_str(ev.operator), _copy_str(ev.device_time), _text(ev.parent), _text(ev.child),
+        _text(ev.bill), _copy_json(ev.data), _copy_str(ev.app_version),
+        str(ev.protocol_version), res.result, _text(res.reason), _text(res.message),
+    )) + "\n"
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
 __all__ = [
-    "APPLIED", "DUPLICATE", "REJECTED", "BatchState", "CentreResult", "RetryBatch",
-    "decide_event", "flush", "load_state",
+    "APPLIED", "DUPLICATE", "REJECTED", "BatchState", "CentreResult", "Delta",
+    "RetryBatch", "decide_event", "event_line", "load_state", "take_delta",
+    "write_delta",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,11 +82,15 @@ def session(cur: Any, station_id: str) -> StationRow:
     return StationRow(r[0], r[1], r[2], int(r[3]), int(r[4]), r[5], r[6])
 
 
-def push(conn: Connection, authenticated_station_id: str, batch: PushBatch) -> PushReply:
+def push(
+    conn: Connection, authenticated_station_id: str, batch: PushBatch,
+    admit: Callable[[Any], None] | None = None,
+) -> PushReply:
     """Apply one batch in one transaction (committed here); per-event results in batch order.
 
     `conn` must not be inside a transaction. The station id comes from the authenticated
-    credential: the batch and every event in it must carry the same one.
+    credential: the batch and every event in it must carry the same one. `admit`, when given,
+    runs first in the transaction with its cursor (admission control: it raises Busy).
     """
     sid = authenticated_station_id
     if batch.protocol_version not in ACCEPTED_VERSIONS:
@@ -99,7 +104,7 @@ def push(conn: Connection, authenticated_station_id: str, batch: PushBatch) -> P
     for attempt in range(MAX_ATTEMPTS):
         try:
             with conn.begin():
-                return _push_once(conn, sid, batch)
+                return _push_once(conn, sid, batch, admit)
         except apply.RetryBatch:
             pass
         except (psycopg2.Error, sa_exc.DBAPIError) as exc:
@@ -132,8 +137,12 @@ def _bad(w: Any) -> tuple[str, int] | None:
 _KEYED_PLANS = "SET LOCAL enable_seqscan = off"
 
 
-def _push_once(conn: Connection, sid: str, batch: PushBatch) -> PushReply:
+def _push_once(
+    conn: Connection, sid: str, batch: PushBatch, admit: Callable[[Any], None] | None,
+) -> PushReply:
     cur = raw_cursor(conn)
+    if admit is not None:
+        admit(cur)
     cur.execute(_KEYED_PLANS)
     st = session(cur, sid)
     events: list[Event | None] = []
@@ -202,38 +211,30 @@ def _push_once(conn: Connection, sid: str, batch: PushBatch) -> PushReply:
             fresh_seqs.add(seq)
             fresh.append((i, ev))
     fresh.sort(key=lambda p: p[1].seq)
+    applied: list[tuple[int, str]] = []  # (seq, event_id) of the events recorded now
     if fresh:
-        state = apply.load_state(cur, [e for _, e in fresh], sid, st.area)
-        for i, fev in fresh:
-            try:
-                out = apply.decide_event(cur, state, fev)
-            except (KeyError, TypeError, ValueError) as exc:
-                out = apply.CentreResult(
-                    "rejected", "malformed_event",
-                    f"Event {fev.event_id} (seq {fev.seq}) cannot be applied: {exc}",
-                )
-            results[i] = EventResult(fev.event_id, fev.seq, out.result, out.reason, out.message)  # type: ignore[arg-type]
-            records.append(apply.event_record(fev, out))
-        apply.flush(cur, state)
+        _decide_and_write(cur, sid, st.area, fresh, results, applied)
     for i, r in enumerate(results):
         if r is None:  # repeats inside the batch
             results[i] = results[seen[_key_of(events[i], batch.events[i])]]
+    if records:  # unreadable events: recorded as rejected
+        apply.copy_rows(cur, "station_events", apply.EVENT_COLUMNS,
+                        [apply.event_row(sid, r) for r in records])
+        applied += [(int(r["seq"]), str(r["event_id"])) for r in records]
 
     count, high, rhash = st.event_count, st.high_seq, st.rolling_hash
-    if records:
-        records.sort(key=lambda r: int(r["seq"]))
-        new_seqs = [int(r["seq"]) for r in records]
-        count += len(records)
-        if new_seqs[0] > st.high_seq:
-            for r in records:
-                rhash = rolling_hash(rhash, str(r["event_id"]))
+    if applied:
+        applied.sort()
+        count += len(applied)
+        if applied[0][0] > st.high_seq:
+            for _, eid in applied:
+                rhash = rolling_hash(rhash, eid)
         else:  # arrived out of order: recompute over everything held for the station
             cur.execute("SELECT seq, event_id FROM station_event_ids(%s)", (sid,))
-            pairs = cur.fetchall() + [(int(r["seq"]), str(r["event_id"])) for r in records]
             rhash = ""
-            for _, eid in sorted(pairs):
+            for _, eid in sorted(cur.fetchall()):  # the new ones are stored by now
                 rhash = rolling_hash(rhash, eid)
-        high = max(high, new_seqs[-1])
+        high = max(high, applied[-1][0])
     skew = None
     if batch.device_time:
         try:
@@ -246,13 +247,32 @@ def _push_once(conn: Connection, sid: str, batch: PushBatch) -> PushReply:
         "app_version": batch.app_version, "protocol_version": batch.protocol_version,
         "clock_skew_s": skew,
     }
-    if records:
-        apply.copy_rows(cur, "station_events", apply.EVENT_COLUMNS,
-                        [apply.event_row(sid, r) for r in records])
     cur.execute("SELECT station_record(%s, %s::jsonb)", (sid, apply.dumps(info)))
     cur.close()
     final = [r for r in results if r is not None]
     return PushReply(final, count, high, rhash, None, skew)
+
+
+def _decide_and_write(
+    cur: Any, sid: str, area: str, fresh: list[tuple[int, Event]],
+    results: list[EventResult | None], applied: list[tuple[int, str]],
+) -> None:
+    """Decide the new events in sequence order, then write what they changed and their log."""
+    state = apply.load_state(cur, [e for _, e in fresh], sid, area)
+    lines: list[str] = []
+    for i, fev in fresh:
+        try:
+            out = apply.decide_event(cur, state, fev)
+        except (KeyError, TypeError, ValueError) as exc:
+            out = apply.CentreResult(
+                "rejected", "malformed_event",
+                f"Event {fev.event_id} (seq {fev.seq}) cannot be applied: {exc}",
+            )
+        results[i] = EventResult(fev.event_id, fev.seq, out.result, out.reason, out.message)  # type: ignore[arg-type]
+        lines.append(apply.event_line(sid, fev, out))
+        applied.append((fev.seq, fev.event_id))
+    apply.write_delta(cur, apply.take_delta(state), state.types)
+    apply.copy_text(cur, "station_events", apply.EVENT_COLUMNS, lines)
 
 
 def _key_of(ev: Event | None, w: Any) -> str:

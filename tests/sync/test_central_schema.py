@@ -161,3 +161,51 @@ def test_init_on_an_empty_database_with_demo_users(central_url, capsys):
         with admin.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
+
+
+def _feed_count(conn: sa.Connection, tbl: str) -> int:
+    return int(conn.exec_driver_sql(
+        "SELECT count(*) FROM station_feed WHERE tbl = %s", (tbl,)).scalar() or 0)
+
+
+def test_feed_triggers_are_static_per_table_and_c0002_downgrades(central_db):
+    """c0002 replaced the one dynamic trigger function with static ones (planned once per
+    session); both versions capture a row written directly, and the downgrade restores c0001."""
+    from alembic import command
+    from alembic.config import Config
+
+    from sync.central.db import MIGRATIONS
+
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    try:
+        with eng.connect() as conn:
+            functions = conn.exec_driver_sql(
+                "SELECT DISTINCT p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+                "WHERE starts_with(t.tgname, 'station_feed_')").scalars().all()
+            assert "station_feed_bag_insert_fn" in functions
+            assert "station_feed_capture" not in functions
+            conn.exec_driver_sql("INSERT INTO bag (qr_id, type) VALUES ('SB00901', 'parent')")
+            conn.exec_driver_sql("UPDATE bag SET child_count = 0 WHERE qr_id = 'SB00901'")
+            conn.exec_driver_sql("DELETE FROM bag WHERE qr_id = 'SB00901'")
+            assert _feed_count(conn, "bag") == 3
+            conn.commit()
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with eng.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "c0001")
+        with eng.connect() as conn:
+            assert current_revision(conn) == "c0001"
+            conn.exec_driver_sql("INSERT INTO bag (qr_id, type) VALUES ('SB00902', 'parent')")
+            assert _feed_count(conn, "bag") == 4  # the dynamic c0001 function captured it
+            conn.commit()
+        with eng.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        with eng.connect() as conn:
+            assert current_revision(conn) == SCHEMA_VERSION
+            conn.exec_driver_sql("INSERT INTO bag (qr_id, type) VALUES ('SB00903', 'parent')")
+            assert _feed_count(conn, "bag") == 5
+            conn.rollback()
+    finally:
+        eng.dispose()

@@ -257,12 +257,16 @@ def test_busy_centre_is_retried_no_sooner_than_it_asked(central_db, tmp_path) ->
             assert busy.pending == 3 and busy.applied == 0
             assert worker.next_delay_s >= 4.0 * 0.5  # the centre's retry-after is a floor
             conn.rollback()
+        # Scanned while the centre was busy: sent after the batch that was turned away
+        # (which goes again as it was), none of them lost.
+        _fill(store, parents=1, children=1, prefix="N")
         # The holder's session ended: its slots are free again.
         done = worker.run_once()
     finally:
         worker.close()
         holder.dispose()
-    assert (done.error, done.applied, done.pending) == (None, 3, 0)
+    assert (done.error, done.applied, done.duplicate, done.pending) == (None, 5, 0, 0)
+    assert _states(store) == {"applied": 5}
     store.close()
 
 

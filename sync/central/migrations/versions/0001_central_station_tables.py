@@ -157,6 +157,10 @@ CREATE TABLE station_feed (
     PRIMARY KEY (xid, id)  -- the readers' order; one index per feed row is all it costs
 );
 
+"""
+
+# The change feed's trigger function (c0002 replaces it with static per-table ones).
+CAPTURE_DDL = r"""
 CREATE FUNCTION station_feed_capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $fn$
 DECLARE
@@ -364,6 +368,7 @@ def upgrade() -> None:
     if not has_web:
         _run(WEB_DDL)
     _run(STATION_DDL)
+    _run(CAPTURE_DDL)
     _run(_trigger_ddl())
     _run(FUNCTIONS_DDL)
     for fn in FUNCTION_NAMES:
