@@ -158,18 +158,6 @@ def run_station(base: str, url: str, ready: Any, start: Any, out: Any, slots: in
              "states": states, "issues": issues, "error_texts": errors[:3], **totals})
 
 
-def _raise_connections(admin: str, srv: Any, stations: int) -> None:
-    if srv is None or stations < 80:
-        return
-    from pgserver._commands import pg_ctl
-
-    eng = central_db.make_engine(admin, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        conn.exec_driver_sql(f"ALTER SYSTEM SET max_connections = {stations * 2 + 20}")
-    eng.dispose()
-    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=srv.pgdata, user=srv.system_user, timeout=60)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--full", action="store_true")
@@ -182,10 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     stations, events = FULL if args.full else QUICK
     stations = args.stations or stations
     events = args.events or events
-    admin, srv = server_url()
+    # every station keeps a connection: PostgreSQL's default of 100 is too few for a fleet
+    admin, srv = server_url({"max_connections": str(max(100, stations * 2 + 20))})
     tmp = Path(tempfile.mkdtemp(prefix="tt-fleet-"))
     try:
-        _raise_connections(admin, srv, stations)
         url = fresh_db(admin, "tt_bench_fleet")
         eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
         central_db.migrate(eng)
