@@ -296,7 +296,8 @@ def run_copy(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
 # -- (c) the same writes, nothing decided -----------------------------------------------------------
 
 
-def run_writes_only(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+def run_writes_only(url: str, events: list[dict[str, Any]], *,
+                    link_fks: bool = True) -> dict[str, Any]:
     """The rows ingest writes, COPY'd into the real schema (indexes, foreign keys, feed
     triggers), one transaction per batch as ingest does, with nothing read, locked or decided:
     the floor under any apply that keeps this schema and an event log."""
@@ -305,6 +306,9 @@ def run_writes_only(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
     central_db.migrate(eng)
     with eng.begin() as conn:
+        if not link_fks:  # only to measure what the two per-row key checks of a link cost
+            conn.exec_driver_sql("ALTER TABLE link DROP CONSTRAINT link_parent_bag_id_fkey, "
+                                 "DROP CONSTRAINT link_child_bag_id_fkey")
         conn.exec_driver_sql("INSERT INTO station_stations (station_id, area, role_name) "
                              "VALUES (%s, %s, 'bench_writes')", (STATION, AREA))
         next_id = int(conn.exec_driver_sql("SELECT nextval('bag_id_seq')").scalar() or 1)
@@ -356,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--events", type=int)
+    ap.add_argument("--link-fk-cost", action="store_true",
+                    help="also run (c) without link's foreign keys (what their checks cost)")
     args = ap.parse_args(argv)
     n = args.events or (FULL if args.full else QUICK)
     n_orm = min(n, 20_000 if args.full else 2_000)
@@ -372,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
         log("the same writes with nothing decided")
         writes = run_writes_only(fresh_db(admin, "tt_bench_writes"), events)
         log(f"  {writes['events_per_s']:.0f} events/s")
+        no_fk = None
+        if args.link_fk_cost:
+            log("the same writes, link without its foreign keys")
+            no_fk = run_writes_only(fresh_db(admin, "tt_bench_writes_nofk"), events, link_fks=False)
+            log(f"  {no_fk['events_per_s']:.0f} events/s")
         log("COPY into an unindexed table")
         copy = run_copy(fresh_db(admin, "tt_bench_copy"), events)
         log(f"  {copy['events_per_s']:.0f} events/s")
@@ -393,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
             "orm_events_per_s": round(orm["events_per_s"], 1),
             "copy_events_per_s": round(copy["events_per_s"], 1),
             "writes_only_events_per_s": round(writes["events_per_s"], 1),
+            **({"writes_only_without_link_fks_events_per_s": round(no_fk["events_per_s"], 1)}
+               if no_fk else {}),
         },
         "ratios": {
             "vs_orm_rows": round(ingest["events_per_s"] / orm["events_per_s"], 2),

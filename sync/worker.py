@@ -58,7 +58,6 @@ MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 1_000_000
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
-MIN_BATCH_EVENTS = 50  # the smallest batch a "busy" centre makes a station send
 BUSY_BATCH_KEEP_S = 30.0  # a batch turned away as "busy" is resent unchanged within this
 
 
@@ -114,12 +113,6 @@ class Batch:
     backlog: int
     oldest_pending_s: float | None
 
-    def first(self, n: int) -> Batch:
-        """The first n events (all when n is larger): still a run in sequence order."""
-        if n >= len(self.events):
-            return self
-        return Batch(self.events[:n], self.seqs[:n], self.backlog, self.oldest_pending_s)
-
 
 class SyncListener:
     """Callbacks from the worker thread; override what you need (the Qt bridge emits signals)."""
@@ -139,7 +132,6 @@ class SyncWorker:
         *,
         listener: SyncListener | None = None,
         max_batch_events: int = MAX_BATCH_EVENTS,
-        min_batch_events: int = MIN_BATCH_EVENTS,
         max_batch_bytes: int = MAX_BATCH_BYTES,
         interval_s: float = 15.0,
         backoff_base_s: float = BACKOFF_BASE_S,
@@ -154,11 +146,6 @@ class SyncWorker:
         self.transport_factory = transport_factory
         self.listener = listener or SyncListener()
         self.max_batch_events = max_batch_events
-        # Events in the next batch: halved when the centre says "busy" (down to
-        # MIN_BATCH_EVENTS), grown back step by step by batches it accepts. While many stations
-        # drain at once, each holds the centre for a shorter time and gets its answer sooner.
-        self.batch_events = max_batch_events
-        self.min_batch_events = min(min_batch_events, max_batch_events)
         self.max_batch_bytes = max_batch_bytes
         self.interval_s = interval_s
         self.backoff_base_s = backoff_base_s
@@ -345,12 +332,8 @@ class SyncWorker:
             try:
                 reply = self._send(batch, summary)
             except Busy:
-                self.batch_events = max(self.min_batch_events, self.batch_events // 2)
-                self._busy_batch = (time.monotonic(), batch.first(self.batch_events))
+                self._busy_batch = (time.monotonic(), batch)
                 raise
-            if batch.events:
-                self.batch_events = min(self.max_batch_events,
-                                        self.batch_events + max(1, self.max_batch_events // 8))
             last_reply = reply
             self.record_reply(batch, reply, summary)
             if reply.retry_after:
@@ -403,7 +386,7 @@ class SyncWorker:
                 select(events)
                 .where(events.c.sync_state == SyncState.PENDING.value)
                 .order_by(events.c.seq)
-                .limit(self.batch_events)
+                .limit(self.max_batch_events)
             ).all()
             if not rows:
                 return None

@@ -271,49 +271,6 @@ def test_busy_centre_is_retried_no_sooner_than_it_asked(central_db, tmp_path) ->
 
 
 @pytest.mark.central
-def test_busy_centre_gets_smaller_batches_then_larger_again(central_db, tmp_path) -> None:
-    """Each "busy" answer halves the next batch (down to a floor); accepted batches grow it
-    back step by step; every event arrives once."""
-    import sqlalchemy as sa
-
-    from sync.transport import ADMISSION_LOCK, ADMISSION_SLOTS, DirectTransport
-    from sync.worker import SyncWorker
-
-    url = central_db.add_station("D1")
-    store = make_station(tmp_path, "D1")
-    _fill(store, parents=2, children=20)  # 42 events
-    sizes: list[int] = []
-
-    class Recording(DirectTransport):
-        def push(self, batch):  # noqa: ANN001, ANN202
-            sizes.append(len(batch.events))
-            return super().push(batch)
-
-    holder = sa.create_engine(central_db.url.replace("postgresql://", "postgresql+psycopg2://", 1),
-                              poolclass=sa.pool.NullPool)
-    worker = SyncWorker(store, lambda: Recording(url, station_id="D1", busy_retry_s=0.01),
-                        max_batch_events=40, min_batch_events=10, pull=False,
-                        backoff_base_s=0.01, backoff_cap_s=1)
-    try:
-        with holder.connect() as conn:
-            for slot in range(ADMISSION_SLOTS):
-                assert conn.exec_driver_sql(
-                    f"SELECT pg_try_advisory_lock({ADMISSION_LOCK}, {slot})").scalar()
-            for _ in range(3):
-                assert "busy" in (worker.run_once().error or "")
-            conn.rollback()
-        done = worker.run_once()
-    finally:
-        worker.close()
-        holder.dispose()
-    # 40 turned away, then 20, then 10 (the floor); accepted: 10, then 15, then the last 17
-    assert sizes == [40, 20, 10, 10, 15, 17]
-    assert (done.error, done.applied, done.pending) == (None, 42, 0)
-    assert _states(store) == {"applied": 42}
-    store.close()
-
-
-@pytest.mark.central
 def test_upgrade_required_blocks_and_keeps_the_queue(central_db, tmp_path, monkeypatch) -> None:
     import sync.worker as worker_mod
 
