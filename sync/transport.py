@@ -7,10 +7,9 @@ through, so events are only marked synced from a PushReply (sync.md item 4).
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any, Protocol
 
-from sync.errors import Busy, StationRevoked, SyncError, TransientError
+from sync.errors import StationRevoked, SyncError, TransientError
 from sync.protocol import PullPage, PullRequest, PushBatch, PushReply
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,8 @@ class DirectTransport:
         self.admission_slots = admission_slots
         self.busy_retry_s = busy_retry_s
         # One connection kept between batches (the worker is one thread); pre-ping finds a
-        # connection a restart or a network cut killed, before a batch is sent on it.
+        # connection a restart, a revocation or a network cut killed, before a batch is sent on
+        # it (so a revoked station is told so at once, not "offline" first).
         self.engine = sa.create_engine(
             url,
             pool_size=1,
@@ -85,27 +85,12 @@ class DirectTransport:
     def push(self, batch: PushBatch) -> PushReply:
         from sync.central import service
 
-        def work(conn: Any) -> PushReply:
-            admit = self._admit if batch.events and self.admission_slots > 0 else None
-            return service.push(conn, self._who(conn), batch, admit=admit)
-
-        return self._run(work)
-
-    # Admission control (sync.md item 8): at most `admission_slots` batches are applied at the
-    # centre at once, whoever sends them. A station finding every slot taken is told "busy,
-    # retry after N s" and backs off with jitter: 200 stations coming back at once queue up
-    # instead of all waiting on each other's locks inside the database. A slot is an advisory
-    # lock of the batch's own transaction, taken by its first statement: it is free again when
-    # the batch commits or rolls back, or its connection dies, with no statement to release it.
-    def _admit(self, cur: Any) -> None:
-        slots = list(range(self.admission_slots))
-        random.shuffle(slots)
-        for slot in slots:
-            cur.execute(f"SELECT pg_try_advisory_xact_lock({ADMISSION_LOCK}, {slot})")
-            if cur.fetchone()[0]:
-                return
-        raise Busy(random.uniform(0.5, 1.5) * self.busy_retry_s,
-                   "The centre is busy with other stations' batches: retrying shortly")
+        # Admission control (sync.md item 8): a station finding every slot taken is told
+        # "busy, retry after N s" and backs off with jitter: 200 stations coming back at once
+        # queue up instead of all waiting on each other's locks inside the database.
+        admission = (service.Admission(self.admission_slots, ADMISSION_LOCK, self.busy_retry_s)
+                     if self.admission_slots > 0 else None)
+        return self._run(lambda conn: service.push(conn, self._who(conn), batch, admission))
 
     def pull(self, request: PullRequest) -> PullPage:
         from sync.central import service

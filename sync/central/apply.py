@@ -101,10 +101,15 @@ def load_bag_types(cur: Any) -> tuple[BagType, ...]:
         "SELECT name, pattern, lookalike, capacity, nominal_kg, kg_per_child, example "
         "FROM station_bag_types ORDER BY name"
     )
-    rows = cur.fetchall()
-    if not rows:
-        return DEFAULT_BAG_TYPES
-    return tuple(BagType(r[0], r[1], r[2], r[3], float(r[4]), float(r[5]), r[6]) for r in rows)
+    return bag_types_from_rows(cur.fetchall())
+
+
+def bag_types_from_rows(rows: Iterable[Any]) -> tuple[BagType, ...]:
+    """Bag types from (name, pattern, lookalike, capacity, nominal_kg, kg_per_child, example)
+    rows; the built-in ones when the table is empty."""
+    got = tuple(BagType(r[0], r[1], r[2], int(r[3]), float(r[4]), float(r[5]), r[6] or "")
+                for r in rows)
+    return got or DEFAULT_BAG_TYPES
 
 
 def bag_type_of(code: str, name: str | None, types: tuple[BagType, ...]) -> BagType | None:
@@ -215,8 +220,9 @@ def _codes_of(events: Iterable[Event]) -> tuple[set[str], set[str], set[str]]:
     return bag_codes, bill_codes, users
 
 
-def load_state(cur: Any, events: list[Event], station_id: str, area: str) -> BatchState:
-    state = BatchState(load_bag_types(cur), station_id, area)
+def load_state(cur: Any, events: list[Event], station_id: str, area: str,
+               types: tuple[BagType, ...] | None = None) -> BatchState:
+    state = BatchState(load_bag_types(cur) if types is None else types, station_id, area)
     bag_codes, bill_codes, users = _codes_of(events)
     cur.execute(
         "SELECT id, qr_id, type, name, dispatch_area, status, created_at FROM bag "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,9 +17,10 @@ import psycopg2.errors
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
+from station.codes import BagType
 from station.events import Event
 from sync.central import apply, feed
-from sync.errors import StationMismatch, StationRevoked, TransientError, UpgradeRequired
+from sync.errors import Busy, StationMismatch, StationRevoked, TransientError, UpgradeRequired
 from sync.protocol import (
     ACCEPTED_VERSIONS,
     EventResult,
@@ -82,15 +82,26 @@ def session(cur: Any, station_id: str) -> StationRow:
     return StationRow(r[0], r[1], r[2], int(r[3]), int(r[4]), r[5], r[6])
 
 
+@dataclass(frozen=True)
+class Admission:
+    """Admission control (sync.md item 8): at most `slots` batches applied at once, whoever
+    sends them. A slot is an advisory lock (class `lock_class`) of the batch's own transaction,
+    taken by its first statement and free again at commit or rollback (or when its connection
+    dies). With every slot taken, push() raises Busy ("retry after ~busy_retry_s")."""
+
+    slots: int
+    lock_class: int
+    busy_retry_s: float
+
+
 def push(
     conn: Connection, authenticated_station_id: str, batch: PushBatch,
-    admit: Callable[[Any], None] | None = None,
+    admission: Admission | None = None,
 ) -> PushReply:
     """Apply one batch in one transaction (committed here); per-event results in batch order.
 
     `conn` must not be inside a transaction. The station id comes from the authenticated
-    credential: the batch and every event in it must carry the same one. `admit`, when given,
-    runs first in the transaction with its cursor (admission control: it raises Busy).
+    credential: the batch and every event in it must carry the same one.
     """
     sid = authenticated_station_id
     if batch.protocol_version not in ACCEPTED_VERSIONS:
@@ -104,7 +115,7 @@ def push(
     for attempt in range(MAX_ATTEMPTS):
         try:
             with conn.begin():
-                return _push_once(conn, sid, batch, admit)
+                return _push_once(conn, sid, batch, admission)
         except apply.RetryBatch:
             pass
         except (psycopg2.Error, sa_exc.DBAPIError) as exc:
@@ -137,14 +148,43 @@ def _bad(w: Any) -> tuple[str, int] | None:
 _KEYED_PLANS = "SET LOCAL enable_seqscan = off"
 
 
+def _admitted_session(
+    cur: Any, sid: str, admission: Admission | None,
+) -> tuple[StationRow, tuple[BagType, ...]]:
+    """The batch's first round trip: keyed plans, an admission slot, the station's row locked,
+    the bag types (each a round trip of its own before, and every one counts when 200
+    stations share two cores)."""
+    slots = list(range(admission.slots)) if admission else []
+    random.shuffle(slots)
+    lock_class = admission.lock_class if admission else 0
+    lock = f"pg_try_advisory_xact_lock({lock_class}, %s)" if slots else "true"
+    cur.execute(
+        f"{_KEYED_PLANS}; SELECT {lock}, s.station_id, s.area, s.scope, s.high_seq, "
+        "s.event_count, s.rolling_hash, now(), (SELECT coalesce(json_agg(json_build_array("
+        "t.name, t.pattern, t.lookalike, t.capacity, t.nominal_kg, t.kg_per_child, t.example) "
+        "ORDER BY t.name), '[]') FROM station_bag_types t) FROM station_session(%s) s",
+        ((slots[0], sid) if slots else (sid,)),
+    )
+    r = cur.fetchone()
+    admitted = bool(r[0])
+    for slot in slots[1:]:
+        if admitted:
+            break
+        cur.execute(f"SELECT pg_try_advisory_xact_lock({lock_class}, %s)", (slot,))
+        admitted = bool(cur.fetchone()[0])
+    if not admitted:
+        assert admission is not None
+        raise Busy(random.uniform(0.5, 1.5) * admission.busy_retry_s,
+                   "The centre is busy with other stations' batches: retrying shortly")
+    types = apply.bag_types_from_rows(r[8])
+    return StationRow(r[1], r[2], r[3], int(r[4]), int(r[5]), r[6], r[7]), types
+
+
 def _push_once(
-    conn: Connection, sid: str, batch: PushBatch, admit: Callable[[Any], None] | None,
+    conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
 ) -> PushReply:
     cur = raw_cursor(conn)
-    if admit is not None:
-        admit(cur)
-    cur.execute(_KEYED_PLANS)
-    st = session(cur, sid)
+    st, types = _admitted_session(cur, sid, admission if batch.events else None)
     events: list[Event | None] = []
     problems: dict[int, str] = {}
     for i, w in enumerate(batch.events):
@@ -213,7 +253,7 @@ def _push_once(
     fresh.sort(key=lambda p: p[1].seq)
     applied: list[tuple[int, str]] = []  # (seq, event_id) of the events recorded now
     if fresh:
-        _decide_and_write(cur, sid, st.area, fresh, results, applied)
+        _decide_and_write(cur, sid, st.area, types, fresh, results, applied)
     for i, r in enumerate(results):
         if r is None:  # repeats inside the batch
             results[i] = results[seen[_key_of(events[i], batch.events[i])]]
@@ -254,11 +294,11 @@ def _push_once(
 
 
 def _decide_and_write(
-    cur: Any, sid: str, area: str, fresh: list[tuple[int, Event]],
+    cur: Any, sid: str, area: str, types: tuple[BagType, ...], fresh: list[tuple[int, Event]],
     results: list[EventResult | None], applied: list[tuple[int, str]],
 ) -> None:
     """Decide the new events in sequence order, then write what they changed and their log."""
-    state = apply.load_state(cur, [e for _, e in fresh], sid, area)
+    state = apply.load_state(cur, [e for _, e in fresh], sid, area, types)
     lines: list[str] = []
     for i, fev in fresh:
         try:
