@@ -42,6 +42,8 @@ AREA = "North"
 CHILDREN = 30
 CONFLICT_SHARE = 0.05  # of child scans use a code other stations also scan
 BATCH = 200
+# The worker's backoff (base 1 s, cap 60 s, full jitter) unless --backoff says otherwise
+BACKOFF_BASE_S, BACKOFF_CAP_S = 1.0, 60.0
 QUICK = (10, 200)
 FULL = (200, 2000)
 
@@ -126,7 +128,8 @@ def run_station(base: str, url: str, ready: Any, start: Any, out: Any, slots: in
         conn.exec_driver_sql("SELECT 1")
         conn.rollback()
     worker = SyncWorker(store, lambda: transport, pull=False, max_batch_events=batch,
-                        on_ack=acks.append, backoff_base_s=0.1, backoff_cap_s=5.0)
+                        on_ack=acks.append, backoff_base_s=BACKOFF_BASE_S,
+                        backoff_cap_s=BACKOFF_CAP_S)
     totals = {"sent": 0, "applied": 0, "duplicate": 0, "rejected": 0, "errors": 0}
     ready.put(sid)
     start.wait()

@@ -169,6 +169,7 @@ class SyncWorker:
         # changed (only a reply marks them), and 200 stations retrying must not each re-read
         # and re-encode their batch from the store at every try.
         self._busy_batch: tuple[float, Batch] | None = None
+        self._stored_state: tuple[str | None, str | None] = (None, None)  # as last written
 
     # -- thread control ------------------------------------------------------------------------
 
@@ -530,6 +531,10 @@ class SyncWorker:
             ).scalar_one())
 
     def _set_state(self, state: str, *, last_sync: bool = False, error: str | None = None) -> None:
+        # Only what changed is written: a station told "busy" again and again (200 stations
+        # draining at once) must not commit the same state to its disk at every try.
+        if not last_sync and self._stored_state == (state, error or self._stored_state[1]):
+            return
         conn = self._db()
         with db.translated(self.store.paths.store), conn.begin():
             pull_mod.set_sync_state(conn, CENTRE_STATE, state)
@@ -538,6 +543,8 @@ class SyncWorker:
                 pull_mod.set_sync_state(conn, LAST_ERROR, None)
             if error is not None:
                 pull_mod.set_sync_state(conn, LAST_ERROR, error)
+        self._stored_state = (state, error if error is not None else
+                              None if last_sync else self._stored_state[1])
         self._notify()
 
     def status(self) -> SyncStatus:
