@@ -2,9 +2,11 @@
 
 The facts of every bag and bill the batch names are read once, under row locks taken in one
 global order (bags by qr_id, then bills by bill_id) so concurrent stations cannot deadlock on
-them; each event is then decided in station-sequence order by the same station.rules functions
-the station uses, against that in-memory state; the net changes are written set-based at the end
-(execute_values). First applied wins: the order is the centre's, never the device clocks'.
+them, together with who linked each named child (for refusal messages and the undo rule); each
+event is then decided in station-sequence order by the same station.rules functions the station
+uses, against that in-memory state, with no database access; the net changes (take_delta) are
+written set-based at the end (write_delta: COPY, execute_values). First applied wins: the order
+is the centre's, never the device clocks'.
 """
 
 from __future__ import annotations
@@ -176,7 +178,7 @@ class BatchState:
     link_parent: dict[str, str | None] = field(default_factory=dict)  # child -> parent code
     link_orig: dict[str, str | None] = field(default_factory=dict)
     link_time: dict[str, datetime] = field(default_factory=dict)
-    origins: dict[str, _Origin] = field(default_factory=dict)  # child -> who linked it
+    origins: dict[str, _Origin] = field(default_factory=dict)  # child -> who linked it (by event)
     bag_bill: dict[str, str | None] = field(default_factory=dict)  # parent -> bill code
     bag_bill_orig: dict[str, str | None] = field(default_factory=dict)
     line_time: dict[str, datetime] = field(default_factory=dict)
@@ -310,12 +312,6 @@ def load_state(cur: Any, events: list[Event], station_id: str, area: str,
     return state
 
 
-def _origin(cur: Any, state: BatchState, child: str) -> _Origin | None:
-    """Who linked a child: load_state read it for every link the batch names (None: made by
-    another application, not by a station event)."""
-    return state.origins.get(child)
-
-
 # -- deciding -------------------------------------------------------------------------------------
 
 
@@ -372,8 +368,9 @@ def _ensure_parent(state: BatchState, code: str, ev: Event, user_id: int | None,
     return b
 
 
-def decide_event(cur: Any, state: BatchState, ev: Event) -> CentreResult:
-    """Decide one event with the station's rule functions and change the batch state."""
+def decide_event(state: BatchState, ev: Event) -> CentreResult:
+    """Decide one event with the station's rule functions and change the batch state (no
+    database access: load_state read everything the batch needs)."""
     when = parse_time(ev.device_time)
     op = state.operators.get(ev.operator.strip().lower())
     if op is None:
@@ -399,9 +396,9 @@ def decide_event(cur: Any, state: BatchState, ev: Event) -> CentreResult:
         _ensure_parent(state, code, ev, user_id, when)
         return CentreResult(APPLIED, d.reason, d.message)
     if t is EventType.CHILD_LINKED:
-        return _link(cur, state, ev, user_id, when)
+        return _link(state, ev, user_id, when)
     if t is EventType.CHILD_UNLINKED:
-        return _unlink(cur, state, ev, username, role, when)
+        return _unlink(state, ev, username, role, when)
     if t is EventType.PARENT_FINISHED:
         code, bad = _classified(ev.parent, CodeKind.PARENT, state)
         if bad:
@@ -460,7 +457,7 @@ def _reject(d: Decision) -> CentreResult:
     return CentreResult(REJECTED, d.reason, d.message)
 
 
-def _link(cur: Any, state: BatchState, ev: Event, user_id: int | None, when: datetime) -> CentreResult:
+def _link(state: BatchState, ev: Event, user_id: int | None, when: datetime) -> CentreResult:
     pcode, bad = _classified(ev.parent, CodeKind.PARENT, state)
     if bad:
         return _reject(bad)
@@ -483,7 +480,7 @@ def _link(cur: Any, state: BatchState, ev: Event, user_id: int | None, when: dat
     current = state.link_parent.get(ccode)
     where = None
     if current is not None and current != pcode:
-        origin = _origin(cur, state, ccode)
+        origin = state.origins.get(ccode)
         if origin is not None:
             where = f"station {origin.station_id} at {hhmm(origin.device_time)}"
         else:
@@ -510,7 +507,7 @@ def _link(cur: Any, state: BatchState, ev: Event, user_id: int | None, when: dat
 
 
 def _unlink(
-    cur: Any, state: BatchState, ev: Event, username: str, role: str, when: datetime
+    state: BatchState, ev: Event, username: str, role: str, when: datetime
 ) -> CentreResult:
     ccode = (ev.child or "").strip().upper()
     pcode = (ev.parent or "").strip().upper()
@@ -520,7 +517,7 @@ def _unlink(
             REJECTED, "not_linked", f"{ccode} is not in {pcode} (it is in {current})"
         )
     facts = _parent_facts(state, pcode) if current else None
-    origin = _origin(cur, state, ccode) if current else None
+    origin = state.origins.get(ccode) if current else None
     linked_at = state.link_time.get(ccode)
     if origin is not None:
         linked_at = parse_time(origin.device_time)

@@ -302,7 +302,7 @@ def _decide_and_write(
     lines: list[str] = []
     for i, fev in fresh:
         try:
-            out = apply.decide_event(cur, state, fev)
+            out = apply.decide_event(state, fev)
         except (KeyError, TypeError, ValueError) as exc:
             out = apply.CentreResult(
                 "rejected", "malformed_event",
