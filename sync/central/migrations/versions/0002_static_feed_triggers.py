@@ -10,6 +10,8 @@ Revises: c0001
 Create Date: 2026-11-23 06:00:00
 """
 
+from importlib import import_module
+
 from alembic import op
 
 revision = "c0002"
@@ -17,16 +19,9 @@ down_revision = "c0001"
 branch_labels = None
 depends_on = None
 
-# (table, name in the feed, key column): as in c0001
-FEED_TABLES = (
-    ('"user"', "user", "id"),
-    ("bag", "bag", "id"),
-    ("link", "link", "child_bag_id"),
-    ("bill", "bill", "id"),
-    ("bill_bag", "bill_bag", "bag_id"),
-    ("station_bag_types", "bag_type", "id"),
-    ("station_bill_notes", "bill", "bill_id"),
-)
+# The tables c0001 put triggers on, with their names in the feed and key columns.
+_FIRST = import_module("sync.central.migrations.versions.0001_central_station_tables")
+FEED_TABLES: tuple[tuple[str, str, str], ...] = _FIRST.FEED_TABLES
 
 _REFERENCING = {
     "insert": "NEW TABLE AS new_rows",
@@ -74,16 +69,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from importlib import import_module
-
-    first = import_module("sync.central.migrations.versions.0001_central_station_tables")
-    parts = [first.CAPTURE_DDL]
+    parts = [_FIRST.CAPTURE_DDL]
     for table, _name, _key in FEED_TABLES:
         short = table.strip('"')
         for op_name in _REFERENCING:
             parts.append(f"DROP TRIGGER IF EXISTS station_feed_{short}_{op_name} ON {table};")
             parts.append(f"DROP FUNCTION IF EXISTS {_function_name(table, op_name)}();")
-    parts.append(first._trigger_ddl())
+    parts.append(_FIRST._trigger_ddl())
     _run("\n".join(parts))
 
 
