@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg2.extensions import encodings
 from psycopg2.extras import execute_values
 
 from station.codes import (
@@ -856,7 +857,11 @@ def copy_rows(cur: Any, table: str, columns: tuple[str, ...], rows: Iterable[tup
 def copy_text(cur: Any, table: str, columns: tuple[str, ...], lines: list[str]) -> None:
     """COPY lines already in text format (each ending in a newline) into a table."""
     cols = ", ".join(f'"{c}"' for c in columns)
-    cur.copy_expert(f'COPY "{table}" ({cols}) FROM STDIN', io.StringIO("".join(lines)))
+    # Bytes in the connection's encoding: psycopg2 then sends them as they are. (Given text, it
+    # encodes every chunk it reads through a Python codec call, and a connection that dies in
+    # the middle of that has made it raise SystemError instead of the connection error.)
+    data = "".join(lines).encode(encodings.get(cur.connection.encoding, "utf-8"))
+    cur.copy_expert(f'COPY "{table}" ({cols}) FROM STDIN', io.BytesIO(data))
 
 
 def recount_bills(cur: Any, bill_ids: list[int], types: tuple[BagType, ...]) -> None:
