@@ -640,6 +640,16 @@ def _iso(dt: datetime | None) -> str:
     return _NULL if dt is None else dt.isoformat()
 
 
+def _moves(
+    now: dict[str, str | None], orig: dict[str, str | None],
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Between a map's baseline and now (child -> parent, parent -> bill): the keys whose old
+    row goes, and the (key, value) rows that come."""
+    gone = [k for k, was in orig.items() if was is not None and now.get(k) != was]
+    added = [(k, v) for k, v in now.items() if v is not None and orig.get(k) != v]
+    return gone, added
+
+
 def take_delta(state: BatchState) -> Delta:
     """The net changes of the decided events; the current state becomes the new baseline."""
     d = Delta()
@@ -684,32 +694,16 @@ def take_delta(state: BatchState) -> Delta:
         if bl.reason_set:
             d.notes.append((bl, bl.closed_reason))
             bl.reason_set = False
-    link_parent, link_orig = state.link_parent, state.link_orig
-    for c, orig in link_orig.items():
-        now = link_parent.get(c)
-        if now != orig:
-            if orig is not None:
-                d.links_gone.append(bags[c])
-            if now is not None:
-                d.links_added.append((bags[now], bags[c], state.link_time[c].isoformat()))
-    for c, linked_to in link_parent.items():
-        if linked_to is not None and c not in link_orig:  # loaded links: in link_orig already
-            d.links_added.append((bags[linked_to], bags[c], state.link_time[c].isoformat()))
-    state.link_orig = dict(link_parent)
+    gone, added = _moves(state.link_parent, state.link_orig)
+    d.links_gone = [bags[c] for c in gone]
+    d.links_added = [(bags[p], bags[c], state.link_time[c].isoformat()) for c, p in added]
+    state.link_orig = dict(state.link_parent)
     d.scans = [(ts.isoformat(), bags[p], bags[c], uid) for ts, p, c, uid in state.scans]
     state.scans = []
-    bag_bill, bag_bill_orig = state.bag_bill, state.bag_bill_orig
-    for p, orig in bag_bill_orig.items():
-        now = bag_bill.get(p)
-        if now != orig:
-            if orig is not None:
-                d.lines_gone.append(bags[p])
-            if now is not None:
-                d.lines_added.append((bills[now], bags[p], state.line_time.get(p)))
-    for p, bl_code in bag_bill.items():
-        if bl_code is not None and p not in bag_bill_orig:
-            d.lines_added.append((bills[bl_code], bags[p], state.line_time.get(p)))
-    state.bag_bill_orig = dict(bag_bill)
+    gone, added = _moves(state.bag_bill, state.bag_bill_orig)
+    d.lines_gone = [bags[p] for p in gone]
+    d.lines_added = [(bills[b], bags[p], state.line_time.get(p)) for p, b in added]
+    state.bag_bill_orig = dict(state.bag_bill)
     return d
 
 
