@@ -28,8 +28,8 @@ test: install-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-test
-	$(VENV)/bin/ruff check station sync ui bench tests
-	$(VENV)/bin/mypy station sync
+	$(VENV)/bin/ruff check station sync central ui bench tests
+	$(VENV)/bin/mypy station sync central
 	$(VENV)/bin/lint-imports
 
 bench: install-test

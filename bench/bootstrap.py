@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from bench.ingest import fresh_db, log, server_url
 from station.paths import resolve
 from station.store.local import LocalStore
-from sync.central import db as central_db
-from sync.central.invariants import check_invariants
-from sync.central.stations import add_station
-from sync.central.users import add_demo_users
+from central import db as central_db
+from central.invariants import check_invariants
+from central.stations import add_station
+from central.users import add_demo_users
 from sync.pull import pull_all
 from sync.transport import DirectTransport
 

@@ -32,10 +32,10 @@ from station import APP_VERSION, PROTOCOL_VERSION
 from station.events import uuid7
 from station.paths import resolve
 from station.store.local import LocalStore
-from sync.central import db as central_db
-from sync.central.invariants import check_invariants
-from sync.central.stations import add_station
-from sync.central.users import add_demo_users
+from central import db as central_db
+from central.invariants import check_invariants
+from central.stations import add_station
+from central.users import add_demo_users
 from sync.transport import ADMISSION_SLOTS
 
 AREA = "North"
@@ -107,7 +107,7 @@ def make_stations(root: Path, count: int, events: int) -> list[Path]:
 
 def _warm_imports() -> None:
     """Import what the station processes use before forking (shared, not imported N times)."""
-    import sync.central.service  # noqa: F401
+    import central.service  # noqa: F401
     import sync.transport  # noqa: F401
     import sync.worker  # noqa: F401
 

@@ -29,10 +29,10 @@ import sqlalchemy as sa
 
 from station import APP_VERSION, PROTOCOL_VERSION
 from station.events import Event, EventType, uuid7
-from sync.central import db as central_db
-from sync.central.invariants import check_invariants
-from sync.central.stations import add_station
-from sync.central.users import add_demo_users
+from central import db as central_db
+from central.invariants import check_invariants
+from central.stations import add_station
+from central.users import add_demo_users
 from sync.protocol import PushBatch
 
 STATION = "BENCH-1"
@@ -204,7 +204,7 @@ class _PlainDirect:
         self.engine = central_db.make_engine(url, pool_size=1)
 
     def push(self, batch: PushBatch) -> Any:
-        from sync.central.service import push
+        from central.service import push
 
         with self.engine.connect() as conn:
             return push(conn, STATION, batch)
@@ -220,7 +220,7 @@ def run_orm(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     """The same rows written the naive way: one ORM object, one flush at a time (no rules)."""
     from sqlalchemy.orm import DeclarativeBase, Session
 
-    from sync.central import schema
+    from central import schema
 
     class Base(DeclarativeBase):
         pass
@@ -301,7 +301,7 @@ def run_writes_only(url: str, events: list[dict[str, Any]], *,
     """The rows ingest writes, COPY'd into the real schema (indexes, foreign keys, feed
     triggers), one transaction per batch as ingest does, with nothing read, locked or decided:
     the floor under any apply that keeps this schema and an event log."""
-    from sync.central.apply import EVENT_COLUMNS
+    from central.apply import EVENT_COLUMNS
 
     eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
     central_db.migrate(eng)

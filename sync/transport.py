@@ -83,7 +83,7 @@ class DirectTransport:
         )
 
     def push(self, batch: PushBatch) -> PushReply:
-        from sync.central import service
+        from central import service
 
         # Admission control (sync.md item 8): a station finding every slot taken is told
         # "busy, retry after N s" and backs off with jitter: 200 stations coming back at once
@@ -93,12 +93,12 @@ class DirectTransport:
         return self._run(lambda conn: service.push(conn, self._who(conn), batch, admission))
 
     def pull(self, request: PullRequest) -> PullPage:
-        from sync.central import service
+        from central import service
 
         return self._run(lambda conn: service.pull(conn, self._who(conn), request))
 
     def status(self) -> Any:
-        from sync.central import service
+        from central import service
 
         return self._run(lambda conn: service.station_status(conn, self._who(conn)))
 
@@ -107,7 +107,7 @@ class DirectTransport:
 
     def _who(self, conn: Any) -> str:
         """The station this connection logs in as: asked once per database connection."""
-        from sync.central import service
+        from central import service
 
         info = conn.connection.info  # lives as long as the database connection
         who = info.get("tracetrack_station")

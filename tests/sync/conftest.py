@@ -39,13 +39,13 @@ class CentralDB(str):
         return str(self)
 
     def engine(self, **kw: object) -> sa.Engine:
-        from sync.central.db import make_engine
+        from central.db import make_engine
 
         return make_engine(self.url, **kw)
 
     def add_station(self, station_id: str, area: str = DEMO_AREA, scope: str = "area") -> str:
         """Create a station at this centre; returns its own (role) URL."""
-        from sync.central.stations import add_station
+        from central.stations import add_station
 
         eng = self.engine(poolclass=sa.pool.NullPool)
         try:
@@ -56,7 +56,7 @@ class CentralDB(str):
 
 
 def _admin_engine(url: str) -> sa.Engine:
-    from sync.central.db import make_engine
+    from central.db import make_engine
 
     return make_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
 
@@ -79,7 +79,7 @@ def central_url() -> Iterator[str]:
 
 def _drop_database(admin: sa.Engine, name: str) -> None:
     """Drop a test database and the station roles made for it (roles are server-wide)."""
-    from sync.central.stations import _role_base
+    from central.stations import _role_base
 
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -94,8 +94,8 @@ def _drop_database(admin: sa.Engine, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def _central_template(central_url: str) -> Iterator[str]:
-    from sync.central.db import migrate
-    from sync.central.users import add_demo_users
+    from central.db import migrate
+    from central.users import add_demo_users
 
     admin = _admin_engine(central_url)
     with admin.connect() as conn:
@@ -198,8 +198,8 @@ def batch(station_id: str, events: list[dict], **kw) -> object:
 
 def push_as(url: str, station_id: str, events: list[dict], **kw):
     """Push one batch over a fresh connection made with `url` (a station's own role URL)."""
-    from sync.central.db import make_engine
-    from sync.central.service import push
+    from central.db import make_engine
+    from central.service import push
 
     eng = make_engine(url, poolclass=sa.pool.NullPool)
     try:

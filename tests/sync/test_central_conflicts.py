@@ -8,9 +8,9 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from sync.central.db import make_engine
-from sync.central.invariants import check_invariants
-from sync.central.service import push
+from central.db import make_engine
+from central.invariants import check_invariants
+from central.service import push
 from sync.protocol import rolling_hash_of
 from tests.sync.conftest import Events, batch, push_as
 

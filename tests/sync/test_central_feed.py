@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from sync.central.db import make_engine
-from sync.central.service import pull
-from sync.central.users import add_user
+from central.db import make_engine
+from central.service import pull
+from central.users import add_user
 from sync.protocol import PullRequest
 from tests.sync.conftest import Events, push_as
 
@@ -208,7 +208,7 @@ def test_feed_pages_follow_numeric_transaction_order(central_db):
 
 
 def test_pull_refuses_another_station_and_a_revoked_one(central_db):
-    from sync.central.stations import revoke_station
+    from central.stations import revoke_station
     from sync.errors import StationMismatch, StationRevoked
 
     url = central_db.add_station("D1")

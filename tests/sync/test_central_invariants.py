@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from sync.central.invariants import check_invariants
+from central.invariants import check_invariants
 from tests.sync.conftest import Events, push_as
 
 pytestmark = pytest.mark.central

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from sync.central.db import make_engine
-from sync.central.invariants import check_invariants
-from sync.central.service import authenticated_station, push, station_status
-from sync.central.stations import list_stations, revoke_station
+from central.db import make_engine
+from central.invariants import check_invariants
+from central.service import authenticated_station, push, station_status
+from central.stations import list_stations, revoke_station
 from sync.errors import StationMismatch, StationRevoked, UpgradeRequired
 from sync.protocol import PROTOCOL_VERSION, rolling_hash_of
 from tests.sync.conftest import Events, batch, push_as

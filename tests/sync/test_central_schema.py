@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from sync.central import schema
-from sync.central.cli import main as central_main
-from sync.central.db import SCHEMA_VERSION, current_revision, make_engine
-from sync.central.invariants import check_invariants
-from sync.central.stations import add_station
-from sync.central.users import add_demo_users
+from central import schema
+from central.cli import main as central_main
+from central.db import SCHEMA_VERSION, current_revision, make_engine
+from central.invariants import check_invariants
+from central.stations import add_station
+from central.users import add_demo_users
 from tests.sync.conftest import Events, push_as, with_database
 
 pytestmark = pytest.mark.central
@@ -174,7 +174,7 @@ def test_feed_triggers_are_static_per_table_and_c0002_downgrades(central_db):
     from alembic import command
     from alembic.config import Config
 
-    from sync.central.db import MIGRATIONS
+    from central.db import MIGRATIONS
 
     eng = central_db.engine(poolclass=sa.pool.NullPool)
     try:

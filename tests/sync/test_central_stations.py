@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from station import APP_VERSION
-from sync.central.cli import main as central_main
-from sync.central.db import make_engine
-from sync.central.service import authenticated_station
+from central.cli import main as central_main
+from central.db import make_engine
+from central.service import authenticated_station
 from tests.sync.conftest import Events, push_as
 
 pytestmark = pytest.mark.central

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sync.central.invariants import check_invariants
+from central.invariants import check_invariants
 from tests.sync.proxy import TcpProxy
 from tests.sync.stationkit import (
     central_scalar,
@@ -145,8 +145,8 @@ def own_server():
     pgserver = pytest.importorskip("pgserver")
     from pgserver._commands import pg_ctl
 
-    from sync.central.db import make_engine, migrate
-    from sync.central.users import add_demo_users
+    from central.db import make_engine, migrate
+    from central.users import add_demo_users
 
     tmp = Path(tempfile.mkdtemp(prefix="tt-pg-restart-"))
     server = pgserver.get_server(tmp, cleanup_mode="delete")
@@ -175,7 +175,7 @@ def own_server():
 @pytest.mark.slow
 def test_worker_recovers_by_itself_after_postgresql_restart(own_server, tmp_path) -> None:
     admin_url, restart = own_server
-    from sync.central.stations import add_station
+    from central.stations import add_station
 
     eng = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg2://", 1),
                            poolclass=sa.pool.NullPool)

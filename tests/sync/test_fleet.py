@@ -10,8 +10,8 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from sync.central.invariants import check_invariants
-from sync.central.stations import revoke_station
+from central.invariants import check_invariants
+from central.stations import revoke_station
 from sync.protocol import PushBatch
 from sync.transport import DirectTransport
 from sync.worker import SyncListener, SyncSummary

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from station.codes import BagType
 from station.events import Event
-from sync.central import apply, feed
+from central import apply, feed
 from sync.errors import Busy, StationMismatch, StationRevoked, TransientError, UpgradeRequired
 from sync.protocol import (
     ACCEPTED_VERSIONS,

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from station.codes import BagType
-from sync.central.apply import bag_type_of, load_bag_types
+from central.apply import bag_type_of, load_bag_types
 from sync.protocol import PullPage, PullRequest
 
 PHASES = ("bag_type", "user", "bill", "bag", "link", "bill_bag")

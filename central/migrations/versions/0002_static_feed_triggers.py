@@ -20,7 +20,7 @@ branch_labels = None
 depends_on = None
 
 # The tables c0001 put triggers on, with their names in the feed and key columns.
-_FIRST = import_module("sync.central.migrations.versions.0001_central_station_tables")
+_FIRST = import_module("central.migrations.versions.0001_central_station_tables")
 FEED_TABLES: tuple[tuple[str, str, str], ...] = _FIRST.FEED_TABLES
 
 _REFERENCING = {

@@ -1,4 +1,4 @@
-"""Alembic environment of the central database: run on a connection handed in by sync.central.db."""
+"""Alembic environment of the central database: run on a connection handed in by central.db."""
 
 from alembic import context
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from sync.central import db
-from sync.central.stations import (
+from central import db
+from central.stations import (
     StationAdminError,
     add_station,
     list_stations,
@@ -32,7 +32,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         conn.rollback()
     before, after = db.migrate(eng)
     if args.demo:
-        from sync.central.users import DEMO_PASSWORD, add_demo_users
+        from central.users import DEMO_PASSWORD, add_demo_users
 
         with eng.begin() as conn:
             add_demo_users(conn, args.demo)
@@ -116,7 +116,7 @@ def cmd_stations(args: argparse.Namespace) -> int:
 
 
 def cmd_add_user(args: argparse.Namespace) -> int:
-    from sync.central.users import add_user
+    from central.users import add_user
 
     password = os.environ.get("TRACETRACK_PASSWORD") or getpass.getpass(
         f"Password for {args.username}: "
@@ -129,7 +129,7 @@ def cmd_add_user(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from sync.central.invariants import check_invariants
+    from central.invariants import check_invariants
 
     eng = _engine(args)
     with eng.connect() as conn:
