@@ -18,7 +18,8 @@ from station.store.schema import settings as settings_table
 class StationSettings:
     station_id: str = ""
     area: str = ""
-    central_url: str = ""  # where the centre is (the secret is never stored here)
+    central_url: str = ""  # the centre's sync service, https://... (its token is never stored here)
+    central_ca_file: str = ""  # a CA bundle for a centre with its own CA; empty = the system's
     short_parent_is_error: bool = False  # bill rule: a short parent is refused instead of warned
     # Scanner ("keyboard wedge") burst detection.
     scanner_max_gap_ms: int = 30
