@@ -13,7 +13,7 @@ $(VENV)/.stamp-install: pyproject.toml
 	touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-install
-	$(PIP) install -q -e '.[test,dev]'
+	$(PIP) install -q -e '.[central,test,dev]'
 	touch $@
 
 install: $(VENV)/.stamp-install

@@ -1,4 +1,5 @@
-"""`tracetrack-central`: set up and look after the central database (schema, stations, users)."""
+"""`tracetrack-central`: set up and look after the centre (schema, stations, users) and run its
+sync service (`serve`)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from central import db
+from central.roles import ensure_service_role, role_url
 from central.stations import (
     StationAdminError,
     add_station,
     list_stations,
     revoke_station,
+    rotate_token,
+    set_public_url,
 )
 
 
@@ -45,22 +49,49 @@ def cmd_init(args: argparse.Namespace) -> int:
         msg = f"Central database initialised (schema {after})"
     if args.demo:
         msg += f"; demo users dispatcher/biller/admin (password {DEMO_PASSWORD!r}, area {args.demo})"
+    with eng.begin() as conn:
+        role, password = ensure_service_role(conn, new_password=args.print_service_url)
+        if args.public_url:
+            public = set_public_url(conn, args.public_url)
+            msg += f"; stations reach it at {public}"
     print(msg)
+    if args.print_service_url:
+        assert password is not None
+        print(f"The sync service's database URL (role {role}, new password; give it to "
+              "`tracetrack-central serve --url`):")
+        print(role_url(db.resolve_url(args.url), role, password))
     return 0
 
 
-def cmd_add_station(args: argparse.Namespace) -> int:
-    url = db.resolve_url(args.url)
-    eng = _engine(args)
-    with eng.begin() as conn:
-        out = add_station(conn, url, args.station_id, args.area,
-                          scope="all" if args.supervisor else "area")
+def _print_token(args: argparse.Namespace, out: dict[str, str | None], what: str) -> None:
     if args.json:
         print(json.dumps(out))
+        return
+    print(f"{what} Its token, shown only this once (the centre keeps only its hash):")
+    print(out["token"])
+    if out["url"]:
+        print(f"Connect the station with: tracetrack-station sync --central {out['url']} "
+              "(the token from TRACETRACK_CENTRAL_TOKEN or typed at the prompt)")
     else:
-        print(f"Station {out['station']} added (area {args.area}). Its central URL, shown only "
-              "this once (enter it in the station's settings):")
-        print(out["url"])
+        print("The centre's public address is not set: set it with "
+              "tracetrack-central init --public-url https://... and give it to the station")
+
+
+def cmd_add_station(args: argparse.Namespace) -> int:
+    eng = _engine(args)
+    with eng.begin() as conn:
+        out = add_station(conn, args.station_id, args.area,
+                          scope="all" if args.supervisor else "area")
+    _print_token(args, out, f"Station {out['station']} added (area {args.area}).")
+    return 0
+
+
+def cmd_rotate_token(args: argparse.Namespace) -> int:
+    eng = _engine(args)
+    with eng.begin() as conn:
+        out = rotate_token(conn, args.station_id)
+    _print_token(args, out, f"Station {out['station']} has a new token; the old one is refused "
+                 "from now on.")
     return 0
 
 
@@ -68,7 +99,8 @@ def cmd_revoke_station(args: argparse.Namespace) -> int:
     eng = _engine(args)
     with eng.begin() as conn:
         sid = revoke_station(conn, args.station_id)
-    print(f"Station {sid} revoked: it can no longer sync; its own queue stays on the station")
+    print(f"Station {sid} revoked: its token is refused from now on; its own queue stays on "
+          "the station")
     return 0
 
 
@@ -154,15 +186,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", parents=[common], help="create the schema, or add the station tables to a web database")
     p.add_argument("--demo", metavar="AREA", help="also add demo users dispatcher/biller/admin")
+    p.add_argument("--public-url", metavar="URL",
+                   help="the address stations use to reach the sync service (https://...), "
+                        "printed by add-station")
+    p.add_argument("--print-service-url", action="store_true",
+                   help="give the sync service's database role a new password and print its URL")
     p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser("add-station", parents=[common], help="create a station and its database role")
+    from central.serve import add_serve_parser
+
+    add_serve_parser(sub, common)
+
+    p = sub.add_parser("add-station", parents=[common], help="register a station and print its token")
     p.add_argument("station_id")
     p.add_argument("--area", required=True)
     p.add_argument("--supervisor", action="store_true",
                    help="the station pulls every area's bags (review station)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_add_station)
+
+    p = sub.add_parser("rotate-token", parents=[common],
+                       help="give a station a new token (the old one stops at once)")
+    p.add_argument("station_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rotate_token)
 
     p = sub.add_parser("revoke-station", parents=[common], help="stop a station from syncing")
     p.add_argument("station_id")

@@ -27,8 +27,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from station.codes import BagType
 from central.apply import bag_type_of, load_bag_types
+from station.codes import BagType
 from sync.protocol import PullPage, PullRequest
 
 PHASES = ("bag_type", "user", "bill", "bag", "link", "bill_bag")

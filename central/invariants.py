@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from central.apply import bag_type_of, load_bag_types
 from station.codes import CodeKind, classify
 from station.errors import CodeRefused
-from central.apply import bag_type_of, load_bag_types
 
 _BILL_CHANGES = ("bill_parent_added", "bill_parent_removed")
 _LINK_CHANGES = ("child_linked", "child_unlinked")

@@ -1,7 +1,6 @@
-"""The centre's sync service: push (apply a batch), pull (snapshot, then change feed), status.
-
-Shared by the direct transport (the station's own database role calls these on its own
-connection) and the gateway (which authenticates a token, then calls them as the service role).
+"""The centre's decisions behind the sync service: push (apply a batch), pull (snapshot, then
+change feed), status. The HTTP app (central/app.py) authenticates the station by its token and
+calls these with the station id the token belongs to, on the service role's own connection.
 """
 
 from __future__ import annotations
@@ -17,9 +16,9 @@ import psycopg2.errors
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
+from central import apply, feed
 from station.codes import BagType
 from station.events import Event
-from central import apply, feed
 from sync.errors import Busy, StationMismatch, StationRevoked, TransientError, UpgradeRequired
 from sync.protocol import (
     ACCEPTED_VERSIONS,
@@ -92,6 +91,7 @@ class Admission:
     slots: int
     lock_class: int
     busy_retry_s: float
+    wait_s: float = 0.0  # with every slot taken, wait this long (in line, FIFO) before Busy
 
 
 def push(
@@ -172,6 +172,19 @@ def _admitted_session(
             break
         cur.execute(f"SELECT pg_try_advisory_xact_lock({lock_class}, %s)", (slot,))
         admitted = bool(cur.fetchone()[0])
+    if not admitted and admission is not None and admission.wait_s > 0:
+        # Wait in PostgreSQL's lock queue (first come, first served, across all workers and
+        # machines) for a bounded time; the wait is the service's own session, so no client can
+        # make it longer.
+        cur.execute("SAVEPOINT admission")
+        try:
+            cur.execute(f"SET LOCAL lock_timeout = {int(admission.wait_s * 1000)}; "
+                        f"SELECT pg_advisory_xact_lock({lock_class}, %s); "
+                        "SET LOCAL lock_timeout = 0", (slots[0],))
+            admitted = True
+            cur.execute("RELEASE SAVEPOINT admission")
+        except psycopg2.errors.LockNotAvailable:
+            cur.execute("ROLLBACK TO SAVEPOINT admission")
     if not admitted:
         assert admission is not None
         raise Busy(random.uniform(0.5, 1.5) * admission.busy_retry_s,
@@ -359,20 +372,6 @@ def pull(conn: Connection, station_id: str, request: PullRequest) -> PullPage:
         page = feed.pull_page(cur, st.station_id, st.area, st.scope, request)
         cur.close()
         return page
-    finally:
-        if own:
-            conn.rollback()
-
-
-def authenticated_station(conn: Connection) -> str | None:
-    """The station this connection's role belongs to (None for the admin / service role)."""
-    own = not conn.in_transaction()
-    try:
-        cur = raw_cursor(conn)
-        cur.execute("SELECT station_whoami()")
-        row = cur.fetchone()
-        cur.close()
-        return row[0] if row else None
     finally:
         if own:
             conn.rollback()

@@ -1,68 +1,28 @@
-"""Stations at the centre: each gets its own database role (the direct-transport credential).
+"""Stations at the centre: each is known by a token (only its SHA-256 is stored here).
 
-Grants of a station role (all through the per-database group role `tts_<database>`):
-- CONNECT on the database, USAGE on schema public; no CREATE anywhere, owns nothing, so it can
-  neither DROP nor ALTER any table;
-- SELECT, INSERT, UPDATE, DELETE on bag, link, bill, bill_bag and station_bill_notes; INSERT on
-  scan; USAGE on their id sequences (the apply code writes these tables directly, one batch per
-  transaction, under row locks);
-- on "user" only SELECT of the columns id, username, role, dispatch_area: password hashes come
-  through station_operators(), which returns only the station's area plus billers and admins;
-- SELECT on station_bag_types and station_feed (the change feed; it never holds password hashes);
-- INSERT (only) on station_events, its event log: a statement trigger refuses rows under
-  another station's id and rows from a revoked station;
-- nothing on station_stations, no SELECT on station_events: the station reads and updates them
-  only through the SECURITY DEFINER functions station_session / station_record /
-  station_stored_results / station_event_ids / station_link_origins / station_whoami, which
-  check that the calling role (session_user) is the station it claims to be and is not revoked.
+A station proves who it is with its token on every request to the sync service; the service takes
+the station id from the token, never from what the station sends. `add-station` prints the token
+once; `rotate-token` replaces it (the old one stops at once); `revoke-station` refuses it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 
 _ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,39}$")
-
-FUNCTIONS = (
-    "station_whoami()",
-    "station_session(text)",
-    "station_stored_results(text, text[], bigint[])",
-    "station_record(text, jsonb)",
-    "station_event_ids(text)",
-    "station_link_origins(text[])",
-    "station_operators(text, integer[])",
-)
+TOKEN_BYTES = 32  # 256 bits
+PUBLIC_URL_KEY = "public_url"
 
 
 class StationAdminError(Exception):
     pass
-
-
-def _ident(conn: Connection, name: str) -> str:
-    return str(conn.exec_driver_sql("SELECT quote_ident(%s)", (name,)).scalar())
-
-
-def _dbname(conn: Connection) -> str:
-    return str(conn.exec_driver_sql("SELECT current_database()").scalar())
-
-
-def _role_base(dbname: str) -> str:
-    return "tts_" + re.sub(r"[^a-z0-9_]", "_", dbname.lower())[:30]
-
-
-def group_role(conn: Connection) -> str:
-    return _role_base(_dbname(conn))
-
-
-def station_role_name(conn: Connection, station_id: str) -> str:
-    tail = re.sub(r"[^a-z0-9_]", "_", station_id.lower())
-    return f"{_role_base(_dbname(conn))}_{tail}"[:63]
 
 
 def normalise_station_id(raw: str) -> str:
@@ -74,75 +34,78 @@ def normalise_station_id(raw: str) -> str:
     return sid
 
 
-def ensure_group(conn: Connection) -> str:
-    """Create the per-database group role of stations and (re)apply its grants; idempotent."""
-    group = group_role(conn)
-    exists = conn.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,)).first()
-    g = _ident(conn, group)
-    db = _ident(conn, _dbname(conn))
-    if not exists:
-        conn.exec_driver_sql(f"CREATE ROLE {g} NOLOGIN")
-    statements = [
-        f"GRANT CONNECT ON DATABASE {db} TO {g}",
-        f"GRANT USAGE ON SCHEMA public TO {g}",
-        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON bag, link, bill, bill_bag, station_bill_notes "
-        f"TO {g}",
-        f"GRANT INSERT ON scan, station_events TO {g}",
-        f'GRANT SELECT (id, username, role, dispatch_area) ON "user" TO {g}',
-        f"GRANT SELECT ON station_bag_types, station_feed TO {g}",
-    ]
-    # the id sequences, whatever the web system named them
-    for table in ("bag", "link", "bill", "bill_bag", "scan", "station_events"):
-        seq = conn.exec_driver_sql(
-            "SELECT pg_get_serial_sequence(%s, 'id')", (table,)
-        ).scalar()
-        if seq:
-            statements.append(f"GRANT USAGE ON SEQUENCE {seq} TO {g}")
-    statements += [f"GRANT EXECUTE ON FUNCTION {fn} TO {g}" for fn in FUNCTIONS]
-    for sql in statements:
-        conn.exec_driver_sql(sql)
-    return group
+def token_hash(token: str) -> str:
+    """What the centre keeps of a token. A token is 256 random bits: a plain hash is enough
+    (nothing to brute-force), and lets the service find the station with one index look-up."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def station_url(admin_url: str, role: str, password: str) -> str:
-    url = make_url(admin_url).set(username=role, password=password)
-    text = url.render_as_string(hide_password=False)
-    return text.replace("postgresql+psycopg2://", "postgresql://", 1)
+def new_token() -> str:
+    return "tts_" + secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def public_url(conn: Connection) -> str | None:
+    return conn.exec_driver_sql(
+        "SELECT value FROM station_centre_settings WHERE key = %s", (PUBLIC_URL_KEY,)
+    ).scalar()
+
+
+def set_public_url(conn: Connection, url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise StationAdminError(
+            f"The public URL {url!r} is not an address stations can use: give the https://... "
+            "(or, on a trusted LAN, http://...) address of the sync service"
+        )
+    conn.exec_driver_sql(
+        "INSERT INTO station_centre_settings (key, value) VALUES (%s, %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (PUBLIC_URL_KEY, url),
+    )
+    return url
 
 
 def add_station(
-    conn: Connection, admin_url: str, station_id: str, area: str, *, scope: str = "area"
-) -> dict[str, str]:
-    """Create the station, its role and password; returns {"station", "url"} (shown once)."""
+    conn: Connection, station_id: str, area: str, *, scope: str = "area"
+) -> dict[str, str | None]:
+    """Register a station; returns {"station", "token", "url"}: the token is shown only once."""
     sid = normalise_station_id(station_id)
     area = area.strip()
-    if not area:
-        raise StationAdminError("A station needs an area (--area AREA)")
+    if not area or len(area) > 50:
+        raise StationAdminError("A station needs an area of 1-50 characters (--area AREA)")
     if conn.exec_driver_sql(
         "SELECT 1 FROM station_stations WHERE station_id = %s", (sid,)
     ).first():
         raise StationAdminError(
-            f"Station {sid} exists already; revoke it first or choose another id"
+            f"Station {sid} exists already: give it a new token with rotate-token {sid}, "
+            "or choose another id"
         )
-    group = ensure_group(conn)
-    role = station_role_name(conn, sid)
-    password = secrets.token_urlsafe(24)
-    r = _ident(conn, role)
-    if conn.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).first():
-        conn.exec_driver_sql(f"ALTER ROLE {r} LOGIN PASSWORD %s", (password,))
-    else:
-        conn.exec_driver_sql(f"CREATE ROLE {r} LOGIN PASSWORD %s", (password,))
-    conn.exec_driver_sql(f"GRANT {_ident(conn, group)} TO {r}")
+    token = new_token()
     conn.exec_driver_sql(
-        "INSERT INTO station_stations (station_id, area, role_name, scope) VALUES (%s, %s, %s, %s)",
-        (sid, area, role, scope),
+        "INSERT INTO station_stations (station_id, area, scope, token_hash, token_issued_at) "
+        "VALUES (%s, %s, %s, %s, now())",
+        (sid, area, scope, token_hash(token)),
     )
-    return {"station": sid, "url": station_url(admin_url, role, password)}
+    return {"station": sid, "token": token, "url": public_url(conn)}
+
+
+def rotate_token(conn: Connection, station_id: str) -> dict[str, str | None]:
+    """A new token for a station; the old one stops working with this commit."""
+    sid = normalise_station_id(station_id)
+    token = new_token()
+    row = conn.exec_driver_sql(
+        "UPDATE station_stations SET token_hash = %s, token_issued_at = now() "
+        "WHERE station_id = %s RETURNING revoked_at IS NOT NULL",
+        (token_hash(token), sid),
+    ).first()
+    if row is None:
+        raise StationAdminError(f"No station {sid} at this centre")
+    if row[0]:
+        raise StationAdminError(f"Station {sid} is revoked: add it again under a new id")
+    return {"station": sid, "token": token, "url": public_url(conn)}
 
 
 def revoke_station(conn: Connection, station_id: str) -> str:
-    """Stop a station syncing: mark it revoked, disable its login, end its open sessions."""
+    """Stop a station syncing: its token is refused from this commit on."""
     sid = normalise_station_id(station_id)
     row = conn.exec_driver_sql(
         "UPDATE station_stations SET revoked_at = coalesce(revoked_at, now()) "
@@ -151,13 +114,26 @@ def revoke_station(conn: Connection, station_id: str) -> str:
     ).first()
     if row is None:
         raise StationAdminError(f"No station {sid} at this centre")
-    role = row[0]
-    if conn.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).first():
-        conn.exec_driver_sql(f"ALTER ROLE {_ident(conn, role)} NOLOGIN")
-        conn.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,)
-        )
     return sid
+
+
+@dataclass(frozen=True)
+class StationIdentity:
+    """Who a token belongs to."""
+
+    station_id: str
+    area: str
+    scope: str
+    revoked: bool
+
+
+def identify(conn: Connection, token: str) -> StationIdentity | None:
+    """The station a token belongs to, or None for a token the centre does not know."""
+    row = conn.exec_driver_sql(
+        "SELECT station_id, area, scope, revoked_at IS NOT NULL FROM station_stations "
+        "WHERE token_hash = %s", (token_hash(token),),
+    ).first()
+    return None if row is None else StationIdentity(*row)
 
 
 @dataclass(frozen=True)

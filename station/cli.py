@@ -134,17 +134,28 @@ def emit_result(out: Output, r: OpResult, raw: str | None = None) -> None:
 
 
 def cmd_init(args: argparse.Namespace, out: Output) -> int:
-    from station.secrets import SecretError, SecretStore, split_secret
+    from station.centre import CentreSettingError, check_ca_file, check_central_url, read_token
+    from station.secrets import SecretError, SecretStore
 
+    # The centre's address goes to the settings; the station's token to the keyring or a
+    # user-only file (station/secrets.py), read from the environment or a prompt, never argv.
+    central_url = token = ""
+    ca_file = ""
+    if args.central:
+        try:
+            central_url = check_central_url(args.central)
+            token = read_token()
+            ca_file = check_ca_file(args.ca_file)
+        except CentreSettingError as exc:
+            raise CommandError(exc.message, EXIT_USAGE) from exc
     store = open_store(args, create=True)
-    # The centre's URL goes to the settings without its password; the password to the keyring
-    # or a user-only file (station/secrets.py).
-    central_url, secret = split_secret(args.central or "")
     try:
         s = store.init_station(args.station_id, args.area, demo=args.demo,
                                central_url=central_url)
-        if secret is not None:
-            SecretStore(store.paths).set(s.station_id, secret)
+        if token:
+            SecretStore(store.paths).set(s.station_id, token)
+        if ca_file:
+            store.save_settings(store.settings().replace(central_ca_file=ca_file))
     except (StationError, SecretError) as exc:
         raise CommandError(exc.message, EXIT_STORE) from exc
     finally:
@@ -325,7 +336,11 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
     p.add_argument("--station-id", required=True)
     p.add_argument("--area", required=True)
     p.add_argument("--demo", action="store_true", help="add demo operators and bag types")
-    p.add_argument("--central", default=None, help="central database URL (see sync)")
+    p.add_argument("--central", default=None, metavar="URL",
+                   help="the centre's sync service address, https://... (token from "
+                        "$TRACETRACK_CENTRAL_TOKEN or a prompt; see sync)")
+    p.add_argument("--ca-file", metavar="FILE",
+                   help="certificate authority of a centre with its own CA")
 
     p = add("scan", cmd_scan, "feed codes exactly as a scanner would, one result per code")
     operator_option(p)

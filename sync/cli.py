@@ -9,13 +9,22 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
+from station.centre import (
+    CentreSettingError,
+    check_ca_file,
+    check_central_url,
+    read_token,
+    save_connection,
+    stored_token,
+)
 from station.cli import EXIT_OK, CommandError, Output, common_options, open_store
-from station.secrets import SecretError, SecretStore, join_secret, split_secret
+from station.secrets import SecretError
 from station.store.local import LocalStore
 from sync.errors import SyncError
-from sync.transport import make_transport, redact
+from sync.transport import HttpTransport, NotACentralUrl, Transport, make_transport, redact
 from sync.worker import SyncListener, SyncSummary, SyncWorker
 
 EXIT_SYNC = 6  # the centre could not be reached, or refused the station
@@ -29,8 +38,11 @@ def register(sub: Any) -> None:
     common_options(p, top=False)
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--central", metavar="URL",
-                   help="connect this station to a centre first (postgresql://ROLE:PASSWORD@HOST/DB; "
-                        "the password goes to the keyring or a user-only file)")
+                   help="connect this station to a centre first: the sync service's https:// "
+                        "address; the token comes from $TRACETRACK_CENTRAL_TOKEN or a prompt "
+                        "and goes to the keyring or a user-only file")
+    p.add_argument("--ca-file", metavar="FILE",
+                   help="certificate authority of a centre with its own CA (kept as a setting)")
     p.add_argument("--interval", type=float, default=15.0, metavar="S",
                    help="seconds between pulls when idle (default 15)")
     p.add_argument("--batch", type=int, default=500, metavar="N", help="events per batch (max 500)")
@@ -38,29 +50,46 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_sync)
 
 
-def connect_station(store: LocalStore, url: str) -> str:
-    """Save a centre URL: the URL without its password to the settings, the password aside."""
-    settings = store.settings()
-    clean, secret = split_secret(url)
-    secrets = SecretStore(store.paths)
-    if secret is not None:
-        secrets.set(settings.station_id, secret)
-    store.save_settings(settings.replace(central_url=clean))
-    return clean
+def try_centre(url: str, token: str, station_id: str, ca_file: str | None = None) -> dict[str, Any]:
+    """Ask the centre who the token belongs to; a SyncError says plainly what went wrong."""
+    transport = HttpTransport(check_central_url(url), token, station_id=station_id,
+                              ca_file=ca_file or None, read_timeout=15.0)
+    try:
+        who = transport.whoami()
+    finally:
+        transport.close()
+    if who.get("station_id") != station_id:
+        raise SyncError(
+            f"That token belongs to station {who.get('station_id')}, not to this station "
+            f"({station_id}): check the token the administrator gave for {station_id}")
+    return who
 
 
-def central_url_of(store: LocalStore) -> str:
+def connect_station(store: LocalStore, url: str, token: str, ca_file: str | None = None,
+                    *, check: bool = True) -> str:
+    """Try the centre with the token (unless check=False), then keep the address and token."""
+    sid = store.settings().station_id
+    if check:
+        try_centre(url, token, sid, check_ca_file(ca_file) or None)
+    return save_connection(store, url, token, ca_file)
+
+
+def transport_factory(store: LocalStore) -> Callable[[], Transport]:
+    """What the worker calls to (re)connect: the stored address, token and CA file, read now."""
     settings = store.settings()
+    sid = settings.station_id
     if not settings.central_url:
         raise CommandError(
-            f"Station {settings.station_id} is not connected to a centre: run "
-            "tracetrack-station sync --central postgresql://ROLE:PASSWORD@HOST/DB", EXIT_SYNC,
+            f"Station {sid} is not connected to a centre: run "
+            "tracetrack-station sync --central https://HOST (token from TRACETRACK_CENTRAL_TOKEN)",
+            EXIT_SYNC,
         )
     try:
-        secret = SecretStore(store.paths).get(settings.station_id)
+        token = stored_token(store)
     except SecretError as exc:
         raise CommandError(exc.message, EXIT_SYNC) from exc
-    return join_secret(settings.central_url, secret)
+    url, ca = settings.central_url, settings.central_ca_file or None
+    return lambda: make_transport(url, token, station_id=sid, ca_file=ca)
 
 
 def summary_text(s: SyncSummary) -> str:
@@ -87,18 +116,27 @@ def cmd_sync(args: argparse.Namespace, out: Output) -> int:
     store = open_store(args)
     try:
         if args.central:
-            clean = connect_station(store, args.central)
+            try:
+                token = read_token()
+                clean = connect_station(store, args.central, token, args.ca_file)
+            except (CentreSettingError, SyncError) as exc:
+                raise CommandError(exc.message, EXIT_SYNC) from exc
             if not args.json:
                 out.stream.write(f"Connected to {clean}\n")
-        url = central_url_of(store)
-        sid = store.settings().station_id
+        elif args.ca_file:
+            try:
+                store.save_settings(store.settings().replace(
+                    central_ca_file=check_ca_file(args.ca_file)))
+            except CentreSettingError as exc:
+                raise CommandError(exc.message, EXIT_SYNC) from exc
+        factory = transport_factory(store)
         try:
-            make_transport(url, sid).close()  # a bad URL scheme is refused here, before any thread
+            factory().close()  # a bad address or a missing token is refused here, before any thread
         except SyncError as exc:
             raise CommandError(exc.message, EXIT_SYNC) from exc
         printer = _Printer(out)
         worker = SyncWorker(
-            store, lambda: make_transport(url, sid), listener=printer,
+            store, factory, listener=printer,
             max_batch_events=max(1, min(args.batch, 500)), interval_s=args.interval,
             pull=not args.no_pull,
         )
@@ -108,12 +146,12 @@ def cmd_sync(args: argparse.Namespace, out: Output) -> int:
             finally:
                 worker.close()
             return EXIT_OK if summary.error is None else EXIT_SYNC
-        return _run_forever(worker, url)
+        return _run_forever(worker)
     finally:
         store.close()
 
 
-def _run_forever(worker: SyncWorker, url: str) -> int:
+def _run_forever(worker: SyncWorker) -> int:
     stop = threading.Event()
 
     def _on_signal(_signum: int, _frame: Any) -> None:
@@ -132,4 +170,5 @@ def _run_forever(worker: SyncWorker, url: str) -> int:
     return EXIT_OK
 
 
-__all__ = ["EXIT_SYNC", "central_url_of", "cmd_sync", "connect_station", "redact", "register"]
+__all__ = ["EXIT_SYNC", "NotACentralUrl", "cmd_sync", "connect_station", "redact", "register",
+           "transport_factory", "try_centre"]

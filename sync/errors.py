@@ -57,3 +57,14 @@ class StationMismatch(SyncError):
         )
         self.authenticated = authenticated
         self.claimed = claimed
+
+
+class TokenRefused(StationRevoked):
+    """The centre does not know the station's token (mistyped, or replaced by a rotation)."""
+
+    def __init__(self, station_id: str, message: str = "") -> None:
+        super().__init__(station_id)
+        self.message = (message or "The centre does not know this station's token") + (
+            ": ask the central administrator for the current token and connect again. "
+            "Nothing was lost: scans stay queued.")
+        self.args = (self.message,)

@@ -1,23 +1,41 @@
-"""How the sync worker reaches the centre: one Transport interface, the direct (PostgreSQL) one here.
+"""How the sync worker reaches the centre: its sync service over HTTPS (HTTP on a trusted LAN).
 
 A transport returns a structured reply or raises a SyncError; it never lets a half-known outcome
-through, so events are only marked synced from a PushReply (sync.md item 4).
+through: only a body that parses as the protocol's reply marks anything synced (docs/sync.md §4).
+A captive portal's HTML page, a proxy's 502, a cut connection or a timeout leave the events
+pending, with a plain message saying what was met.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
-from typing import Any, Protocol
+import ssl
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
-from sync.errors import StationRevoked, SyncError, TransientError
-from sync.protocol import PullPage, PullRequest, PushBatch, PushReply
+import httpx
+
+from station import APP_VERSION
+from sync.errors import (
+    Busy,
+    StationMismatch,
+    StationRevoked,
+    SyncError,
+    TokenRefused,
+    TransientError,
+    UpgradeRequired,
+)
+from sync.protocol import PROTOCOL_VERSION, PullPage, PullRequest, PushBatch, PushReply
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 5
-ADMISSION_SLOTS = 1  # batches applied at the centre at once (measured best on 2 cores)
-ADMISSION_LOCK = 0x7474  # advisory lock class id of the admission slots ("tt")
-STATEMENT_TIMEOUT_MS = 60_000
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 60.0
+COMPRESS_ABOVE = 1024  # bytes of JSON: smaller bodies go as they are
+
+T = TypeVar("T")
 
 
 class Transport(Protocol):
@@ -28,138 +46,199 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def make_transport(url: str, station_id: str = "") -> Transport:
-    """The transport for a central URL (with its secret already joined in)."""
-    if url.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
-        return DirectTransport(url, station_id=station_id)
-    if url.startswith(("http://", "https://")):
-        raise SyncError(
-            f"The gateway transport ({url.split('://')[0]}://) is not available in this version: "
-            "use the centre's postgresql:// station URL"
-        )
-    raise SyncError(f"Not a central URL: {redact(url)!r} (expected postgresql://...)")
+class CertificateNotTrusted(SyncError):
+    """The centre's TLS certificate could not be verified: a setting to fix, not a retry."""
+
+
+class NotACentralUrl(SyncError):
+    """The station was given something that is not the sync service's address."""
+
+
+def check_central_url(url: str) -> str:
+    """The service address as it will be used, or NotACentralUrl (a station's old database
+    URL included: it says how to reconnect)."""
+    from station.centre import CentreSettingError
+    from station.centre import check_central_url as check
+
+    try:
+        return check(url)
+    except CentreSettingError as exc:
+        raise NotACentralUrl(exc.message) from exc
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+    """The URL without a password, for messages and logs."""
     from station.secrets import split_secret
 
     return split_secret(url)[0]
 
 
-class DirectTransport:
-    """Applies batches directly in the central PostgreSQL database with the station's own role."""
+def make_transport(url: str, token: str | None, *, station_id: str = "",
+                   ca_file: str | None = None) -> HttpTransport:
+    """The transport for a centre address; refuses database URLs (a station's old setting)."""
+    url = check_central_url(url)
+    if not token:
+        raise TokenRefused(station_id or "?", "No token is stored for this station: connect it "
+                           "again with the token the central administrator gave")
+    return HttpTransport(url, token, station_id=station_id, ca_file=ca_file)
 
-    def __init__(self, url: str, *, station_id: str = "",
-                 connect_timeout: int = CONNECT_TIMEOUT_S,
-                 admission_slots: int = ADMISSION_SLOTS, busy_retry_s: float = 0.2) -> None:
-        import sqlalchemy as sa
 
-        if url.startswith("postgres://"):
-            url = "postgresql://" + url[len("postgres://"):]
-        self.url = url
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg2://" + url[len("postgresql://"):]  # the driver installed
+class HttpTransport:
+    """httpx with keep-alive, connect and read timeouts, certificate verification on."""
+
+    def __init__(self, url: str, token: str, *, station_id: str = "", ca_file: str | None = None,
+                 connect_timeout: float = CONNECT_TIMEOUT_S,
+                 read_timeout: float = READ_TIMEOUT_S, compress: bool = True) -> None:
+        self.url = check_central_url(url)
         self.station_id = station_id
-        self.admission_slots = admission_slots
-        self.busy_retry_s = busy_retry_s
-        # One connection kept between batches (the worker is one thread); pre-ping finds a
-        # connection a restart, a revocation or a network cut killed, before a batch is sent on
-        # it (so a revoked station is told so at once, not "offline" first).
-        self.engine = sa.create_engine(
-            url,
-            pool_size=1,
-            max_overflow=0,
-            pool_pre_ping=True,
-            connect_args={
-                "connect_timeout": connect_timeout,
-                "application_name": "tracetrack-station",
-                "keepalives": 1,
-                "keepalives_idle": 10,
-                "keepalives_interval": 5,
-                "keepalives_count": 3,
-                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
-            },
+        self.compress = compress
+        verify: ssl.SSLContext | bool = True
+        if ca_file:
+            try:
+                verify = ssl.create_default_context(cafile=ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise CertificateNotTrusted(
+                    f"The CA file {ca_file} cannot be used: {exc}") from exc
+        self.client = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token}",
+                     "User-Agent": f"tracetrack-station/{APP_VERSION}",
+                     "Accept": "application/json"},
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            verify=verify,
+            limits=httpx.Limits(max_connections=2, max_keepalive_connections=1),
+            follow_redirects=False,
+            trust_env=False,
         )
 
-    def push(self, batch: PushBatch) -> PushReply:
-        from central import service
+    # -- the protocol --------------------------------------------------------------------------
 
-        # Admission control (sync.md item 8): a station finding every slot taken is told
-        # "busy, retry after N s" and backs off with jitter: 200 stations coming back at once
-        # queue up instead of all waiting on each other's locks inside the database.
-        admission = (service.Admission(self.admission_slots, ADMISSION_LOCK, self.busy_retry_s)
-                     if self.admission_slots > 0 else None)
-        return self._run(lambda conn: service.push(conn, self._who(conn), batch, admission))
+    def push(self, batch: PushBatch) -> PushReply:
+        return self._call("POST", "/v1/push", batch.to_json(), PushReply.from_json)
 
     def pull(self, request: PullRequest) -> PullPage:
-        from central import service
+        return self._call("POST", "/v1/pull", request.to_json(), PullPage.from_json)
 
-        return self._run(lambda conn: service.pull(conn, self._who(conn), request))
+    def status(self) -> PushReply:
+        return self._call("GET", "/v1/status", None, PushReply.from_json)
 
-    def status(self) -> Any:
-        from central import service
-
-        return self._run(lambda conn: service.station_status(conn, self._who(conn)))
+    def whoami(self) -> dict[str, Any]:
+        def parse(obj: dict[str, Any]) -> dict[str, Any]:
+            if not isinstance(obj.get("station_id"), str):
+                raise ValueError("no station_id")
+            return obj
+        return self._call("GET", "/v1/whoami", None, parse)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.client.close()
 
-    def _who(self, conn: Any) -> str:
-        """The station this connection logs in as: asked once per database connection."""
-        from central import service
+    # -- one request ---------------------------------------------------------------------------
 
-        info = conn.connection.info  # lives as long as the database connection
-        who = info.get("tracetrack_station")
-        if who:
-            return str(who)
-        who = info["tracetrack_station"] = service.authenticated_station(conn)
-        if not who:
-            raise SyncError(
-                f"{redact(self.url)} is not a station's credential (an administrator's?): use the "
-                "URL `tracetrack-central add-station` printed for this station"
-            )
-        return str(who)
-
-    def _run(self, fn: Any) -> Any:
-        from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-
+    def _call(self, method: str, path: str, body: dict[str, Any] | None,
+              parse: Callable[[dict[str, Any]], T]) -> T:
+        headers: dict[str, str] = {}
+        content: bytes | None = None
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":"), ensure_ascii=False,
+                                 allow_nan=False).encode("utf-8", "surrogatepass")
+            headers["Content-Type"] = "application/json"
+            if self.compress and len(content) > COMPRESS_ABOVE:
+                content = gzip.compress(content, compresslevel=1)
+                headers["Content-Encoding"] = "gzip"
         try:
-            conn = self.engine.connect()
-        except (OperationalError, InterfaceError, DisconnectionError) as exc:
-            raise self._lost(exc) from exc
-        try:
-            result = fn(conn)
-            if conn.in_transaction():
-                conn.commit()
-            return result
-        except TransientError:
-            conn.invalidate()  # never hand a connection in an unknown state back to the pool
-            self.engine.dispose()
-            raise
-        except SyncError:
-            raise
-        except (OperationalError, InterfaceError, DisconnectionError) as exc:
-            # Connection refused or cut, server restarting, timeouts: the outcome is unknown, so
-            # nothing is marked; a resend gets the original results (exactly-once effect).
-            conn.invalidate()
-            raise self._lost(exc) from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise self._lost(exc) from exc
-            raise
-        finally:
-            conn.close()
+            resp = self.client.request(method, path, content=content, headers=headers)
+        except httpx.ConnectTimeout as exc:
+            raise TransientError(f"The centre at {self.url} did not answer the connection within "
+                                 f"{CONNECT_TIMEOUT_S:.0f} s: offline, retrying") from exc
+        except httpx.ConnectError as exc:
+            text = str(exc)
+            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+                raise CertificateNotTrusted(
+                    f"The centre's certificate at {self.url} is not trusted ({_short(text)}): if "
+                    "the centre uses its own certificate authority, connect with --ca-file FILE"
+                ) from exc
+            raise TransientError(f"The centre at {self.url} cannot be reached: "
+                                 f"{_short(text) or type(exc).__name__}") from exc
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"The centre at {self.url} did not answer in time: the events "
+                                 "stay queued and are sent again") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"The connection to the centre at {self.url} was cut before its "
+                                 "answer: the events stay queued and are sent again "
+                                 f"({type(exc).__name__})") from exc
+        return self._answer(resp, parse)
 
-    def _lost(self, exc: BaseException) -> SyncError:
-        self.engine.dispose()
-        text = str(getattr(exc, "orig", None) or exc)
-        if "not permitted to log in" in text or "password authentication failed" in text:
-            return StationRevoked(self.station_id or "?")
-        return TransientError(f"The centre is unreachable: {_first_line(exc)}")
+    def _answer(self, resp: httpx.Response, parse: Callable[[dict[str, Any]], T]) -> T:
+        obj = _json_of(resp)
+        status = resp.status_code
+        if status == 200:
+            if obj is None:
+                raise TransientError(_not_the_service(resp, self.url))
+            try:
+                return parse(obj)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise TransientError(
+                    f"The centre at {self.url} answered with JSON that is not a sync reply "
+                    f"({exc}): nothing was marked sent") from exc
+        code = obj.get("error") if obj else None
+        message = str(obj.get("message") or "") if obj else ""
+        if code is None:
+            # Not our service's answer: a proxy, a load balancer, a portal.
+            if status in (401, 403, 407):
+                raise TransientError(_not_the_service(resp, self.url))
+            raise TransientError(_not_the_service(resp, self.url))
+        sid = self.station_id or "?"
+        if code in ("token_unknown", "token_missing"):
+            raise TokenRefused(sid, message)
+        if code == "station_revoked":
+            raise StationRevoked(sid)
+        if code == "station_mismatch":
+            raise StationMismatch(str(obj.get("station") or "?"), sid)  # type: ignore[union-attr]
+        if code == "upgrade_required":
+            accepted = obj.get("accepted") or []  # type: ignore[union-attr]
+            raise UpgradeRequired(PROTOCOL_VERSION, [int(v) for v in accepted if isinstance(v, int)])
+        if status == 503 or code in ("busy", "database_unavailable"):
+            retry = _retry_after(resp, obj)
+            if code == "busy":
+                raise Busy(retry, message or None)
+            raise TransientError(message or "The centre is unavailable: retrying later")
+        if status >= 500:
+            raise TransientError(f"The centre failed to handle the request ({status}): {message}")
+        raise SyncError(f"The centre refused the request ({status} {code}): {message}")
 
 
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def _json_of(resp: httpx.Response) -> dict[str, Any] | None:
+    if "json" not in resp.headers.get("content-type", ""):
+        return None
+    try:
+        obj = resp.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _retry_after(resp: httpx.Response, obj: dict[str, Any] | None) -> float:
+    raw = (obj or {}).get("retry_after")
+    if isinstance(raw, (int, float)) and 0 <= raw < 3600:
+        return float(raw)
+    try:
+        return max(0.0, min(3600.0, float(resp.headers.get("retry-after", "5"))))
+    except ValueError:
+        return 5.0
+
+
+def _not_the_service(resp: httpx.Response, url: str) -> str:
+    kind = resp.headers.get("content-type", "no content type").split(";")[0]
+    what = f"{resp.status_code} {resp.reason_phrase}".strip()
+    hint = ""
+    if "html" in kind:
+        hint = (": a captive portal, a proxy's login page or another web server? Open the "
+                "address in a browser on this computer")
+    elif resp.status_code in (502, 503, 504):
+        hint = ": a proxy in front of the centre could not reach the sync service"
+    return (f"The address {url} answered with something other than the sync service ({what}, "
+            f"{kind}){hint}. Nothing was marked sent: the events stay queued.")
+
+
+def _short(text: str) -> str:
+    return text.strip().splitlines()[0][:200] if text.strip() else ""

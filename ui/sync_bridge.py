@@ -10,8 +10,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from station.secrets import SecretError
-from sync.transport import Transport, make_transport
+from sync.cli import transport_factory
+from sync.transport import Transport
 from sync.worker import CLOCK_SKEW_WARN_S, SyncListener, SyncStatus, SyncSummary, SyncWorker
 
 log = logging.getLogger(__name__)
@@ -61,39 +61,28 @@ class SyncBridge(QObject):
         factory = self._transport_factory
         store = self.window.store
         if factory is None:
-            from sync.cli import central_url_of
-
-            settings = self.window.settings
-            if not settings.central_url:
+            if not self.window.settings.central_url:
                 return False
             try:
-                url = central_url_of(store)
-            except (SecretError, Exception) as exc:  # shown in the status bar, never fatal
+                factory = transport_factory(store)
+            except Exception as exc:  # shown in the status bar, never fatal
                 self.problem = getattr(exc, "message", str(exc))
                 self._show_state("blocked")
                 return False
-            sid = settings.station_id
-
-            def factory() -> Transport:
-                return make_transport(url, sid)
-
         self.worker = SyncWorker(store, factory, listener=_Relay(self), **self._worker_options)
         self.worker.start()
         return True
 
     def reconnect(self) -> bool:
-        """The centre URL or its password changed: the worker uses them from its next run."""
+        """The centre's address or the token changed: the worker uses them from its next run."""
         if self.worker is None:
             return self.start()
-        from sync.cli import central_url_of
-
         try:
-            url = central_url_of(self.window.store)
+            factory = transport_factory(self.window.store)
         except Exception as exc:  # shown, never fatal
             self.problem = getattr(exc, "message", str(exc))
             return False
-        sid = self.window.settings.station_id
-        self.worker.use_transport(lambda: make_transport(url, sid))
+        self.worker.use_transport(factory)
         return True
 
     def stop(self) -> None:

@@ -1,6 +1,8 @@
 """The sync issues screen: events the centre rejected, with its reason, until a biller or admin
 acknowledges them (sync.md item 6: nothing is dropped without a person seeing it); an admin also
-connects the station to a centre here (the password goes to the keyring or a user-only file)."""
+connects the station to a centre here: its sync service's address and the station's token (the
+token goes to the keyring or a user-only file). Connect tries the centre first and says what
+happened; nothing is saved when the centre cannot be reached or refuses the token."""
 
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ from PySide6.QtWidgets import (
 
 from station.rules import Action, may
 from station.service import Operator, StationService
-from sync.errors import SyncError
 from sync.worker import SyncIssue, acknowledge_issues, list_issues
 from ui.tasks import TaskError
 
@@ -132,16 +133,19 @@ class SyncIssuesScreen(QWidget):
         self.message.setWordWrap(True)
         self.centre_label = QLabel("", self)
         self.url_edit = QLineEdit(self)
-        self.url_edit.setPlaceholderText("postgresql://ROLE@HOST/DATABASE (from add-station)")
-        self.password_edit = QLineEdit(self)
-        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password_edit.setPlaceholderText("station password")
+        self.url_edit.setPlaceholderText("https://centre.example:8800 (from add-station)")
+        self.token_edit = QLineEdit(self)
+        self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token_edit.setPlaceholderText("station token")
+        self.ca_edit = QLineEdit(self)
+        self.ca_edit.setPlaceholderText("CA file (only for a centre with its own CA)")
         self.connect_button = QPushButton("Connect", self)
         self.connect_button.clicked.connect(self._on_connect_button_clicked)
         centre = QHBoxLayout()
         centre.addWidget(self.centre_label)
         centre.addWidget(self.url_edit, 2)
-        centre.addWidget(self.password_edit, 1)
+        centre.addWidget(self.token_edit, 1)
+        centre.addWidget(self.ca_edit, 1)
         centre.addWidget(self.connect_button)
         buttons = QHBoxLayout()
         buttons.addWidget(self.show_all)
@@ -180,7 +184,7 @@ class SyncIssuesScreen(QWidget):
             b.setToolTip("" if allowed else "Only a biller or an admin may acknowledge sync issues")
         op = getattr(self.window_, "operator", None)
         admin = op is not None and may(op.role, Action.SETTINGS)
-        for w in (self.url_edit, self.password_edit, self.connect_button):
+        for w in (self.url_edit, self.token_edit, self.ca_edit, self.connect_button):
             w.setEnabled(admin)
         url = self.window_.settings.central_url
         self.centre_label.setText(f"Centre: {url}" if url else "Centre: not connected")
@@ -189,37 +193,45 @@ class SyncIssuesScreen(QWidget):
 
     @Slot()
     def _on_connect_button_clicked(self) -> None:
-        from station.secrets import join_secret, split_secret
+        from station.centre import CentreSettingError, check_ca_file, check_central_url, check_token
         from sync.cli import connect_station
-        from sync.transport import make_transport
 
         op = getattr(self.window_, "operator", None)
         if op is None or not may(op.role, Action.SETTINGS):
             self.message.setText("Only an admin may connect the station to a centre")
             return
-        raw = self.url_edit.text().strip()
-        clean, inline = split_secret(raw)
-        url = join_secret(clean, self.password_edit.text() or inline)
         try:
-            make_transport(url).close()  # refuses anything but a postgresql:// URL
-        except SyncError as exc:
+            url = check_central_url(self.url_edit.text())
+            token = check_token(self.token_edit.text())
+            ca = check_ca_file(self.ca_edit.text().strip()) or None
+        except CentreSettingError as exc:
             self.message.setText(exc.message)
             return
+        self.message.setText(f"Trying the centre at {url}...")
+        self.connect_button.setEnabled(False)
 
         def work(service: StationService) -> Any:
-            connect_station(service.store, url)
+            # The centre is asked who the token belongs to before anything is saved.
+            connect_station(service.store, url, token, ca)
             service.reload()
             return service.settings
 
-        self.window_.task_runner.submit(work, self._on_task_connected, self._on_task_failed)
+        self.window_.task_runner.submit(work, self._on_task_connected, self._on_task_connect_failed)
 
     def _on_task_connected(self, settings: Any) -> None:
-        self.password_edit.clear()
+        self.token_edit.clear()
         self.url_edit.clear()
+        self.ca_edit.clear()
         self.window_.apply_settings(settings)
         started = self.bridge.reconnect() if self.bridge is not None else False
-        self.message.setText(f"Connected to {settings.central_url}" + ("" if started else
-                             f" (not syncing: {getattr(self.bridge, 'problem', '')})"))
+        self.message.setText(
+            f"Connected: the centre at {settings.central_url} knows this station "
+            f"({settings.station_id})" + ("; syncing" if started else
+                                         f" (not syncing: {getattr(self.bridge, 'problem', '')})"))
+        self._update_buttons()
+
+    def _on_task_connect_failed(self, err: TaskError) -> None:
+        self.message.setText(f"Not connected: {err.message}. Nothing was changed.")
         self._update_buttons()
 
     # -- loading ------------------------------------------------------------------------------
@@ -267,8 +279,7 @@ class SyncIssuesScreen(QWidget):
         self.reload()
 
     def _on_task_ack_failed(self, err: TaskError) -> None:
-        exc = err.exception
-        self.message.setText(exc.message if isinstance(exc, SyncError) else err.message)
+        self.message.setText(err.message)
 
     @Slot()
     def _on_ack_button_clicked(self) -> None:

@@ -1,5 +1,6 @@
 """Central fixtures: one throwaway PostgreSQL per session (pgserver, or TRACETRACK_TEST_DATABASE_URL),
-a template database migrated once, and a fresh copy of it per test (CREATE DATABASE ... TEMPLATE)."""
+a template database migrated once, a fresh copy of it per test (CREATE DATABASE ... TEMPLATE), and
+a real `tracetrack-central serve` process in front of it, started when a test first adds a station."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from tests.sync.service_proc import CentralService, StationAccess
+
 TEMPLATE = f"tt_central_template_{os.getpid()}"  # one per test session
 DEMO_AREA = "North"
 _counter = itertools.count(1)
@@ -25,13 +28,16 @@ def with_database(url: str, name: str) -> str:
 
 
 class CentralDB(str):
-    """Admin URL of a fresh, initialised central database (a str), with helpers."""
+    """Admin URL of a fresh, initialised central database (a str), with helpers; its sync service
+    (a real `serve` process) starts when first asked for."""
 
     name: str
 
-    def __new__(cls, url: str, name: str) -> CentralDB:
+    def __new__(cls, url: str, name: str, log_dir: Path | None = None) -> CentralDB:
         obj = super().__new__(cls, url)
         obj.name = name
+        obj.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="tt-serve-"))
+        obj._service = None
         return obj
 
     @property
@@ -43,16 +49,45 @@ class CentralDB(str):
 
         return make_engine(self.url, **kw)
 
-    def add_station(self, station_id: str, area: str = DEMO_AREA, scope: str = "area") -> str:
-        """Create a station at this centre; returns its own (role) URL."""
+    def service_url(self) -> str:
+        """The sync service role's URL (a new password each call)."""
+        from central.roles import ensure_service_role, role_url
+
+        eng = self.engine(poolclass=sa.pool.NullPool)
+        try:
+            with eng.begin() as conn:
+                role, password = ensure_service_role(conn, new_password=True)
+        finally:
+            eng.dispose()
+        assert password is not None
+        return role_url(self.url, role, password)
+
+    def service(self, **kw: object) -> CentralService:
+        """The running sync service for this database (started on first use)."""
+        if self._service is None:
+            self._service = CentralService(self.service_url(), self.log_dir, **kw).start()
+        return self._service
+
+    def stop_service(self) -> None:
+        if self._service is not None:
+            self._service.stop()
+            self._service = None
+
+    def register(self, station_id: str, area: str = DEMO_AREA, scope: str = "area") -> str:
+        """Register a station in the database; returns its token."""
         from central.stations import add_station
 
         eng = self.engine(poolclass=sa.pool.NullPool)
         try:
             with eng.begin() as conn:
-                return add_station(conn, self.url, station_id, area, scope=scope)["url"]
+                return str(add_station(conn, station_id, area, scope=scope)["token"])
         finally:
             eng.dispose()
+
+    def add_station(self, station_id: str, area: str = DEMO_AREA, scope: str = "area") -> StationAccess:
+        """Register a station; returns its access to the running sync service (URL + token)."""
+        token = self.register(station_id, area, scope)
+        return self.service().access(station_id.strip().upper(), token)
 
 
 def _admin_engine(url: str) -> sa.Engine:
@@ -68,7 +103,8 @@ def central_url() -> Iterator[str]:
     if env:
         yield env
         return
-    pgserver = pytest.importorskip("pgserver")
+    import pgserver  # a test dependency: missing, the run fails (never skips)
+
     tmp = Path(tempfile.mkdtemp(prefix="tt-pg-"))
     server = pgserver.get_server(tmp, cleanup_mode="delete")
     try:
@@ -79,7 +115,10 @@ def central_url() -> Iterator[str]:
 
 def _drop_database(admin: sa.Engine, name: str) -> None:
     """Drop a test database and the station roles made for it (roles are server-wide)."""
-    from central.stations import _role_base
+    import re
+
+    def _role_base(dbname: str) -> str:  # how central/roles.py names a database's roles
+        return "tts_" + re.sub(r"[^a-z0-9_]", "_", dbname.lower())[:30]
 
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -115,16 +154,18 @@ def _central_template(central_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def central_db(central_url: str, _central_template: str) -> Iterator[CentralDB]:
+def central_db(central_url: str, _central_template: str, tmp_path: Path) -> Iterator[CentralDB]:
     """A fresh, initialised central database (schema + demo users dispatcher/biller/admin,
     password "demo", area North); the value is its admin URL."""
     name = f"tt_central_{os.getpid()}_{next(_counter)}"
     admin = _admin_engine(central_url)
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    db = CentralDB(with_database(central_url, name), name, tmp_path / "serve")
     try:
-        yield CentralDB(with_database(central_url, name), name)
+        yield db
     finally:
+        db.stop_service()
         _drop_database(admin, name)
         admin.dispose()
 
@@ -196,14 +237,10 @@ def batch(station_id: str, events: list[dict], **kw) -> object:
                      backlog=len(events), oldest_pending_s=None, **kw)
 
 
-def push_as(url: str, station_id: str, events: list[dict], **kw):
-    """Push one batch over a fresh connection made with `url` (a station's own role URL)."""
-    from central.db import make_engine
-    from central.service import push
-
-    eng = make_engine(url, poolclass=sa.pool.NullPool)
+def push_as(access: str, station_id: str, events: list[dict], **kw):
+    """Push one batch through the sync service with a station's access (URL + token)."""
+    transport = access.transport()  # type: ignore[attr-defined]
     try:
-        with eng.connect() as conn:
-            return push(conn, station_id, batch(station_id, events, **kw))
+        return transport.push(batch(station_id, events, **kw))
     finally:
-        eng.dispose()
+        transport.close()

@@ -13,7 +13,6 @@ from sqlalchemy.engine import make_url
 from station.paths import resolve
 from station.service import StationService
 from station.store.local import LocalStore
-from sync.transport import DirectTransport
 from sync.worker import SyncWorker
 from tests.sync.proxy import TcpProxy
 
@@ -32,10 +31,16 @@ def login(store: LocalStore, user: str = "dispatcher") -> StationService:
 
 
 def upstream_of(url: str) -> tuple[str, int] | str:
-    """Where the server listens: a Unix socket path (pgserver) or (host, port)."""
-    u = make_url(url)
-    port = u.port or 5432
-    host = u.query.get("host") or u.host or "127.0.0.1"
+    """Where a server listens: the sync service's (host, port), or a PostgreSQL's Unix socket
+    path (pgserver) or (host, port)."""
+    if url.startswith(("http://", "https://")):
+        import httpx
+
+        u = httpx.URL(url)
+        return ("127.0.0.1" if u.host == "localhost" else u.host, int(u.port or 443))
+    pg = make_url(url)
+    port = pg.port or 5432
+    host = pg.query.get("host") or pg.host or "127.0.0.1"
     if isinstance(host, tuple):
         host = host[0]
     if str(host).startswith("/"):
@@ -43,19 +48,21 @@ def upstream_of(url: str) -> tuple[str, int] | str:
     return (str(host), port)
 
 
-def via_proxy(url: str, proxy: TcpProxy) -> str:
-    """The same URL, but through the proxy on 127.0.0.1."""
-    u = make_url(url)
+def via_proxy(access: str, proxy: TcpProxy) -> Any:
+    """The same station access, but through the proxy on 127.0.0.1."""
+    if access.startswith(("http://", "https://")):
+        return access.at(f"http://127.0.0.1:{proxy.port}")  # type: ignore[attr-defined]
+    u = make_url(access)
     query = {k: v for k, v in u.query.items() if k != "host"}
     u = u.set(host="127.0.0.1", port=proxy.port, query=query)
     return u.render_as_string(hide_password=False).replace("postgresql+psycopg2://", "postgresql://")
 
 
-def worker_for(store: LocalStore, url: str, **kw: Any) -> SyncWorker:
-    sid = store.settings().station_id
+def worker_for(store: LocalStore, access: Any, **kw: Any) -> SyncWorker:
+    """A worker for a station, talking to the sync service with the station's access."""
     kw.setdefault("backoff_base_s", 0.01)
     kw.setdefault("backoff_cap_s", 0.2)
-    return SyncWorker(store, lambda: DirectTransport(url, station_id=sid, connect_timeout=3), **kw)
+    return SyncWorker(store, lambda: access.transport(), **kw)
 
 
 def _raw(conn: Any, sql: str, args: tuple[Any, ...], fetch: bool = True) -> list[tuple[Any, ...]]:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from central.db import make_engine
 from central.invariants import check_invariants
-from central.service import authenticated_station, push, station_status
+from central.service import push, station_status
 from central.stations import list_stations, revoke_station
 from sync.errors import StationMismatch, StationRevoked, UpgradeRequired
 from sync.protocol import PROTOCOL_VERSION, rolling_hash_of

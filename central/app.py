@@ -1,0 +1,379 @@
+"""The centre's sync service over HTTP: the one way stations reach the centre (docs/sync.md).
+
+A Starlette app (run by uvicorn, `tracetrack-central serve`). Every request names its station
+only through its token (`Authorization: Bearer ...`): the station id is looked up from the
+token's hash, never taken from the body. Bodies are read in full, within a size limit and a
+time limit, before any database work starts, so a client that stalls mid-request holds nothing.
+Applying a batch takes one of a bounded number of admission slots (advisory locks of the
+service's own transactions, shared by every worker and machine on one PostgreSQL); a request
+that finds them all taken waits in line for a short, bounded time, then gets 503 + Retry-After.
+
+The service keeps no state between requests: more workers, or more machines behind a load
+balancer, share one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from central import db, service
+from central.openapi import openapi_document
+from central.stations import StationIdentity, identify
+from station import APP_VERSION
+from sync.errors import (
+    Busy,
+    StationMismatch,
+    StationRevoked,
+    SyncError,
+    TransientError,
+    UpgradeRequired,
+)
+from sync.protocol import ACCEPTED_VERSIONS, PullRequest, PushBatch
+
+log = logging.getLogger("tracetrack.central")
+
+CONFIG_ENV = "TRACETRACK_SERVE_CONFIG"  # JSON of ServiceConfig, for uvicorn's worker processes
+ADMISSION_LOCK = 0x7474  # advisory lock class of the admission slots ("tt")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    url: str  # the service role's postgresql:// URL
+    slots: int = 1  # batches applied at once, across all workers (1 measured best on 2 cores)
+    admission_wait_s: float = 2.0  # wait in line for a slot this long before 503
+    busy_retry_s: float = 1.0  # the Retry-After a busy answer suggests (jittered)
+    queue_per_worker: int = 24  # pushes waiting in one worker beyond which 503 comes at once
+    max_body_bytes: int = 4 * 1024 * 1024  # as sent (compressed or not): 413 above
+    max_json_bytes: int = 16 * 1024 * 1024  # after decompressing: 413 above
+    body_timeout_s: float = 10.0  # the whole body must arrive within this: 408 after
+    statement_timeout_ms: int = 60_000
+    idle_in_transaction_ms: int = 10_000
+    pool_size: int = 8
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ServiceConfig:
+        raw = os.environ.get(CONFIG_ENV)
+        if not raw:
+            raise RuntimeError(f"{CONFIG_ENV} is not set: start the service with "
+                               "`tracetrack-central serve`")
+        return cls(**json.loads(raw))
+
+
+class ApiError(Exception):
+    """An answer other than 200: status, a stable code for programs, a message for people."""
+
+    def __init__(self, status: int, code: str, message: str, *,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra
+
+    def response(self) -> JSONResponse:
+        body = {"error": self.code, "message": self.message, **self.extra}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def _busy(retry_after: float, message: str) -> ApiError:
+    return ApiError(503, "busy", message, headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
+                    retry_after=retry_after)
+
+
+def api_error_for(exc: SyncError) -> ApiError:
+    """The HTTP answer for an error the centre's code raised on purpose."""
+    if isinstance(exc, Busy):
+        return _busy(exc.retry_after, exc.message)
+    if isinstance(exc, UpgradeRequired):
+        return ApiError(426, "upgrade_required", exc.message, accepted=sorted(ACCEPTED_VERSIONS),
+                        version=exc.version)
+    if isinstance(exc, StationMismatch):
+        return ApiError(409, "station_mismatch", exc.message, station=exc.authenticated)
+    if isinstance(exc, StationRevoked):
+        return ApiError(403, "station_revoked", exc.message, station=exc.station_id)
+    if isinstance(exc, TransientError):
+        return ApiError(503, "database_unavailable",
+                        "The central database cannot be reached right now: retrying later",
+                        headers={"Retry-After": "5"}, retry_after=5.0)
+    return ApiError(400, "refused", exc.message)
+
+
+class Centre:
+    """The service's database side: one engine (the service role), the admission settings."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.engine = db.make_engine(
+            config.url,
+            pool_size=config.pool_size,
+            max_overflow=config.queue_per_worker + 4,
+            pool_pre_ping=True,
+            pool_timeout=config.body_timeout_s + config.admission_wait_s + 5,
+            connect_args={
+                "connect_timeout": 5,
+                "application_name": "tracetrack-central-serve",
+                "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "options": (f"-c statement_timeout={config.statement_timeout_ms} "
+                            f"-c idle_in_transaction_session_timeout="
+                            f"{config.idle_in_transaction_ms}"),
+            },
+        )
+        self.admission = (service.Admission(config.slots, ADMISSION_LOCK, config.busy_retry_s,
+                                            config.admission_wait_s)
+                          if config.slots > 0 else None)
+
+    def _with_connection(self, fn: Any) -> Any:
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with self.engine.connect() as conn:
+                return fn(conn)
+        except SyncError:
+            raise
+        except DBAPIError as exc:
+            mapped = service._translate(exc, "?")
+            if mapped is not None or exc.connection_invalidated:
+                raise mapped or TransientError(str(exc.orig)) from exc
+            raise
+
+    def identify(self, token: str) -> StationIdentity | None:
+        def run(conn: sa.Connection) -> StationIdentity | None:
+            who = identify(conn, token)
+            conn.rollback()
+            return who
+        return self._with_connection(run)
+
+    def push(self, who: StationIdentity, batch: PushBatch) -> dict[str, Any]:
+        return self._with_connection(
+            lambda conn: service.push(conn, who.station_id, batch, self.admission)).to_json()
+
+    def pull(self, who: StationIdentity, request: PullRequest) -> dict[str, Any]:
+        return self._with_connection(
+            lambda conn: service.pull(conn, who.station_id, request)).to_json()
+
+    def status(self, who: StationIdentity) -> dict[str, Any]:
+        return self._with_connection(
+            lambda conn: service.station_status(conn, who.station_id)).to_json()
+
+    def health(self) -> str | None:
+        def run(conn: sa.Connection) -> str | None:
+            rev = db.current_revision(conn)
+            conn.rollback()
+            return rev
+        return self._with_connection(run)
+
+
+async def _read_body(request: Request, config: ServiceConfig) -> bytes:
+    declared = request.headers.get("content-length")
+    limit = config.max_body_bytes
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise ApiError(400, "bad_request", "Content-Length is not a number") from None
+        if size > limit:
+            raise ApiError(413, "too_large",
+                           f"The request body is {size} bytes; the limit is {limit} bytes")
+    chunks: list[bytes] = []
+    received = 0
+
+    async def collect() -> None:
+        nonlocal received
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise ApiError(413, "too_large", f"The request body is over the limit of "
+                               f"{limit} bytes")
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(collect(), timeout=config.body_timeout_s)
+    except TimeoutError:
+        raise ApiError(408, "body_timeout", f"The request body did not arrive within "
+                       f"{config.body_timeout_s:.0f} s") from None
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise ApiError(415, "unsupported_encoding",
+                       f"Content-Encoding {encoding!r} is not supported (use gzip)")
+    inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+    try:
+        out = inflater.decompress(body, config.max_json_bytes + 1)
+    except zlib.error as exc:
+        raise ApiError(400, "bad_encoding", f"The {encoding} body cannot be decompressed: {exc}") from None
+    if len(out) > config.max_json_bytes or inflater.unconsumed_tail:
+        raise ApiError(413, "too_large", f"The decompressed request body is over the limit of "
+                       f"{config.max_json_bytes} bytes")
+    return out
+
+
+async def _json_body(request: Request, config: ServiceConfig) -> dict[str, Any]:
+    body = await _read_body(request, config)
+    try:
+        obj = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_json", f"The request body is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ApiError(400, "bad_request", "The request body must be a JSON object")
+    return obj
+
+
+def _token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "token_missing", "No station token: send Authorization: Bearer "
+                       "<token> (the token tracetrack-central add-station printed)",
+                       headers={"WWW-Authenticate": "Bearer"})
+    if len(token) > 200 or not token.isascii():
+        raise ApiError(401, "token_unknown", "This station token is not known at the centre",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return token
+
+
+class Service:
+    """The HTTP endpoints (one instance per worker process)."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.centre = Centre(config)
+        self.waiting_pushes = 0  # in this worker: on the event loop only, so no lock
+
+    async def who(self, request: Request) -> StationIdentity:
+        token = _token(request)
+        who = await run_in_threadpool(self.centre.identify, token)
+        if who is None:
+            raise ApiError(401, "token_unknown",
+                           "The centre does not know this station token (mistyped, or replaced "
+                           "by rotate-token): ask the central administrator for the current one",
+                           headers={"WWW-Authenticate": "Bearer"})
+        if who.revoked:
+            raise ApiError(403, "station_revoked",
+                           f"Station {who.station_id} is revoked at the centre: ask the central "
+                           "administrator. Its scans stay queued at the station.",
+                           station=who.station_id)
+        return who
+
+    async def push(self, request: Request) -> Response:
+        who = await self.who(request)
+        obj = await _json_body(request, self.config)
+        try:
+            batch = PushBatch.from_json(obj)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ApiError(400, "bad_request", f"Not a push batch: {type(exc).__name__}: {exc}") from None
+        if not isinstance(obj.get("events", []), list):
+            raise ApiError(400, "bad_request", "Not a push batch: events must be a list")
+        if self.waiting_pushes >= self.config.queue_per_worker:
+            raise _busy(self.config.busy_retry_s, "The centre has a full queue of batches: "
+                        "retrying shortly")
+        self.waiting_pushes += 1
+        try:
+            return JSONResponse(await run_in_threadpool(self.centre.push, who, batch))
+        finally:
+            self.waiting_pushes -= 1
+
+    async def pull(self, request: Request) -> Response:
+        who = await self.who(request)
+        obj = await _json_body(request, self.config)
+        try:
+            req = PullRequest.from_json(obj)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ApiError(400, "bad_request", f"Not a pull request: {type(exc).__name__}: {exc}") from None
+        if not 1 <= req.limit <= 20_000:
+            raise ApiError(400, "bad_request", f"limit {req.limit} is outside 1-20000")
+        if req.station_id != who.station_id:
+            raise api_error_for(StationMismatch(who.station_id, req.station_id))
+        try:
+            page = await run_in_threadpool(self.centre.pull, who, req)
+        except ValueError as exc:  # a cursor this centre never gave out
+            raise ApiError(400, "bad_cursor", f"The pull cursor is not one this centre gave: {exc}") from None
+        return JSONResponse(page)
+
+    async def status(self, request: Request) -> Response:
+        who = await self.who(request)
+        return JSONResponse(await run_in_threadpool(self.centre.status, who))
+
+    async def whoami(self, request: Request) -> Response:
+        who = await self.who(request)
+        return JSONResponse({
+            "station_id": who.station_id, "area": who.area, "scope": who.scope,
+            "protocol_versions": sorted(ACCEPTED_VERSIONS), "service_version": APP_VERSION,
+        })
+
+    async def healthz(self, request: Request) -> Response:
+        try:
+            rev = await run_in_threadpool(self.centre.health)
+        except SyncError as exc:
+            return JSONResponse({"ok": False, "database": exc.message}, status_code=503)
+        ok = rev == db.SCHEMA_VERSION
+        return JSONResponse({"ok": ok, "schema": rev, "expected_schema": db.SCHEMA_VERSION,
+                             "version": APP_VERSION}, status_code=200 if ok else 503)
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document(APP_VERSION))
+
+
+async def _on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _on_sync_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SyncError)
+    return api_error_for(exc).response()
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error in %s %s", request.method, request.url.path)
+    return JSONResponse({"error": "internal", "message": "The centre failed to handle the "
+                         "request (logged there); the station keeps its events and retries"},
+                        status_code=500)
+
+
+def create_app(config: ServiceConfig) -> Starlette:
+    svc = Service(config)
+    routes = [
+        Route("/v1/push", svc.push, methods=["POST"]),
+        Route("/v1/pull", svc.pull, methods=["POST"]),
+        Route("/v1/status", svc.status, methods=["GET"]),
+        Route("/v1/whoami", svc.whoami, methods=["GET"]),
+        Route("/healthz", svc.healthz, methods=["GET"]),
+        Route("/openapi.json", svc.openapi, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(GZipMiddleware, minimum_size=4096)],
+        exception_handlers={ApiError: _on_api_error, SyncError: _on_sync_error,
+                            Exception: _on_unexpected},
+    )
+    app.state.service = svc
+    return app
+
+
+def app_from_env() -> Starlette:
+    """uvicorn's factory in each worker process (`serve` puts the config in the environment)."""
+    return create_app(ServiceConfig.from_env())

@@ -1,0 +1,158 @@
+"""`tracetrack-central serve`: run the sync service (uvicorn), on a given PostgreSQL or on an
+embedded one (the `pgserver` package) in the centre's data folder for a trial or a single site."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from central import db
+from central.app import CONFIG_ENV, ServiceConfig
+
+DATA_ENV = "TRACETRACK_CENTRAL_DATA"
+DEFAULT_PORT = 8800
+
+
+def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "serve", parents=[common],
+        help="run the sync service stations connect to (HTTP, or HTTPS with a certificate)",
+        description="Run the sync service. With --url it uses that PostgreSQL (give it the "
+                    "service role's URL from `init --print-service-url`); without, it starts "
+                    "an embedded PostgreSQL in the centre's data folder.",
+    )
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS")
+    p.add_argument("--keyfile", help="TLS private key (PEM) of --certfile")
+    p.add_argument("--slots", type=int, default=1,
+                   help="batches applied at once across all workers (default 1)")
+    p.add_argument("--admission-wait", type=float, default=2.0, metavar="S",
+                   help="how long a batch waits in line for a slot before 503 (default 2 s)")
+    p.add_argument("--max-body", type=int, default=4 * 1024 * 1024, metavar="BYTES",
+                   help="largest request body accepted (default 4 MiB)")
+    p.add_argument("--body-timeout", type=float, default=10.0, metavar="S",
+                   help="a request body must arrive within this (default 10 s)")
+    p.add_argument("--data-dir", help=f"embedded PostgreSQL's folder (default ${DATA_ENV} or the "
+                   "user data folder)")
+    p.add_argument("--demo", metavar="AREA",
+                   help="embedded only: add demo users and a station DEMO-1 in AREA, print its token")
+    p.add_argument("--log-level", default="warning",
+                   choices=("critical", "error", "warning", "info", "debug"))
+    p.set_defaults(func=cmd_serve)
+
+
+def data_dir(arg: str | None) -> Path:
+    chosen = arg or os.environ.get(DATA_ENV)
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    return Path(platformdirs.user_data_dir("TraceTrackCentral", appauthor=False)) / "postgres"
+
+
+def _embedded(args: argparse.Namespace) -> tuple[Any, str, str]:
+    """Start (or reuse) the embedded PostgreSQL, bring its schema up; (server, admin, service URL)."""
+    import pgserver
+    import sqlalchemy as sa
+
+    from central.roles import ensure_service_role, role_url
+
+    folder = data_dir(args.data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"Embedded PostgreSQL in {folder} (starting)", flush=True)
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    base = server.get_uri()
+    admin = db.sqlalchemy_url(base)
+    eng = db.make_engine(admin, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        if not conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = 'tracetrack'").first():
+            conn.exec_driver_sql("CREATE DATABASE tracetrack")
+    eng.dispose()
+    admin = db.sqlalchemy_url(server.get_uri("tracetrack"))
+    eng = db.make_engine(admin, poolclass=sa.pool.NullPool)
+    db.migrate(eng)
+    with eng.begin() as conn:
+        role, password = ensure_service_role(conn, new_password=True)
+    if args.demo:
+        _demo(eng, args.demo, args)
+    eng.dispose()
+    assert password is not None
+    return server, admin, role_url(admin, role, password)
+
+
+def _demo(eng: Any, area: str, args: argparse.Namespace) -> None:
+    from central.stations import StationAdminError, add_station, rotate_token, set_public_url
+    from central.users import add_demo_users
+
+    scheme = "https" if args.certfile else "http"
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    url = f"{scheme}://{host}:{args.port}"
+    with eng.begin() as conn:
+        add_demo_users(conn, area)
+        set_public_url(conn, url)
+        try:
+            out = add_station(conn, "DEMO-1", area)
+        except StationAdminError:
+            out = rotate_token(conn, "DEMO-1")
+    print(f"Demo users dispatcher/biller/admin (password 'demo', area {area}); station DEMO-1.")
+    print("Connect a demo station to this centre in one step:")
+    print(f"  TRACETRACK_CENTRAL_TOKEN={out['token']} make connect-demo CENTRAL={url}")
+    print(f"(or: TRACETRACK_CENTRAL_TOKEN=... tracetrack-station sync --central {url})", flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if bool(args.certfile) != bool(args.keyfile):
+        raise ValueError("HTTPS needs both --certfile and --keyfile")
+    if args.workers < 1 or args.slots < 1:
+        raise ValueError("--workers and --slots must be at least 1")
+    server = None
+    url = args.url or os.environ.get(db.URL_ENV)
+    if url:
+        url = db.sqlalchemy_url(url)
+    else:
+        server, _admin, url = _embedded(args)
+    _check_schema(url)
+    config = ServiceConfig(
+        url=url, slots=args.slots, admission_wait_s=args.admission_wait,
+        max_body_bytes=args.max_body, body_timeout_s=args.body_timeout,
+    )
+    os.environ[CONFIG_ENV] = config.to_env()
+    scheme = "https" if args.certfile else "http"
+    print(f"TraceTrack sync service on {scheme}://{args.host}:{args.port} "
+          f"({args.workers} worker(s), {args.slots} admission slot(s))", flush=True)
+    try:
+        uvicorn.run(
+            "central.app:app_from_env", factory=True, host=args.host, port=args.port,
+            workers=args.workers, ssl_certfile=args.certfile, ssl_keyfile=args.keyfile,
+            log_level=args.log_level, timeout_keep_alive=30, proxy_headers=True,
+            server_header=False,
+        )
+    finally:
+        if server is not None:
+            server.cleanup()
+    return 0
+
+
+def _check_schema(url: str) -> None:
+    import sqlalchemy as sa
+
+    eng = db.make_engine(url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 5})
+    try:
+        with eng.connect() as conn:
+            rev = db.current_revision(conn)
+            conn.rollback()
+    finally:
+        eng.dispose()
+    if rev != db.SCHEMA_VERSION:
+        print(f"tracetrack-central: the central database is at schema {rev or 'none'}, this "
+              f"service needs {db.SCHEMA_VERSION}: run tracetrack-central init --url <admin URL>",
+              file=sys.stderr)
+        raise SystemExit(5)
