@@ -3,7 +3,8 @@ and the camera panel's preview rate while decoding.
 
 python -m bench.decode [--full]. Frames are generated (seeded): a textured, noisy background with
 or without one QR label. Both backends run in the same process on the same frames. The last
-line of output is one JSON object (performance.md).
+line of output is one JSON object (docs/architecture.md §10). The sample images are the ones the
+tests use: tests/data/qr-samples (from zxing-cpp, Apache-2.0; see its README.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from station.camera.cli import load_image
 from station.camera.decoders import BACKENDS, Decoder, DecoderUnavailable, make_decoder
 from station.camera.synthetic import FrameSpec, Placed, Renderer
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "qr-samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "qr-samples"
 RESOLUTIONS = [(640, 480), (1280, 720), (1920, 1080)]
 LABEL = "SB00001"
 
@@ -62,6 +63,8 @@ def sample_reads(decoder: Decoder) -> tuple[int, int, int, float]:
     """(images read with the exact text, images, false-positive codes, ms for all images)."""
     images = sorted(p for p in SAMPLES.glob("qrcode-*/*") if p.suffix != ".txt")
     negatives = sorted(p for p in SAMPLES.glob("falsepositives-*/*") if p.suffix != ".txt")
+    if not images or not negatives:  # a read rate over no images would be a figure of nothing
+        raise SystemExit(f"no sample images in {SAMPLES}")
     read, false_pos, spent = 0, 0, 0.0
     for p in images:
         frame = load_image(str(p))

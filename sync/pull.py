@@ -560,7 +560,8 @@ def _pull_pages(
     first_download = bootstrapping
     # While a page is written locally the next one is already being read at the centre
     # (one request at a time, in order; the transport is used by one thread at a time).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ThreadPoolExecutor-pull") as pool:
+    # Leaving the block shuts the pool down and joins its thread: nothing outlives the pull.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull-read-ahead") as pool:
         ahead: Future[PullPage] | None = None
         while not should_stop():
             page = ahead.result() if ahead is not None else fetch(cursor, bootstrapping)
