@@ -1,4 +1,5 @@
-"""Normalising and classifying raw reads from scanners, cameras and keyboards (domain.md).
+"""Normalising and classifying raw reads from scanners, cameras and keyboards
+(docs/rules.md §1).
 
 Pure functions, no I/O: the station and the central apply code both call them.
 """

@@ -55,7 +55,7 @@ def uuid7() -> uuid.UUID:
 
 @dataclass(frozen=True)
 class Event:
-    """One event as stored locally and sent to the centre (see sync.md items 2-3)."""
+    """One event as stored locally and sent to the centre (docs/sync.md §2, §3)."""
 
     event_id: str
     station_id: str

@@ -214,7 +214,7 @@ def parse_day(text: str, what: str = "date") -> date:
 
 
 def require_reviewer(username: str, role: str) -> None:
-    """Review and reports are for billers and admins (domain.md roles)."""
+    """Review and reports are for billers and admins (docs/rules.md §5)."""
     deny = check_permission(role, Action.BILLS, username)
     if deny is not None:
         raise ReportError("not_allowed", f"{username} ({role}) may not review bills")

@@ -1,4 +1,4 @@
-"""Link, bill and role decisions of domain.md as pure functions.
+"""Link, bill and role decisions (docs/rules.md §2, §4, §5) as pure functions.
 
 Each takes the facts it needs and returns a Decision (accept / warn / refuse, a reason code and
 a message naming the bag, bill or rule). The station store and the central apply code gather the
@@ -160,7 +160,7 @@ def _closed_bill(parent: ParentFacts) -> Decision:
 
 
 def decide_link(parent: ParentFacts | None, child: ChildFacts) -> Decision:
-    """Linking a child to the current parent, checks in domain.md's order."""
+    """Linking a child to the current parent, checks in the order of docs/rules.md §2."""
     if parent is None:
         return refuse("no_parent", f"Scan a parent bag first (then {child.code})")
     if parent.bill_closed:

@@ -92,7 +92,7 @@ def _known_bill(service: StationService, raw: str) -> str | None:
 
 def bill_read(service: StationService, cursor: _Cursor, raw: str, source: str) -> BillOutcome:
     """One read on the bill screen: a known bill id opens that bill, anything else is loaded
-    onto the open bill (the service makes every check of domain.md)."""
+    onto the open bill (the service makes every check of docs/rules.md §4)."""
     try:
         kind: CodeKind | None = classify(raw, service.bag_types).kind
     except CodeRefused:

@@ -1,4 +1,4 @@
-"""Code rules of domain.md, case by case: normalising, classifying, messages, bill ids."""
+"""Code rules (docs/rules.md §1), case by case: normalising, classifying, messages, bill ids."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Link, bill and role decisions of domain.md, driven by a table of rule cases."""
+"""Link, bill and role decisions (docs/rules.md §2, §4, §5), driven by a table of rule cases."""
 
 from __future__ import annotations
 

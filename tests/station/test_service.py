@@ -24,7 +24,7 @@ def fill(service: StationService, parent: str, n: int, prefix: str = "C") -> Non
 
 
 def invariants(service: StationService) -> list[str]:
-    """Recompute every parent's counters from its links (domain.md: never edited by hand)."""
+    """Recompute each parent's counters from its links (docs/rules.md §3: never edited by hand)."""
     rows = service.conn.execute(text(
         "SELECT b.code, b.child_count, b.weight_kg, b.status, t.capacity, "
         "(SELECT count(*) FROM links l WHERE l.parent_code = b.code) "

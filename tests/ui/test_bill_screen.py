@@ -1,5 +1,5 @@
 """The bill screen driven with real key events: create, load by scanner bursts, every refusal of
-domain.md with its message, remove (confirm), close short with a reason, reopen (admin)."""
+docs/rules.md §4 with its message, remove (confirm), close short with a reason, reopen (admin)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""sync.md item 15: the sync worker never runs on the GUI thread; the real window stays responsive
+"""docs/sync.md §15: the sync worker never runs on the GUI thread; the real window stays responsive
 (event loop turning, scanner bursts painted and stored) while a 100 000-event backlog drains."""
 
 from __future__ import annotations
