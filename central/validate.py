@@ -72,11 +72,13 @@ def event_key(wire: Any) -> tuple[str, int] | None:
 
 def safe_text(value: Any, limit: int = 200) -> str:
     """Any value as text that any text column takes: no NUL, no control characters, no lone
-    surrogates, at most about `limit` characters (text is shown escaped, other values by kind)."""
+    surrogates, at most `limit` characters (text is shown escaped, other values by kind)."""
     try:
         shown = show(value, limit)
-        if isinstance(value, str) and shown.startswith("'"):
-            return shown[1:-1] if shown.endswith("'") else shown[1:]
+        if isinstance(value, str):
+            shown = shown[1:-1]  # show() quotes text
+        if len(shown) > limit:  # escapes made it longer
+            shown = shown[: max(limit - 1, 0)] + "…"
         return shown
     except Exception:
         return "?"

@@ -219,7 +219,8 @@ def _text_detail(lim: TextLimit, value: object) -> str | None:
     if n < lim.min_len:
         if n == 0:
             return "is empty"
-        return f"is too short: {n} characters (at least {lim.min_len})"
+        if lim.pattern is None:
+            return f"is too short: {n} characters (at least {lim.min_len})"
     if lim.pattern is not None and lim.pattern.fullmatch(value) is None:
         return f"must be {lim.shape} (got {show(value)})"
     return None
@@ -302,12 +303,12 @@ def _time_detail(value: object) -> str | None:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if dt.tzinfo is None or dt.utcoffset() is None:
             return f"must be {lim.shape} (got {show(value)}: no zone)"
-        year = dt.astimezone(UTC).year
-    except (ValueError, OverflowError):
+    except ValueError:
         return f"must be {lim.shape} (got {show(value)}: not a date and time)"
     lo, hi = DEVICE_YEARS
-    if not lo <= year <= hi:
-        return f"is out of range: year {year} (allowed {lo}-{hi})"
+    if not lo <= dt.year <= hi:
+        return f"is out of range: year {dt.year} (allowed {lo}-{hi})"
+    dt.astimezone(UTC)  # within those years this cannot overflow
     return None
 
 
@@ -358,9 +359,10 @@ def _wire_problems(wire: Any) -> Iterator[tuple[str, str]]:
         detail = _code_detail(_text_limit("bill_id"), bill)
         if detail:
             yield "bill", f"bill {detail}"
-    if wire.get("app_version") is not None:
+    # optional (Event.from_wire defaults them), but when present they must be right
+    if "app_version" in wire:
         yield from _text_field("app_version", "app_version", wire["app_version"])
-    if wire.get("protocol_version") is not None:
+    if "protocol_version" in wire:
         yield from _int_field("protocol_version", "protocol_version", wire["protocol_version"])
     data = wire.get("data")
     if data is not None:
