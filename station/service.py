@@ -7,21 +7,23 @@ A service object and its connection belong to one thread.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from station import APP_VERSION, PROTOCOL_VERSION
-from station.auth import LOCKOUT, MAX_FAILURES, verify_password
-from station.codes import CodeKind, ParsedCode, classify, normalise, parse_bill_id
-from station.errors import CodeRefused, LoginFailed, NotLoggedIn
+from station.auth import CANNOT_LOG_IN_HERE, LOCKOUT, MAX_FAILURES, PasswordCheck, check_password
+from station.codes import CodeKind, ParsedCode, classify, escape_read, normalise, parse_bill_id
+from station.errors import CodeRefused, LoginFailed, NotLoggedIn, StationError
 from station.events import Event, EventType, uuid7
+from station.limits import check_code, check_text, wire_problems
 from station.rules import (
     Action,
     Decision,
@@ -56,6 +58,9 @@ from station.view import (
 )
 
 CURRENT_PARENT = "current_parent"
+# The reason of a refusal for a value over the field limits of station.limits (typed text,
+# an over-long code): nothing the centre would have to refuse is ever queued.
+FIELD_LIMIT = "field_limit"
 
 _INSERT_EVENT_SQL = (
     "INSERT INTO events (seq, event_id, station_id, type, operator, device_time, parent_code, "
@@ -193,6 +198,31 @@ def refused(decision: Decision, code: str | None = None, kind: str | None = None
     return OpResult(decision.outcome, decision.reason, decision.message, code, kind, parent)
 
 
+class UnsendableEvent(StationError):
+    """An event the centre would refuse for its shape (a field over its limit): never stored."""
+
+
+_Op = TypeVar("_Op", bound=Callable[..., OpResult])
+
+
+def _refuses_unsendable(method: _Op) -> _Op:
+    """An operation whose event would break a field limit is refused (its transaction was rolled
+    back when the event was built), with the message naming the field and the limit."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> OpResult:
+        try:
+            return method(*args, **kwargs)
+        except UnsendableEvent as exc:
+            return OpResult(Outcome.REFUSED, FIELD_LIMIT, exc.message)
+
+    return cast(_Op, wrapper)
+
+
+def _field_refusal(message: str, code: str | None = None, kind: str | None = None) -> OpResult:
+    return OpResult(Outcome.REFUSED, FIELD_LIMIT, f"{message}: nothing was saved", code, kind)
+
+
 class StationService:
     def __init__(
         self, store: LocalStore, *, clock: Callable[[], datetime] = utcnow
@@ -238,7 +268,13 @@ class StationService:
     # -- operators ----------------------------------------------------------------------
 
     def login(self, username: str, password: str) -> Operator:
-        name = username.strip()
+        name = username.strip() if isinstance(username, str) else ""
+        bad_name = check_text("username", name)
+        if bad_name:
+            # never reaches SQLite: a name over 64 characters or with a lone surrogate is no user
+            raise LoginFailed(
+                "unknown_user", f"No operator {escape_read(name)} at this station: {bad_name}"
+            )
         now = self.clock()
         with self._write() as conn:
             row = conn.execute(
@@ -258,7 +294,12 @@ class StationService:
                     "locked",
                     f"{uname} is locked after {MAX_FAILURES} wrong passwords until {until}",
                 )
-            if not verify_password(pw_hash, password):
+            check = check_password(pw_hash, password)
+            if check is PasswordCheck.UNUSABLE:
+                # the stored hash is malformed, unknown or too costly: not a wrong password, so
+                # no failure is counted and nobody is locked out
+                raise LoginFailed("cannot_log_in_here", f"{uname}: {CANNOT_LOG_IN_HERE}")
+            if check is not PasswordCheck.MATCH:
                 failed = (0 if locked_until else failed) + 1
                 values: dict[str, Any] = {"failed_count": failed, "locked_until": None}
                 if failed >= MAX_FAILURES:
@@ -322,6 +363,15 @@ class StationService:
             app_version=APP_VERSION,
             protocol_version=PROTOCOL_VERSION,
         )
+        # The last guard: every field within the centre's limits (the station id is checked
+        # when it is set: an old store's id that the centre could not register stays usable
+        # alone). Raising rolls the operation's transaction back.
+        for fname, problem in wire_problems(ev.to_wire()):
+            if fname != "station_id":
+                raise UnsendableEvent(
+                    f"Not saved: this {etype.value.replace('_', ' ')} event could not be sent "
+                    f"to the centre ({problem})"
+                )
         conn.exec_driver_sql(
             _INSERT_EVENT_SQL,
             (seq, ev.event_id, ev.station_id, str(etype), ev.operator, ev.device_time, parent,
@@ -346,6 +396,7 @@ class StationService:
 
     # -- scanning -----------------------------------------------------------------------
 
+    @_refuses_unsendable
     def record_scan(self, raw: str, source: str = "scanner") -> OpResult:
         """One read from a scanner, camera or the manual field: select a parent or link a child."""
         self._who()
@@ -361,6 +412,12 @@ class StationService:
             with self._read() as conn:
                 current = self._current_parent(conn)
             return OpResult(Outcome.REFUSED, exc.reason, exc.message, None, None, current)
+        too_long = check_code(parsed.code)
+        if too_long:
+            with self._read() as conn:
+                current = self._current_parent(conn)
+            return OpResult(Outcome.REFUSED, FIELD_LIMIT, f"{too_long}: not recorded", None,
+                            parsed.kind.value, current)
         if parsed.kind is CodeKind.PARENT:
             return self._select_parent(parsed, source)
         return self._link_child(parsed, source)
@@ -432,6 +489,7 @@ class StationService:
             changes=Changes(frozenset({code, parent.code}), frozenset(), (seq,)),
         )
 
+    @_refuses_unsendable
     def finish_parent(self) -> OpResult:
         """Finish the current parent (even short: the UI confirms first); it can be resumed."""
         with self._write() as conn:
@@ -477,6 +535,7 @@ class StationService:
             changes=Changes(frozenset({child_code, parent.code}), frozenset(), (seq,)),
         )
 
+    @_refuses_unsendable
     def undo_last(self) -> OpResult:
         """Unlink the last link made at this station; its parent becomes current again."""
         with self._write() as conn:
@@ -490,6 +549,7 @@ class StationService:
                 return refused(refuse("nothing_to_undo", "Nothing to undo: no link made here"))
             return self._unlink(conn, child, reselect=True)
 
+    @_refuses_unsendable
     def remove_child(self, raw_code: str) -> OpResult:
         code = normalise(raw_code)
         with self._write() as conn:
@@ -497,6 +557,7 @@ class StationService:
 
     # -- bills --------------------------------------------------------------------------
 
+    @_refuses_unsendable
     def create_bill(
         self, raw_bill_id: str, target: int, description: str = "", destination: str = "",
         vehicle: str = "",
@@ -508,6 +569,13 @@ class StationService:
             bill_id = parse_bill_id(raw_bill_id)
         except CodeRefused as exc:
             return OpResult(Outcome.REFUSED, exc.reason, exc.message, None, "bill")
+        texts = {"description": description, "destination": destination, "vehicle": vehicle}
+        for fname, value in texts.items():
+            value = value.strip() if isinstance(value, str) else value
+            problem = check_text(fname, value)
+            if problem:
+                return _field_refusal(f"Bill {bill_id}: {problem}", bill_id, "bill")
+            texts[fname] = value
         with self._write() as conn:
             exists = conn.execute(select(bills.c.bill_id).where(bills.c.bill_id == bill_id)).scalar()
             if exists is None and known_kind(conn, bill_id) is not None:
@@ -520,8 +588,7 @@ class StationService:
                 return refused(decision, bill_id, "bill")
             seq = self._record(
                 conn, EventType.BILL_CREATED, bill=bill_id,
-                data={"target": target, "description": description.strip(),
-                      "destination": destination.strip(), "vehicle": vehicle.strip()},
+                data={"target": target, **texts},
             )
         return self._bill_result(decision, bill_id, None, (seq,))
 
@@ -534,6 +601,7 @@ class StationService:
             Changes(frozenset({parent}) if parent else frozenset(), frozenset({bill_id}), seqs),
         )
 
+    @_refuses_unsendable
     def add_parent_to_bill(self, raw_bill_id: str, raw_code: str, source: str = "scanner") -> OpResult:
         deny = self._permission(Action.BILLS)
         if deny:
@@ -545,6 +613,10 @@ class StationService:
             return OpResult(Outcome.REFUSED, exc.reason, exc.message, None, None, None,
                             self.bill_progress(bill_id))
         code = parsed.code
+        too_long = check_code(code)
+        if too_long:
+            return OpResult(Outcome.REFUSED, FIELD_LIMIT, f"{too_long}: not recorded", None,
+                            None, None, self.bill_progress(bill_id))
         with self._write() as conn:
             kind = known_kind(conn, code)
             if parsed.kind is CodeKind.CHILD and kind is not CodeKind.PARENT:
@@ -571,6 +643,7 @@ class StationService:
             )
         return self._bill_result(decision, bill_id, code, (seq,))
 
+    @_refuses_unsendable
     def remove_parent_from_bill(self, raw_bill_id: str, raw_code: str) -> OpResult:
         deny = self._permission(Action.BILLS)
         if deny:
@@ -586,11 +659,17 @@ class StationService:
             seq = self._record(conn, EventType.BILL_PARENT_REMOVED, bill=bill_id, parent=code)
         return self._bill_result(decision, bill_id, code, (seq,))
 
+    @_refuses_unsendable
     def close_bill(self, raw_bill_id: str, reason: str | None = None) -> OpResult:
         deny = self._permission(Action.BILLS)
         if deny:
             return refused(deny)
         bill_id = normalise(raw_bill_id)
+        reason = reason.strip() if isinstance(reason, str) else None
+        if reason:
+            problem = check_text("reason", reason)
+            if problem:
+                return _field_refusal(f"Bill {bill_id}: {problem}", bill_id, "bill")
         with self._write() as conn:
             bill = read_bill(conn, bill_id)
             decision = decide_bill_close(bill_id, bill, reason)
@@ -599,10 +678,11 @@ class StationService:
                                 "bill", None, self.bill_progress(bill_id))
             seq = self._record(
                 conn, EventType.BILL_CLOSED, bill=bill_id,
-                data={"reason": (reason or "").strip() or None},
+                data={"reason": reason or None},
             )
         return self._bill_result(decision, bill_id, None, (seq,))
 
+    @_refuses_unsendable
     def reopen_bill(self, raw_bill_id: str) -> OpResult:
         deny = self._permission(Action.REOPEN_BILL)
         if deny:

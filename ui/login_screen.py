@@ -101,8 +101,10 @@ class LoginScreen(QWidget):
         self._busy = False
         self.password_edit.clear()
         if isinstance(err.exception, LoginFailed):
+            # every refusal says why in the core's words: wrong password (attempt n of 5),
+            # locked until, or "this account cannot log in here: ask an administrator"
             self.show_error(err.exception.message)
-            if err.exception.reason == "unknown_user":
+            if err.exception.reason in ("unknown_user", "cannot_log_in_here"):
                 self.user_edit.setFocus()
                 self.user_edit.selectAll()
             else:
