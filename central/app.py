@@ -108,7 +108,8 @@ def api_error_for(exc: SyncError) -> ApiError:
         return ApiError(426, "upgrade_required", exc.message, accepted=sorted(ACCEPTED_VERSIONS),
                         version=exc.version)
     if isinstance(exc, StationMismatch):
-        return ApiError(409, "station_mismatch", exc.message, station=exc.authenticated)
+        return ApiError(409, "station_mismatch", exc.message, station=exc.authenticated,
+                        claimed=exc.claimed)
     if isinstance(exc, StationRevoked):
         return ApiError(403, "station_revoked", exc.message, station=exc.station_id)
     if isinstance(exc, TransientError):

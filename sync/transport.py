@@ -193,10 +193,14 @@ class HttpTransport:
         if code == "station_revoked":
             raise StationRevoked(sid)
         if code == "station_mismatch":
-            raise StationMismatch(str(obj.get("station") or "?"), sid)  # type: ignore[union-attr]
+            assert obj is not None
+            raise StationMismatch(str(obj.get("station") or "?"), str(obj.get("claimed") or sid))
         if code == "upgrade_required":
-            accepted = obj.get("accepted") or []  # type: ignore[union-attr]
-            raise UpgradeRequired(PROTOCOL_VERSION, [int(v) for v in accepted if isinstance(v, int)])
+            assert obj is not None
+            accepted = obj.get("accepted") or []
+            version = obj.get("version")
+            raise UpgradeRequired(version if isinstance(version, int) else PROTOCOL_VERSION,
+                                  [int(v) for v in accepted if isinstance(v, int)])
         if status == 503 or code in ("busy", "database_unavailable"):
             retry = _retry_after(resp, obj)
             if code == "busy":

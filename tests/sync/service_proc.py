@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -97,7 +98,7 @@ class CentralService:
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
-        verify: Any = self.ca_file or True
+        verify: Any = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
         while True:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"serve exited with {self.proc.returncode}:\n{self.output()}")
