@@ -331,7 +331,7 @@ def test_centre_unreachable_is_offline_and_keeps_everything(tmp_path) -> None:
 # -- fuzzing the API ----------------------------------------------------------------------------
 
 
-def test_api_fuzz_finds_no_server_error(central_db) -> None:
+def test_api_fuzz_finds_no_server_error(central_db, tmp_path) -> None:
     """schemathesis against the service's own OpenAPI document, bounded to about a minute."""
     access = central_db.add_station("FZ")
     st = Path(sys.executable).with_name("schemathesis")
@@ -339,7 +339,7 @@ def test_api_fuzz_finds_no_server_error(central_db) -> None:
         [str(st), "run", access.url + "/openapi.json", "--checks", "not_a_server_error",
          "-H", f"Authorization: Bearer {access.token}", "--seed", "7", "-n", "25",
          "--request-timeout", "20"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "No issues found" in out.stdout
