@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from station.limits import check_text
 from station.store.schema import settings as settings_table
 
 
@@ -55,6 +57,45 @@ def _coerce(name: str, value: Any) -> Any:
     return str(value)
 
 
+# Text settings and the limit (station.limits.LIMITS) each is checked against when set.
+TEXT_LIMITS = {
+    "station_id": "station_id",
+    "area": "area",
+    "central_url": "central_url",
+    "central_ca_file": "central_ca_file",
+    "scanner_suffix": "scanner_suffix",
+    "serial_port": "serial_port",
+    "camera": "camera",
+    "camera_resolution": "camera_resolution",
+    "decoder_backend": "decoder_backend",
+}
+
+
+def check_setting(name: str, value: Any) -> str | None:
+    """None when a setting's value may be stored, else a message naming the setting and the
+    limit (text over its length or holding control characters; a number that is not finite)."""
+    limit = TEXT_LIMITS.get(name)
+    if limit is not None:
+        problem = check_text(limit, value)
+        if problem is None and name == "area" and not value.strip():
+            problem = "Area is empty"
+        if problem is None and name == "station_id" and not value:
+            problem = "Station id is empty"
+        return None if problem is None else f"Setting {name}: {problem}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"Setting {name}: {value!r} is not a finite number"
+    return None
+
+
+def check_settings(s: StationSettings) -> str | None:
+    """The first setting that may not be stored (see check_setting), or None."""
+    for f in fields(StationSettings):
+        problem = check_setting(f.name, getattr(s, f.name))
+        if problem:
+            return problem
+    return None
+
+
 def load_settings(conn: Connection) -> StationSettings:
     values: dict[str, Any] = {}
     for key, raw in conn.execute(select(settings_table.c.key, settings_table.c.value)):
@@ -85,6 +126,10 @@ def parse_setting(name: str, text: str) -> Any:
     if name not in _TYPES:
         raise ValueError(f"Unknown setting {name!r}")
     try:
-        return _coerce(name, text)
+        value = _coerce(name, text)
     except ValueError as exc:
         raise ValueError(f"Setting {name}: {text!r} is not a valid {_TYPES[name]}") from exc
+    problem = check_setting(name, value)
+    if problem:
+        raise ValueError(problem)
+    return value

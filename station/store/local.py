@@ -12,7 +12,7 @@ from station.auth import make_password_hash
 from station.codes import DEFAULT_BAG_TYPES, BagType
 from station.errors import NoStation, StationExists, StoreError
 from station.paths import StationPaths
-from station.settings import StationSettings, load_settings, save_settings
+from station.settings import StationSettings, check_settings, load_settings, save_settings
 from station.store import db
 from station.store.schema import bag_types, operators, station_state
 
@@ -75,6 +75,12 @@ class LocalStore:
         if not new.station_id.strip() or not new.area.strip():
             raise StoreError("A station needs a station id and an area")
         with db.translated(self.paths.store), self.connect(write=True) as conn, conn.begin():
+            current = load_settings(conn)
+            # an id set up before the limits existed stays (it cannot change under the events)
+            checked = new.replace(station_id="X") if new.station_id == current.station_id else new
+            problem = check_settings(checked)
+            if problem:
+                raise StoreError(f"{problem}: the settings were not saved")
             save_settings(conn, new)
 
     def init_station(
@@ -92,6 +98,9 @@ class LocalStore:
                     f"{self.paths.data_dir}; nothing was changed"
                 )
             new = StationSettings(station_id=station_id, area=area, central_url=central_url)
+            problem = check_settings(new)
+            if problem:
+                raise StoreError(f"{problem}: no station was set up")
             save_settings(conn, new)
             has_types = conn.execute(select(func.count()).select_from(bag_types)).scalar_one()
             if demo or not has_types:

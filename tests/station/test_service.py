@@ -368,3 +368,205 @@ def test_lookup_json_shape(service: StationService) -> None:
     child = service.lookup_bag("C00001000").to_json()
     assert child["type"] == "child" and child["parent"] == "SB00001"
     json.dumps(bag)
+
+
+# -- field limits at entry: nothing the centre would refuse is queued ---------------------------
+
+def _no_new_events(svc: StationService, before: int) -> bool:
+    return len(svc.event_log()) == before
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("destination", "J" * 201, "Destination is too long: 201 characters (at most 200)"),
+    ("destination", "J" * 300, "Destination is too long: 300 characters (at most 200)"),
+    ("destination", "Jai\x00pur", "Destination holds a NUL character"),
+    ("destination", "Jai\npur", "Destination holds a control character (\\x0a"),
+    ("description", "d" * 1001, "Description is too long: 1001 characters (at most 1000)"),
+    ("description", "mustard\x00", "Description holds a NUL character"),
+    ("description", "mus\x1btard", "Description holds a control character (\\x1b"),
+    ("description", "mustard\ud800", "Description is not valid text (a lone surrogate"),
+    ("vehicle", "V" * 51, "Vehicle number is too long: 51 characters (at most 50)"),
+    ("vehicle", "RJ14\t1234", "Vehicle number holds a control character (\\x09"),
+])
+def test_bill_text_over_the_limits_is_refused_when_typed(
+    make_service, field: str, value: str, words: str
+) -> None:
+    biller = make_service("biller")
+    r = biller.create_bill("B-17", 5, **{field: value})
+    assert (r.outcome, r.reason) == (R, "field_limit")
+    assert r.message.startswith(f"Bill B-17: {words}"), r.message
+    assert "nothing was saved" in r.message
+    assert biller.event_log() == [] and biller.lookup_bill("B-17") is None
+
+
+def test_bill_text_at_the_limits_is_kept_exactly(make_service) -> None:
+    biller = make_service("biller")
+    desc = "mustard seed\nlot 7\tgrade A" + "d" * 973
+    r = biller.create_bill("B-17", 5, desc, " " + "J" * 200 + " ", "V" * 50)
+    assert r.outcome is A, r.message
+    info = biller.lookup_bill("B-17")
+    assert (info.description, info.destination, info.vehicle) == (desc, "J" * 200, "V" * 50)
+    (ev,) = biller.event_log()
+    assert ev["data"]["destination"] == "J" * 200  # trimmed before the check and the event
+
+
+@pytest.mark.parametrize(("reason", "words"), [
+    ("r" * 501, "Close reason is too long: 501 characters (at most 500)"),
+    ("truck\x00left", "Close reason holds a NUL character"),
+    ("truck\x07left", "Close reason holds a control character (\\x07"),
+])
+def test_a_close_reason_over_the_limits_is_refused(make_service, reason: str, words: str) -> None:
+    biller = make_service("biller")
+    biller.create_bill("B-1", 2)
+    r = biller.close_bill("B-1", reason)
+    assert (r.outcome, r.reason) == (R, "field_limit")
+    assert words in r.message
+    assert biller.lookup_bill("B-1").status == "new" and len(biller.event_log()) == 1
+    r = biller.close_bill("B-1", "truck left early\nsecond line " + "r" * 400)
+    assert r.outcome is W and biller.lookup_bill("B-1").status == "completed"
+
+
+def test_codes_longer_than_the_central_column_are_never_stored(make_service, store) -> None:
+    """A bag type whose pattern allows codes over 255 characters (bag.qr_id varchar(255))."""
+    from station.codes import BagType
+    from station.store.local import write_bag_types
+
+    with store.connect(write=True) as conn, conn.begin():
+        write_bag_types(conn, (BagType("LONG", r"L\d{10,400}", r"L\d", 30, 30.0, 1.0, "L0000000000"),))
+    svc = make_service("biller")
+    ok = "L" + "1" * 254
+    assert svc.record_scan(ok).outcome is A  # 255 characters: fits
+    r = svc.record_scan("L" + "2" * 300)
+    assert (r.outcome, r.reason) == (R, "field_limit")
+    assert "Bag code is too long: 301 characters (at most 255)" in r.message
+    assert svc.lookup_bag("L" + "2" * 300) is None
+    svc.create_bill("B-1", 2)
+    before = len(svc.event_log())
+    r = svc.add_parent_to_bill("B-1", "L" + "3" * 300)
+    assert (r.outcome, r.reason) == (R, "field_limit") and "at most 255" in r.message
+    assert len(svc.event_log()) == before
+
+
+def test_an_event_over_the_limits_is_refused_whatever_its_source(make_service, store) -> None:
+    """The last guard in the service: an area stored before the limits (over dispatch_area's
+    varchar(50)) would make every parent event unsendable; it is refused, nothing stored."""
+    from sqlalchemy import update
+
+    from station.store.schema import settings as settings_table
+
+    with store.connect(write=True) as conn, conn.begin():
+        conn.execute(update(settings_table).where(settings_table.c.key == "area")
+                     .values(value=json.dumps("N" * 60)))
+    svc = make_service("dispatcher")
+    r = svc.record_scan("SB00001")
+    assert (r.outcome, r.reason) == (R, "field_limit")
+    assert "data.area is too long: 60 characters (at most 50)" in r.message
+    assert svc.event_log() == [] and svc.lookup_bag("SB00001") is None
+    # a scan source from a caller is bounded too
+    with store.connect(write=True) as conn, conn.begin():
+        conn.execute(update(settings_table).where(settings_table.c.key == "area")
+                     .values(value=json.dumps("North")))
+    svc.reload()
+    r = svc.record_scan("SB00001", source="s" * 40)
+    assert r.reason == "field_limit" and "data.source" in r.message
+    assert svc.record_scan("SB00001", source="camera").outcome is A
+
+
+def test_every_event_the_station_makes_passes_the_centres_check(service, make_service) -> None:
+    from station.events import Event
+    from station.limits import validate_wire_event
+
+    fill(service, "SB00001", 30)
+    fill(service, "M444-00002", 3)
+    service.record_scan("LABEL NO.:0016586 LOT NO.:STAR44GG24611, D.O.T.:30/09/2025")
+    service.undo_last()
+    service.finish_parent()
+    biller = make_service("biller")
+    biller.create_bill("b-17/x", 2, "mustard\nseed", "Jaipur — गोदाम", "RJ14 1234")
+    biller.add_parent_to_bill("B-17/X", "SB00001")
+    biller.add_parent_to_bill("B-17/X", "SB09999")
+    biller.remove_parent_from_bill("B-17/X", "SB09999")
+    biller.close_bill("B-17/X", "short\ttoday")
+    make_service("admin").reopen_bill("B-17/X")
+    log = service.event_log()
+    assert {e["type"] for e in log} >= {"parent_scanned", "child_linked", "child_unlinked",
+                                        "parent_finished", "bill_created", "bill_parent_added",
+                                        "bill_parent_removed", "bill_closed", "bill_reopened"}
+    for e in log:
+        ev = Event(e["event_id"], e["station_id"], e["seq"], e["type"], e["operator"],
+                   e["device_time"], e["parent_code"], e["child_code"], e["bill_id"], e["data"],
+                   e["app_version"], e["protocol_version"])
+        assert validate_wire_event(ev.to_wire()) is None, e
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"area": "N" * 51}, "Setting area: Area is too long: 51 characters (at most 50)"),
+    ({"area": "Nor\x00th"}, "Setting area: Area holds a NUL character"),
+    ({"area": "   "}, "needs a station id and an area"),
+    ({"station_id": "DISPATCH 2"}, "Setting station_id: Station id must be 1-40 capital"),
+    ({"station_id": "D" * 41}, "at most 40"),
+    ({"camera": "/dev/video0\n"}, "Setting camera: Camera holds a control character"),
+    ({"camera": "c" * 4097}, "at most 4096"),
+    ({"serial_port": "/dev/tty\x00"}, "Setting serial_port: Serial port holds a NUL"),
+    ({"central_url": "https://centre/" + "x" * 2100}, "Setting central_url: Centre URL is too long"),
+    ({"camera_resolution": "1280x720\x1b"}, "control character"),
+    ({"camera_holdoff_s": float("nan")}, "Setting camera_holdoff_s: nan is not a finite number"),
+])
+def test_settings_over_the_limits_are_not_saved(store, change: dict, words: str) -> None:
+    from station.errors import StoreError
+
+    before = store.settings()
+    with pytest.raises(StoreError) as info:
+        store.save_settings(before.replace(**change))
+    assert words in info.value.message
+    assert store.settings() == before
+
+
+def test_settings_within_the_limits_are_saved(store) -> None:
+    new = store.settings().replace(area="A" * 50, camera="rtsp://cam/" + "c" * 2000,
+                                   station_id="D" * 40)
+    store.save_settings(new)
+    assert store.settings() == new
+
+
+def test_init_refuses_a_station_id_the_centre_could_not_register(tmp_path) -> None:
+    from station.errors import StoreError
+    from station.paths import resolve
+    from station.settings import parse_setting
+    from station.store.local import LocalStore
+
+    store = LocalStore.open(resolve(tmp_path / "s"), create=True)
+    try:
+        with pytest.raises(StoreError) as info:
+            store.init_station("dispatch 1", "North")
+        assert "Station id must be 1-40 capital letters" in info.value.message
+        with pytest.raises(StoreError) as info:
+            store.init_station("D1", "N" * 51)
+        assert "Area is too long: 51 characters (at most 50)" in info.value.message
+        assert store.init_station("dispatch-1", "North").station_id == "DISPATCH-1"
+    finally:
+        store.close()
+    with pytest.raises(ValueError, match="Setting area: Area is too long"):
+        parse_setting("area", "N" * 51)
+    with pytest.raises(ValueError, match="not a finite number"):
+        parse_setting("camera_holdoff_s", "inf")
+    assert parse_setting("camera", "0") == "0"
+
+
+def test_a_station_id_from_before_the_limits_stays_usable(store, make_service) -> None:
+    """An id set up before (one the centre could not register) is kept: the station works alone,
+    its other settings can be saved, its events are recorded."""
+    from sqlalchemy import update
+
+    from station.store.schema import settings as settings_table
+
+    with store.connect(write=True) as conn, conn.begin():
+        conn.execute(update(settings_table).where(settings_table.c.key == "station_id")
+                     .values(value=json.dumps("old station")))
+    store.save_settings(store.settings().replace(camera="0"))
+    assert store.settings().station_id == "old station" and store.settings().camera == "0"
+    svc = make_service("dispatcher")
+    assert svc.record_scan("SB00001").outcome is A
+    assert svc.event_log()[-1]["station_id"] == "old station"
