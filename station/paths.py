@@ -1,8 +1,12 @@
-"""Every path the station uses: platformdirs by default, one --basedir (or env var) for all."""
+"""Every path the station uses: platformdirs by default, one --basedir (or env var) for all.
+
+The station's folders are private (0700): the store holds the operators' password hashes.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +14,19 @@ import platformdirs
 
 BASEDIR_ENV = "TRACETRACK_BASEDIR"
 APP_NAME = "TraceTrackStation"
+PRIVATE_DIR = 0o700
+# Unix file modes mean something (Windows folders are private to the user by default).
+POSIX_MODES = os.name == "posix"
+
+
+def make_private_dir(d: Path) -> None:
+    """Create `d` (and its missing parents) and make `d` itself 0700 when this user owns it."""
+    d.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    if not POSIX_MODES:
+        return
+    st = d.stat()
+    if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) != PRIVATE_DIR:
+        os.chmod(d, PRIVATE_DIR)
 
 
 @dataclass(frozen=True)
@@ -36,8 +53,10 @@ class StationPaths:
         return self.log_dir / "station.log"
 
     def ensure(self) -> StationPaths:
+        """Create the station's folders, private (0700): new ones, and existing ones this user
+        owns (a folder owned by someone else is left as it is; opening the store checks it)."""
         for d in (self.data_dir, self.config_dir, self.log_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            make_private_dir(d)
         return self
 
 

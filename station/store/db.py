@@ -1,9 +1,12 @@
-"""Opening the local store: file checks first (never overwrite a damaged file), then pragmas
-(WAL, foreign keys, synchronous=FULL) and Alembic migrations."""
+"""Opening the local store: file checks first (never overwrite a damaged file, never open one
+other users can write), then pragmas (WAL, foreign keys, synchronous=FULL) and Alembic
+migrations. The store, its -wal and -shm are private (0600) in a private folder (0700)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,10 +18,105 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from station.errors import StoreCorrupt, StoreError, StoreFull, StoreLocked
+from station.paths import POSIX_MODES, PRIVATE_DIR, make_private_dir
 
 SCHEMA_VERSION = "0002"  # the Alembic head; tests check they agree
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+PRIVATE_FILE = 0o600
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+class StoreNotPrivate(StoreError):
+    """The store, a file beside it or its folder can be written by other users."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(
+            f"{path} {detail}: other users could change the station store (its operators and "
+            "password hashes, its queued scans). The station was not started. Make it "
+            f"private (chmod 700 on the folder, chmod 600 on the station.sqlite3 files), "
+            "check nobody changed it, then start again."
+        )
+        self.path = path
+
+
+def store_files(path: Path) -> list[Path]:
+    """The store and the files SQLite keeps beside it."""
+    return [path] + [path.with_name(path.name + suffix) for suffix in SIDE_FILES]
+
+
+def _private_group(gid: int, uid: int) -> bool:
+    """True for a user's own group (user private groups: the group of the same name, with no
+    other members), whose write bit lets no other user in (umask 002 makes files 0664)."""
+    try:
+        import grp
+        import pwd
+
+        group = grp.getgrgid(gid)
+        user = pwd.getpwuid(uid)
+    except (ImportError, KeyError):
+        return False
+    others = set(group.gr_mem) - {user.pw_name}
+    return not others and group.gr_name == user.pw_name and user.pw_gid == gid
+
+
+def _others_can_write(st: os.stat_result) -> str | None:
+    """Why users other than this one (and root) can write the file or folder, or None."""
+    mode = stat.S_IMODE(st.st_mode)
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"belongs to another user (uid {st.st_uid})"
+    if mode & stat.S_IWOTH:
+        return f"can be written by every user (mode {mode:04o})"
+    if mode & stat.S_IWGRP and not _private_group(st.st_gid, st.st_uid):
+        return f"can be written by the users of group {st.st_gid} (mode {mode:04o})"
+    return None
+
+
+def check_private(path: Path) -> None:
+    """Refuse a store whose folder, file, -wal or -shm other users can write (StoreNotPrivate,
+    naming the path). Files only readable by others are fixed by make_private, not refused."""
+    if not POSIX_MODES:
+        return
+    for p in [path.parent, *store_files(path)]:
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"The station store {p} cannot be checked: {exc.strerror or exc}") from exc
+        why = _others_can_write(st)
+        if why:
+            raise StoreNotPrivate(str(p), why)
+
+
+def make_private(path: Path) -> None:
+    """The store's folder 0700, the store and the files beside it 0600 (those this user owns)."""
+    if not POSIX_MODES:
+        return
+    me = os.geteuid()
+    for p, mode in [(path.parent, PRIVATE_DIR)] + [(f, PRIVATE_FILE) for f in store_files(path)]:
+        try:
+            st = p.stat()
+            if st.st_uid == me and stat.S_IMODE(st.st_mode) != mode:
+                os.chmod(p, mode)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(
+                f"The station store {p} cannot be made private: {exc.strerror or exc}"
+            ) from exc
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty store file 0600 before SQLite does (SQLite would make it 0644 and give
+    its -wal and -shm the database file's mode)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def check_file(path: Path) -> None:
@@ -118,11 +216,17 @@ def migrate(engine: Engine) -> None:
 
 
 def open_engine(path: Path, *, create: bool) -> Engine:
-    """Check, open and migrate the store at `path`."""
+    """Check, open and migrate the store at `path`: refused when other users can write it
+    (StoreNotPrivate) or it is not an SQLite file (StoreCorrupt); made private (folder 0700,
+    files 0600) before SQLite opens it, so the -wal and -shm SQLite creates are 0600 too."""
+    check_private(path)
     check_file(path)
     if not create and not path.exists():
         raise FileNotFoundError(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
+    if create:
+        _create_private(path)
+    make_private(path)
     engine = make_engine(path)
     with translated(path):
         with engine.connect() as conn:
@@ -130,6 +234,7 @@ def open_engine(path: Path, *, create: bool) -> Engine:
             conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
             conn.rollback()
         migrate(engine)
+    make_private(path)  # SQLite copies the store's mode to new -wal/-shm: this is a safeguard
     return engine
 
 
