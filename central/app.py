@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from central import db, service
+from central import db, service, validate
 from central.openapi import openapi_document
 from central.stations import StationIdentity, identify
 from station import APP_VERSION
@@ -282,6 +282,9 @@ class Service:
     async def push(self, request: Request) -> Response:
         who = await self.who(request)
         obj = await _json_body(request, self.config)
+        problem = validate.check_batch(obj)
+        if problem is not None:
+            raise ApiError(400, "bad_request", f"Not a push batch: {problem[1]}", field=problem[0])
         try:
             batch = PushBatch.from_json(obj)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:

@@ -105,7 +105,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             },
         },
     }
-    secured = [{"token": []}]
+    secured: list[dict[str, list[str]]] = [{"token": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "TraceTrack central sync service", "version": version},

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ import psycopg2.errors
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
-from central import apply, feed
+from central import apply, feed, validate
 from station.codes import BagType
 from station.events import Event
 from sync.errors import Busy, StationMismatch, StationRevoked, TransientError, UpgradeRequired
@@ -112,10 +112,53 @@ def push(
         claimed = str(w.get("station_id", sid)) if isinstance(w, dict) else sid
         if claimed != sid:
             raise StationMismatch(sid, claimed)
+    return _push_split(conn, sid, batch, admission, {})
+
+
+class _DatabaseRefused(Exception):
+    """The database refused the batch for what is in it (not for being unreachable or busy)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        text = str(_pg(exc)).strip().splitlines()
+        super().__init__(text[0] if text else type(exc).__name__)
+
+
+def _push_split(
+    conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
+    refused: dict[str, str],
+) -> PushReply:
+    """Push a batch; if the database refuses it for its content, apply it in halves (each its
+    own transaction, in sequence order) down to the one event it refuses, which is recorded as
+    rejected: a batch always ends with a result for every event (docs/sync.md §5)."""
+    try:
+        return _push_attempts(conn, sid, batch, admission, refused)
+    except _DatabaseRefused as exc:
+        if len(batch.events) <= 1:
+            key = validate.event_key(batch.events[0]) if batch.events else None
+            if key is None or key[0] in refused:
+                raise TransientError(f"The central database refused a batch: {exc}") from exc
+            refused[key[0]] = f"the central database refused it ({exc})"
+            return _push_attempts(conn, sid, batch, admission, refused)
+        mid = len(batch.events) // 2
+        first = _push_split(conn, sid, replace(batch, events=batch.events[:mid]), admission, refused)
+        second = _push_split(conn, sid, replace(batch, events=batch.events[mid:]), admission,
+                             refused)
+        return replace(second, results=first.results + second.results)
+
+
+# Errors that come from what a batch holds: splitting it finds the event the database refuses.
+_CONTENT_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError,
+                   psycopg2.InternalError, ValueError, UnicodeError)
+
+
+def _push_attempts(
+    conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
+    refused: dict[str, str],
+) -> PushReply:
     for attempt in range(MAX_ATTEMPTS):
         try:
             with conn.begin():
-                return _push_once(conn, sid, batch, admission)
+                return _push_once(conn, sid, batch, admission, refused)
         except apply.RetryBatch:
             pass
         except (psycopg2.Error, sa_exc.DBAPIError) as exc:
@@ -126,21 +169,21 @@ def push(
                 mapped = _translate(exc, sid)
                 if mapped is not None:
                     raise mapped from exc
+                if isinstance(err, _CONTENT_ERRORS) and not isinstance(
+                        err, psycopg2.errors.InsufficientPrivilege):
+                    raise _DatabaseRefused(exc) from exc
                 raise
+        except (ValueError, UnicodeError) as exc:  # the driver refused a value
+            raise _DatabaseRefused(exc) from exc
         # another station got there first: back off a little, then decide again
         time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
     raise TransientError("The centre is busy with conflicting batches: retrying later")
 
 
 def _bad(w: Any) -> tuple[str, int] | None:
-    """(event_id, seq) of an event that cannot be read, when those at least are usable."""
-    if not isinstance(w, dict):
-        return None
-    try:
-        eid, seq = str(w["event_id"]), int(w["seq"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return (eid, seq) if eid and seq > 0 else None
+    """(event_id, seq) of an event that cannot be applied, when those at least are well formed
+    (then it is recorded as rejected, and a resend finds that result)."""
+    return validate.event_key(w)
 
 
 # Every statement here looks rows up by key. Right after a bulk load the planner's statistics
@@ -195,19 +238,28 @@ def _admitted_session(
 
 def _push_once(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
+    refused: dict[str, str] | None = None,
 ) -> PushReply:
     cur = raw_cursor(conn)
     st, types = _admitted_session(cur, sid, admission if batch.events else None)
     events: list[Event | None] = []
     problems: dict[int, str] = {}
     for i, w in enumerate(batch.events):
+        # Every field against the central column it lands in, before anything is written: a
+        # bad event is rejected alone (malformed_event, naming the field and the limit).
+        problem = validate.check_event(w)
+        ekey = validate.event_key(w) if refused else None
+        if ekey is not None and refused and ekey[0] in refused:
+            problem = ("event", refused[ekey[0]])
+        if problem is not None:
+            events.append(None)
+            problems[i] = problem[1]
+            continue
         try:
             wire_ev = Event.from_wire(w)
             apply.parse_time(wire_ev.device_time)
-            if not wire_ev.event_id or wire_ev.seq <= 0:
-                raise ValueError("event id and a positive sequence number are needed")
             events.append(wire_ev)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             events.append(None)
             problems[i] = f"{type(exc).__name__}: {exc}"
     ids = [e.event_id for e in events if e] + [b[0] for i in problems if (b := _bad(batch.events[i]))]
@@ -246,19 +298,23 @@ def _push_once(
         elif ev is None:
             if key:
                 seen[key] = i
-                msg = f"Event {key} (seq {seq}) cannot be read: {problems[i]}"
+                msg = f"Event {key} (seq {seq}) cannot be applied: {problems[i]}"
                 results[i] = EventResult(key, seq, "rejected", "malformed_event", msg)
-                w = batch.events[i]
-                records.append({
-                    "event_id": key, "seq": seq, "type": str(w.get("type", "?")),
-                    "operator": str(w.get("operator", "?")),
-                    "device_time": str(w.get("device_time", "")), "data": {},
-                    "protocol_version": batch.protocol_version, "result": "rejected",
-                    "reason": "malformed_event", "message": msg,
-                })
+                row = validate.loggable(batch.events[i])  # every field made safe to store
+                row.update(event_id=key, seq=seq, result="rejected", reason="malformed_event",
+                           message=msg, protocol_version=batch.protocol_version)
+                records.append(row)
             else:
-                results[i] = EventResult("", -1, "rejected", "malformed_event",
-                                         f"An event without id or sequence: {problems[i]}")
+                # Not recordable (no usable id or sequence): answered, under what was sent so
+                # the station can still mark it and show it.
+                w = batch.events[i]
+                raw_id = w.get("event_id") if isinstance(w, dict) else None
+                raw_seq = w.get("seq") if isinstance(w, dict) else None
+                results[i] = EventResult(
+                    raw_id if isinstance(raw_id, str) else "",
+                    raw_seq if isinstance(raw_seq, int) and not isinstance(raw_seq, bool) else -1,
+                    "rejected", "malformed_event",
+                    f"An event that cannot be recorded: {problems[i]}")
         else:
             seen[key] = i
             fresh_seqs.add(seq)

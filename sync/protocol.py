@@ -57,7 +57,8 @@ class PushBatch:
             station_id=str(obj["station_id"]),
             protocol_version=int(obj["protocol_version"]),
             app_version=str(obj.get("app_version", "")),
-            events=[dict(e) for e in obj.get("events", [])],
+            # an event that is not even an object is kept as sent: the centre rejects it alone
+            events=[dict(e) if isinstance(e, dict) else e for e in obj.get("events", [])],
             backlog=int(obj.get("backlog", 0)),
             oldest_pending_s=None if oldest is None else float(oldest),
             device_time=str(obj.get("device_time", "")),

@@ -139,8 +139,9 @@ class HttpTransport:
         headers: dict[str, str] = {}
         content: bytes | None = None
         if body is not None:
-            content = json.dumps(body, separators=(",", ":"), ensure_ascii=False,
-                                 allow_nan=False).encode("utf-8", "surrogatepass")
+            # ASCII JSON: a damaged value (a lone surrogate, NaN) still travels, and the centre
+            # rejects that one event by name instead of the whole batch being unreadable.
+            content = json.dumps(body, separators=(",", ":")).encode("ascii")
             headers["Content-Type"] = "application/json"
             if self.compress and len(content) > COMPRESS_ABOVE:
                 content = gzip.compress(content, compresslevel=1)
