@@ -4,12 +4,16 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test lint bench bench-full install install-test clean
+.PHONY: run test lint bench bench-full install install-test install-central centre connect-demo clean
 
 $(VENV)/.stamp-install: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.stamp-central: $(VENV)/.stamp-install
+	$(PIP) install -q -e '.[central]'
 	touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-install
@@ -18,6 +22,20 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-install
 
 install: $(VENV)/.stamp-install
 install-test: $(VENV)/.stamp-test
+install-central: $(VENV)/.stamp-central
+
+CENTRAL ?= http://127.0.0.1:8800
+
+## Try the centre: its sync service on an embedded PostgreSQL, with demo users and station DEMO-1
+centre: install-central
+	$(VENV)/bin/tracetrack-central serve --demo Demo $(ARGS)
+
+## Connect the demo station of `make run` to that centre (token in TRACETRACK_CENTRAL_TOKEN)
+connect-demo: install
+	@base=$$($(PY) -c "from station.paths import demo_paths; print(demo_paths().data_dir)"); \
+	[ -f "$$base/station.sqlite3" ] || $(VENV)/bin/tracetrack-station init --basedir "$$base" \
+	    --station-id DEMO-1 --area Demo --demo; \
+	$(VENV)/bin/tracetrack-station sync --basedir "$$base" --central $(CENTRAL) --once
 
 ## Start the station window (a demo station is created on first run)
 run: install

@@ -103,7 +103,8 @@ def _demo(eng: Any, area: str, args: argparse.Namespace) -> None:
     print(f"Demo users dispatcher/biller/admin (password 'demo', area {area}); station DEMO-1.")
     print("Connect a demo station to this centre in one step:")
     print(f"  TRACETRACK_CENTRAL_TOKEN={out['token']} make connect-demo CENTRAL={url}")
-    print(f"(or: TRACETRACK_CENTRAL_TOKEN=... tracetrack-station sync --central {url})", flush=True)
+    print(f"(or, for any station: TRACETRACK_CENTRAL_TOKEN=<its token> tracetrack-station sync "
+          f"--central {url})", flush=True)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
