@@ -186,6 +186,8 @@ class BatchState:
     bills: dict[str, _Bill] = field(default_factory=dict)
     touched_bills: set[str] = field(default_factory=set)
     operators: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # lower -> id,name,role
+    operator_facts: dict[str, tuple[str | None, bool]] = field(default_factory=dict)  # area, verified
+    station_scope: str = "area"
     scans: list[tuple[datetime, str, str, int | None]] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)  # bag ids taken for bags this batch makes
     parsed: dict[str, ParsedCode | CodeRefused] = field(default_factory=dict)
@@ -224,8 +226,9 @@ def _codes_of(events: Iterable[Event]) -> tuple[set[str], set[str], set[str]]:
 
 
 def load_state(cur: Any, events: list[Event], station_id: str, area: str,
-               types: tuple[BagType, ...] | None = None) -> BatchState:
-    state = BatchState(load_bag_types(cur) if types is None else types, station_id, area)
+               types: tuple[BagType, ...] | None = None, scope: str = "area") -> BatchState:
+    state = BatchState(load_bag_types(cur) if types is None else types, station_id, area,
+                       station_scope=scope)
     bag_codes, bill_codes, users = _codes_of(events)
     cur.execute(
         "SELECT id, qr_id, type, name, dispatch_area, status, created_at FROM bag "
@@ -305,11 +308,13 @@ def load_state(cur: Any, events: list[Event], station_id: str, area: str,
                 bill_by_id[bid].linked = int(n)
     if users:
         cur.execute(
-            'SELECT id, username, role FROM "user" WHERE lower(username) = ANY(%s)',
+            'SELECT id, username, role, dispatch_area, verified FROM "user" '
+            "WHERE lower(username) = ANY(%s)",
             (sorted(users),),
         )
-        for uid, name, role in cur.fetchall():
+        for uid, name, role, op_area, verified in cur.fetchall():
             state.operators[name.lower()] = (uid, name, (role or "").lower())
+            state.operator_facts[name.lower()] = (op_area, verified is not False)
     return state
 
 
@@ -360,13 +365,34 @@ def _ensure_parent(state: BatchState, code: str, ev: Event, user_id: int | None,
     b = state.bags.get(code)
     if b is None:
         btype = bag_type_of(code, None, state.types)
-        area = ev.data.get("area") or state.station_area
+        area = state.station_area  # from the station's registration, never from the event
         b = _Bag(None, code, "parent", area, btype, new=True, user_id=user_id,
                  created_at=when, updated_at=when)
         state.bags[code] = b
         state.bag_bill.setdefault(code, None)
         state.bag_bill_orig.setdefault(code, None)
     return b
+
+
+def _operator_refused(state: BatchState, raw: str, username: str, role: str) -> CentreResult | None:
+    """An operator must be verified and may work at this station: its area's, or a biller or
+    admin anywhere (a supervisor station takes everyone's)."""
+    op_area, verified = state.operator_facts.get(raw.strip().lower(), (None, True))
+    if not verified:
+        return CentreResult(
+            REJECTED, "operator_not_verified",
+            f"Operator {username} is not verified at the centre: an administrator verifies the "
+            "user, then a biller or admin presses Send again on the Sync issues screen")
+    if role in ("biller", "admin") or state.station_scope == "all":
+        return None
+    if (op_area or "").strip().lower() != state.station_area.strip().lower():
+        return CentreResult(
+            REJECTED, "operator_other_area",
+            f"Operator {username} ({role} of area {op_area or 'none'}) may not work at station "
+            f"{state.station_id} of area {state.station_area}: an administrator changes the "
+            "user's area (or role), then a biller or admin presses Send again on the Sync "
+            "issues screen")
+    return None
 
 
 def decide_event(state: BatchState, ev: Event) -> CentreResult:
@@ -377,10 +403,13 @@ def decide_event(state: BatchState, ev: Event) -> CentreResult:
     if op is None:
         return CentreResult(
             REJECTED, "unknown_operator",
-            f"Operator {ev.operator!r} is not a user of the central system: "
-            "add the user centrally, then re-enter the scan",
+            f"Operator {ev.operator!r} is not a user of the central system: an administrator "
+            "adds the user, then a biller or admin presses Send again on the Sync issues screen",
         )
     user_id, username, role = op
+    refused = _operator_refused(state, ev.operator, username, role)
+    if refused is not None:
+        return refused
     action = _ACTION_OF.get(ev.type)
     if action is not None:
         deny = check_permission(role, action, username)

@@ -22,6 +22,7 @@ from station.events import Event
 from sync.errors import Busy, StationMismatch, StationRevoked, TransientError, UpgradeRequired
 from sync.protocol import (
     ACCEPTED_VERSIONS,
+    MENDABLE_REASONS,
     EventResult,
     PullPage,
     PullRequest,
@@ -281,10 +282,18 @@ def _push_once(
     fresh: list[tuple[int, Event]] = []
     seen: dict[str, int] = {}
     fresh_seqs: set[int] = set()
+    redo: set[str] = set()  # stored mendable rejections a person asked to send again
+    resend = set(batch.resend)
     for i, ev in enumerate(events):
         key = ev.event_id if ev else (_bad(batch.events[i]) or ("", 0))[0]
         seq = ev.seq if ev else (_bad(batch.events[i]) or ("", 0))[1]
-        if key in stored:
+        if (key in stored and key in resend and ev is not None and key not in seen
+                and stored[key][1] == sid and stored[key][3] == "rejected"
+                and stored[key][4] in MENDABLE_REASONS):
+            seen[key] = i
+            redo.add(key)
+            fresh.append((i, ev))
+        elif key in stored:
             r = stored[key]
             results[i] = EventResult(key, int(r[2]), r[3], r[4], r[5])
         elif seq in stored_seq or (seq in fresh_seqs and key not in seen):
@@ -322,7 +331,7 @@ def _push_once(
     fresh.sort(key=lambda p: p[1].seq)
     applied: list[tuple[int, str]] = []  # (seq, event_id) of the events recorded now
     if fresh:
-        _decide_and_write(cur, sid, st.area, types, fresh, results, applied)
+        _decide_and_write(cur, sid, st.area, types, fresh, results, applied, st.scope, redo)
     for i, r in enumerate(results):
         if r is None:  # repeats inside the batch
             results[i] = results[seen[_key_of(events[i], batch.events[i])]]
@@ -364,11 +373,14 @@ def _push_once(
 
 def _decide_and_write(
     cur: Any, sid: str, area: str, types: tuple[BagType, ...], fresh: list[tuple[int, Event]],
-    results: list[EventResult | None], applied: list[tuple[int, str]],
+    results: list[EventResult | None], applied: list[tuple[int, str]], scope: str = "area",
+    redo: set[str] | None = None,
 ) -> None:
-    """Decide the new events in sequence order, then write what they changed and their log."""
-    state = apply.load_state(cur, [e for _, e in fresh], sid, area, types)
+    """Decide the new events in sequence order, then write what they changed and their log
+    (events decided anew, `redo`, get their logged result replaced instead)."""
+    state = apply.load_state(cur, [e for _, e in fresh], sid, area, types, scope)
     lines: list[str] = []
+    redone: list[tuple[str, str | None, str | None, str]] = []
     for i, fev in fresh:
         try:
             out = apply.decide_event(state, fev)
@@ -378,10 +390,20 @@ def _decide_and_write(
                 f"Event {fev.event_id} (seq {fev.seq}) cannot be applied: {exc}",
             )
         results[i] = EventResult(fev.event_id, fev.seq, out.result, out.reason, out.message)  # type: ignore[arg-type]
+        if redo and fev.event_id in redo:
+            redone.append((out.result, out.reason, out.message, fev.event_id))
+            continue
         lines.append(apply.event_line(sid, fev, out))
         applied.append((fev.seq, fev.event_id))
     apply.write_delta(cur, apply.take_delta(state), state.types)
-    apply.copy_text(cur, "station_events", apply.EVENT_COLUMNS, lines)
+    if lines:
+        apply.copy_text(cur, "station_events", apply.EVENT_COLUMNS, lines)
+    for result, reason, message, event_id in redone:
+        # the event is already counted in the station's figures: only its result changes
+        cur.execute(
+            "UPDATE station_events SET result = %s, reason = %s, message = %s, "
+            "received_at = now() WHERE event_id = %s AND station_id = %s",
+            (result, reason, message, event_id, sid))
 
 
 def _key_of(ev: Event | None, w: Any) -> str:

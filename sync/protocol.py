@@ -21,6 +21,11 @@ REJECTED: ResultKind = "rejected"
 
 CLOCK_SKEW_WARN_S = 300.0
 
+# Rejection reasons an administrator can mend at the centre (a user added, verified, or moved to
+# the station's area): the station offers "Send again" for these, and the centre decides such an
+# event anew when a batch lists it in `resend`.
+MENDABLE_REASONS = frozenset({"unknown_operator", "operator_not_verified", "operator_other_area"})
+
 # Tables named in PullPage.changes rows.
 PULL_TABLES = ("bag", "link", "bill", "bill_bag", "user", "bag_type")
 
@@ -46,6 +51,9 @@ class PushBatch:
     backlog: int = 0  # events still pending at the station, this batch included
     oldest_pending_s: float | None = None
     device_time: str = ""  # station clock when the batch was sent (ISO 8601 UTC)
+    # ids of events in this batch that a person asked to send again after the cause of their
+    # rejection was mended centrally (unknown operator, ...): the centre decides them anew
+    resend: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +61,7 @@ class PushBatch:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> PushBatch:
         oldest = obj.get("oldest_pending_s")
+        resend = obj.get("resend") or []
         return cls(
             station_id=str(obj["station_id"]),
             protocol_version=int(obj["protocol_version"]),
@@ -62,6 +71,7 @@ class PushBatch:
             backlog=int(obj.get("backlog", 0)),
             oldest_pending_s=None if oldest is None else float(oldest),
             device_time=str(obj.get("device_time", "")),
+            resend=[r for r in resend if isinstance(r, str)] if isinstance(resend, list) else [],
         )
 
 

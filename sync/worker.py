@@ -37,7 +37,7 @@ from sync.errors import (
     TransientError,
     UpgradeRequired,
 )
-from sync.protocol import PushBatch, PushReply, rolling_hash
+from sync.protocol import MENDABLE_REASONS, PushBatch, PushReply, rolling_hash
 from sync.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,10 @@ class Batch:
     seqs: list[int]
     backlog: int
     oldest_pending_s: float | None
+    resend: tuple[str, ...] = ()  # ids a person asked to send again (see request_resend)
+
+
+RESEND_REQUESTED = "resend_requested"  # events.result_reason of an event waiting to be resent
 
 
 class SyncListener:
@@ -366,6 +370,7 @@ class SyncWorker:
             station_id=self._station_id, protocol_version=PROTOCOL_VERSION,
             app_version=APP_VERSION, events=batch.events, backlog=batch.backlog,
             oldest_pending_s=batch.oldest_pending_s, device_time=iso(self.clock()),
+            resend=list(batch.resend),
         )
         t0 = time.perf_counter()
         reply = self._transport.push(pb)
@@ -398,6 +403,7 @@ class SyncWorker:
             ).one()
         out: list[dict[str, Any]] = []
         seqs: list[int] = []
+        resend: list[str] = []
         size = 0
         for r in rows:
             wire = pull_mod.event_from_row(r).to_wire()
@@ -406,11 +412,13 @@ class SyncWorker:
                 break
             out.append(wire)
             seqs.append(r.seq)
+            if r.result_reason == RESEND_REQUESTED:
+                resend.append(r.event_id)
             size += n
         oldest_s = None
         if oldest:
             oldest_s = max(0.0, (self.clock() - parse_iso(oldest)).total_seconds())
-        return Batch(out, seqs, int(backlog), oldest_s)
+        return Batch(out, seqs, int(backlog), oldest_s, tuple(resend))
 
     def record_reply(self, batch: Batch, reply: PushReply, summary: SyncSummary) -> None:
         """Mark what the reply says, in one short local transaction; unknown ids stay pending."""
@@ -447,12 +455,19 @@ class SyncWorker:
                             result_message=bindparam("message"), synced_at=bindparam("at")),
                     marks,
                 )
+            resent = {sent[e]["seq"] for e in batch.resend if e in sent}
             for seq, reason, message, raw_reason in rejected:
-                conn.execute(
-                    sqlite_insert(sync_issues)
-                    .values(event_seq=seq, reason=reason, message=message, created_at=now)
-                    .on_conflict_do_nothing(index_elements=["event_seq"])
-                )
+                stmt = sqlite_insert(sync_issues).values(
+                    event_seq=seq, reason=reason, message=message, created_at=now)
+                if seq in resent:
+                    # sent again and refused again: an open issue again, with the new reason
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=["event_seq"],
+                        set_={"reason": reason, "message": message, "created_at": now,
+                              "acknowledged_by": None, "acknowledged_at": None})
+                else:
+                    stmt = stmt.on_conflict_do_nothing(index_elements=["event_seq"])
+                conn.execute(stmt)
                 row = conn.execute(select(events).where(events.c.seq == seq)).first()
                 if row is None:
                     continue
@@ -612,6 +627,39 @@ def list_issues(conn: Connection, *, include_acknowledged: bool = False) -> list
                 r["acknowledged_at"],
             ))
     return out
+
+
+def request_resend(conn: Connection, ids: list[int], username: str, role: str,
+                   clock: Callable[[], datetime] = utcnow) -> int:
+    """A biller or admin asks to send rejected events again after their cause was mended at the
+    centre (a user added, verified or moved to this area). Only reasons an administrator can
+    mend qualify; the event keeps its id and sequence, and the centre records its new result.
+    Returns how many events were queued again."""
+    from station.rules import Action, check_permission
+
+    deny = check_permission(role, Action.BILLS, username)
+    if deny is not None:
+        raise SyncError(f"{username} ({role}) may not send events again: a biller or admin "
+                        "must do it")
+    with conn.begin():
+        rows = conn.execute(
+            select(sync_issues.c.id, sync_issues.c.event_seq, sync_issues.c.reason)
+            .where(sync_issues.c.id.in_(ids))
+        ).all()
+        seqs = [r.event_seq for r in rows if r.reason in MENDABLE_REASONS]
+        if not seqs:
+            return 0
+        conn.execute(
+            update(events).where(events.c.seq.in_(seqs))
+            .values(sync_state=SyncState.PENDING.value, result_reason=RESEND_REQUESTED,
+                    result_message=None, synced_at=None)
+        )
+        conn.execute(
+            update(sync_issues).where(sync_issues.c.event_seq.in_(seqs))
+            .values(acknowledged_by=username, acknowledged_at=iso(clock()))
+        )
+    return len(seqs)
+
 
 
 def acknowledge_issues(conn: Connection, ids: list[int], username: str, role: str,

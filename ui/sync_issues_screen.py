@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from station.rules import Action, may
 from station.service import Operator, StationService
-from sync.worker import SyncIssue, acknowledge_issues, list_issues
+from sync.worker import SyncIssue, acknowledge_issues, list_issues, request_resend
 from ui.tasks import TaskError
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -127,6 +127,11 @@ class SyncIssuesScreen(QWidget):
         self.ack_button.clicked.connect(self._on_ack_button_clicked)
         self.ack_all_button = QPushButton("Acknowledge all", self)
         self.ack_all_button.clicked.connect(self._on_ack_all_button_clicked)
+        self.resend_button = QPushButton("Send again", self)
+        self.resend_button.setToolTip(
+            "For an unknown, unverified or other-area operator, once an administrator has "
+            "fixed the user at the centre")
+        self.resend_button.clicked.connect(self._on_resend_button_clicked)
         self.sync_button = QPushButton("Sync now", self)
         self.sync_button.clicked.connect(self._on_sync_button_clicked)
         self.message = QLabel("", self)
@@ -151,6 +156,7 @@ class SyncIssuesScreen(QWidget):
         buttons.addWidget(self.show_all)
         buttons.addStretch(1)
         buttons.addWidget(self.sync_button)
+        buttons.addWidget(self.resend_button)
         buttons.addWidget(self.ack_button)
         buttons.addWidget(self.ack_all_button)
         layout = QVBoxLayout(self)
@@ -179,7 +185,7 @@ class SyncIssuesScreen(QWidget):
 
     def _update_buttons(self) -> None:
         allowed = self._may_acknowledge()
-        for b in (self.ack_button, self.ack_all_button):
+        for b in (self.ack_button, self.ack_all_button, self.resend_button):
             b.setEnabled(allowed)
             b.setToolTip("" if allowed else "Only a biller or an admin may acknowledge sync issues")
         op = getattr(self.window_, "operator", None)
@@ -255,6 +261,37 @@ class SyncIssuesScreen(QWidget):
         self.loads += 1
 
     # -- acknowledging ------------------------------------------------------------------------
+
+    @Slot()
+    def _on_resend_button_clicked(self) -> None:
+        op = getattr(self.window_, "operator", None)
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        ids = self.model.issue_ids(rows)
+        if op is None or not ids:
+            self.message.setText("Select the issues to send again first")
+            return
+        username, role = op.username, op.role
+
+        def work(service: StationService) -> int:
+            conn = service.conn
+            if conn.in_transaction():
+                conn.rollback()
+            return request_resend(conn, ids, username, role)
+
+        self.window_.task_runner.submit(work, self._on_task_resent, self._on_task_ack_failed)
+
+    def _on_task_resent(self, count: int) -> None:
+        if count == 0:
+            self.message.setText(
+                "None of the selected events can be sent again: only an unknown, unverified or "
+                "other-area operator can be fixed at the centre. Acknowledge the others.")
+        else:
+            self.message.setText(
+                f"{count} event{'s' if count != 1 else ''} will be sent again; the centre's new "
+                "result shows here if it refuses again")
+            if self.bridge is not None:
+                self.bridge.sync_now()
+        self.reload()
 
     def _acknowledge(self, ids: list[int]) -> None:
         op = getattr(self.window_, "operator", None)
