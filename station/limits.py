@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from station.codes import BILL_ID_PATTERN, MAX_RAW_LENGTH, normalise
 from station.events import EventType
@@ -469,9 +469,104 @@ def _json_value_problem(
     return path, f"{path} must be a JSON value, not {_type_name(value)}"
 
 
+# -- the fast path ---------------------------------------------------------------------------
+# What stations send is almost always ASCII and well inside every limit: one pass of C-level
+# string tests per field says so (about 5 us an event). Anything else, good or bad, goes the
+# detailed way above, which names the problem. fast_ok(w) implies no problems (tested).
+
+_FAST_TEXT = tuple((key, _text_limit(key)) for key in ("event_id", "station_id", "operator"))
+_CODE_MAX = _text_limit("code").max_len
+_BILL_MAX = _text_limit("bill_id").max_len
+_APP_MAX = _text_limit("app_version").max_len
+_DATA_KEY_MAX = _text_limit("data_key").max_len
+_DATA_TEXT_MAX = _text_limit("data_text").max_len
+_DATA_TEXT = {k: lim.max_len for k, f in DATA_FIELDS.items()
+              if isinstance(lim := LIMITS[f], TextLimit)}
+_DATA_INT = {k: lim.wire_range for k, f in DATA_FIELDS.items()
+             if isinstance(lim := LIMITS[f], IntLimit)}
+_PV = LIMITS["protocol_version"]
+assert isinstance(_PV, IntLimit)
+_PV_RANGE = _PV.wire_range
+
+
+def _plain(v: object, max_len: int) -> TypeGuard[str]:
+    return type(v) is str and len(v) <= max_len and v.isascii() and v.isprintable()
+
+
+def fast_ok(w: Any) -> bool:
+    """True when a wire event is certainly within every limit (the common case), quickly;
+    False means "look closer" (wire_problems), not "malformed"."""
+    if type(w) is not dict:
+        return False
+    for key, lim in _FAST_TEXT:
+        v = w.get(key)
+        if not _plain(v, lim.max_len) or len(v) < lim.min_len:
+            return False
+        if lim.pattern is not None and lim.pattern.fullmatch(v) is None:
+            return False
+    seq = w.get("seq")
+    if type(seq) is not int or not 1 <= seq <= INT64_MAX:
+        return False
+    t = w.get("type")
+    if type(t) is not str or t not in EVENT_TYPES:
+        return False
+    dt_text = w.get("device_time")
+    if not _plain(dt_text, 40) or DEVICE_TIME_PATTERN.fullmatch(dt_text) is None:
+        return False
+    try:
+        dt = datetime.fromisoformat(dt_text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if dt.tzinfo is None or dt.utcoffset() is None or not 1900 <= dt.year <= 9998:
+        return False
+    for key in ("parent", "child"):
+        v = w.get(key)
+        if v is not None and (not _plain(v, _CODE_MAX) or not v.strip()):
+            return False
+    bill = w.get("bill")
+    if bill is not None and (
+        not _plain(bill, _BILL_MAX) or BILL_ID_PATTERN.fullmatch(bill.strip().upper()) is None
+    ):
+        return False
+    if "app_version" in w and not _plain(w["app_version"], _APP_MAX):
+        return False
+    if "protocol_version" in w:
+        pv = w["protocol_version"]
+        if type(pv) is not int or not _PV_RANGE[0] <= pv <= _PV_RANGE[1]:
+            return False
+    data = w.get("data")
+    if data is None:
+        return True
+    if type(data) is not dict or len(data) > MAX_DATA_KEYS:
+        return False
+    for key, v in data.items():
+        if not _plain(key, _DATA_KEY_MAX) or not key:
+            return False
+        if v is None:
+            continue
+        if key in _DATA_INT:
+            lo, hi = _DATA_INT[key]
+            if type(v) is not int or not lo <= v <= hi:
+                return False
+        elif key in _DATA_TEXT:
+            if not _plain(v, _DATA_TEXT[key]):
+                return False
+        elif type(v) is str:
+            if not _plain(v, _DATA_TEXT_MAX):
+                return False
+        elif type(v) is int:
+            if not -INT64_MAX - 1 <= v <= INT64_MAX:
+                return False
+        elif type(v) is not bool:
+            return False
+    return True
+
+
 def wire_problems(wire: Any) -> list[tuple[str, str]]:
     """Every problem of a wire event (Event.to_wire() shape) as (field, message); never raises."""
     try:
+        if fast_ok(wire):
+            return []
         return list(_wire_problems(wire))
     except Exception as exc:  # a safety net: a check that fails is a refusal, never a crash
         return [("event", f"event cannot be checked ({type(exc).__name__})")]
@@ -482,6 +577,8 @@ def validate_wire_event(wire: Any) -> tuple[str, str] | None:
     when every field fits its central column. Never raises, whatever `wire` is. The message
     names the field and the limit and is plain printable text (safe to store and show)."""
     try:
+        if fast_ok(wire):
+            return None
         return next(_wire_problems(wire), None)
     except Exception as exc:  # a safety net: a check that fails is a refusal, never a crash
         return "event", f"event cannot be checked ({type(exc).__name__})"
@@ -490,5 +587,5 @@ def validate_wire_event(wire: Any) -> tuple[str, str] | None:
 __all__ = [
     "DATA_FIELDS", "EVENT_TYPES", "INT32_MAX", "INT64_MAX", "LIMITS", "MALFORMED",
     "IntLimit", "TextLimit", "check_code", "check_device_time", "check_int", "check_text",
-    "show", "validate_wire_event", "wire_problems",
+    "fast_ok", "show", "validate_wire_event", "wire_problems",
 ]

@@ -18,9 +18,11 @@ from station.limits import (
     LIMITS,
     IntLimit,
     TextLimit,
+    _wire_problems,
     check_code,
     check_int,
     check_text,
+    fast_ok,
     validate_wire_event,
     wire_problems,
 )
@@ -59,6 +61,9 @@ def test_every_event_shape_the_station_makes_passes(etype: EventType) -> None:
     assert validate_wire_event(w) is None
     assert wire_problems(w) == []
     assert check_event(w) is None
+    # the detailed checks agree with the fast path that answered
+    assert fast_ok(w) or etype in (EventType.BILL_CREATED, EventType.BILL_CLOSED)  # \n, \t
+    assert list(_wire_problems(w)) == []
 
 
 def _set(path: str, value: Any) -> Any:
@@ -230,7 +235,9 @@ def test_a_bill_target_out_of_the_rule_range_is_left_to_the_rule() -> None:
     ],
 )
 def test_values_within_the_limits_pass(good: dict[str, Any]) -> None:
-    assert validate_wire_event(wire(**good)) is None
+    w = wire(**good)
+    assert validate_wire_event(w) is None
+    assert list(_wire_problems(w)) == []  # also without the fast path
 
 
 def test_optional_fields_may_be_absent_but_not_null() -> None:
@@ -254,7 +261,7 @@ def test_every_problem_is_listed_and_the_first_is_returned() -> None:
                                   {"event_id": None}, {1: 2}, {"data": {"a": [[[[[]]]]]}}])
 def test_any_input_is_an_answer_never_an_exception(junk: Any) -> None:
     problem = validate_wire_event(junk)
-    assert problem is not None
+    assert problem is not None and not fast_ok(junk)
     assert isinstance(problem[0], str) and isinstance(problem[1], str)
 
 
@@ -302,6 +309,8 @@ def test_validate_never_raises_and_what_passes_can_be_stored(w: Any) -> None:
     problem = validate_wire_event(w)
     problems = wire_problems(w)
     assert (problem is None) == (problems == [])
+    if fast_ok(w):  # the fast path never lets through what the detailed checks refuse
+        assert list(_wire_problems(w)) == []
     if problem is not None:
         field, message = problem
         assert isinstance(field, str) and isinstance(message, str)
@@ -322,6 +331,38 @@ def test_validate_never_raises_and_what_passes_can_be_stored(w: Any) -> None:
         assert data.get(key) is None or len(data[key]) <= lim.max_len
 
 
+ascii_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=1100)
+near_limits = st.sampled_from([0, 1, 2, 3, 35, 36, 37, 40, 41, 49, 50, 51, 64, 65, 200, 201, 255,
+                               256, 500, 501, 512, 513, 1000, 1001])
+plausible = (st.none() | st.booleans() | ascii_text | near_limits.map(lambda n: "A" * n)
+             | near_limits | st.integers(-(2**64), 2**64) | st.just(2**63 - 1) | st.just(2**63)
+             | st.just(2**31) | st.just(2**31 - 1) | st.just(TIME) | st.just("2026-11-23"))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(list(EventType)),
+       st.lists(st.tuples(st.sampled_from(WIRE_KEYS + [f"data.{k}" for k in
+                                                       ("target", "description", "destination",
+                                                        "vehicle", "area", "reason", "source",
+                                                        "child_count", "label_text", "other")]),
+                          plausible), max_size=3))
+def test_the_fast_path_never_passes_what_the_detailed_checks_refuse(
+    etype: EventType, changes: list[tuple[str, Any]]
+) -> None:
+    w = wire(etype)
+    for path, value in changes:
+        if path.startswith("data."):
+            if not isinstance(w.get("data"), dict):
+                w["data"] = {}
+            w["data"][path[5:]] = value
+        else:
+            w[path] = value
+    detailed = list(_wire_problems(w))
+    if fast_ok(w):
+        assert detailed == []
+    assert (validate_wire_event(w) is None) == (detailed == [])
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(list(EventType)), st.data())
 def test_text_within_the_limits_always_passes(etype: EventType, data: st.DataObject) -> None:
@@ -334,6 +375,7 @@ def test_text_within_the_limits_always_passes(etype: EventType, data: st.DataObj
         w["data"][key] = data.draw(st.text(printable, max_size=lim.max_len))
     w["operator"] = data.draw(st.text(printable, min_size=1, max_size=64))
     assert validate_wire_event(w) is None
+    assert list(_wire_problems(w)) == []
 
 
 # -- the station's entry checks ----------------------------------------------------------------
