@@ -44,7 +44,16 @@ from station.rules import (
 from station.settings import StationSettings, load_settings
 from station.store import db
 from station.store.local import LocalStore, iso, parse_iso, utcnow
-from station.store.schema import bag_types, bags, bill_lines, bills, events, links, operators
+from station.store.schema import (
+    SEQ_FLOOR_KEY,
+    bag_types,
+    bags,
+    bill_lines,
+    bills,
+    events,
+    links,
+    operators,
+)
 from station.view import (
     ParentRow,
     apply_event,
@@ -348,7 +357,12 @@ class StationService:
         data: dict[str, Any] | None = None,
     ) -> int:
         op = self._who()
-        seq = conn.exec_driver_sql("SELECT coalesce(max(seq), 0) + 1 FROM events").scalar_one()
+        # gap-free after this station's last event, or after the numbers the centre already
+        # holds for a reinstalled station (sync/align.py sets the floor)
+        seq = conn.exec_driver_sql(
+            "SELECT max(coalesce((SELECT max(seq) FROM events), 0), coalesce((SELECT "
+            "CAST(value AS INTEGER) FROM sync_state WHERE key = ?), 0)) + 1", (SEQ_FLOOR_KEY,)
+        ).scalar_one()
         ev = Event(
             event_id=str(uuid7()),
             station_id=self.station_id,

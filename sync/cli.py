@@ -95,6 +95,8 @@ def transport_factory(store: LocalStore) -> Callable[[], Transport]:
 def summary_text(s: SyncSummary) -> str:
     text = (f"{s.state}: sent {s.sent} (applied {s.applied}, duplicate {s.duplicate}, "
             f"rejected {s.rejected}), pulled {s.pulled}, pending {s.pending}")
+    if s.notice:
+        text += f"\n  {s.notice}"
     if s.converged is False:
         text += "; station and centre disagreed: resending"
     if s.error:

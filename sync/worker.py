@@ -28,6 +28,7 @@ from station.events import SyncState
 from station.store import db
 from station.store.local import LocalStore, iso, parse_iso, utcnow
 from station.store.schema import events, sync_issues
+from sync import align as align_mod
 from sync import pull as pull_mod
 from sync.errors import (
     Busy,
@@ -86,6 +87,7 @@ class SyncSummary:
     error: str | None = None
     converged: bool | None = None
     clock_skew_s: float | None = None
+    notice: str | None = None  # something the operator should know (e.g. a renumbered store)
     ack_ms: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -115,7 +117,8 @@ class Batch:
     resend: tuple[str, ...] = ()  # ids a person asked to send again (see request_resend)
 
 
-RESEND_REQUESTED = "resend_requested"  # events.result_reason of an event waiting to be resent
+# events.result_reason of an event waiting to be resent
+RESEND_REQUESTED = align_mod.RESEND_REQUESTED
 
 
 class SyncListener:
@@ -174,6 +177,7 @@ class SyncWorker:
         # and re-encode their batch from the store at every try.
         self._busy_batch: tuple[float, Batch] | None = None
         self._stored_state: tuple[str | None, str | None] = (None, None)  # as last written
+        self.aligned_message: str | None = None  # set when the store was renumbered (align.py)
 
     # -- thread control ------------------------------------------------------------------------
 
@@ -260,6 +264,7 @@ class SyncWorker:
                 self.transport_factory = new_factory
             if self._transport is None:
                 self._transport = self.transport_factory()
+                summary.notice = self._align()
             self._push_all(summary)
             if not self._stop.is_set() and self.pull_enabled:
                 self._set_state(SYNCING)
@@ -294,6 +299,20 @@ class SyncWorker:
         self.listener.run_finished(summary)
         self._notify()
         return summary
+
+    def _align(self) -> str | None:
+        """Once per connection, before pushing: does the centre hold events of this station that
+        this store does not know (a reinstalled or restored station)? Then continue after them."""
+        figures = align_mod.centre_figures(self._transport)
+        if figures is None:
+            return None
+        message = align_mod.align(self._db(), figures)
+        if message is not None:
+            conn = self._db()
+            with conn.begin():
+                pull_mod.set_sync_state(conn, CONVERGENCE, message)
+            self.aligned_message = message
+        return message
 
     def _failed(self, summary: SyncSummary, state: str, message: str,
                 retry_after: float | None = None, *, blocked: bool = False) -> None:
@@ -490,14 +509,19 @@ class SyncWorker:
     # -- convergence (sync.md item 16) -----------------------------------------------------------
 
     def local_figures(self) -> tuple[int, int, str]:
-        """(count, highest seq, rolling hash) over this station's events, hash cached by prefix."""
+        """(count, highest seq, rolling hash) over this station's events, hash cached by prefix;
+        on top of the centre's figures a reinstalled store continues from (sync/align.py)."""
         conn = self._db()
         with conn.begin():
-            count, high = conn.execute(select(func.count(), func.coalesce(func.max(events.c.seq), 0))).one()
+            b_count, b_seq, b_hash = align_mod.base_of(conn)
+            count, high = conn.execute(
+                select(func.count(), func.coalesce(func.max(events.c.seq), 0))
+                .where(events.c.seq > b_seq)).one()
+            count, high = int(count) + b_count, max(int(high), b_seq)
             done_seq = int(pull_mod.get_sync_state(conn, HASH_SEQ) or 0)
             h = pull_mod.get_sync_state(conn, HASH_VALUE) or ""
-            if done_seq > high:
-                done_seq, h = 0, ""
+            if done_seq > high or done_seq < b_seq:
+                done_seq, h = b_seq, b_hash
             ids = conn.execute(
                 select(events.c.event_id).where(events.c.seq > done_seq).order_by(events.c.seq)
             ).scalars()

@@ -148,6 +148,10 @@ station_state = Table(
     Column("value", Text),
 )
 
+# sync_state key: the station's next event number is above this value (a reinstalled station
+# continues after the numbers the centre already holds for it; sync/align.py sets it)
+SEQ_FLOOR_KEY = "seq_floor"
+
 sync_state = Table(
     "sync_state",
     metadata,
