@@ -135,10 +135,13 @@ def write_bag_types(conn: Connection, types: tuple[BagType, ...]) -> None:
 
 
 def upsert_operator(
-    conn: Connection, username: str, password_hash: str, role: str, area: str | None
+    conn: Connection, username: str, password_hash: str | None, role: str, area: str | None
 ) -> None:
+    """Add or update an operator. A user without a password hash at the centre (NULL) is kept
+    with an empty one: such an account cannot log in here (station.auth), it breaks nothing."""
     stmt = sqlite_insert(operators).values(
-        username=username, password_hash=password_hash, role=role, area=area
+        username=username, password_hash=password_hash if isinstance(password_hash, str) else "",
+        role=role, area=area,
     )
     conn.execute(
         stmt.on_conflict_do_update(

@@ -208,6 +208,14 @@ def test_login_with_an_unusable_hash_says_ask_an_administrator(
     assert svc.login("ravi", "pw").username == "ravi"
 
 
+def test_a_user_without_a_password_at_the_centre_cannot_log_in_here(make_service, store) -> None:
+    with store.connect(write=True) as conn, conn.begin():
+        upsert_operator(conn, "nopw", None, "biller", "North")  # "user".password_hash NULL
+    with pytest.raises(LoginFailed) as info:
+        make_service().login("nopw", "")
+    assert info.value.reason == "cannot_log_in_here"
+
+
 @pytest.mark.parametrize("name", ["r" * 65, "ravi\ud800", "ra\x00vi", "ra\nvi"])
 def test_login_with_an_impossible_user_name_never_raises_anything_else(
     name: str, make_service
