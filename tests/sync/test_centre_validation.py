@@ -45,6 +45,7 @@ CASES = [
     ("NaN in the event data", "data", _set(("data", "weight"), math.nan)),
     ("a time that is not ISO 8601", "device_time", _set(("device_time",), "yesterday")),
     ("an unknown event type", "type", _set(("type",), "child_teleported")),
+    ("a 300 kB event id", "event_id", _set(("event_id",), "e" * 300_000)),
 ]
 
 
