@@ -58,6 +58,8 @@ class ServiceConfig:
     slots: int = 1  # batches applied at once, across all workers (1 measured best on 2 cores)
     admission_wait_s: float = 2.0  # wait in line for a slot this long before 503
     busy_retry_s: float = 1.0  # the Retry-After a busy answer suggests (jittered)
+    express_slots: int = 1  # extra slots only small batches (fresh scans) may take
+    express_max_events: int = 25  # a batch this small counts as fresh scans
     queue_per_worker: int = 24  # pushes waiting in one worker beyond which 503 comes at once
     max_body_bytes: int = 4 * 1024 * 1024  # as sent (compressed or not): 413 above
     max_json_bytes: int = 16 * 1024 * 1024  # after decompressing: 413 above
@@ -127,7 +129,7 @@ class Centre:
         self.engine = db.make_engine(
             config.url,
             pool_size=config.pool_size,
-            max_overflow=config.queue_per_worker + 4,
+            max_overflow=2 * config.queue_per_worker + 4,
             pool_pre_ping=True,
             pool_timeout=config.body_timeout_s + config.admission_wait_s + 5,
             connect_args={
@@ -141,7 +143,8 @@ class Centre:
             },
         )
         self.admission = (service.Admission(config.slots, ADMISSION_LOCK, config.busy_retry_s,
-                                            config.admission_wait_s)
+                                            config.admission_wait_s, config.express_slots,
+                                            config.express_max_events)
                           if config.slots > 0 else None)
 
     def _with_connection(self, fn: Any) -> Any:
@@ -262,7 +265,7 @@ class Service:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self.centre = Centre(config)
-        self.waiting_pushes = 0  # in this worker: on the event loop only, so no lock
+        self.waiting = {"small": 0, "large": 0}  # pushes in this worker (event loop only)
 
     async def who(self, request: Request) -> StationIdentity:
         token = _token(request)
@@ -291,14 +294,18 @@ class Service:
             raise ApiError(400, "bad_request", f"Not a push batch: {type(exc).__name__}: {exc}") from None
         if not isinstance(obj.get("events", []), list):
             raise ApiError(400, "bad_request", "Not a push batch: events must be a list")
-        if self.waiting_pushes >= self.config.queue_per_worker:
+        # Catch-up batches and fresh scans queue apart, so a full queue of the first never
+        # turns the second away.
+        small = len(batch.events) <= self.config.express_max_events
+        queue = "small" if small else "large"
+        if self.waiting[queue] >= self.config.queue_per_worker:
             raise _busy(self.config.busy_retry_s, "The centre has a full queue of batches: "
                         "retrying shortly")
-        self.waiting_pushes += 1
+        self.waiting[queue] += 1
         try:
             return JSONResponse(await run_in_threadpool(self.centre.push, who, batch))
         finally:
-            self.waiting_pushes -= 1
+            self.waiting[queue] -= 1
 
     async def pull(self, request: Request) -> Response:
         who = await self.who(request)

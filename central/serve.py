@@ -36,6 +36,10 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="batches applied at once across all workers (default 1)")
     p.add_argument("--admission-wait", type=float, default=2.0, metavar="S",
                    help="how long a batch waits in line for a slot before 503 (default 2 s)")
+    p.add_argument("--express-slots", type=int, default=1,
+                   help="extra slots only small batches (fresh scans) may take (default 1)")
+    p.add_argument("--express-max", type=int, default=25, metavar="EVENTS",
+                   help="a batch of at most this many events counts as fresh scans (default 25)")
     p.add_argument("--max-body", type=int, default=4 * 1024 * 1024, metavar="BYTES",
                    help="largest request body accepted (default 4 MiB)")
     p.add_argument("--body-timeout", type=float, default=10.0, metavar="S",
@@ -123,6 +127,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_schema(url)
     config = ServiceConfig(
         url=url, slots=args.slots, admission_wait_s=args.admission_wait,
+        express_slots=args.express_slots, express_max_events=args.express_max,
         max_body_bytes=args.max_body, body_timeout_s=args.body_timeout,
     )
     os.environ[CONFIG_ENV] = config.to_env()

@@ -1,0 +1,109 @@
+"""Admission at the sync service: a bounded number of batches applied at once, a short line to
+wait in (first come, first served, across workers), 503 + Retry-After beyond it, and an express
+lane that keeps a live station's fresh scans from waiting behind catch-up batches."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from central.app import ADMISSION_LOCK
+from central.service import EXPRESS_OFFSET
+from sync.errors import Busy
+from tests.sync.conftest import Events, push_as
+from tests.sync.service_proc import CentralService
+from tests.sync.stationkit import until
+
+pytestmark = pytest.mark.central
+
+
+@pytest.fixture
+def slow_line(central_db, tmp_path):
+    """A serve process whose admission wait is short (0.5 s), and an admin session that can
+    hold its slots the way a long batch of another station would."""
+    service = CentralService(central_db.service_url(), tmp_path / "adm",
+                             extra=("--admission-wait", "0.5"))
+    service.start()
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    conn = eng.connect()
+    yield service, conn
+    conn.rollback()
+    conn.close()
+    eng.dispose()
+    service.stop()
+
+
+def _hold(conn, slot: int) -> None:
+    conn.exec_driver_sql("SELECT pg_advisory_lock(%s, %s)", (ADMISSION_LOCK, slot))
+
+
+def _release(conn, slot: int) -> None:
+    conn.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", (ADMISSION_LOCK, slot))
+
+
+def _batches(sid: str) -> tuple[list[dict], list[dict]]:
+    ev = Events(sid)
+    big = [ev.parent("SB00001")] + [ev.link("SB00001", f"{sid}C{i:03d}") for i in range(29)]
+    big += [ev.parent("SB00002")] + [ev.link("SB00002", f"{sid}D{i:03d}") for i in range(29)]
+    return big, [ev.parent("SB00003")]
+
+
+def test_fresh_scans_pass_while_catch_up_batches_are_turned_away(central_db, slow_line) -> None:
+    service, conn = slow_line
+    big_token = central_db.register("BIG")
+    live_token = central_db.register("LIVE")
+    big, _ = _batches("BIG")
+    ev = Events("LIVE")
+    _hold(conn, 0)  # the one common slot is taken by a long batch
+    with pytest.raises(Busy) as busy:
+        push_as(service.access("BIG", big_token), "BIG", big)
+    assert busy.value.retry_after > 0
+    reply = push_as(service.access("LIVE", live_token), "LIVE", [ev.parent("SB00009")])
+    assert reply.results[0].result == "applied"  # through the express lane
+    # with the express slot taken too, a small batch is turned away after its wait
+    _hold(conn, EXPRESS_OFFSET)
+    with pytest.raises(Busy):
+        push_as(service.access("LIVE", live_token), "LIVE", [ev.link("SB00009", "LIVEC1")])
+    _release(conn, EXPRESS_OFFSET)
+    _release(conn, 0)
+    assert len(push_as(service.access("BIG", big_token), "BIG", big).results) == 60
+
+
+def test_a_batch_waits_in_line_instead_of_being_sent_away(central_db, tmp_path) -> None:
+    service = CentralService(central_db.service_url(), tmp_path / "line",
+                             extra=("--admission-wait", "20"))
+    service.start()
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    conn = eng.connect()
+    try:
+        token = central_db.register("W1")
+        big, _ = _batches("W1")
+        _hold(conn, 0)
+        out: dict = {}
+
+        def push() -> None:
+            try:
+                out["reply"] = push_as(service.access("W1", token), "W1", big)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                out["error"] = exc
+
+        t = threading.Thread(target=push, name="waiting-push")
+        t.start()
+
+        def waiting() -> bool:
+            return bool(conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND classid = %s", (ADMISSION_LOCK,)).scalar())
+
+        until(waiting, timeout=20, what="the batch waiting in line for the slot")
+        _release(conn, 0)
+        t.join(30)
+        assert "error" not in out, out.get("error")
+        assert sum(r.result == "applied" for r in out["reply"].results) == 60
+    finally:
+        conn.rollback()
+        conn.close()
+        eng.dispose()
+        service.stop()
