@@ -255,9 +255,8 @@ def _push_once(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
     refused: dict[str, str] | None = None,
 ) -> PushReply:
-    cur = raw_cursor(conn)
-    small = admission is not None and len(batch.events) <= admission.express_max_events
-    st, types = _admitted_session(cur, sid, admission if batch.events else None, small)
+    # Reading and checking the events needs no slot: it is done before asking for one, so it
+    # overlaps with another batch being written.
     events: list[Event | None] = []
     problems: dict[int, str] = {}
     for i, w in enumerate(batch.events):
@@ -278,6 +277,9 @@ def _push_once(
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             events.append(None)
             problems[i] = f"{type(exc).__name__}: {exc}"
+    cur = raw_cursor(conn)
+    small = admission is not None and len(batch.events) <= admission.express_max_events
+    st, types = _admitted_session(cur, sid, admission if batch.events else None, small)
     ids = [e.event_id for e in events if e] + [b[0] for i in problems if (b := _bad(batch.events[i]))]
     seqs = [e.seq for e in events if e] + [b[1] for i in problems if (b := _bad(batch.events[i]))]
     stored: dict[str, Any] = {}
