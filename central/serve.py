@@ -62,8 +62,14 @@ def data_dir(arg: str | None) -> Path:
 
 def _embedded(args: argparse.Namespace) -> tuple[Any, str, str]:
     """Start (or reuse) the embedded PostgreSQL, bring its schema up; (server, admin, service URL)."""
-    import pgserver
     import sqlalchemy as sa
+
+    try:
+        import pgserver
+    except ImportError as exc:
+        raise ValueError(
+            "serve without --url starts an embedded PostgreSQL, which needs the pgserver "
+            "package: pip install 'tracetrack-station[central]', or give --url postgresql://...") from exc
 
     from central.roles import ensure_service_role, role_url
 
