@@ -80,7 +80,7 @@ class LocalStore:
             checked = new.replace(station_id="X") if new.station_id == current.station_id else new
             problem = check_settings(checked)
             if problem:
-                raise StoreError(f"{problem}: the settings were not saved")
+                raise StoreError(problem)
             save_settings(conn, new)
 
     def init_station(
