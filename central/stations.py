@@ -8,15 +8,16 @@ once; `rotate-token` replaces it (the old one stops at once); `revoke-station` r
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Connection
 
-_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,39}$")
+from station.limits import STATION_ID_PATTERN
+
 TOKEN_BYTES = 32  # 256 bits
 PUBLIC_URL_KEY = "public_url"
 
@@ -27,7 +28,7 @@ class StationAdminError(Exception):
 
 def normalise_station_id(raw: str) -> str:
     sid = raw.strip().upper()
-    if not _ID_RE.fullmatch(sid):
+    if not STATION_ID_PATTERN.fullmatch(sid):
         raise StationAdminError(
             f"Station id {raw!r} is not usable: 1-40 letters, digits, - or _ (e.g. DISPATCH-2)"
         )
@@ -52,11 +53,23 @@ def public_url(conn: Connection) -> str | None:
 
 def set_public_url(conn: Connection, url: str) -> str:
     url = url.strip().rstrip("/")
-    if not url.startswith(("https://", "http://")):
+    if not url.lower().startswith(("https://", "http://")):
         raise StationAdminError(
             f"The public URL {url!r} is not an address stations can use: give the https://... "
             "(or, on a trusted LAN, http://...) address of the sync service"
         )
+    # Stations refuse an address without a host or with a login in it (their token goes
+    # apart): printing one to them would only move the error to every station.
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise StationAdminError(f"The public URL {url!r} cannot be read: {exc}") from None
+    if not host or any(c.isspace() for c in url):
+        raise StationAdminError(f"The public URL {url!r} has no usable host name")
+    if parts.username or parts.password:
+        raise StationAdminError(
+            "Put no name or password in the public URL: each station gets its own token")
     conn.exec_driver_sql(
         "INSERT INTO station_centre_settings (key, value) VALUES (%s, %s) "
         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (PUBLIC_URL_KEY, url),
@@ -91,16 +104,20 @@ def add_station(
 def rotate_token(conn: Connection, station_id: str) -> dict[str, str | None]:
     """A new token for a station; the old one stops working with this commit."""
     sid = normalise_station_id(station_id)
-    token = new_token()
     row = conn.exec_driver_sql(
-        "UPDATE station_stations SET token_hash = %s, token_issued_at = now() "
-        "WHERE station_id = %s RETURNING revoked_at IS NOT NULL",
-        (token_hash(token), sid),
+        "SELECT revoked_at IS NOT NULL FROM station_stations WHERE station_id = %s FOR UPDATE",
+        (sid,),
     ).first()
     if row is None:
         raise StationAdminError(f"No station {sid} at this centre")
-    if row[0]:
+    if row[0]:  # checked before anything is written: a revoked station's token stays refused
         raise StationAdminError(f"Station {sid} is revoked: add it again under a new id")
+    token = new_token()
+    conn.exec_driver_sql(
+        "UPDATE station_stations SET token_hash = %s, token_issued_at = now() "
+        "WHERE station_id = %s",
+        (token_hash(token), sid),
+    )
     return {"station": sid, "token": token, "url": public_url(conn)}
 
 
@@ -109,7 +126,7 @@ def revoke_station(conn: Connection, station_id: str) -> str:
     sid = normalise_station_id(station_id)
     row = conn.exec_driver_sql(
         "UPDATE station_stations SET revoked_at = coalesce(revoked_at, now()) "
-        "WHERE station_id = %s RETURNING role_name",
+        "WHERE station_id = %s RETURNING station_id",
         (sid,),
     ).first()
     if row is None:
