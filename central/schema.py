@@ -123,7 +123,7 @@ station_stations = Table(
     metadata,
     Column("station_id", Text, primary_key=True),
     Column("area", Text, nullable=False),
-    Column("role_name", Text, nullable=False, unique=True),
+    Column("role_name", Text, unique=True),  # c0001-c0002 station login roles (retired in c0003)
     Column("scope", Text, nullable=False),  # area | all (supervisor station)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
@@ -136,6 +136,8 @@ station_stations = Table(
     Column("high_seq", BigInteger, nullable=False),
     Column("event_count", BigInteger, nullable=False),
     Column("rolling_hash", Text, nullable=False),
+    Column("token_hash", Text, unique=True),  # SHA-256 of the station's token (never the token)
+    Column("token_issued_at", DateTime(timezone=True)),
 )
 
 station_events = Table(
@@ -178,7 +180,14 @@ station_bill_notes = Table(
     Column("closed_reason", Text),
 )
 
+station_centre_settings = Table(
+    "station_centre_settings",
+    metadata,
+    Column("key", Text, primary_key=True),  # e.g. public_url (printed by add-station)
+    Column("value", Text, nullable=False),
+)
+
 STATION_TABLES = (
     "station_bag_types", "station_stations", "station_events", "station_feed",
-    "station_bill_notes",
+    "station_bill_notes", "station_centre_settings",
 )

@@ -5,26 +5,25 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from central.db import make_engine
 from central.service import pull
 from central.users import add_user
 from sync.protocol import PullRequest
 from tests.sync.conftest import Events, push_as
+from tests.sync.service_proc import StationAccess
 
 pytestmark = pytest.mark.central
 
 
 class Puller:
-    """A station's side of pull over its own role connection."""
+    """A station's side of pull: its access (address + token) to the sync service, over HTTP."""
 
-    def __init__(self, url: str, station_id: str) -> None:
-        self.engine = make_engine(url, poolclass=sa.pool.NullPool)
+    def __init__(self, access, station_id: str) -> None:
+        self.transport = access.transport()
         self.station_id = station_id
         self.cursor: str | None = None
 
     def page(self, limit: int = 1000):
-        with self.engine.connect() as conn:
-            page = pull(conn, self.station_id, PullRequest(self.station_id, self.cursor, limit))
+        page = self.transport.pull(PullRequest(self.station_id, self.cursor, limit))
         self.cursor = page.cursor
         return page
 
@@ -38,7 +37,7 @@ class Puller:
         raise AssertionError("pull never caught up")
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.transport.close()
 
 
 def _rows(changes: list[dict], table: str, op: str = "upsert") -> dict:
@@ -209,21 +208,41 @@ def test_feed_pages_follow_numeric_transaction_order(central_db):
 
 def test_pull_refuses_another_station_and_a_revoked_one(central_db):
     from central.stations import revoke_station
-    from sync.errors import StationMismatch, StationRevoked
+    from sync.errors import StationMismatch, StationRevoked, TokenRefused
 
-    url = central_db.add_station("D1")
-    central_db.add_station("D2")
-    eng = make_engine(url, poolclass=sa.pool.NullPool)
-    with eng.connect() as conn:
-        with pytest.raises(StationMismatch):
-            pull(conn, "D1", PullRequest("D2", None, 10))
-        with pytest.raises(StationMismatch):  # the role of D1 asking as D2
-            pull(conn, "D2", PullRequest("D2", None, 10))
-    eng.dispose()
-    admin = central_db.engine(poolclass=sa.pool.NullPool)
-    with admin.begin() as conn:
-        revoke_station(conn, "D2")
-    with admin.connect() as conn:
-        with pytest.raises(StationRevoked):
-            pull(conn, "D2", PullRequest("D2", None, 10))
-    admin.dispose()
+    d1 = central_db.add_station("D1")
+    d2 = central_db.add_station("D2")
+    mine = d1.transport()
+    theirs = d2.transport()
+    try:
+        # D1's token asking for D2's pull: refused by the service (409), whatever the body says
+        with pytest.raises(StationMismatch) as info:
+            mine.pull(PullRequest("D2", None, 10))
+        assert (info.value.authenticated, info.value.claimed) == ("D1", "D2")
+        assert mine.pull(PullRequest("D1", None, 10)).bootstrap  # its own pull works
+        assert theirs.pull(PullRequest("D2", None, 10)).bootstrap
+        # the centre's pull itself refuses a request naming another station
+        admin = central_db.engine(poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:
+            with pytest.raises(StationMismatch):
+                pull(conn, "D1", PullRequest("D2", None, 10))
+        with admin.begin() as conn:
+            revoke_station(conn, "D2")
+        with pytest.raises(StationRevoked) as revoked:  # 403, at once, on a kept-alive connection
+            theirs.pull(PullRequest("D2", None, 10))
+        assert not isinstance(revoked.value, TokenRefused)
+        with admin.connect() as conn:  # also below the HTTP layer
+            with pytest.raises(StationRevoked):
+                pull(conn, "D2", PullRequest("D2", None, 10))
+        admin.dispose()
+        assert mine.pull(PullRequest("D1", None, 10)).bootstrap  # D1 is not affected
+        # an unknown token is refused too (401)
+        stranger = StationAccess(d1.url, "tts_" + "x" * 43, "D1").transport()
+        try:
+            with pytest.raises(TokenRefused):
+                stranger.pull(PullRequest("D1", None, 10))
+        finally:
+            stranger.close()
+    finally:
+        mine.close()
+        theirs.close()

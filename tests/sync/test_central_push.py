@@ -7,11 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from central.db import make_engine
 from central.invariants import check_invariants
 from central.service import push, station_status
 from central.stations import list_stations, revoke_station
-from sync.errors import StationMismatch, StationRevoked, UpgradeRequired
+from sync.errors import (
+    StationMismatch,
+    StationRevoked,
+    SyncError,
+    TokenRefused,
+    TransientError,
+    UpgradeRequired,
+)
 from sync.protocol import PROTOCOL_VERSION, rolling_hash_of
 from tests.sync.conftest import Events, batch, push_as
 
@@ -135,31 +141,43 @@ def test_protocol_versions(central_db):
     assert ok.results[0].result == "applied"
     prev = push_as(url, "D1", [ev.parent("SB00002")], protocol_version=PROTOCOL_VERSION - 1)
     assert prev.results[0].result == "applied"
-    for version in (PROTOCOL_VERSION + 1, PROTOCOL_VERSION - 2):
-        with pytest.raises(UpgradeRequired) as info:
+    unaccepted = [v for v in (PROTOCOL_VERSION + 1, PROTOCOL_VERSION + 7, PROTOCOL_VERSION - 2)
+                  if v >= 0]  # version numbers start at 0
+    assert unaccepted
+    for version in unaccepted:
+        with pytest.raises(UpgradeRequired) as info:  # 426: upgrade the station
             push_as(url, "D1", [ev.parent("SB00003")], protocol_version=version)
         assert f"version {version}" in info.value.message
+        assert PROTOCOL_VERSION in info.value.accepted
+    # a version number no station ever had is refused outright, not retried
+    with pytest.raises(SyncError) as bad:
+        push_as(url, "D1", [ev.parent("SB00003")], protocol_version=-1)
+    assert not isinstance(bad.value, TransientError)
     assert _scalar(central_db, "SELECT count(*) FROM station_events") == 2
 
 
 def test_station_cannot_push_under_another_stations_id(central_db):
-    url1 = central_db.add_station("D1")
+    d1 = central_db.add_station("D1")
     central_db.add_station("D2")
     other = Events("D2")
-    # the role of D1 claims to be D2: refused by the database function itself
+    # D1's token with a batch that says it is D2's: refused by the service (409), nothing written
     with pytest.raises(StationMismatch) as info:
-        push_as(url1, "D2", [other.parent("SB00001")])
+        push_as(d1, "D2", [other.parent("SB00001")])
     assert "D1" in info.value.message and "D2" in info.value.message
-    # D1's batch with an event of D2 inside
+    assert (info.value.authenticated, info.value.claimed) == ("D1", "D2")
+    # D1's own batch with an event of D2 inside: the whole batch is refused
     mine = Events("D1")
-    eng = make_engine(url1, poolclass=sa.pool.NullPool)
-    with eng.connect() as conn:
-        assert authenticated_station(conn) == "D1"
-        with pytest.raises(StationMismatch):
-            push(conn, "D1", batch("D1", [mine.parent("SB00001"), other.parent("SB00002")]))
-    eng.dispose()
+    transport = d1.transport()
+    try:
+        assert transport.whoami()["station_id"] == "D1"  # the token says who it is
+        with pytest.raises(StationMismatch) as inside:
+            transport.push(batch("D1", [mine.parent("SB00001"), other.parent("SB00002")]))
+        assert (inside.value.authenticated, inside.value.claimed) == ("D1", "D2")
+    finally:
+        transport.close()
     assert _scalar(central_db, "SELECT count(*) FROM station_events") == 0
     assert _scalar(central_db, "SELECT count(*) FROM bag") == 0
+    assert _scalar(central_db, "SELECT event_count FROM station_stations WHERE station_id = 'D2'") == 0
 
 
 def test_revoked_station_is_refused(central_db):
@@ -169,14 +187,17 @@ def test_revoked_station_is_refused(central_db):
     eng = central_db.engine(poolclass=sa.pool.NullPool)
     with eng.begin() as conn:
         revoke_station(conn, "D1")
-    with pytest.raises(sa.exc.OperationalError, match="not permitted to log in"):
+    with pytest.raises(StationRevoked) as info:  # 403 through the service
         push_as(url, "D1", [ev.parent("SB00002")])
+    assert not isinstance(info.value, TokenRefused)  # known, but revoked
+    assert info.value.station_id == "D1"
     with eng.connect() as conn:
-        # even the service role (gateway path) refuses a revoked station
+        # the centre's push itself refuses a revoked station, whoever calls it
         with pytest.raises(StationRevoked):
             push(conn, "D1", batch("D1", [ev.parent("SB00003")]))
         assert [s.station_id for s in list_stations(conn) if s.revoked] == ["D1"]
         assert conn.exec_driver_sql("SELECT count(*) FROM station_events").scalar() == 1
+        assert conn.exec_driver_sql("SELECT count(*) FROM bag").scalar() == 1
     eng.dispose()
 
 

@@ -10,9 +10,8 @@ from central import schema
 from central.cli import main as central_main
 from central.db import SCHEMA_VERSION, current_revision, make_engine
 from central.invariants import check_invariants
-from central.stations import add_station
 from central.users import add_demo_users
-from tests.sync.conftest import Events, push_as, with_database
+from tests.sync.conftest import CentralDB, Events, _drop_database, push_as, with_database
 
 pytestmark = pytest.mark.central
 
@@ -89,7 +88,7 @@ def test_constraints_are_a_second_line_of_defence(central_db):
     eng.dispose()
 
 
-def test_init_on_a_web_system_database_adds_only_station_tables(central_url, capsys):
+def test_init_on_a_web_system_database_adds_only_station_tables(central_url, capsys, tmp_path):
     name = "tt_web_system_db"
     admin = make_engine(central_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -97,6 +96,7 @@ def test_init_on_a_web_system_database_adds_only_station_tables(central_url, cap
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     url = with_database(central_url, name)
     eng = make_engine(url, poolclass=sa.pool.NullPool)
+    centre = None
     try:
         raw = eng.raw_connection()
         raw.cursor().execute(WEB_SYSTEM_DDL)
@@ -120,12 +120,15 @@ def test_init_on_a_web_system_database_adds_only_station_tables(central_url, cap
             assert ("bill", 1) in feed
         assert central_main(["--url", url, "init"]) == 0
         assert "nothing to do" in capsys.readouterr().out
-        # stations work against the web system's own tables and constraints
+        # stations work against the web system's own tables and constraints, through the sync
+        # service running as the role init made
         with eng.begin() as conn:
             add_demo_users(conn, "North")
-            station_url = add_station(conn, url, "D1", "North")["url"]
+        centre = CentralDB(url, name, tmp_path / "serve")
+        access = centre.add_station("D1", "North")
+        assert centre.service().db_url.startswith(f"postgresql://tts_{name}_service:")
         ev = Events("D1")
-        reply = push_as(station_url, "D1", [ev.parent("SB00077"), ev.link("SB00077", "C0001"),
+        reply = push_as(access, "D1", [ev.parent("SB00077"), ev.link("SB00077", "C0001"),
                                             ev.bill("OLD-1", 3), ev.bill_add("OLD-1", "SB00077")])
         assert [(r.result, r.reason) for r in reply.results] == [
             ("applied", "parent_selected"), ("applied", "child_linked"),
@@ -134,9 +137,10 @@ def test_init_on_a_web_system_database_adds_only_station_tables(central_url, cap
             assert check_invariants(conn) == []
             assert conn.exec_driver_sql("SELECT count(*) FROM scan").scalar() == 1
     finally:
+        if centre is not None:
+            centre.stop_service()
         eng.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        _drop_database(admin, name)  # and the service role init made (roles are server-wide)
         admin.dispose()
 
 
@@ -158,8 +162,7 @@ def test_init_on_an_empty_database_with_demo_users(central_url, capsys):
                 "SELECT dispatch_area FROM \"user\" WHERE username = 'biller'").scalar() == "West"
         eng.dispose()
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        _drop_database(admin, name)  # and the service role init made
         admin.dispose()
 
 

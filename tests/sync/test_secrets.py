@@ -43,12 +43,15 @@ def test_file_readable_by_others_is_refused(tmp_path) -> None:
         SecretStore(paths, use_keyring=False).get("D1")
 
 
-def test_init_with_central_keeps_password_out_of_settings(tmp_path, monkeypatch, capsys) -> None:
+TOKEN = "tts_" + "Zq9" * 14 + "x"  # the shape add-station prints (43 url-safe characters)
+
+
+def test_init_with_central_keeps_the_token_out_of_settings(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
-    url = "postgresql://station_n1:Very$ecret@127.0.0.1:5432/central"
+    monkeypatch.setenv("TRACETRACK_CENTRAL_TOKEN", TOKEN)
     rc = main(["--basedir", str(tmp_path), "init", "--station-id", "n1", "--area", "North",
-               "--central", url])
-    assert rc == 0
+               "--central", "https://central.example:8443/"])
+    assert rc == 0, capsys.readouterr().err
     paths = resolve(tmp_path)
     store = LocalStore.open(paths)
     try:
@@ -57,8 +60,28 @@ def test_init_with_central_keeps_password_out_of_settings(tmp_path, monkeypatch,
             raw = " ".join(v for (v,) in conn.exec_driver_sql("SELECT value FROM settings"))
     finally:
         store.close()
-    assert settings.central_url == "postgresql://station_n1@127.0.0.1:5432/central"
-    assert "Very$ecret" not in raw
-    assert "Very$ecret" not in paths.store.read_bytes().decode("latin-1")
-    assert SecretStore(paths).get("N1") == "Very$ecret"
+    assert settings.central_url == "https://central.example:8443"
+    assert "https://central.example:8443" in raw  # the address is a setting
+    assert TOKEN not in raw  # the token is not
+    for f in paths.data_dir.rglob("*"):
+        if f.is_file() and f != paths.secrets:
+            assert TOKEN.encode() not in f.read_bytes(), f
+    assert TOKEN not in capsys.readouterr().out
+    assert SecretStore(paths).get("N1") == TOKEN
     assert stat.S_IMODE(os.stat(paths.secrets).st_mode) == 0o600
+
+
+def test_init_refuses_a_database_url_and_says_what_to_use(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
+    monkeypatch.setenv("TRACETRACK_CENTRAL_TOKEN", TOKEN)
+    url = "postgresql://station_n1:Very$ecret@127.0.0.1:5432/central"
+    rc = main(["--basedir", str(tmp_path), "init", "--station-id", "n1", "--area", "North",
+               "--central", url])
+    assert rc == 2
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "database address" in text
+    assert "add-station" in text and "https://" in text and "token" in text
+    assert "Very$ecret" not in text  # the old password is not echoed
+    assert not resolve(tmp_path).store.exists()  # nothing half made
+    assert not resolve(tmp_path).secrets.exists()
