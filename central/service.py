@@ -66,7 +66,11 @@ def _translate(exc: BaseException, station_id: str) -> Exception | None:
         return StationRevoked(station_id)
     if isinstance(err, (psycopg2.OperationalError, psycopg2.InterfaceError)) and code not in _RETRY_CODES:
         if "not permitted to log in" in text or "password authentication failed" in text:
-            return StationRevoked(station_id)
+            # the service's own login (stations have none): a configuration problem at the
+            # centre, never a refusal of the station, which keeps its events and retries
+            return TransientError("The sync service cannot log in to the central database "
+                                  "(its role's password or login changed): the centre's "
+                                  "administrator restarts it with the current URL")
         return TransientError(f"The central database cannot be reached: {text.strip()}")
     return None
 
