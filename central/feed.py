@@ -1,6 +1,6 @@
 """Pull: a resumable snapshot of what a station holds, then the change feed with a commit-safe cursor.
 
-The change feed (sync.md item 13). Statement-level triggers on the shared tables (also fired by
+The change feed (docs/sync.md §13). Statement-level triggers on the shared tables (also fired by
 other applications writing them directly, e.g. the web system) add one station_feed row per
 changed row: table, key, and `xid` = pg_current_xact_id() of the writing transaction.
 

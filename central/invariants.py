@@ -1,4 +1,4 @@
-"""The seven invariants of domain.md, recomputed from the central tables (for tests and benches).
+"""The seven invariants of docs/rules.md §8, recomputed from the central tables (tests, benches).
 
 check_invariants(conn) returns one plain sentence per violation; an empty list means all hold.
 """

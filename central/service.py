@@ -88,7 +88,7 @@ def session(cur: Any, station_id: str) -> StationRow:
 
 @dataclass(frozen=True)
 class Admission:
-    """Admission control (sync.md item 8): at most `slots` batches applied at once, whoever
+    """Admission control (docs/sync.md §8): at most `slots` batches applied at once, whoever
     sends them. A slot is an advisory lock (class `lock_class`) of the batch's own transaction,
     taken by its first statement and free again at commit or rollback (or when its connection
     dies). With every slot taken, push() raises Busy ("retry after ~busy_retry_s")."""

@@ -111,7 +111,7 @@ class PushReply:
 
     @property
     def clock_skew_flagged(self) -> bool:
-        """Over 5 minutes apart (sync.md item 9): warn, keep scanning."""
+        """Over 5 minutes apart (docs/sync.md §9): warn, keep scanning."""
         return self.clock_skew_s is not None and abs(self.clock_skew_s) > CLOCK_SKEW_WARN_S
 
     def to_json(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 correcting the view after the centre rejected one of this station's events.
 
 After a pull the view is the centre's state plus this station's still-pending events
-(sync.md item 14): centre rows are written as they come, then the pending events that touch the
+(docs/sync.md §14): centre rows are written as they come, then the pending events that touch the
 same bags or bills are replayed with station.view.apply_event (an event the centre's state makes
 impossible, such as a child the centre has in another parent, is skipped: the centre will reject
 it and it lands in sync issues).

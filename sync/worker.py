@@ -98,7 +98,7 @@ class SyncSummary:
 
 @dataclass(frozen=True)
 class SyncStatus:
-    """A snapshot for the status bar (sync.md item 15); counts come from the local queue."""
+    """A snapshot for the status bar (docs/sync.md §15); counts come from the local queue."""
 
     state: str
     pending: int
@@ -506,7 +506,7 @@ class SyncWorker:
                 summary.rejected += 1
         self._notify()
 
-    # -- convergence (sync.md item 16) -----------------------------------------------------------
+    # -- convergence (docs/sync.md §16) ----------------------------------------------------------
 
     def local_figures(self) -> tuple[int, int, str]:
         """(count, highest seq, rolling hash) over this station's events, hash cached by prefix;

@@ -1,5 +1,5 @@
 """Thin Qt bridge over the sync worker: starts and stops it, turns its callbacks (worker thread)
-into signals, and keeps the status bar's centre label and figures up to date (sync.md item 15).
+into signals, and keeps the status bar's centre label and figures up to date (docs/sync.md §15).
 """
 
 from __future__ import annotations

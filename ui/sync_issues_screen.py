@@ -1,5 +1,5 @@
 """The sync issues screen: events the centre rejected, with its reason, until a biller or admin
-acknowledges them (sync.md item 6: nothing is dropped without a person seeing it); an admin also
+acknowledges them (docs/sync.md §6: nothing is dropped without a person seeing it); an admin also
 connects the station to a centre here: its sync service's address and the station's token (the
 token goes to the keyring or a user-only file). Connect tries the centre first and says what
 happened; nothing is saved when the centre cannot be reached or refuses the token."""
@@ -121,6 +121,7 @@ class SyncIssuesScreen(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
+        self.table.setTabKeyNavigation(False)  # Tab goes on to the buttons; arrows move in it
         self.show_all = QCheckBox("Show acknowledged", self)
         self.show_all.toggled.connect(self._on_show_all_toggled)
         self.ack_button = QPushButton("Acknowledge selected", self)
@@ -174,6 +175,10 @@ class SyncIssuesScreen(QWidget):
 
     def allowed_for(self, operator: Operator) -> bool:
         return True  # everyone sees what was refused; acknowledging needs a biller or admin
+
+    def show_message(self, kind: str, text: str) -> None:
+        """The window's word on this screen (a scan here is refused: scanning is paused)."""
+        self.message.setText(text)
 
     def on_shown(self) -> None:
         self._update_buttons()
@@ -237,7 +242,8 @@ class SyncIssuesScreen(QWidget):
         self._update_buttons()
 
     def _on_task_connect_failed(self, err: TaskError) -> None:
-        self.message.setText(f"Not connected: {err.message}. Nothing was changed.")
+        reason = err.message.strip().rstrip(".")
+        self.message.setText(f"Not connected: {reason}. Nothing was changed.")
         self._update_buttons()
 
     # -- loading ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Every rule case runs at a real station (StationService on its SQLite store) and at the centre
-(push into PostgreSQL); the two must agree (architecture.md: one table of cases for both)."""
+(push into PostgreSQL); the two must agree (docs/rules.md: one table of cases for both)."""
 
 from __future__ import annotations
 
