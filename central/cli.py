@@ -115,17 +115,25 @@ def _age(seconds: float | None) -> str:
     return f"{s // 3600}h"
 
 
+EXIT_ALERT = 1  # `stations`: at least one station needs a look
+
+
 def cmd_stations(args: argparse.Namespace) -> int:
+    from central.stations import Thresholds
+
+    limits = Thresholds(silent_s=args.silent * 60, backlog=args.max_backlog,
+                        oldest_s=args.max_oldest * 60)
     eng = _engine(args)
     with eng.connect() as conn:
         rows = list_stations(conn)
+    marked = [r for r in rows if r.alerts(limits)]
     if args.json:
-        print(json.dumps([r.to_json() for r in rows]))
-        return 0
+        print(json.dumps([r.to_json_with(limits) for r in rows]))
+        return EXIT_ALERT if marked else 0
     if not rows:
         print("No stations yet: add one with tracetrack-central add-station ID --area AREA")
         return 0
-    head = ("station", "area", "state", "last contact", "backlog", "oldest pending", "app",
+    head = ("", "station", "area", "state", "last contact", "backlog", "oldest pending", "app",
             "clock skew", "events")
     table = [head]
     for r in rows:
@@ -133,6 +141,7 @@ def cmd_stations(args: argparse.Namespace) -> int:
         if r.skew_flagged:
             skew += " (!)"
         table.append((
+            "!" if r in marked else "",
             r.station_id, r.area + (" (all)" if r.scope == "all" else ""),
             "revoked" if r.revoked else "active",
             r.last_contact.strftime("%Y-%m-%d %H:%M:%S") if r.last_contact else "never",
@@ -144,7 +153,9 @@ def cmd_stations(args: argparse.Namespace) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     if any(r.skew_flagged for r in rows):
         print("(!) clock more than 5 minutes off: set the station's clock; scanning goes on")
-    return 0
+    for r in marked:
+        print(f"! {r.station_id}: {'; '.join(r.alerts(limits))}")
+    return EXIT_ALERT if marked else 0
 
 
 def cmd_add_user(args: argparse.Namespace) -> int:
@@ -215,8 +226,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("station_id")
     p.set_defaults(func=cmd_revoke_station)
 
-    p = sub.add_parser("stations", parents=[common], help="list stations: last contact, backlog, clock skew")
+    p = sub.add_parser(
+        "stations", parents=[common],
+        help="list stations: last contact, backlog, clock skew; exit 1 when one needs a look",
+        description="List the stations. A station not heard from for --silent minutes, or with "
+                    "a backlog or oldest pending event over the limits, or a clock more than 5 "
+                    "minutes off, is marked with ! and the command exits 1 (for cron or a "
+                    "monitor); revoked stations are never marked.")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--silent", type=float, default=60, metavar="MIN",
+                   help="mark a station not heard from for this long (default 60 minutes)")
+    p.add_argument("--max-backlog", type=int, default=5000, metavar="N",
+                   help="mark a station reporting more pending events (default 5000)")
+    p.add_argument("--max-oldest", type=float, default=240, metavar="MIN",
+                   help="mark a station whose oldest pending event is older (default 240 min)")
     p.set_defaults(func=cmd_stations)
 
     p = sub.add_parser("add-user", parents=[common], help="add or update an operator (password: $TRACETRACK_PASSWORD)")

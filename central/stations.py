@@ -166,10 +166,34 @@ class StationInfo:
     clock_skew_s: float | None
     events: int
     high_seq: int
+    created_at: datetime | None = None
+    now: datetime | None = None  # the database's clock when the row was read
 
     @property
     def skew_flagged(self) -> bool:
         return self.clock_skew_s is not None and abs(self.clock_skew_s) > 300
+
+    def alerts(self, thresholds: Thresholds) -> list[str]:
+        """Why this station needs a look, in words (empty: it does not). A revoked station
+        raises nothing."""
+        if self.revoked or self.now is None:
+            return []
+        out: list[str] = []
+        since = self.last_contact or self.created_at
+        if since is not None:
+            silent = (self.now - since).total_seconds()
+            if silent > thresholds.silent_s:
+                heard = "not heard from" if self.last_contact else "never heard from"
+                out.append(f"{heard} for {_span(silent)}")
+        if self.backlog is not None and self.backlog > thresholds.backlog:
+            out.append(f"backlog {self.backlog} events (over {thresholds.backlog})")
+        if self.oldest_pending_s is not None and self.oldest_pending_s > thresholds.oldest_s:
+            out.append(f"oldest pending event {_span(self.oldest_pending_s)} old "
+                       f"(over {_span(thresholds.oldest_s)})")
+        if self.skew_flagged:
+            out.append(f"clock {abs(self.clock_skew_s or 0):.0f} s "
+                       f"{'ahead' if (self.clock_skew_s or 0) > 0 else 'behind'}")
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -182,11 +206,34 @@ class StationInfo:
             "high_seq": self.high_seq,
         }
 
+    def to_json_with(self, thresholds: Thresholds) -> dict[str, Any]:
+        return {**self.to_json(), "alerts": self.alerts(thresholds)}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When `stations` marks a station for a look (and exits non-zero, for cron or a monitor)."""
+
+    silent_s: float = 3600.0
+    backlog: int = 5000
+    oldest_s: float = 4 * 3600.0
+
+
+def _span(seconds: float) -> str:
+    s = int(seconds)
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    if s < 172800:
+        return f"{s // 3600} h"
+    return f"{s // 86400} days"
+
 
 def list_stations(conn: Connection) -> list[StationInfo]:
     rows = conn.exec_driver_sql(
         "SELECT station_id, area, scope, revoked_at IS NOT NULL, last_contact, backlog, "
-        "oldest_pending_s, app_version, clock_skew_s, event_count, high_seq "
+        "oldest_pending_s, app_version, clock_skew_s, event_count, high_seq, created_at, now() "
         "FROM station_stations ORDER BY station_id"
     ).all()
     return [StationInfo(*r) for r in rows]

@@ -233,8 +233,9 @@ def batch(station_id: str, events: list[dict], **kw) -> object:
 
     kw.setdefault("protocol_version", PROTOCOL_VERSION)
     kw.setdefault("device_time", "")
-    return PushBatch(station_id=station_id, app_version=APP_VERSION, events=events,
-                     backlog=len(events), oldest_pending_s=None, **kw)
+    kw.setdefault("backlog", len(events))
+    kw.setdefault("oldest_pending_s", None)
+    return PushBatch(station_id=station_id, app_version=APP_VERSION, events=events, **kw)
 
 
 def push_as(access: str, station_id: str, events: list[dict], **kw):

@@ -42,9 +42,9 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
     return rc, out.out, out.err
 
 
-def _json_cli(capsys, *args: str) -> dict:
+def _json_cli(capsys, *args: str, status: int = 0) -> dict:
     rc, out, err = _cli(capsys, *args)
-    assert rc == 0, err
+    assert rc == status, err
     return json.loads(out)
 
 
@@ -235,9 +235,10 @@ def test_cli_add_station_json_then_stations_then_revoke(central_db, capsys):
     ev = Events("DISPATCH-7")
     push_as(access, "DISPATCH-7", [ev.parent("SB00001")], device_time="2020-01-01T00:00:00+00:00")
     rc, text, _ = _cli(capsys, "--url", central_db.url, "stations")
-    assert rc == 0
+    assert rc == 1  # a clock years off needs a look: marked, and the exit status says so
     assert "DISPATCH-7" in text and "East" in text and "(!)" in text  # skew flagged
-    (row,) = _json_cli(capsys, "--url", central_db.url, "stations", "--json")
+    assert "! DISPATCH-7: clock" in text
+    (row,) = _json_cli(capsys, "--url", central_db.url, "stations", "--json", status=1)
     assert row["events"] == 1 and row["clock_skew_flagged"] and row["last_contact"]
     assert row["backlog"] == 1 and row["app_version"] == APP_VERSION and not row["revoked"]
     rc, _, err = _cli(capsys, "--url", central_db.url, "add-station", "DISPATCH-7", "--area", "East")
