@@ -6,9 +6,11 @@ Qt is only imported when the window (or another Qt-only command) actually runs.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Sequence
 
+from station import APP_VERSION
 from station import cli as station_cli
 from station.cli import Output
 from station.errors import NoStation, StationError, StoreError
@@ -29,7 +31,7 @@ def _has_station(paths: StationPaths) -> bool:
     return True
 
 
-def start_window(args: argparse.Namespace, out: Output) -> int:
+def start_window(args: argparse.Namespace, out: Output, *, smoke_test: bool = False) -> int:
     """Open the station window; with no station set up and no basedir given, use a demo one."""
     paths = resolve(args.basedir)
     if not paths.explicit and not _has_station(paths):
@@ -53,7 +55,7 @@ def start_window(args: argparse.Namespace, out: Output) -> int:
     from ui.app import run_window
 
     try:
-        return run_window(paths)
+        return run_window(paths, smoke_test=smoke_test)
     except NoStation as exc:
         out.error(exc.message)
         return station_cli.EXIT_NO_STATION
@@ -71,8 +73,35 @@ def registrars() -> list[station_cli.Registrar]:
     return [camera_cli.register, sync_cli.register, report_cli.register]
 
 
+SMOKE_FLAG = "--smoke-test"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The station's commands plus the options of this program as a whole."""
+    parser = station_cli.build_parser(registrars())
+    parser.add_argument("--version", action="version",
+                        version=f"tracetrack-station {APP_VERSION}")
+    parser.add_argument(SMOKE_FLAG, action="store_true",
+                        help="open the window offscreen, check that every part the station "
+                             "loads is there, wait until the login screen has painted, exit "
+                             "(0: all there)")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return station_cli.main(argv, registrars=registrars(), default_handler=start_window)
+    args = list(sys.argv[1:] if argv is None else argv)
+    # Parsed here first for --version, --help and --smoke-test (which station.cli does not
+    # know); the commands themselves are run by station.cli as always.
+    top = build_parser().parse_args(args)
+    handler = start_window
+    if top.smoke_test:
+        if top.command:
+            print(f"tracetrack-station: {SMOKE_FLAG} opens the window: no command with it",
+                  file=sys.stderr)
+            return station_cli.EXIT_USAGE
+        args = [a for a in args if a != SMOKE_FLAG]
+        handler = functools.partial(start_window, smoke_test=True)
+    return station_cli.main(args, registrars=registrars(), default_handler=handler)
 
 
 if __name__ == "__main__":

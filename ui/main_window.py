@@ -147,6 +147,9 @@ class MainWindow(QMainWindow):
         self.add_screen("lookup", "Look up", self.lookup_screen, "F5")
         self.show_screen("login")
         QShortcut(QKeySequence("Escape"), self, self._on_escape_pressed)
+        from ui.about import install_about_shortcut
+
+        self.about_shortcut = install_about_shortcut(self)  # F1: version, store, decoders
 
         self._restore_ui_state()
         self.scanner_input.start()
