@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test lint bench bench-full install install-test install-central centre connect-demo clean
+.PHONY: run test lint bench bench-full install install-test install-central centre connect-demo clean package
 
 $(VENV)/.stamp-install: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,14 @@ bench: install-test
 
 bench-full: install-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench.run_all --full
+
+## The frozen one-folder station (dist/tracetrack-station/) and its .deb in dist/ (packaging/)
+package: install
+	$(PIP) install -q -e '.[package]'
+	rm -rf dist/tracetrack-station
+	$(VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath dist \
+		--workpath build/pyinstaller packaging/station.spec
+	$(PY) packaging/linux/build_deb.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
