@@ -2,22 +2,31 @@
 
 Other packages add their own sub-commands through `register` functions (see ui/cli.py, which
 composes them): each takes the sub-parsers object and adds parsers whose default `handler` is
-`fn(args, out) -> int`.
+`fn(args, out) -> int`; and their own doctor checks with `register_doctor_check`.
+
+Exit status, the same for every command: 0 everything asked was done (warnings included),
+1 something was refused (the refusal is printed with its reason), 2 usage or bad input (a bill
+that does not exist, a bad date or id), 3 login or permission, 4 no station, 5 the store cannot
+be used, 6 the centre cannot be reached, 7 `init` found a station already set up.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from station import APP_VERSION
-from station.errors import LoginFailed, NoStation, StationError, StoreError
+from station import vocabulary as vocab
+from station.codes import escape_read
+from station.errors import LoginFailed, NoStation, StationError, StationExists, StoreError
 from station.paths import StationPaths, resolve
 from station.service import OpResult, StationService
 from station.store.local import LocalStore
@@ -25,10 +34,17 @@ from station.store.local import LocalStore
 PASSWORD_ENV = "TRACETRACK_PASSWORD"
 
 EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_LOGIN = 3
+EXIT_REFUSED = 1  # something asked was refused (printed with its reason)
+EXIT_USAGE = 2  # usage or bad input
+EXIT_LOGIN = 3  # login failed, or the operator's role may not do it
 EXIT_NO_STATION = 4
 EXIT_STORE = 5
+EXIT_CENTRE = 6  # the centre cannot be reached (or refuses this station)
+EXIT_EXISTS = 7  # init: a station is already set up there (nothing changed)
+
+# Refusals that are a permission (3) or a bad argument (2) rather than a rule (1).
+PERMISSION_REASONS = frozenset({"not_allowed"})
+BAD_INPUT_REASONS = frozenset({"no_bill", "bad_bill_id", "bad_target", "field_limit"})
 
 Registrar = Callable[[Any], None]
 
@@ -115,19 +131,51 @@ def logged_in_service(args: argparse.Namespace) -> StationService:
     return service
 
 
-def result_text(r: OpResult) -> str:
-    mark = {"accepted": "OK  ", "warning": "WARN", "refused": "NO  "}[str(r.outcome)]
+def _presented(r: OpResult, service: StationService | None) -> vocab.Presented:
+    role = service.operator.role if service is not None and service.operator else ""
+    centre = bool(service.settings.central_url) if service is not None else True
+    return vocab.present(r, role=role, has_centre=centre)
+
+
+def result_text(r: OpResult, raw: str | None = None,
+                service: StationService | None = None) -> str:
+    shown = _presented(r, service)
+    mark = {"accepted": "OK     ", "warning": "WARNING", "refused": "REFUSED"}.get(
+        shown.outcome, "       ")
+    what = r.code or (escape_read(raw, 40) if raw is not None else "")
     tail = ""
     if r.parent is not None:
         tail = f"  [current parent {r.parent.code} {r.parent.child_count}/{r.parent.capacity}]"
-    return f"{mark} {r.code or '-'}: {r.message}{tail}"
+    return f"{mark} {what + ': ' if what else ''}{shown.message}{tail}"
 
 
-def emit_result(out: Output, r: OpResult, raw: str | None = None) -> None:
+def emit_result(out: Output, r: OpResult, raw: str | None = None,
+                service: StationService | None = None) -> None:
     obj = r.to_dict()
+    obj["message"] = _presented(r, service).message
     if raw is not None:
         obj["read"] = raw
-    out.emit(obj, result_text(r))
+    out.emit(obj, result_text(r, raw, service))
+
+
+def exit_status(results: Iterable[OpResult], *, arguments: bool = False) -> int:
+    """0 when every result is accepted or a warning; else 3 for a permission refusal, 2 for a
+    refused argument (`arguments`: the bill or code was named on the command line), 1 for a
+    refusal by a rule."""
+    status = EXIT_OK
+    rank = {EXIT_OK: 0, EXIT_REFUSED: 1, EXIT_USAGE: 2, EXIT_LOGIN: 3}
+    for r in results:
+        if r.ok:
+            continue
+        if r.reason in PERMISSION_REASONS:
+            s = EXIT_LOGIN
+        elif arguments and r.reason in BAD_INPUT_REASONS:
+            s = EXIT_USAGE
+        else:
+            s = EXIT_REFUSED
+        if rank[s] > rank[status]:
+            status = s
+    return status
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -156,6 +204,8 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
             SecretStore(store.paths).set(s.station_id, token)
         if ca_file:
             store.save_settings(store.settings().replace(central_ca_file=ca_file))
+    except StationExists as exc:
+        raise CommandError(exc.message, EXIT_EXISTS) from exc
     except (StationError, SecretError) as exc:
         raise CommandError(exc.message, EXIT_STORE) from exc
     finally:
@@ -188,17 +238,19 @@ def cmd_scan(args: argparse.Namespace, out: Output) -> int:
     if not args.codes and not args.file:
         raise CommandError("scan needs codes or --file F", EXIT_USAGE)
     service = logged_in_service(args)
+    results = []
     try:
         for raw in _reads_from(args):
             try:
                 r = service.record_scan(raw, source="file" if args.file else "typed")
             except StoreError as exc:
                 raise CommandError(exc.message, EXIT_STORE) from exc
-            emit_result(out, r, raw)
+            results.append(r)
+            emit_result(out, r, raw, service)
     finally:
         service.close()
         service.store.close()
-    return EXIT_OK
+    return exit_status(results)
 
 
 def cmd_bill(args: argparse.Namespace, out: Output) -> int:
@@ -217,13 +269,13 @@ def cmd_bill(args: argparse.Namespace, out: Output) -> int:
         else:
             results = [service.reopen_bill(args.bill_id)]
         for r in results:
-            emit_result(out, r)
+            emit_result(out, r, None, service)
     except StoreError as exc:
         raise CommandError(exc.message, EXIT_STORE) from exc
     finally:
         service.close()
         service.store.close()
-    return EXIT_OK
+    return exit_status(results, arguments=True)
 
 
 def cmd_show(args: argparse.Namespace, out: Output) -> int:
@@ -232,33 +284,47 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
     try:
         bag = service.lookup_bag(args.code)
         if bag is not None:
+            state = vocab.bag_state(bag.status)
             where = []
             if bag.parent:
                 where.append(f"in {bag.parent}")
             if bag.bill:
                 where.append(f"on bill {bag.bill}")
-            text = f"{bag.kind} {bag.code}: {bag.status}"
+            text = f"{bag.kind} {bag.code}: {state}"
             if bag.kind == "parent":
-                text += f", {bag.child_count} children ({bag.weight_kg:g} kg)"
+                text += (f", {vocab.count(bag.child_count, 'child', 'children')} "
+                         f"({bag.weight_kg:g} kg)")
                 if bag.children:
                     text += "\n  children: " + " ".join(bag.children)
             if where:
                 text += "\n  " + ", ".join(where)
-            out.emit(bag.to_json(), text)
+            obj = bag.to_json()
+            obj["status"] = state
+            out.emit(obj, text)
             return EXIT_OK
         bill = service.lookup_bill(args.code)
         if bill is not None:
+            bstate = vocab.bill_state(bill.status, bill.linked, bill.target)
+            short = vocab.shortfall(bill.linked, bill.target, bill.expected_kg, bill.actual_kg)
+            state_text = vocab.bill_state_text(bstate, short, bill.closed_reason)
             text = (
-                f"bill {bill.bill_id}: {bill.status}, {bill.linked}/{bill.target} parents, "
-                f"{bill.children} children, {bill.actual_kg:g} kg of {bill.expected_kg:g} kg"
+                f"bill {bill.bill_id}: {state_text}, {bill.linked}/{bill.target} parent bags, "
+                f"{vocab.count(bill.children, 'child', 'children')}, {bill.actual_kg:g} kg of "
+                f"{bill.expected_kg:g} kg"
             )
-            for code, count, cap in bill.parents:
-                text += f"\n  {code} {count}/{cap}" + ("  (incomplete)" if count < cap else "")
-            out.emit(bill.to_json(), text)
+            for code, n, cap in bill.parents:
+                text += f"\n  {code} {n}/{cap}" + ("  (incomplete)" if n < cap else "")
+            obj = bill.to_json()
+            obj["status"] = bstate.value
+            obj["shortfall_kg"] = round(short.kg, 3)
+            obj["parents_short"] = short.parents if bstate.is_closed else 0
+            if bstate is vocab.BillState.CLOSED_SHORT:
+                obj["closed_reason"] = bill.closed_reason
+            out.emit(obj, text)
             return EXIT_OK
         out.emit({"code": args.code, "found": False},
-                 f"No bag or bill {args.code!r} at station {service.station_id}")
-        return EXIT_OK
+                 f"No bag or bill {escape_read(args.code)} at station {service.station_id}")
+        return EXIT_USAGE
     finally:
         service.close()
         store.close()
@@ -271,16 +337,60 @@ def cmd_export_events(args: argparse.Namespace, out: Output) -> int:
         for ev in service.event_log(args.since):
             # The event log is JSON lines whether or not --json was given.
             out.stream.write(json.dumps(ev, ensure_ascii=False) + "\n")
+        out.stream.flush()  # a reader that went away is noticed here, inside the command
     finally:
         service.close()
         store.close()
     return EXIT_OK
 
 
-DOCTOR_CHECKS: list[Callable[[StationPaths], dict[str, Any]]] = []
+# Checks other packages add to `doctor` (decoders from station/camera, the centre from sync/):
+# each takes the station's paths and returns facts to print. A check that finds a problem
+# puts it under "problems" as {"status": exit status, "message": what is wrong and what to do};
+# doctor then exits with the most basic problem's status (4 before 5 before 6).
+DoctorCheck = Callable[[StationPaths], dict[str, Any]]
+DOCTOR_CHECKS: list[DoctorCheck] = []
+
+DISK_LOW_BYTES = 200 * 1024 * 1024  # below this, doctor says the disk is nearly full
+
+
+def register_doctor_check(check: DoctorCheck) -> None:
+    """Add a check to `doctor` (once, however often the registering module is imported)."""
+    if check not in DOCTOR_CHECKS:
+        DOCTOR_CHECKS.append(check)
+
+
+def problem(status: int, message: str) -> dict[str, Any]:
+    return {"status": status, "message": message}
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} TB"
+
+
+def _disk(paths: StationPaths) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    folder = paths.data_dir
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        return {"disk_free": f"unknown ({exc.strerror or exc})"}, []
+    facts = {"disk_free": f"{_size(free)} free on the disk holding {folder}"}
+    if free < DISK_LOW_BYTES:
+        return facts, [problem(EXIT_STORE, f"Only {_size(free)} free on the disk holding "
+                               f"{folder}: scans are refused when it is full. Free some space")]
+    return facts, []
 
 
 def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
+    """Paths, store, schema, pending events, last sync, disk space, then the registered checks
+    (decoders, the centre: contacted when the station is connected to one)."""
+    from station.status import format_age, read_status
     from station.store import db
 
     paths = resolve(args.basedir)
@@ -290,32 +400,54 @@ def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
         "store": str(paths.store),
         "store_exists": paths.store.exists(),
     }
-    status = EXIT_OK
+    problems: list[dict[str, Any]] = []
     if paths.store.exists():
         try:
             store = LocalStore(paths, db.open_engine(paths.store, create=False))
-            with store.engine.connect() as conn:
-                report["schema_version"] = db.current_revision(conn)
-            problems = db.integrity_check(store.engine)
-            report["integrity"] = "ok" if not problems else problems
-            settings = store.settings()
-            report["station"] = settings.station_id or None
-            report["area"] = settings.area or None
-            report["centre"] = settings.central_url or "not configured"
-            store.close()
-            if problems:
-                status = EXIT_STORE
+            try:
+                with store.engine.connect() as conn:
+                    report["schema_version"] = db.current_revision(conn)
+                problems_found = db.integrity_check(store.engine)
+                report["integrity"] = "ok" if not problems_found else problems_found
+                settings = store.settings()
+                report["station"] = settings.station_id or None
+                report["area"] = settings.area or None
+                report["centre"] = settings.central_url or "not configured"
+                with store.engine.connect() as conn:
+                    st = read_status(conn)
+                report["pending_events"] = st.pending
+                report["oldest_pending"] = (format_age(st.oldest_pending_age) + " old"
+                                            if st.pending else None)
+                report["last_sync"] = (st.last_sync_at.astimezone().strftime("%Y-%m-%d %H:%M")
+                                       if st.last_sync_at else "never")
+                report["sync_issues"] = st.sync_issues
+            finally:
+                store.close()
+            if problems_found:
+                problems.append(problem(EXIT_STORE, f"The store {paths.store} failed its "
+                                        "integrity check: restore a backup"))
+            elif not report.get("station"):
+                problems.append(problem(EXIT_NO_STATION, NoStation(str(paths.data_dir)).message))
         except StoreError as exc:
             report["integrity"] = exc.message
-            status = EXIT_STORE
+            problems.append(problem(EXIT_STORE, exc.message))
     else:
         report["integrity"] = "no store yet (run init)"
-        status = EXIT_NO_STATION
+        problems.append(problem(EXIT_NO_STATION, NoStation(str(paths.data_dir)).message))
+    facts, found = _disk(paths)
+    report.update(facts)
+    problems += found
     for check in DOCTOR_CHECKS:
-        report.update(check(paths))
-    text = "\n".join(f"{k:>15}: {v}" for k, v in report.items())
-    out.emit(report, text)
-    return status
+        extra = dict(check(paths))
+        problems += extra.pop("problems", [])
+        report.update(extra)
+    report["problems"] = problems
+    lines = [f"{k:>15}: {v}" for k, v in report.items() if k != "problems"]
+    lines += [f"{'PROBLEM':>15}: {p['message']}" for p in problems]
+    lines.append(f"{'result':>15}: " + ("everything checked is fine" if not problems else
+                                         vocab.count(len(problems), "problem") + " found"))
+    out.emit(report, "\n".join(lines))
+    return min((int(p["status"]) for p in problems), default=EXIT_OK)
 
 
 def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
@@ -381,7 +513,8 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
     p = add("export-events", cmd_export_events, "print the event log as JSON lines")
     p.add_argument("--since", type=int, default=0, metavar="SEQ")
 
-    add("doctor", cmd_doctor, "check paths, store, schema, decoders and centre")
+    add("doctor", cmd_doctor, "check paths, store, schema, pending events, disk space, decoders "
+        "and the centre (contacted when connected); exit status says the first problem")
 
     for register in registrars:
         register(sub)
@@ -410,3 +543,21 @@ def main(
     except StoreError as exc:
         out.error(exc.message)
         return EXIT_STORE
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            return _quiet_broken_pipe()
+        raise
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (`export-events | head`): stop quietly. Standard
+    output is pointed at /dev/null so that Python's flush at exit does not complain either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_OK

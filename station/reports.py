@@ -18,14 +18,17 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
+from station import vocabulary as vocab
 from station.codes import normalise
 from station.errors import StationError
 from station.rules import Action, check_permission
 from station.store import db
 from station.store.local import LocalStore, iso, parse_iso
 from station.store.schema import bag_types, bags, bill_lines, bills, events, links
+from station.vocabulary import BillState, Shortfall
 
-STATUSES = ("new", "processing", "completed")
+# The bill states a list can be filtered by: the words people see (station/vocabulary.py).
+STATUSES: tuple[str, ...] = tuple(s.value for s in vocab.BILL_STATES)
 
 
 class ReportError(StationError):
@@ -56,6 +59,7 @@ class BillRow:
     description: str = ""
     destination: str = ""
     vehicle: str = ""
+    closed_reason: str = ""
 
     @property
     def percent(self) -> float:
@@ -66,14 +70,29 @@ class BillRow:
         return max(self.expected_kg - self.actual_kg, 0.0)
 
     @property
+    def state(self) -> BillState:
+        """new, loading, full, closed or closed short (station/vocabulary.py)."""
+        return vocab.bill_state(self.status, self.linked, self.target)
+
+    @property
+    def shortfall(self) -> Shortfall:
+        return vocab.shortfall(self.linked, self.target, self.expected_kg, self.actual_kg)
+
+    @property
+    def state_text(self) -> str:
+        """The state with its shortfall and a closed-short reason beside it."""
+        return vocab.bill_state_text(self.state, self.shortfall, self.closed_reason)
+
+    @property
     def created_local(self) -> str:
         return local_time(self.created_at)
 
 
 @dataclass(frozen=True)
 class BillFilter:
-    """Date range in local calendar days (inclusive); status '' = any; text matches id, creator,
-    description, destination and vehicle, ignoring case."""
+    """Date range in local calendar days (inclusive); status: a bill state (new, loading, full,
+    closed, closed short; '' = any); text matches id, creator, description, destination and
+    vehicle, ignoring case."""
 
     date_from: date | None = None
     date_to: date | None = None
@@ -84,16 +103,24 @@ class BillFilter:
 @dataclass(frozen=True)
 class SummaryRow:
     """Bills of one creator (or everyone: creator '' in `overall`) in a date range.
-    `in_progress` counts every bill not yet completed (new or processing)."""
+    `open` counts the bills not closed (new, loading or full); `closed` the bills closed with
+    every parent, `closed_short` those closed with fewer (`parents_short` parent bags missing
+    on them)."""
 
     creator: str
     bills: int
-    completed: int
-    in_progress: int
+    open: int
+    closed: int
+    closed_short: int
     parents: int
+    parents_short: int
     children: int
     actual_kg: float
     expected_kg: float
+
+    @property
+    def shortfall_kg(self) -> float:
+        return max(self.expected_kg - self.actual_kg, 0.0)
 
 
 @dataclass(frozen=True)
@@ -155,6 +182,13 @@ class ParentLine:
     def incomplete(self) -> bool:
         return self.child_count < self.capacity or self.provisional
 
+    @property
+    def state(self) -> str:
+        """The bag's state in words; a parent on the bill not known here says so."""
+        if self.provisional and self.capacity == 0:
+            return "not known here yet"
+        return vocab.bag_state(self.status)
+
 
 @dataclass(frozen=True)
 class BillDetail:
@@ -162,6 +196,18 @@ class BillDetail:
     closed_reason: str | None
     parents: tuple[ParentLine, ...]
     events: tuple[HistoryEntry, ...]
+
+    @property
+    def closed_event(self) -> HistoryEntry | None:
+        """The event that closed the bill as it is now (None: open, or closed elsewhere)."""
+        if not self.row.state.is_closed:
+            return None
+        for e in reversed(self.events):
+            if e.type == "bill_closed":
+                return e
+            if e.type == "bill_reopened":
+                return None
+        return None
 
 
 @dataclass(frozen=True)
@@ -257,6 +303,7 @@ def _bill_figures():  # type: ignore[no-untyped-def]
             bills.c.description,
             bills.c.destination,
             bills.c.vehicle,
+            bills.c.closed_reason,
         )
         .select_from(
             bills.outerjoin(bill_lines, bill_lines.c.bill_id == bills.c.bill_id)
@@ -274,12 +321,6 @@ def _where(flt: BillFilter) -> list[Any]:
         cond.append(bills.c.created_at >= start)
     if end is not None:
         cond.append(bills.c.created_at < end)
-    if flt.status:
-        if flt.status not in STATUSES:
-            raise ReportError(
-                "bad_status", f"No bill status {flt.status!r}: use one of {', '.join(STATUSES)}"
-            )
-        cond.append(bills.c.status == flt.status)
     text = flt.text.strip()
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -297,11 +338,37 @@ def _where(flt: BillFilter) -> list[Any]:
     return cond
 
 
+def state_of_filter(status: str) -> BillState | None:
+    """The bill state a filter names ('' = any), or ReportError naming the words to use."""
+    if not status.strip():
+        return None
+    state = vocab.parse_bill_state(status)
+    if state is None:
+        raise ReportError(
+            "bad_status", f"No bill state {status!r}: use one of {vocab.bill_state_choices()}"
+        )
+    return state
+
+
+def _having(state: BillState | None) -> Any:
+    """The HAVING condition of one bill state (the states depend on the linked count)."""
+    linked = func.count(bill_lines.c.parent_code)
+    closed = bills.c.status == vocab.CLOSED_STORED
+    return {
+        None: literal(True),
+        BillState.NEW: and_(~closed, linked == 0),
+        BillState.LOADING: and_(~closed, linked > 0, linked < bills.c.target),
+        BillState.FULL: and_(~closed, linked >= bills.c.target),
+        BillState.CLOSED: and_(closed, linked >= bills.c.target),
+        BillState.CLOSED_SHORT: and_(closed, linked < bills.c.target),
+    }[state]
+
+
 def _row(r: Any) -> BillRow:
     return BillRow(
         r.bill_id, r.created_at, r.created_by or "", r.status, int(r.linked), int(r.target),
         int(r.children), float(r.actual_kg), float(r.expected_kg), r.description or "",
-        r.destination or "", r.vehicle or "",
+        r.destination or "", r.vehicle or "", r.closed_reason or "",
     )
 
 
@@ -321,16 +388,19 @@ def _plain_rows(conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
 
 def list_bills(conn: Connection, flt: BillFilter = BillFilter()) -> list[BillRow]:
     """Bills matching the filter, newest first."""
+    state = state_of_filter(flt.status)
     stmt = _bill_figures().where(and_(literal(True), *_where(flt)))
+    if state is not None:
+        stmt = stmt.having(_having(state))
     stmt = stmt.order_by(bills.c.created_at.desc(), bills.c.bill_id)
     if conn.dialect.name != "sqlite":
         return [_row(r) for r in conn.execute(stmt)]
     return [
         BillRow(bill_id, created_at, created_by or "", status, int(linked), int(target),
                 int(children), float(actual), float(expected), description or "",
-                destination or "", vehicle or "")
+                destination or "", vehicle or "", closed_reason or "")
         for (bill_id, created_at, created_by, status, linked, target, children, actual, expected,
-             description, destination, vehicle) in _plain_rows(conn, stmt)
+             description, destination, vehicle, closed_reason) in _plain_rows(conn, stmt)
     ]
 
 
@@ -339,51 +409,57 @@ def bill_row(conn: Connection, bill_id: str) -> BillRow | None:
     return _row(r) if r is not None else None
 
 
+# Summary accumulators: [bills, open, closed, closed short, parents, parents short, children,
+# actual kg, expected kg] per creator (the fields of SummaryRow after `creator`).
+_EMPTY = (0, 0, 0, 0, 0, 0, 0, 0.0, 0.0)
+
+
 def _summary_of(acc: dict[str, list[Any]], date_from: date, date_to: date) -> Summary:
-    """Totals per creator (sorted by name, as [bills, completed, in progress, parents, children,
-    actual kg, expected kg]) and their sum."""
+    """Totals per creator (sorted by name) and their sum."""
     per = tuple(SummaryRow(k, *acc[k]) for k in sorted(acc, key=str.lower))
-    overall = SummaryRow(
-        "", sum(p.bills for p in per), sum(p.completed for p in per),
-        sum(p.in_progress for p in per), sum(p.parents for p in per),
-        sum(p.children for p in per), sum(p.actual_kg for p in per),
-        sum(p.expected_kg for p in per),
-    )
-    return Summary(date_from, date_to, per, overall)
+    totals = [sum(getattr(p, f) for p in per) for f in (
+        "bills", "open", "closed", "closed_short", "parents", "parents_short", "children",
+        "actual_kg", "expected_kg")]
+    return Summary(date_from, date_to, per, SummaryRow("", *totals))
 
 
 def summarise(rows: Iterable[BillRow], date_from: date, date_to: date) -> Summary:
     """Per creator (sorted by name) and overall."""
     acc: dict[str, list[Any]] = {}
     for r in rows:
-        a = acc.setdefault(r.created_by, [0, 0, 0, 0, 0, 0.0, 0.0])
+        a = acc.setdefault(r.created_by, list(_EMPTY))
+        state = r.state
         a[0] += 1
-        a[1] += r.status == "completed"
-        a[2] += r.status != "completed"
-        a[3] += r.linked
-        a[4] += r.children
-        a[5] += r.actual_kg
-        a[6] += r.expected_kg
+        a[1] += not state.is_closed
+        a[2] += state is BillState.CLOSED
+        a[3] += state is BillState.CLOSED_SHORT
+        a[4] += r.linked
+        a[5] += r.target - r.linked if state is BillState.CLOSED_SHORT else 0
+        a[6] += r.children
+        a[7] += r.actual_kg
+        a[8] += r.expected_kg
     return _summary_of(acc, date_from, date_to)
 
 
 def summary(conn: Connection, date_from: date | None = None, date_to: date | None = None) -> Summary:
     """Bills created in the date range (default: today), per creator and overall.
 
-    Two grouped queries that return a handful of rows (bills per creator; parent figures per
-    creator), so the cost is index lookups in SQLite, not Python rows: see bench/reports.py."""
+    Three grouped queries that return a handful of rows (bills per creator; parent figures per
+    creator; closed-short bills per creator), so the cost is index lookups in SQLite, not Python
+    rows: see bench/reports.py."""
     d0 = date_from or today()
     d1 = date_to or d0
     start, end = day_bounds(d0, d1)
     in_range = and_(bills.c.created_at >= start, bills.c.created_at < end)
     creator = func.coalesce(bills.c.created_by, "")
+    closed = bills.c.status == vocab.CLOSED_STORED
     acc: dict[str, list[Any]] = {}
     for who, n, done in conn.execute(
-        select(creator, func.count(), func.sum(case((bills.c.status == "completed", 1), else_=0)))
+        select(creator, func.count(), func.sum(case((closed, 1), else_=0)))
         .where(in_range)
         .group_by(creator)
     ):
-        acc[who] = [int(n), int(done or 0), int(n) - int(done or 0), 0, 0, 0.0, 0.0]
+        acc[who] = [int(n), int(n) - int(done or 0), int(done or 0), *_EMPTY[3:]]
     for who, parents, children, actual, expected in conn.execute(
         select(
             creator,
@@ -401,7 +477,20 @@ def summary(conn: Connection, date_from: date | None = None, date_to: date | Non
         .group_by(creator)
     ):
         a = acc[who]
-        a[3:] = [int(parents), int(children), float(actual), float(expected)]
+        a[4] = int(parents)
+        a[6:] = [int(children), float(actual), float(expected)]
+    # Closed bills with fewer parents than their target (the lines of closed bills only).
+    linked = (select(func.count()).select_from(bill_lines)
+              .where(bill_lines.c.bill_id == bills.c.bill_id).scalar_subquery())
+    for who, n, missing in conn.execute(
+        select(creator, func.count(), func.sum(bills.c.target - linked))
+        .where(in_range, closed, linked < bills.c.target)
+        .group_by(creator)
+    ):
+        a = acc[who]
+        a[2] -= int(n)
+        a[3] = int(n)
+        a[5] = int(missing or 0)
     return _summary_of(acc, d0, d1)
 
 
@@ -506,28 +595,69 @@ def bill_detail(conn: Connection, bill_id: str) -> BillDetail | None:
 
 BILL_HEADERS = (
     "Bill", "Created", "Created by", "Status", "Parents linked", "Target", "Children",
-    "Actual kg", "Expected kg", "% complete", "Description", "Destination", "Vehicle",
+    "Actual kg", "Expected kg", "Shortfall kg", "Parents short", "% complete",
+    "Closed short: reason", "Description", "Destination", "Vehicle",
+)
+# The bills list on paper: the columns that fit a landscape A4 page.
+PDF_BILL_HEADERS = (
+    "Bill", "Created", "Created by", "Status", "Parents", "Children", "Actual kg",
+    "Expected kg", "Shortfall kg", "% complete",
 )
 SUMMARY_HEADERS = (
-    "Created by", "Bills", "Completed", "In progress", "Parents", "Children", "Actual kg",
-    "Expected kg",
+    "Created by", "Bills", "Open", "Closed", "Closed short", "Parents", "Parents short",
+    "Children", "Actual kg", "Expected kg", "Shortfall kg",
 )
+PARENT_HEADERS = ("Parent", "Type", "Children", "Capacity", "Status", "Added", "Added by")
 OVERALL = "All operators"
+DATE_FORMAT = "%Y-%m-%d %H:%M"  # dates in CSV and PDF; XLSX cells are real dates
+
+
+def local_datetime(iso_text: str) -> datetime | str:
+    """A stored UTC time as a local date and time (no time zone, to the minute: what a
+    spreadsheet shows); text that is no time stays as it is."""
+    try:
+        return parse_iso(iso_text).astimezone().replace(tzinfo=None, second=0, microsecond=0)
+    except ValueError:
+        return iso_text
+
+
+def cell_text(value: Any) -> str:
+    """One value as CSV and PDF cells show it."""
+    if isinstance(value, datetime):
+        return value.strftime(DATE_FORMAT)
+    return "" if value is None else str(value)
 
 
 def bill_values(r: BillRow) -> list[Any]:
+    short = r.shortfall
     return [
-        r.bill_id, r.created_local, r.created_by, r.status, r.linked, r.target, r.children,
-        round(r.actual_kg, 3), round(r.expected_kg, 3), round(r.percent, 1), r.description,
+        r.bill_id, local_datetime(r.created_at), r.created_by, r.state.value, r.linked,
+        r.target, r.children, round(r.actual_kg, 3), round(r.expected_kg, 3),
+        round(short.kg, 3), short.parents if r.state.is_closed else 0, round(r.percent, 1),
+        r.closed_reason if r.state is BillState.CLOSED_SHORT else "", r.description,
         r.destination, r.vehicle,
+    ]
+
+
+def pdf_bill_values(r: BillRow) -> list[str]:
+    return [
+        r.bill_id, r.created_local, r.created_by, r.state.value, f"{r.linked} / {r.target}",
+        f"{r.children:,}", f"{r.actual_kg:,.1f}", f"{r.expected_kg:,.1f}",
+        f"{r.shortfall_kg:,.1f}", f"{r.percent:.0f} %",
     ]
 
 
 def summary_values(s: SummaryRow) -> list[Any]:
     return [
-        s.creator or OVERALL, s.bills, s.completed, s.in_progress, s.parents, s.children,
-        round(s.actual_kg, 3), round(s.expected_kg, 3),
+        s.creator or OVERALL, s.bills, s.open, s.closed, s.closed_short, s.parents,
+        s.parents_short, s.children, round(s.actual_kg, 3), round(s.expected_kg, 3),
+        round(s.shortfall_kg, 3),
     ]
+
+
+def parent_values(p: ParentLine) -> list[Any]:
+    return [p.code, p.bag_type, p.child_count, p.capacity, p.state, local_datetime(p.added_at),
+            p.added_by]
 
 
 def summary_rows(s: Summary) -> list[SummaryRow]:
@@ -539,7 +669,7 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]])
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(header)
-        w.writerows(rows)
+        w.writerows([cell_text(v) if isinstance(v, datetime) else v for v in r] for r in rows)
     tmp.replace(path)  # never leave half a report behind under the real name
 
 
@@ -552,18 +682,19 @@ def write_summary_csv(path: Path, s: Summary) -> None:
 
 
 def write_parents_csv(path: Path, detail: BillDetail) -> None:
-    _write_csv(
-        path, ("Parent", "Type", "Children", "Capacity", "Status", "Added", "Added by"),
-        ([p.code, p.bag_type, p.child_count, p.capacity, p.status, local_time(p.added_at),
-          p.added_by] for p in detail.parents),
-    )
+    _write_csv(path, PARENT_HEADERS, (parent_values(p) for p in detail.parents))
+
+
+XLSX_DATE_FORMAT = "yyyy-mm-dd hh:mm"
+_WIDTH_SAMPLE = 2000  # rows measured to fit a column (the rest have the same shape)
 
 
 def write_xlsx(
     path: Path, rows: Sequence[BillRow] | None = None, summ: Summary | None = None,
     detail: BillDetail | None = None,
 ) -> None:
-    """One workbook: sheets 'Bills', 'Summary' and/or 'Bill <id>', whichever are given."""
+    """One workbook: sheets 'Bills', 'Summary' and/or 'Bill <id>', whichever are given.
+    Dates are date cells (sortable, filterable), numbers are numbers, columns fit their text."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -578,11 +709,21 @@ def write_xlsx(
         ws.append(list(header))
         for cell in ws[1]:
             cell.font = Font(bold=True)
-        for v in values:
+        widths = [len(h) for h in header]
+        for n, v in enumerate(values):
             ws.append(list(v))
+            if n < _WIDTH_SAMPLE:
+                for i, x in enumerate(v):
+                    size = 16 if isinstance(x, datetime) else len(
+                        f"{x:,.3f}" if isinstance(x, float) else str(x))
+                    widths[i] = max(widths[i], size)
+        for col, h in enumerate(header, start=1):
+            letter = ws.cell(1, col).column_letter
+            if any(isinstance(c.value, datetime) for c in ws[letter][1:_WIDTH_SAMPLE]):
+                for c in ws[letter][1:]:
+                    c.number_format = XLSX_DATE_FORMAT
+            ws.column_dimensions[letter].width = min(max(widths[col - 1], len(h)) + 2, 60)
         ws.freeze_panes = "A2"
-        for i, h in enumerate(header):
-            ws.column_dimensions[ws.cell(1, i + 1).column_letter].width = max(10, len(h) + 2)
         sheets += 1
 
     if rows is not None:
@@ -590,12 +731,8 @@ def write_xlsx(
     if summ is not None:
         sheet("Summary", SUMMARY_HEADERS, (summary_values(r) for r in summary_rows(summ)))
     if detail is not None:
-        sheet(
-            f"Bill {detail.row.bill_id}".replace("/", "-"),
-            ("Parent", "Type", "Children", "Capacity", "Status", "Added", "Added by"),
-            ([p.code, p.bag_type, p.child_count, p.capacity, p.status, local_time(p.added_at),
-              p.added_by] for p in detail.parents),
-        )
+        sheet(f"Bill {detail.row.bill_id}".replace("/", "-"), PARENT_HEADERS,
+              (parent_values(p) for p in detail.parents))
     tmp = path.with_name(path.name + ".part")
     wb.save(tmp)
     tmp.replace(path)

@@ -20,7 +20,14 @@ from station.centre import (
     save_connection,
     stored_token,
 )
-from station.cli import EXIT_OK, CommandError, Output, common_options, open_store
+from station.cli import (
+    EXIT_OK,
+    CommandError,
+    Output,
+    common_options,
+    open_store,
+    register_doctor_check,
+)
 from station.secrets import SecretError
 from station.store.local import LocalStore
 from sync.errors import SyncError
@@ -172,5 +179,52 @@ def _run_forever(worker: SyncWorker) -> int:
     return EXIT_OK
 
 
-__all__ = ["EXIT_SYNC", "NotACentralUrl", "cmd_sync", "connect_station", "redact", "register",
-           "transport_factory", "try_centre"]
+def doctor_centre(paths: Any) -> dict[str, Any]:
+    """`doctor`'s centre check: when the station is connected, ask the centre who the stored
+    token belongs to (GET /v1/whoami, short timeouts) and say whether it answered."""
+    from station.cli import problem
+    from station.errors import StationError
+    from station.store import db
+
+    if not paths.store.exists():
+        return {}  # doctor says there is no station
+    try:
+        store = LocalStore(paths, db.open_engine(paths.store, create=False))
+    except StationError:
+        return {}  # doctor reports the store itself
+    try:
+        settings = store.settings()
+        url, sid = settings.central_url, settings.station_id
+        if not url:
+            return {"centre": "not configured (this station works alone)"}
+        where = f"The centre at {redact(url)}"
+        try:
+            token = stored_token(store)
+            if not token:
+                raise SyncError(f"no token is stored for station {sid}: connect again with "
+                                "tracetrack-station sync --central URL")
+            transport = HttpTransport(check_central_url(url), token, station_id=sid,
+                                      ca_file=settings.central_ca_file or None,
+                                      connect_timeout=5.0, read_timeout=10.0)
+            try:
+                who = transport.whoami()
+            finally:
+                transport.close()
+        except (SyncError, CentreSettingError, SecretError) as exc:
+            return {"centre": f"{redact(url)}: NOT reachable",
+                    "problems": [problem(EXIT_SYNC, f"{where} cannot be used: {exc.message}")]}
+        if who.get("station_id") != sid:
+            return {"centre": f"{redact(url)}: reachable, but the token is another station's",
+                    "problems": [problem(EXIT_SYNC, f"{where} knows this token as station "
+                                         f"{who.get('station_id')}, not {sid}: ask the "
+                                         "central administrator for this station's token")]}
+        return {"centre": f"{redact(url)}: reachable, knows this station ({sid})"}
+    finally:
+        store.close()
+
+
+register_doctor_check(doctor_centre)
+
+
+__all__ = ["EXIT_SYNC", "NotACentralUrl", "cmd_sync", "connect_station", "doctor_centre",
+           "redact", "register", "transport_factory", "try_centre"]

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
+from station import vocabulary as vocab
 from station.reports import OVERALL, BillRow, HistoryEntry, ParentLine, SummaryRow, local_time
 
 R = TypeVar("R")
@@ -149,11 +150,25 @@ class RowsModel(QAbstractTableModel, Generic[R]):
 # -- the column tables ----------------------------------------------------------------------
 
 
+_STATE_ORDER = {s: i for i, s in enumerate(vocab.BILL_STATES)}
+
+
+def _short(r: BillRow) -> str:
+    """What is short, beside the state: parents (of a closed bill) and kg."""
+    short = r.shortfall
+    if r.state.is_closed or short.kg > 0.05:
+        parents = short.parents if r.state.is_closed else 0
+        return vocab.Shortfall(parents, short.kg).text()
+    return ""
+
+
 BILL_COLUMNS: tuple[Column[BillRow], ...] = (
     Column("Bill", lambda r: r.bill_id, lambda r: r.bill_id),
     Column("Created", lambda r: r.created_local, lambda r: r.created_at),
     Column("Created by", lambda r: r.created_by, lambda r: r.created_by.lower()),
-    Column("Status", lambda r: r.status, lambda r: r.status),
+    Column("Status", lambda r: r.state.value, lambda r: _STATE_ORDER[r.state]),
+    Column("Short", _short, lambda r: (r.shortfall.parents if r.state.is_closed else 0,
+                                       r.shortfall.kg)),
     Column("Parents", lambda r: f"{r.linked} / {r.target}", lambda r: (r.linked, r.target), True),
     Column("Children", lambda r: f"{r.children:,}", lambda r: r.children, True),
     Column("Actual kg", lambda r: _kg(r.actual_kg), lambda r: r.actual_kg, True),
@@ -169,10 +184,14 @@ class BillsModel(RowsModel[BillRow]):
         super().__init__(BILL_COLUMNS, lambda r: r.bill_id, parent)
 
     def background(self, row: BillRow) -> QColor | None:
-        return GREEN if row.status == "completed" else None
+        tone = vocab.bill_tone(row.state, row.shortfall)
+        if tone == "attention" and row.state is not vocab.BillState.FULL:
+            return AMBER
+        return GREEN if row.state is vocab.BillState.CLOSED else None
 
     def tooltip(self, row: BillRow) -> str | None:
-        parts = [p for p in (row.description, row.destination and f"to {row.destination}",
+        parts = [p for p in (row.state_text, row.description,
+                             row.destination and f"to {row.destination}",
                              row.vehicle and f"vehicle {row.vehicle}") if p]
         return ", ".join(parts) or None
 
@@ -181,8 +200,21 @@ def _parent_status(p: ParentLine) -> str:
     if p.provisional and p.capacity == 0:
         return "not known here yet (provisional)"
     if p.child_count < p.capacity:
-        return f"INCOMPLETE ({p.capacity - p.child_count} missing)"
-    return p.status
+        return f"{p.state} ({p.capacity - p.child_count} missing)"
+    return p.state
+
+
+def _short_time(iso_text: str) -> str:
+    """'11:26' today, '11-30 11:26' this year, else the full local time."""
+    from station.reports import today
+
+    full = local_time(iso_text)
+    day = today().isoformat()
+    if full.startswith(day):
+        return full[11:]
+    if full[:4] == day[:4]:
+        return full[5:]
+    return full
 
 
 PARENT_COLUMNS: tuple[Column[ParentLine], ...] = (
@@ -190,8 +222,8 @@ PARENT_COLUMNS: tuple[Column[ParentLine], ...] = (
     Column("Type", lambda p: p.bag_type, lambda p: p.bag_type),
     Column("Children", lambda p: f"{p.child_count} / {p.capacity}",
            lambda p: (p.child_count, p.capacity), True),
-    Column("Status", _parent_status, lambda p: (not p.incomplete, p.status)),
-    Column("Added", lambda p: local_time(p.added_at), lambda p: p.added_at),
+    Column("Status", _parent_status, lambda p: (not p.incomplete, p.state)),
+    Column("Added", lambda p: _short_time(p.added_at), lambda p: p.added_at),
     Column("By", lambda p: p.added_by, lambda p: p.added_by),
 )
 
@@ -209,12 +241,15 @@ class ParentsModel(RowsModel[ParentLine]):
 SUMMARY_COLUMNS: tuple[Column[SummaryRow], ...] = (
     Column("Created by", lambda s: s.creator or OVERALL, lambda s: (s.creator == "", s.creator)),
     Column("Bills", lambda s: str(s.bills), lambda s: s.bills, True),
-    Column("Completed", lambda s: str(s.completed), lambda s: s.completed, True),
-    Column("In progress", lambda s: str(s.in_progress), lambda s: s.in_progress, True),
+    Column("Open", lambda s: str(s.open), lambda s: s.open, True),
+    Column("Closed", lambda s: str(s.closed), lambda s: s.closed, True),
+    Column("Closed short", lambda s: str(s.closed_short), lambda s: s.closed_short, True),
     Column("Parents", lambda s: f"{s.parents:,}", lambda s: s.parents, True),
+    Column("Parents short", lambda s: f"{s.parents_short:,}", lambda s: s.parents_short, True),
     Column("Children", lambda s: f"{s.children:,}", lambda s: s.children, True),
     Column("Actual kg", lambda s: _kg(s.actual_kg), lambda s: s.actual_kg, True),
     Column("Expected kg", lambda s: _kg(s.expected_kg), lambda s: s.expected_kg, True),
+    Column("Shortfall kg", lambda s: _kg(s.shortfall_kg), lambda s: s.shortfall_kg, True),
 )
 
 

@@ -3,6 +3,10 @@
 All store work runs on the window's task runner. The open bill is kept on the worker side too
 (`_Cursor`, touched only by tasks), so a bill id scanned in a burst switches bills exactly
 between the reads before and after it, whatever the GUI thread has painted so far.
+
+Readable from 2 m (large figures, 18 px tables), every action on a key (Ctrl+N new, Delete in
+the parents list removes, Ctrl+E close, Ctrl+R reopen), and a scan log like the packing
+screen's.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
-from PySide6.QtGui import QFont, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -27,19 +31,26 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from station import reports
+from station import vocabulary as vocab
 from station.codes import CodeKind, classify, escape_read, normalise
 from station.errors import CodeRefused
 from station.reports import BillRow, ParentLine
 from station.rules import MAX_BILL_TARGET, Action, Outcome, may
 from station.service import Operator, OpResult, StationService
 from ui.bill_models import ParentsModel
-from ui.station_screen import COLOURS
+from ui.station_screen import COLOURS, presented
+from ui.widgets import ScanLog, focusable_buttons, tab_leaves
+
+# The bar's colour by the bill's tone (station/vocabulary.py bill_tone): light enough for the
+# black figures on it.
+BAR_COLOURS = {"done": "#7cc484", "attention": "#f2c14e", "open": "#8fb3e8"}
 
 
 def feedback_style(kind: str) -> str:
@@ -56,6 +67,7 @@ class BillView:
     row: BillRow
     parents: tuple[ParentLine, ...]
     closed_reason: str | None
+    closed_by: str = ""  # "biller at 11:26" (empty: open, or closed elsewhere)
 
 
 @dataclass(frozen=True)
@@ -79,10 +91,14 @@ def load_view(service: StationService, bill_id: str) -> BillView | None:
             return None
         parents = reports.bill_parents(conn, row.bill_id, with_children=False)
         detail_reason = None
-        if row.status == "completed":
+        closed_by = ""
+        if row.state.is_closed:
             d = reports.bill_detail(conn, row.bill_id)
             detail_reason = d.closed_reason if d else None
-    return BillView(row, parents, detail_reason)
+            e = d.closed_event if d else None
+            if e is not None:
+                closed_by = f"{e.operator} at {e.time_local}"
+    return BillView(row, parents, detail_reason, closed_by)
 
 
 def _known_bill(service: StationService, raw: str) -> str | None:
@@ -132,32 +148,58 @@ def bill_sound(result: OpResult) -> str | None:
 
 
 class ReasonDialog(QDialog):
-    """Closing a bill short: the reason must be typed."""
+    """Closing a bill short: the reason must be typed (the dialog stays until it is, or Esc)."""
 
     def __init__(self, bill: BillRow, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Close bill {bill.bill_id} short")
         lay = QVBoxLayout(self)
         lay.addWidget(QLabel(
-            f"Bill {bill.bill_id} has {bill.linked} of {bill.target} parent bags.\n"
-            "Closing it short needs a reason:"
+            f"Bill {bill.bill_id} has {bill.linked} of {bill.target} parent bags "
+            f"({vocab.count(bill.target - bill.linked, 'parent bag')} short).\n"
+            "Closing it short needs a reason (Esc: keep it open):"
         ))
         self.reason_edit = QLineEdit(self)
         self.reason_edit.setPlaceholderText("e.g. truck full, remaining bags on the next bill")
         lay.addWidget(self.reason_edit)
+        self.hint = QLabel("", self)
+        self.hint.setStyleSheet("color:#b00020;font-weight:bold;")
+        lay.addWidget(self.hint)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Close bill short")
-        self.buttons.accepted.connect(self.accept)
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("Close bill short")
+        self.buttons.accepted.connect(self._on_buttons_accepted)
         self.buttons.rejected.connect(self.reject)
         lay.addWidget(self.buttons)
+        self.reason_edit.textChanged.connect(self._on_reason_text_changed)
+        self._on_reason_text_changed("")
+
+    @property
+    def reason(self) -> str:
+        return self.reason_edit.text().strip()
+
+    @Slot(str)
+    def _on_reason_text_changed(self, _text: str) -> None:
+        self.ok_button.setEnabled(bool(self.reason))
+        if self.reason:
+            self.hint.setText("")
+
+    @Slot()
+    def _on_buttons_accepted(self) -> None:
+        if not self.reason:  # Enter in an empty field: say so, keep the dialog
+            self.hint.setText("Type the reason first: a bill is closed short only with a reason")
+            self.reason_edit.setFocus()
+            return
+        self.accept()
 
 
 class CreateBillDialog(QDialog):
     """New bill: the id may be scanned (the screen routes reads here while it is open) or typed."""
 
     submitted = Signal(str, int, str, str, str)
+    takes_scans = True  # the window hands scans to it (ui/main_window.py _route_now)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -221,14 +263,11 @@ class BillScreen(QWidget):
         self.reason_dialog: ReasonDialog | None = None
         self.confirm_box: QMessageBox | None = None
 
-        big = QFont()
-        big.setPointSize(20)
-        big.setBold(True)
-
         self.entry = QLineEdit(self)
         self.entry.setPlaceholderText(
             "Scan or type a parent code to load it, or a bill id to open that bill"
         )
+        self.entry.setStyleSheet("font-size: 18px; padding: 3px;")
         self.entry.returnPressed.connect(self._on_entry_return_pressed)
         self.new_button = QPushButton("New bill… (Ctrl+N)", self)
         self.new_button.clicked.connect(self.start_create)
@@ -237,30 +276,36 @@ class BillScreen(QWidget):
         top.addWidget(self.new_button)
 
         self.title = QLabel("No bill open: scan a bill id or create a new bill", self)
-        self.title.setFont(big)
+        self.title.setObjectName("bill_title")
+        self.title.setWordWrap(True)
+        self.title.setStyleSheet("font-size: 28px; font-weight: bold;")
         self.subtitle = QLabel("", self)
         self.subtitle.setWordWrap(True)
+        self.subtitle.setStyleSheet("font-size: 16px; color: #333;")
+        self.state_label = QLabel("", self)
+        self.state_label.setObjectName("bill_state")
+        self.state_label.setWordWrap(True)
+        self.state_label.hide()
 
         self.progress = QProgressBar(self)
-        self.progress.setMinimumHeight(64)
-        self.progress.setFont(big)
+        self.progress.setMinimumHeight(56)
         self.progress.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("no bill")
+        self._paint_bar("open")
 
         figures = QGridLayout()
+        figures.setVerticalSpacing(0)
         self.figure_labels: dict[str, QLabel] = {}
         for i, (key, caption) in enumerate((
             ("children", "Children"), ("actual", "Actual kg"), ("expected", "Expected kg"),
             ("shortfall", "Shortfall kg"), ("missing", "Parents missing"),
         )):
             cap = QLabel(caption, self)
+            cap.setStyleSheet("font-size: 16px; color: #444;")
             val = QLabel("–", self)
-            f = QFont()
-            f.setPointSize(16)
-            f.setBold(True)
-            val.setFont(f)
+            val.setStyleSheet("font-size: 26px; font-weight: bold;")
             figures.addWidget(cap, 0, i)
             figures.addWidget(val, 1, i)
             self.figure_labels[key] = val
@@ -269,12 +314,13 @@ class BillScreen(QWidget):
         self.feedback.setObjectName("banner")
         self.feedback.setWordWrap(True)
         self.feedback.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.feedback.setMinimumHeight(90)
+        self.feedback.setMinimumHeight(84)
         self.feedback.setStyleSheet(feedback_style("info"))
         self.feedback_kind = ""
 
         self.parents_model = ParentsModel(self)
         self.parents_view = QTableView(self)
+        self.parents_view.setObjectName("bill_parents")
         self.parents_view.setModel(self.parents_model)
         self.parents_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.parents_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -282,13 +328,46 @@ class BillScreen(QWidget):
             QHeaderView.ResizeMode.ResizeToContents)
         self.parents_view.horizontalHeader().setStretchLastSection(True)
         self.parents_view.setSortingEnabled(False)
+        self.parents_view.setStyleSheet("QTableView { font-size: 18px; } "
+                                        "QHeaderView::section { font-size: 16px; }")
+        self.parents_view.verticalHeader().setDefaultSectionSize(32)
+        tab_leaves(self.parents_view)
+
+        self.scan_log = ScanLog(20, 17, self)
+        self.scan_log.setObjectName("bill_scan_log")
+        lists = QSplitter(Qt.Orientation.Horizontal, self)
+        left = QWidget(lists)
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        cap = QLabel("Parents on the bill (incomplete in amber; Tab here, arrows, Delete "
+                     "removes)", left)
+        cap.setWordWrap(True)
+        cap.setStyleSheet("font-size: 16px; color: #555;")
+        ll.addWidget(cap)
+        ll.addWidget(self.parents_view, 1)
+        right = QWidget(lists)
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        log_cap = QLabel("Last 20 scans", right)
+        log_cap.setStyleSheet("font-size: 16px; color: #555;")
+        rl.addWidget(log_cap)
+        rl.addWidget(self.scan_log, 1)
+        lists.addWidget(left)
+        lists.addWidget(right)
+        lists.setStretchFactor(0, 3)
+        lists.setStretchFactor(1, 2)
+        self.splitter = lists
 
         self.remove_button = QPushButton("Remove parent… (Del)", self)
         self.remove_button.clicked.connect(self.start_remove)
-        self.close_button = QPushButton("Close bill…", self)
+        self.close_button = QPushButton("Close bill… (Ctrl+E)", self)
         self.close_button.clicked.connect(self.start_close)
-        self.reopen_button = QPushButton("Reopen bill (admin)", self)
+        self.reopen_button = QPushButton("Reopen bill (Ctrl+R)", self)
         self.reopen_button.clicked.connect(self.start_reopen)
+        focusable_buttons(self.new_button, self.remove_button, self.close_button,
+                          self.reopen_button)
+        for b in (self.new_button, self.remove_button, self.close_button, self.reopen_button):
+            b.setStyleSheet("font-size: 16px;")
         actions = QHBoxLayout()
         actions.addWidget(self.remove_button)
         actions.addStretch(1)
@@ -296,26 +375,56 @@ class BillScreen(QWidget):
         actions.addWidget(self.reopen_button)
 
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 6, 10, 6)
+        lay.setSpacing(5)
         lay.addLayout(top)
         lay.addWidget(self.title)
         lay.addWidget(self.subtitle)
+        lay.addWidget(self.state_label)
         lay.addWidget(self.progress)
         lay.addLayout(figures)
         lay.addWidget(self.feedback)
-        lay.addWidget(self.parents_view, 1)
+        lay.addWidget(lists, 1)
         lay.addLayout(actions)
+        self.setTabOrder(self.entry, self.new_button)
+        self.setTabOrder(self.new_button, self.parents_view)
+        self.setTabOrder(self.parents_view, self.remove_button)
+        self.setTabOrder(self.remove_button, self.close_button)
+        self.setTabOrder(self.close_button, self.reopen_button)
 
-        QShortcut(QKeySequence("Ctrl+N"), self, self.start_create,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        for keys, slot in (("Ctrl+N", self.start_create), ("Ctrl+E", self.start_close),
+                           ("Ctrl+R", self.start_reopen)):
+            QShortcut(QKeySequence(keys), self, slot,
+                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         # Delete in the list removes the selected parent (after a confirmation).
         self.parents_view.installEventFilter(self)
+        changed = getattr(window, "operator_changed", None)
+        if changed is not None:
+            changed.connect(self._on_window_operator_changed)
         self._update_buttons()
 
+    @Slot(object)
+    def _on_window_operator_changed(self, _operator: object) -> None:
+        self.scan_log.clear_log()  # the next operator never sees the last one's scans
+        self._update_buttons()
+
+    def _paint_bar(self, tone: str) -> None:
+        self.progress.setStyleSheet(
+            "QProgressBar { border: 1px solid #777; border-radius: 5px; background: #ffffff; "
+            "text-align: center; font-size: 24px; font-weight: bold; color: #111; }"
+            f"QProgressBar::chunk {{ background: {BAR_COLOURS.get(tone, BAR_COLOURS['open'])}; }}"
+        )
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
-        if (watched is self.parents_view and event.type() == QEvent.Type.KeyPress
-                and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Delete):
-            self.start_remove()
-            return True
+        if watched is self.parents_view:
+            if (event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                    and event.key() == Qt.Key.Key_Delete):
+                self.start_remove()
+                return True
+            if event.type() == QEvent.Type.FocusIn and self.selected_parent() is None \
+                    and self.parents_model.rowCount():
+                # Tabbing into the list picks its first parent: arrows choose another.
+                self.parents_view.selectRow(0)
         return super().eventFilter(watched, event)
 
     # -- main window contract -----------------------------------------------------------------
@@ -374,10 +483,23 @@ class BillScreen(QWidget):
 
     # -- results ------------------------------------------------------------------------------
 
+    def _presented(self, out: BillOutcome) -> BillOutcome:
+        if out.result is None:
+            return out
+        result = presented(self.window_, out.result)
+        return out if result is out.result else BillOutcome(result, out.view)
+
+    def _log(self, result: OpResult, raw: str, source: str) -> None:
+        from ui.main_window import ScanRecord
+
+        self.scan_log.add(ScanRecord(result, raw, source))
+
     def _on_task_read_done(self, out: BillOutcome, raw: str, source: str) -> None:
+        out = self._presented(out)
         self._show_outcome(out)
         if out.result is None:
             return
+        self._log(out.result, raw, source)
         record_result = getattr(self.window_, "record_scan_result", None)
         if callable(record_result):
             from ui.main_window import ScanRecord
@@ -389,9 +511,12 @@ class BillScreen(QWidget):
         if extra is not None and self.window_.sounds.last_kind is None:
             self.window_.sounds.play(extra)
 
-    def _on_task_action_done(self, out: BillOutcome) -> None:
+    def _on_task_action_done(self, out: BillOutcome, label: str = "") -> None:
+        out = self._presented(out)
         self._show_outcome(out)
         if out.result is not None:
+            if label:
+                self._log(out.result, label, "action")
             sounds = self.window_.sounds
             if sounds.play_for(out.result) is None:
                 sounds.play(bill_sound(out.result))
@@ -418,24 +543,25 @@ class BillScreen(QWidget):
         if view is None:
             self.title.setText("No bill open: scan a bill id or create a new bill")
             self.subtitle.setText("")
+            self.state_label.hide()
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
             self.progress.setFormat("no bill")
+            self._paint_bar("open")
             for label in self.figure_labels.values():
                 label.setText("–")
             self.parents_model.set_rows(())
         else:
             r = view.row
-            status = {"new": "new", "processing": "loading", "completed": "CLOSED"}[r.status] \
-                if r.status in ("new", "processing", "completed") else r.status
-            self.title.setText(f"Bill {r.bill_id} · {status}")
+            state, short = r.state, r.shortfall
+            self.title.setText(f"Bill {r.bill_id} · {state.value}")
             parts = [p for p in (r.description, r.destination and f"to {r.destination}",
                                  r.vehicle and f"vehicle {r.vehicle}",
                                  r.created_by and f"created by {r.created_by} {r.created_local}")
                      if p]
-            if view.closed_reason:
-                parts.append(f"closed short: {view.closed_reason}")
             self.subtitle.setText(" · ".join(parts))
+            self._show_state(view)
+            self._paint_bar(vocab.bill_tone(state, short))
             self.progress.setRange(0, max(r.target, 1))
             self.progress.setValue(min(r.linked, r.target))
             self.progress.setFormat(f"{r.linked} / {r.target} parent bags ({r.percent:.0f} %)")
@@ -453,13 +579,42 @@ class BillScreen(QWidget):
         self._update_buttons()
         self.bill_changed.emit(view)
 
-    def _update_buttons(self) -> None:
+    def _show_state(self, view: BillView) -> None:
+        """The line under the title: who closed it, what is short, the reason."""
+        r = view.row
+        state, short = r.state, r.shortfall
+        text, tone = "", vocab.bill_tone(state, short)
+        if state.is_closed:
+            who = f" by {view.closed_by}" if view.closed_by else ""
+            text = f"{'Closed short' if state is vocab.BillState.CLOSED_SHORT else 'Closed'}{who}"
+            if short.any:
+                text += f": {short.text()}"
+            reason = view.closed_reason or r.closed_reason
+            if state is vocab.BillState.CLOSED_SHORT and reason:
+                text += f". Reason: {reason}"
+            text += ". It cannot change" + (" until it is reopened (Ctrl+R)" if self._is_admin()
+                                            else ": only an admin can reopen it")
+        elif short.kg > 0.05:
+            text = (f"{short.kg:,.1f} kg short so far: some parents on the bill are not full "
+                    "(amber in the list)")
+        if not text:
+            self.state_label.hide()
+            return
+        colour = "#8a5a00" if tone == "attention" else "#1b5e20"
+        self.state_label.setStyleSheet(f"font-size: 18px; font-weight: bold; color: {colour};")
+        self.state_label.setText(text)
+        self.state_label.show()
+
+    def _is_admin(self) -> bool:
         op: Operator | None = getattr(self.window_, "operator", None)
-        open_ = self.view is not None and self.view.row.status != "completed"
-        closed = self.view is not None and self.view.row.status == "completed"
+        return op is not None and may(op.role, Action.REOPEN_BILL)
+
+    def _update_buttons(self) -> None:
+        closed = self.view is not None and self.view.row.state.is_closed
+        open_ = self.view is not None and not closed
         self.remove_button.setEnabled(open_ and self.parents_model.rowCount() > 0)
         self.close_button.setEnabled(open_)
-        admin = op is not None and may(op.role, Action.REOPEN_BILL)
+        admin = self._is_admin()
         self.reopen_button.setVisible(admin)
         self.reopen_button.setEnabled(admin and closed)
 
@@ -503,6 +658,8 @@ class BillScreen(QWidget):
     def _on_task_created(self, out: BillOutcome) -> None:
         assert out.result is not None
         dlg = self.create_dialog
+        out = self._presented(out)
+        assert out.result is not None
         if not out.result.ok:
             if dlg is not None and dlg.isVisible():
                 dlg.show_error(out.result.message)
@@ -510,7 +667,7 @@ class BillScreen(QWidget):
             return
         if dlg is not None:
             dlg.accept()
-        self._on_task_action_done(out)
+        self._on_task_action_done(out, f"New bill {out.result.code}")
         self.entry.setFocus()
 
     @Slot(int)
@@ -519,8 +676,14 @@ class BillScreen(QWidget):
         self._refocus()
 
     def _refocus(self) -> None:
-        """Back to the scan field when a dialog closes (the scanner needs no focus, a person does)."""
+        """Back to the scan field when a dialog closes (the scanner needs no focus, a person
+        does); back to the parents list when the dialog was opened from it."""
         self.activateWindow()
+        if getattr(self, "_back_to_list", False) and self.parents_model.rowCount():
+            self._back_to_list = False
+            self.parents_view.setFocus()
+            return
+        self._back_to_list = False
         self.entry.setFocus()
 
     def selected_parent(self) -> str | None:
@@ -536,8 +699,10 @@ class BillScreen(QWidget):
         if self.view is None:
             return
         if code is None:
-            self.show_message("refused", "Select the parent bag to remove in the list first")
+            self.show_message("refused", "Select the parent to remove first: Tab to the parents "
+                              "list, arrows to it, then Delete")
             return
+        self._back_to_list = self.parents_view.hasFocus()
         bill_id = self.view.row.bill_id
         box = QMessageBox(QMessageBox.Icon.Question, "Remove parent",
                           f"Remove {code} from bill {bill_id}?",
@@ -552,7 +717,7 @@ class BillScreen(QWidget):
         def work(s: StationService) -> BillOutcome:
             return BillOutcome(s.remove_parent_from_bill(bill_id, code), load_view(s, bill_id))
 
-        self._submit(work, self._on_task_action_done)
+        self._submit(work, lambda out: self._on_task_action_done(out, f"Remove {code}"))
 
     @Slot(int)
     def _on_confirm_finished(self, _code: int) -> None:
@@ -562,11 +727,16 @@ class BillScreen(QWidget):
     @Slot()
     def start_close(self) -> None:
         if self.view is None:
+            self.show_message("warning", "No bill is open: scan a bill id first, then Ctrl+E "
+                              "closes it")
             return
         row = self.view.row
+        if row.state.is_closed:
+            self.show_message("warning", f"Bill {row.bill_id} is {row.state.value} already")
+            return
         if row.linked < row.target:
             dlg = ReasonDialog(row, self)
-            dlg.accepted.connect(lambda: self._close(row.bill_id, dlg.reason_edit.text()))
+            dlg.accepted.connect(lambda: self._close(row.bill_id, dlg.reason))
             dlg.finished.connect(self._on_reason_finished)
             self.reason_dialog = dlg
             dlg.open()
@@ -590,15 +760,22 @@ class BillScreen(QWidget):
         def work(s: StationService) -> BillOutcome:
             return BillOutcome(s.close_bill(bill_id, reason), load_view(s, bill_id))
 
-        self._submit(work, self._on_task_action_done)
+        self._submit(work, lambda out: self._on_task_action_done(out, f"Close {bill_id}"))
 
     @Slot()
     def start_reopen(self) -> None:
         if self.view is None:
             return
         bill_id = self.view.row.bill_id
+        if not self._is_admin():
+            self.show_message("refused", f"Bill {bill_id}: only an admin can reopen a bill")
+            return
+        if not self.view.row.state.is_closed:
+            self.show_message("warning", f"Bill {bill_id} is open ({self.view.row.state.value}):"
+                              " nothing to reopen")
+            return
 
         def work(s: StationService) -> BillOutcome:
             return BillOutcome(s.reopen_bill(bill_id), load_view(s, bill_id))
 
-        self._submit(work, self._on_task_action_done)
+        self._submit(work, lambda out: self._on_task_action_done(out, f"Reopen {bill_id}"))

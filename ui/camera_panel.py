@@ -201,6 +201,7 @@ class CameraPanel(QWidget):
 
         self.view = PreviewView(self)
         self.view.colour_of = self._colour_of
+        self.view.hide()  # shown while a camera runs
         self.picker = QComboBox(self)
         self.picker.setObjectName("camera_picker")
         self.picker.setEditable(True)
@@ -212,7 +213,8 @@ class CameraPanel(QWidget):
         self.picker.activated.connect(self._on_picker_activated)
         self.start_button = QPushButton("Start camera", self)
         self.start_button.setObjectName("camera_start")
-        self.start_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay with the scan path
+        # Reached with Tab (keyboard only); a click leaves the focus with the scan field.
+        self.start_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self.start_button.clicked.connect(self._on_start_button_clicked)
         self.status_label = QLabel("Camera off.", self)
         self.status_label.setObjectName("camera_status")
@@ -272,6 +274,7 @@ class CameraPanel(QWidget):
                                     **self.bridge.callbacks(self._generation), **opts)
         self.worker.start()
         self.start_button.setText("Stop camera")
+        self.view.show()
         return True
 
     def stop(self) -> None:
@@ -285,6 +288,7 @@ class CameraPanel(QWidget):
         self.start_button.setText("Start camera")
         self.view.boxes = []
         self.view.update()
+        self.view.hide()  # no camera, no black box: the scan log above gets the room
 
     def shutdown(self, timeout: float = 2.0) -> None:
         """Stop and wait for the camera threads (window close, tests)."""
@@ -432,8 +436,12 @@ class _OperatorWatch(QObject):
         if operator is None:
             self.panel.stop()
             self.panel._say("Camera off (nobody is logged in).")
-        elif self.panel.settings.camera.strip() and not self.panel.running:
-            self.panel.start()
+        elif self.panel.settings.camera.strip():
+            if not self.panel.running:
+                self.panel.start()
+        elif not self.panel.running:
+            self.panel._say("Camera off: no camera is set. Choose one above and press Start "
+                            "camera (an admin sets the station's camera in Settings, F9).")
 
 
 def attach_camera_panel(main: Any) -> CameraPanel:

@@ -1,10 +1,18 @@
-"""The station's main window: a stack of screens, one path for every read, the status bar.
+"""The station's main window: a stack of screens, the key bar, one path for every read, the
+status bar.
 
 Every read (USB burst, serial line, manual field, camera) enters through `handle_read`. Reads
 are queued and handed to the active screen one at a time: the next read is dispatched only
 after the previous one's store work and its result handling ran (a barrier task on the FIFO
 task runner), so reads are processed in arrival order, none is lost, and a read that switches
 screens (a bill id) takes effect before the next read is routed.
+
+Where a read goes is one table (ui/keys.py SCAN_ROUTES): packing and bills record it, Review
+and Look-up look it up, Settings, Sync issues and open dialogs refuse it ("scanning is paused
+here") and record nothing. A read that arrived on a screen that records nothing is never
+recorded, even when the screen changed before its turn came. The global keys (F1-F12, Esc) are
+one table too (ui/keys.py GLOBAL_KEYS), bound here on the window so they work on every screen
+(F1 is bound by ui/about.py).
 """
 
 from __future__ import annotations
@@ -18,15 +26,27 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QLayout, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLayout,
+    QMainWindow,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
+from station.codes import escape_read
+from station.rules import Action, Outcome
 from station.service import Operator, OpResult, StationService
 from station.settings import StationSettings
 from station.store.local import LocalStore
+from ui.key_bar import KeyBar
+from ui.keys import GLOBAL_KEYS, Route, key_named, paused_message, route_for
 from ui.scanner_input import ScannerInput
 from ui.sounds import SoundPlayer
 from ui.status_bar import StationStatusBar
 from ui.tasks import TaskError, TaskRunner
+from ui.widgets import STYLE
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +90,19 @@ class _Screen:
     shortcut: QShortcut | None
 
 
+@dataclass(frozen=True)
+class _Arrival:
+    """Where a read goes: its route, the screen that handles it, and what to call that place
+    in a refusal."""
+
+    route: Route
+    screen: str
+    where: str
+
+
+_WHO_MAY = {Action.BILLS: "only a biller or an admin can", Action.SETTINGS: "only an admin can"}
+
+
 class MainWindow(QMainWindow):
     scan_recorded = Signal(object)  # ScanRecord, after each read's result, on the GUI thread
     operator_changed = Signal(object)  # Operator | None
@@ -94,15 +127,32 @@ class MainWindow(QMainWindow):
         self._qsettings = QSettings(
             qsettings_path or str(store.paths.qsettings), QSettings.Format.IniFormat
         )
-        self._reads: deque[tuple[str, str]] = deque()
+        self._reads: deque[tuple[str, str, _Arrival]] = deque()
         self._read_busy = False
         self.reads_handled = 0
         self._closed = False
         self._screens: dict[str, _Screen] = {}
+        self._previous_screen = "station"
 
         self.setWindowTitle(f"TraceTrack Station {self.settings.station_id} ({self.settings.area})")
+        self.setStyleSheet(STYLE)
         self.stack = QStackedWidget(self)
-        self.setCentralWidget(self.stack)
+        central = QWidget(self)
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.stack, 1)
+        self.key_bar = KeyBar(central)
+        self.key_bar.key_clicked.connect(self.press_key)
+        column.addWidget(self.key_bar)
+        self.setCentralWidget(central)
+        # The global keys, on the window: they work on every screen, whatever has the focus.
+        self.key_shortcuts: dict[str, QShortcut] = {}
+        for k in GLOBAL_KEYS:
+            if k.bound_here:
+                sc = QShortcut(QKeySequence(k.key), self)
+                sc.activated.connect(lambda key=k.key: self.press_key(key))
+                self.key_shortcuts[k.key] = sc
         # A fixed minimum instead of one that follows every label change: the window never
         # jumps in size while scanning (and the offscreen platform does not warn about it).
         self.layout().setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
@@ -113,9 +163,7 @@ class MainWindow(QMainWindow):
                                         name="station-status")
         self.status_panel = StationStatusBar(self.status_runner, self)
         self.setStatusBar(self.status_panel)
-        self.status_panel.station_label.setText(
-            f"Station {self.settings.station_id} · area {self.settings.area}"
-        )
+        # (who and which station: in the key bar, on every screen)
 
         # Imported here: the screens import ScanRecord from this module.
         from ui.login_screen import LoginScreen
@@ -146,7 +194,7 @@ class MainWindow(QMainWindow):
         self.add_screen("review", "Review bills", self.review_screen, "F4")
         self.add_screen("lookup", "Look up", self.lookup_screen, "F5")
         self.show_screen("login")
-        QShortcut(QKeySequence("Escape"), self, self._on_escape_pressed)
+        self.key_bar.set_operator(None, self.settings.station_id, self.settings.area)
         from ui.about import install_about_shortcut
 
         self.about_shortcut = install_about_shortcut(self)  # F1: version, store, decoders
@@ -163,9 +211,11 @@ class MainWindow(QMainWindow):
     def add_screen(
         self, key: str, title: str, widget: QWidget, shortcut: str | None = None
     ) -> None:
-        """Register a screen; `shortcut` (e.g. "F5") switches to it."""
+        """Register a screen; `shortcut` (e.g. "F5") switches to it (a key of the global table
+        is bound once, by the table)."""
         sc = None
-        if shortcut:
+        table_key = key_named(shortcut) if shortcut else None
+        if shortcut and (table_key is None or not table_key.bound_here):
             sc = QShortcut(QKeySequence(shortcut), self)
             sc.activated.connect(lambda k=key: self.show_screen(k))
         if key in self._screens:
@@ -197,17 +247,48 @@ class MainWindow(QMainWindow):
             key, s = "login", self._screens["login"]
         allowed = getattr(s.widget, "allowed_for", None)
         if callable(allowed) and self.operator is not None and not allowed(self.operator):
-            self.station_screen.show_message(
-                "refused", f"{self.operator.username} ({self.operator.role}) may not open "
-                f"{s.title}: ask an admin"
-            )
+            gk = next((k for k in GLOBAL_KEYS if k.screen == key), None)
+            who = _WHO_MAY.get(gk.needs, "ask an admin") if gk and gk.needs else "ask an admin"
+            self.notify("refused", f"{self.operator.username} ({self.operator.role}) may not "
+                        f"open {s.title}{f' ({gk.key})' if gk else ''}: {who}")
+            self.sounds.play("error")
             return False
+        before = self.current_screen_key
+        if before and before != key and before != "login":
+            self._previous_screen = before
+        if before != key:
+            self.key_bar.clear_notice()
         self.stack.setCurrentWidget(s.widget)
+        self.key_bar.set_current(key)
         on_shown = getattr(s.widget, "on_shown", None)
         if callable(on_shown):
             on_shown()
         self.screen_changed.emit(key)
         return True
+
+    def notify(self, kind: str, text: str) -> None:
+        """A message of the window itself (a refused key, a scan where scanning is paused):
+        shown in the key bar, on every screen."""
+        self.key_bar.show_notice(kind, text)
+
+    @Slot(str)
+    def press_key(self, key: str) -> None:
+        """One of the global keys (pressed, or its key bar button clicked)."""
+        k = key_named(key)
+        if k is None or (self.operator is None and not k.logged_out):
+            return
+        if k.screen is not None:
+            self.show_screen(k.screen)
+        elif k.action == "logout":
+            self.log_out()
+        elif k.action == "back":
+            self._on_escape_pressed()
+        elif k.action == "about":
+            try:
+                from ui.about import show_about
+            except ImportError:  # a build without the About box
+                return
+            show_about(self)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -220,8 +301,32 @@ class MainWindow(QMainWindow):
         """The single path every read takes; reads are handled strictly in arrival order."""
         if self._closed:
             return
-        self._reads.append((raw, source))
+        self._reads.append((raw, source, self._route_now()))
         self._pump_reads()
+
+    def _route_now(self) -> _Arrival:
+        """Where a read goes now: the current screen's route, or paused while a dialog is open
+        (the new-bill dialog takes a scanned bill id: the bill screen hands it over)."""
+        modal = QApplication.activeModalWidget()
+        if modal is not None and modal is not self:
+            if getattr(modal, "takes_scans", False) and self.current_screen_key == "bill":
+                return _Arrival(Route.BILL, "bill", "")
+            title = modal.windowTitle() or "a dialog"
+            return _Arrival(Route.PAUSED, self.current_screen_key, f"{title!r} is open")
+        key = self.current_screen_key
+        route = route_for(key)
+        if route is not Route.PAUSED and not callable(getattr(self.screen(key), "handle_read",
+                                                              None)):
+            route = Route.PAUSED
+        return _Arrival(route, key, self._screens[key].title if key in self._screens else key)
+
+    def _route_of(self, arrival: _Arrival) -> _Arrival:
+        """A read that arrived where nothing is recorded stays unrecorded; one that arrived on
+        packing or a bill goes where the window is now (a bill id scanned just before it may
+        have opened the bill screen; a screen that records nothing may have been opened)."""
+        if not arrival.route.records:
+            return arrival
+        return self._route_now()
 
     @property
     def reads_waiting(self) -> int:
@@ -230,15 +335,14 @@ class MainWindow(QMainWindow):
     def _pump_reads(self) -> None:
         if self._read_busy or not self._reads or self._closed:
             return
-        raw, source = self._reads.popleft()
+        raw, source, arrival = self._reads.popleft()
         self._read_busy = True
-        target = self.stack.currentWidget()
-        handler = getattr(target, "handle_read", None)
-        if not callable(handler):
-            target = self.station_screen
-            handler = self.station_screen.handle_read
+        route = self._route_of(arrival)
         try:
-            handler(raw, source)
+            if route.route is Route.PAUSED:
+                self._refuse_paused(raw, source, route.where)
+            else:
+                self.screen(route.screen).handle_read(raw, source)  # type: ignore[union-attr]
         except Exception:
             log.exception("a screen failed to handle the read %r", raw)
         # The barrier: runs after every task the handler queued, and its callback after theirs.
@@ -255,6 +359,15 @@ class MainWindow(QMainWindow):
             # Let the result paint before the next read (one frame per read at most).
             QTimer.singleShot(0, self._pump_reads)
 
+    def _refuse_paused(self, raw: str, source: str, where: str) -> None:
+        text = paused_message(escape_read(raw, 40), where)
+        self.notify("refused", text)
+        say = getattr(self.stack.currentWidget(), "show_message", None)
+        if callable(say):
+            say("refused", text)
+        self.record_scan_result(ScanRecord(OpResult(Outcome.REFUSED, "scanning_paused", text),
+                                           raw, source))
+
     def record_scan_result(self, record: ScanRecord) -> None:
         """Screens call this with each read's result: sound, signal, status refresh."""
         self.sounds.play_for(record.result)
@@ -265,6 +378,9 @@ class MainWindow(QMainWindow):
 
     def set_operator(self, operator: Operator | None) -> None:
         self.operator = operator
+        self.key_bar.set_operator(operator, self.settings.station_id, self.settings.area)
+        self.key_bar.clear_notice()
+        self._previous_screen = "station"
         self.operator_changed.emit(operator)
         if operator is None:
             self.show_screen("login")
@@ -289,14 +405,14 @@ class MainWindow(QMainWindow):
         self.login_screen.show_info(f"{name} logged out. Next operator: log in")
 
     def _on_task_failed(self, err: TaskError) -> None:
-        self.station_screen.show_message("refused", err.message)
+        self.notify("refused", err.message)
 
     def apply_settings(self, new: StationSettings) -> None:
         self.settings = new
         self.scanner_input.configure(new)
         self.sounds.muted = new.sound_muted
         self.station_screen.on_settings_changed(new)
-        self.status_panel.station_label.setText(f"Station {new.station_id} · area {new.area}")
+        self.key_bar.set_operator(self.operator, new.station_id, new.area)
         self.setWindowTitle(f"TraceTrack Station {new.station_id} ({new.area})")
         self.settings_changed.emit(new)
         self._start_serial()
@@ -316,14 +432,21 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_serial_failed(self, message: str) -> None:
-        self.station_screen.show_message("warning", message)
+        self.notify("warning", message)
 
     @Slot()
     def _on_escape_pressed(self) -> None:
-        if self.current_screen_key in ("scanner_test", "settings"):
-            self.show_screen("station")
-        else:
+        """Esc: cancel what waits for a confirmation on packing; elsewhere back to the screen
+        before (packing when there was none)."""
+        key = self.current_screen_key
+        if self.operator is None or key == "login":
+            return
+        if key == "station":
             self.station_screen.cancel_pending_confirmation()
+            return
+        back = self._previous_screen if self._previous_screen != key else "station"
+        if not self.show_screen(back):
+            self.show_screen("station")
 
     # -- UI state and shutdown --------------------------------------------------------------
 
@@ -337,6 +460,11 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
         self.station_screen.restore_state(self._qsettings)
+
+    @property
+    def ui_settings(self) -> QSettings:
+        """ui.ini: window layout, the last folder an export was saved to."""
+        return self._qsettings
 
     def save_ui_state(self) -> None:
         self._qsettings.setValue("window/geometry", self.saveGeometry())
@@ -354,9 +482,12 @@ class MainWindow(QMainWindow):
         # Reads still queued are handed over now: their store work runs before the task
         # thread stops (only the on-screen feedback is skipped), so no read is lost.
         while self._reads:
-            raw, source = self._reads.popleft()
+            raw, source, arrival = self._reads.popleft()
+            route = self._route_of(arrival)
+            if not route.route.records:
+                continue  # it would have recorded nothing
             try:
-                self.station_screen.handle_read(raw, source)
+                self.screen(route.screen).handle_read(raw, source)  # type: ignore[union-attr]
             except Exception:
                 log.exception("could not hand over the read %r at shutdown", raw)
         self._closed = True

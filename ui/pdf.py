@@ -27,6 +27,7 @@ from PySide6.QtGui import (
     QPen,
 )
 
+from station import vocabulary as vocab
 from station.reports import BillDetail
 
 RESOLUTION = 150  # dpi of the PDF's coordinate system; text stays vector either way
@@ -74,51 +75,68 @@ def _draw_text(p: QPainter, x: float, y: float, text: str, font: QFont,
     return y + fm.height()
 
 
+BAR_COLOURS = {"done": "#1e7b34", "attention": "#e0a000", "open": "#1f5fbf"}
+SIGNATURES = ("Loaded by", "Checked by", "Driver")
+
+
 def paint_bill_sheet(p: QPainter, page: QRectF, detail: BillDetail, station_id: str) -> None:
-    """Header, progress figures and the table of parents, on one page whatever the bill size."""
+    """Header, state, figures with the shortfall, who closed it, the table of parents and
+    signature lines, on one page whatever the bill size."""
     row = detail.row
+    state, short = row.state, row.shortfall
     x0, y = page.left(), page.top()
     w = page.width()
     dev = p.device()
     small = _font(9)
     y = _draw_text(p, x0, y, f"Bill {row.bill_id}", _font(20, True))
-    status = "CLOSED" if row.status == "completed" else row.status
     printed = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
-    y = _draw_text(p, x0, y, f"Status: {status}    Station {station_id}    Printed {printed}",
-                   _font(10))
+    state_colour = QColor("#8a5a00") if vocab.bill_tone(state, short) == "attention" else None
+    y = _draw_text(p, x0, y, f"Status: {state.value.upper()}", _font(14, True), state_colour)
+    y = _draw_text(p, x0, y, f"Station {station_id}    Printed {printed}", _font(10))
     info = [
         ("Description", row.description), ("Destination", row.destination),
         ("Vehicle", row.vehicle),
         ("Created", f"{row.created_local} by {row.created_by or 'unknown'}"),
     ]
-    if detail.closed_reason:
-        info.append(("Closed short", detail.closed_reason))
+    closed = detail.closed_event
+    if state.is_closed:
+        who = (f"{closed.time_local} by {closed.operator} at station {closed.station}"
+               if closed is not None else "(closed at another station or at the centre)")
+        info.append(("Closed", who))
+    if state is vocab.BillState.CLOSED_SHORT:
+        info.append(("Closed short, reason", detail.closed_reason or row.closed_reason
+                     or "(none recorded)"))
     for label, value in info:
         if value:
             y = _draw_text(p, x0, y, f"{label}: {value}", _font(10))
     y += 8
 
-    # Progress figures and a bar.
+    # Progress figures, the shortfall beside them, and a bar coloured by the state.
     y = _draw_text(p, x0, y, f"Parents {row.linked} / {row.target} ({row.percent:.0f} %)    "
                    f"Children {row.children:,}", _font(12, True))
     y = _draw_text(p, x0, y, f"Actual {row.actual_kg:,.1f} kg    Expected {row.expected_kg:,.1f} kg"
                    f"    Shortfall {row.shortfall_kg:,.1f} kg", _font(11, True))
+    if short.any and state is not vocab.BillState.NEW:
+        y = _draw_text(p, x0, y, f"Short: {short.text()}", _font(11, True), QColor("#8a5a00"))
     bar_h = QFontMetricsF(small, dev).height() * 1.2
     p.setPen(QPen(QColor("black"), 1))
     p.setBrush(Qt.BrushStyle.NoBrush)
     p.drawRect(QRectF(x0, y + 4, w, bar_h))
     frac = min(row.linked / row.target, 1.0) if row.target else 0.0
-    p.fillRect(QRectF(x0 + 1, y + 5, (w - 2) * frac, bar_h - 2), QColor("#1e7b34"))
+    p.fillRect(QRectF(x0 + 1, y + 5, (w - 2) * frac, bar_h - 2),
+               QColor(BAR_COLOURS[vocab.bill_tone(state, short)]))
     y += bar_h + 16
 
     # Table of parents: shrink the font, then split into side-by-side blocks, to fit one page.
     headers = ("#", "Parent", "Type", "Children", "Status")
     cells = [
         (str(i + 1), pl.code, pl.bag_type, f"{pl.child_count}/{pl.capacity}",
-         "incomplete" if pl.incomplete else pl.status)
+         "incomplete" if pl.incomplete else pl.state)
         for i, pl in enumerate(detail.parents)
     ]
-    footer_h = QFontMetricsF(small, dev).height() * 2
+    sign_font = _font(10)
+    sign_h = QFontMetricsF(sign_font, dev).height() * 3.2
+    footer_h = QFontMetricsF(small, dev).height() * 2 + sign_h
     avail_h = page.bottom() - y - footer_h
     chosen = None
     for size in (10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.5):
@@ -161,8 +179,18 @@ def paint_bill_sheet(p: QPainter, page: QRectF, detail: BillDetail, station_id: 
             by += row_h
     if not cells:
         _draw_text(p, x0, y, "No parent bags on this bill yet.", _font(10))
-    _draw_text(p, x0, page.bottom() - footer_h / 2,
-               f"{len(cells)} parent bags listed · TraceTrack Station", small, QColor("#555555"))
+    # Signature lines: name, signature and date for each person who handles the load.
+    sy = page.bottom() - footer_h + QFontMetricsF(small, dev).height() * 0.5
+    col_w = w / len(SIGNATURES)
+    p.setPen(QPen(QColor("black"), 1))
+    for i, label in enumerate(SIGNATURES):
+        sx = x0 + i * col_w
+        line_y = sy + sign_h * 0.55
+        p.drawLine(sx, line_y, sx + col_w - 24, line_y)
+        _draw_text(p, sx, line_y + 2, f"{label}: name, signature, date", sign_font)
+    _draw_text(p, x0, page.bottom() - QFontMetricsF(small, dev).height() * 1.2,
+               f"{vocab.count(len(cells), 'parent bag')} listed · TraceTrack Station", small,
+               QColor("#555555"))
 
 
 def write_bill_sheet(path: Path, detail: BillDetail, station_id: str) -> None:

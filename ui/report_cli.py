@@ -12,6 +12,7 @@ from typing import Any
 
 from station import cli as station_cli
 from station import reports
+from station import vocabulary as vocab
 from station.cli import CommandError, Output
 from station.errors import StoreError
 
@@ -54,6 +55,10 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
         raise CommandError(f"Cannot write {output}: the folder {output.parent} does not exist",
                            station_cli.EXIT_USAGE)
     d0, d1 = _dates(args) if args.report != "bill" else (None, None)
+    try:
+        reports.state_of_filter(getattr(args, "status", None) or "")
+    except reports.ReportError as exc:
+        raise CommandError(exc.message, station_cli.EXIT_USAGE) from exc
     service = station_cli.logged_in_service(args)
     try:
         op = service.operator
@@ -71,7 +76,8 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
                                        station_cli.EXIT_USAGE)
                 rows, summ = [], None
             else:
-                flt = reports.BillFilter(d0, d1, args.status or "", args.text or "")
+                flt = reports.BillFilter(d0, d1, getattr(args, "status", None) or "",
+                                         getattr(args, "text", None) or "")
                 try:
                     rows = reports.list_bills(conn, flt)
                 except reports.ReportError as exc:
@@ -90,14 +96,16 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
     except OSError as exc:
         raise CommandError(f"Cannot write {output}: {exc.strerror or exc}",
                            station_cli.EXIT_USAGE) from exc
-    what = {"bills": f"{len(rows)} bills", "summary": "summary",
+    what = {"bills": vocab.count(len(rows), "bill"), "summary": "summary",
             "bill": f"bill {detail.row.bill_id}" if detail else "bill"}[args.report]
     span = f" {d0} to {d1}" if d0 else ""
     obj: dict[str, Any] = {"report": args.report, "format": fmt, "output": str(output),
                            "bills": len(rows) if args.report == "bills" else None}
     if summ is not None:
-        obj["overall"] = {"bills": summ.overall.bills, "completed": summ.overall.completed,
-                          "children": summ.overall.children}
+        o = summ.overall
+        obj["overall"] = {"bills": o.bills, "open": o.open, "closed": o.closed,
+                          "closed_short": o.closed_short, "children": o.children,
+                          "shortfall_kg": round(o.shortfall_kg, 3)}
     if pages is not None:
         obj["pages"] = pages
     out.emit(obj, f"Wrote {what}{span} to {output} ({fmt})")
@@ -139,13 +147,20 @@ def _write(kind: str, fmt: str, output: Path, rows: list[reports.BillRow],
             reports.SUMMARY_HEADERS,
             [reports.summary_values(s) for s in reports.summary_rows(summ)], landscape=False,
         )
-    s = reports.summarise(rows, d0, d1).overall
     return pdf.write_table(
         output, f"Bills {d0} to {d1}",
-        [f"Station {station_id} · {s.bills} bills, {s.completed} completed, {s.parents} parents, "
-         f"{s.children:,} children, {s.actual_kg:,.1f} of {s.expected_kg:,.1f} kg"],
-        reports.BILL_HEADERS[:10], [reports.bill_values(r)[:10] for r in rows],
+        [f"Station {station_id} · {summary_line(reports.summarise(rows, d0, d1).overall)}"],
+        reports.PDF_BILL_HEADERS, [reports.pdf_bill_values(r) for r in rows],
     )
+
+
+def summary_line(s: reports.SummaryRow) -> str:
+    """'3 bills: 1 open, 1 closed, 1 closed short (2 parent bags short); 40 parents, ...'"""
+    short = f" ({vocab.count(s.parents_short, 'parent bag')} short)" if s.parents_short else ""
+    return (f"{vocab.count(s.bills, 'bill')}: {s.open:,} open, {s.closed:,} closed, "
+            f"{s.closed_short:,} closed short{short}; {vocab.count(s.parents, 'parent bag')}, "
+            f"{vocab.count(s.children, 'child', 'children')}, {s.actual_kg:,.1f} of "
+            f"{s.expected_kg:,.1f} kg ({s.shortfall_kg:,.1f} kg short)")
 
 
 def register(sub: Any) -> None:
@@ -164,7 +179,8 @@ def register(sub: Any) -> None:
                            help="first day, YYYY-MM-DD (default: today)")
             r.add_argument("--to", dest="date_to", metavar="DATE",
                            help="last day, YYYY-MM-DD (default: the --from day)")
-            r.add_argument("--status", choices=reports.STATUSES, help="only bills in this status")
+            r.add_argument("--status", metavar="STATE",
+                           help="only bills in this state: " + ", ".join(vocab.cli_state_names()))
             r.add_argument("--text", help="only bills whose id, creator, description, "
                                           "destination or vehicle contain this")
         r.add_argument("--format", choices=FORMATS,

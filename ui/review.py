@@ -2,6 +2,9 @@
 
 Queries and file writing run on the window's task runner (reports.reading opens a read-only
 connection on the worker); the models hold ids and frozen rows. The PDF sheet is painted here.
+A scan on this screen is a look-up: the bill (or the bag's bill) is shown, nothing recorded.
+Everything is reachable with Tab (tables and date fields let Tab go on; arrows work inside),
+Ctrl+Tab switches between the Bills and Summary tabs.
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ from PySide6.QtCore import QDate, QItemSelection, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDateEdit,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from station import reports
+from station import vocabulary as vocab
 from station.errors import NotLoggedIn
 from station.reports import BagHistory, BillDetail, BillFilter, BillRow, Summary
 from station.rules import Action, may
@@ -43,6 +45,7 @@ from ui.bill_models import (
     RowsModel,
     SummaryModel,
 )
+from ui.widgets import DateEdit, ask_save_path, dated_name, tab_leaves
 
 LIST_DAYS = 30  # the bills list opens on the last 30 days; the summary on today
 
@@ -94,6 +97,7 @@ def table(model: RowsModel[Any], parent: QWidget, *, sortable: bool = True) -> Q
     # No sort until a header is clicked: lists first show their natural order (loading order).
     view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
     view.setSortingEnabled(sortable)
+    tab_leaves(view)
     view.setAlternatingRowColors(True)
     view.verticalHeader().setVisible(False)
     view.verticalHeader().setDefaultSectionSize(24)
@@ -192,10 +196,14 @@ class BillDetailPanel(QWidget):
             self.events_model.set_rows(())
         else:
             r = detail.row
-            extra = f" · closed short: {detail.closed_reason}" if detail.closed_reason else ""
+            state = vocab.bill_state_text(r.state, r.shortfall,
+                                          detail.closed_reason or r.closed_reason)
+            closed = detail.closed_event
+            by = f" · closed by {closed.operator} {closed.time_local}" if closed else ""
             self.header.setText(
-                f"Bill {r.bill_id} · {r.status} · {r.linked}/{r.target} parents · "
-                f"{r.children:,} children · {r.actual_kg:,.1f} of {r.expected_kg:,.1f} kg{extra}"
+                f"Bill {r.bill_id} · {state} · {r.linked}/{r.target} parent bags · "
+                f"{vocab.count(r.children, 'child', 'children')} · {r.actual_kg:,.1f} of "
+                f"{r.expected_kg:,.1f} kg{by}"
             )
             self.parents_model.set_rows(detail.parents)
             self.events_model.set_rows(detail.events)
@@ -227,23 +235,21 @@ class BillDetailPanel(QWidget):
     def _on_pdf_button_clicked(self) -> None:
         if self.detail is None:
             return
-        name = self.detail.row.bill_id.replace("/", "-")
-        path, _ = QFileDialog.getSaveFileName(self, "Save bill sheet", f"bill-{name}.pdf",
-                                              "PDF (*.pdf)")
-        if path:
-            self.screen.save_bill_pdf(Path(path))
+        name = dated_name(f"bill-{self.detail.row.bill_id}", "pdf")
+        path = ask_save_path(self, f"Save the sheet of bill {self.detail.row.bill_id}", name,
+                             "PDF (*.pdf)", self.screen.ui_settings())
+        if path is not None:
+            self.screen.save_bill_pdf(path)
 
     @Slot()
     def _on_print_button_clicked(self) -> None:
         if self.detail is None:
             return
-        from PySide6.QtPrintSupport import QPrintDialog, QPrinter
-
         from ui.pdf import print_bill_sheet
+        from ui.widgets import ask_printer
 
-        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-        dialog = QPrintDialog(printer, self)
-        if dialog.exec() == QPrintDialog.DialogCode.Accepted:
+        printer = ask_printer(self)
+        if printer is not None:
             print_bill_sheet(printer, self.detail, self.screen.station_id())
 
 
@@ -255,6 +261,7 @@ class ReviewScreen(QWidget):
     detail_loaded = Signal(object)
     exported = Signal(object)  # ExportDone
     failed = Signal(str)
+    looked_up = Signal(object)  # a scan's LookupResult
 
     def __init__(self, window: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -271,26 +278,24 @@ class ReviewScreen(QWidget):
         self.status_combo.addItem("Any status", "")
         for s in reports.STATUSES:
             self.status_combo.addItem(s, s)
-        self.from_edit = QDateEdit(qdate(today - timedelta(days=LIST_DAYS - 1)), self)
-        self.to_edit = QDateEdit(qdate(today), self)
-        for e in (self.from_edit, self.to_edit):
-            e.setCalendarPopup(True)
-            e.setDisplayFormat("yyyy-MM-dd")
+        self.from_edit = DateEdit(qdate(today - timedelta(days=LIST_DAYS - 1)), self)
+        self.to_edit = DateEdit(qdate(today), self)
         self.count_label = QLabel("", self)
         self.csv_button = QPushButton("Export CSV…", self)
         self.xlsx_button = QPushButton("Export XLSX…", self)
         self.csv_button.clicked.connect(lambda: self._on_export_clicked("bills", "csv"))
         self.xlsx_button.clicked.connect(lambda: self._on_export_clicked("bills", "xlsx"))
         filters = QHBoxLayout()
-        filters.addWidget(self.text_edit, 2)
+        filters.addWidget(self.text_edit, 1)
         filters.addWidget(self.status_combo)
         filters.addWidget(QLabel("from", self))
         filters.addWidget(self.from_edit)
         filters.addWidget(QLabel("to", self))
         filters.addWidget(self.to_edit)
-        filters.addWidget(self.count_label, 1)
-        filters.addWidget(self.csv_button)
-        filters.addWidget(self.xlsx_button)
+        counts = QHBoxLayout()
+        counts.addWidget(self.count_label, 1)
+        counts.addWidget(self.csv_button)
+        counts.addWidget(self.xlsx_button)
 
         self.bills_model = BillsModel(self)
         self.bills_view = table(self.bills_model, self)
@@ -306,14 +311,13 @@ class ReviewScreen(QWidget):
         split.setStretchFactor(1, 1)
         bl = QVBoxLayout(bills_tab)
         bl.addLayout(filters)
+        bl.addLayout(counts)
         bl.addWidget(split, 1)
 
         # -- summary tab
-        self.sum_from_edit = QDateEdit(qdate(today), self)
-        self.sum_to_edit = QDateEdit(qdate(today), self)
+        self.sum_from_edit = DateEdit(qdate(today), self)
+        self.sum_to_edit = DateEdit(qdate(today), self)
         for e in (self.sum_from_edit, self.sum_to_edit):
-            e.setCalendarPopup(True)
-            e.setDisplayFormat("yyyy-MM-dd")
             e.dateChanged.connect(self._on_summary_dates_changed)
         self.summary_model = SummaryModel(self)
         self.summary_view = table(self.summary_model, self)
@@ -375,6 +379,42 @@ class ReviewScreen(QWidget):
     def station_id(self) -> str:
         settings = getattr(self.window_, "settings", None)
         return getattr(settings, "station_id", "") or ""
+
+    def ui_settings(self) -> Any:
+        """The window's ui.ini (the last export folder is kept there), if any."""
+        return getattr(self.window_, "ui_settings", None)
+
+    def show_message(self, kind: str, text: str) -> None:
+        if kind == "refused":
+            self.message.setStyleSheet("color:#b00020;font-weight:bold;")
+            self.message.setText(text)
+        else:
+            self._info(text)
+
+    # -- scans: a look-up, never recorded ----------------------------------------------------
+
+    def handle_read(self, raw: str, source: str) -> None:
+        from ui.review_lookup import lookup
+
+        self._submit(lambda s: lookup(s, raw), self._on_task_scan_looked_up)
+
+    def _on_task_scan_looked_up(self, r: Any) -> None:
+        from ui.review_lookup import describe
+
+        title, lines = describe(r)
+        self._info(f"Looked up (nothing recorded): {title}" + (f" · {lines[0]}" if lines else ""))
+        bill = r.bill
+        if bill is not None:
+            if self.tabs.currentIndex() != 0:
+                self.tabs.setCurrentIndex(0)
+            i = self.bills_model.row_of(bill.bill_id)
+            if i >= 0 and self.selected_bill() != bill.bill_id:
+                self.bills_view.selectRow(i)  # shows its detail
+            elif i < 0:
+                self.show_bill(bill.bill_id)  # outside the filter: its detail all the same
+        if r.bag is not None:
+            self.show_history(r.bag.code)
+        self.looked_up.emit(r)
 
     def _submit(self, fn: Callable[[StationService], Any], on_done: Callable[[Any], None]) -> None:
         try:
@@ -441,8 +481,8 @@ class ReviewScreen(QWidget):
             self.bills_view.resizeColumnsToContents()
         total = reports.summarise(rows, date.min, date.max).overall
         self.count_label.setText(
-            f"{len(rows):,} bills · {total.completed:,} completed · {total.parents:,} parents · "
-            f"{total.children:,} children"
+            f"{vocab.count(len(rows), 'bill')} · {total.open:,} open · {total.closed:,} closed · "
+            f"{total.closed_short:,} closed short · {vocab.count(total.parents, 'parent')}"
         )
         self._info("")
         if selected is not None and (i := self.bills_model.row_of(selected)) >= 0:
@@ -488,12 +528,15 @@ class ReviewScreen(QWidget):
     def _on_task_summary(self, summ: Summary) -> None:
         self.summary = summ
         self.summary_model.set_rows(reports.summary_rows(summ))
+        self.summary_view.resizeColumnsToContents()
         span = (f"{summ.date_from}" if summ.date_from == summ.date_to
                 else f"{summ.date_from} to {summ.date_to}")
         o = summ.overall
+        short = f", {vocab.count(o.parents_short, 'parent bag')} short" if o.parents_short else ""
         self.summary_title.setText(
-            f"Bills created {span}: {o.bills} bills, {o.completed} completed, "
-            f"{o.in_progress} in progress (new or loading)"
+            f"Bills created {span}: {vocab.count(o.bills, 'bill')}, {o.open} open (new, loading "
+            f"or full), {o.closed} closed, {o.closed_short} closed short{short}; "
+            f"{o.shortfall_kg:,.1f} kg short"
         )
         self.summary_loaded.emit(summ)
 
@@ -501,9 +544,15 @@ class ReviewScreen(QWidget):
 
     def _on_export_clicked(self, what: str, fmt: str) -> None:
         suffix = {"csv": "CSV (*.csv)", "xlsx": "Excel (*.xlsx)", "pdf": "PDF (*.pdf)"}[fmt]
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {what}", f"{what}.{fmt}", suffix)
-        if path:
-            self.export(what, fmt, Path(path))
+        if what == "bills":
+            d0, d1 = pydate(self.from_edit.date()), pydate(self.to_edit.date())
+        else:
+            d0, d1 = pydate(self.sum_from_edit.date()), pydate(self.sum_to_edit.date())
+        name = dated_name(what, fmt, d0, d1)
+        path = ask_save_path(self, f"Export the {what} as {fmt.upper()}", name, suffix,
+                             self.ui_settings())
+        if path is not None:
+            self.export(what, fmt, path)
 
     def export(self, what: str, fmt: str, path: Path) -> None:
         """Write what is on screen: the bills list as filtered, or the summary shown."""
@@ -550,8 +599,8 @@ class ReviewScreen(QWidget):
                 )
             else:
                 pdf.write_table(path, f"Bills {summ.date_from} to {summ.date_to}",
-                                [f"Station {self.station_id()}"], reports.BILL_HEADERS[:10],
-                                [reports.bill_values(r)[:10] for r in rows])
+                                [f"Station {self.station_id()}"], reports.PDF_BILL_HEADERS,
+                                [reports.pdf_bill_values(r) for r in rows])
         except OSError as exc:
             self._on_task_failed(reports.ReportError(
                 "write", f"Cannot write {path}: {exc.strerror or exc}. Nothing was saved"))

@@ -10,11 +10,13 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from station import reports
+from station import vocabulary as vocab
 from station.codes import escape_read
 from station.reports import BagHistory, BillRow, HistoryEntry
 from station.service import BagInfo, Operator, StationService
 from ui.bill_models import ChildrenModel, HistoryModel
 from ui.review import table
+from ui.widgets import focusable_buttons
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,35 @@ class LookupResult:
     bag: BagInfo | None
     bill: BillRow | None  # the bag's bill, or the bill that was looked up
     history: tuple[HistoryEntry, ...]
+
+
+def describe(r: LookupResult) -> tuple[str, list[str]]:
+    """A look-up in words (station/vocabulary.py): a title and the lines under it."""
+    bag, bill = r.bag, r.bill
+    if bag is not None:
+        if bag.kind == "parent":
+            title = f"Parent {bag.code} ({bag.bag_type}) · {vocab.bag_state(bag.status)}"
+            lines = [f"{vocab.count(bag.child_count, 'child', 'children')}, "
+                     f"{bag.weight_kg:,.1f} kg"]
+        else:
+            title = f"Child {bag.code}"
+            lines = [f"in parent {bag.parent}" if bag.parent else "not in any parent bag"]
+            if bag.label_text:
+                lines.append(f"label: {bag.label_text}")
+        if bag.bill and bill is not None:
+            lines.append(f"on bill {bill.bill_id}: {bill.state_text}, {bill.linked}/"
+                         f"{bill.target} parent bags")
+        elif bag.kind == "parent":
+            lines.append("not on a bill")
+        lines.append(f"area {bag.area or '-'}, first seen {reports.local_time(bag.created_at)}")
+        return title, lines
+    if bill is not None:
+        return f"Bill {bill.bill_id} · {bill.state.value}", [
+            f"{bill.state_text}: {bill.linked}/{bill.target} parent bags, "
+            f"{vocab.count(bill.children, 'child', 'children')}, {bill.actual_kg:,.1f} of "
+            f"{bill.expected_kg:,.1f} kg; created by {bill.created_by} {bill.created_local}"]
+    return (f"Not found: {escape_read(r.raw)}",
+            ["No bag or bill with this code is known at this station."])
 
 
 def lookup(service: StationService, raw: str) -> LookupResult:
@@ -51,8 +82,9 @@ class LookupScreen(QWidget):
         self.entry = QLineEdit(self)
         self.entry.setPlaceholderText("Scan or type a bag code or bill id to look it up")
         self.entry.returnPressed.connect(self._on_entry_return_pressed)
-        self.go_button = QPushButton("Look up", self)
+        self.go_button = QPushButton("Look up (Enter)", self)
         self.go_button.clicked.connect(self._on_entry_return_pressed)
+        focusable_buttons(self.go_button)
         top = QHBoxLayout()
         top.addWidget(self.entry, 1)
         top.addWidget(self.go_button)
@@ -110,38 +142,15 @@ class LookupScreen(QWidget):
         self.title.setText("Look-up failed")
         self.details.setText(err.message)
 
+    def show_message(self, kind: str, text: str) -> None:
+        self.details.setText(text)
+
     def _on_task_looked_up(self, r: LookupResult) -> None:
         self.result = r
-        bag, bill = r.bag, r.bill
-        children: tuple[str, ...] = ()
-        if bag is not None:
-            children = bag.children
-            if bag.kind == "parent":
-                self.title.setText(f"Parent {bag.code} ({bag.bag_type}) · {bag.status}")
-                lines = [f"{bag.child_count} children, {bag.weight_kg:,.1f} kg"]
-            else:
-                self.title.setText(f"Child {bag.code}")
-                lines = [f"in parent {bag.parent}" if bag.parent else "not in any parent bag"]
-                if bag.label_text:
-                    lines.append(f"label: {bag.label_text}")
-            if bag.bill and bill is not None:
-                lines.append(f"on bill {bill.bill_id} ({bill.status}, {bill.linked}/{bill.target} "
-                             f"parents)")
-            elif bag.kind == "parent":
-                lines.append("not on a bill")
-            lines.append(f"area {bag.area or '-'}, first seen {reports.local_time(bag.created_at)}")
-            self.details.setText("\n".join(lines))
-        elif bill is not None:
-            self.title.setText(f"Bill {bill.bill_id} · {bill.status}")
-            self.details.setText(
-                f"{bill.linked}/{bill.target} parents, {bill.children:,} children, "
-                f"{bill.actual_kg:,.1f} of {bill.expected_kg:,.1f} kg; created by "
-                f"{bill.created_by} {bill.created_local}"
-            )
-        else:
-            self.title.setText(f"Not found: {escape_read(r.raw)}")
-            self.details.setText("No bag or bill with this code is known at this station.")
-        self.children_model.set_rows(children)
+        title, lines = describe(r)
+        self.title.setText(title)
+        self.details.setText("\n".join(lines))
+        self.children_model.set_rows(r.bag.children if r.bag is not None else ())
         self.history_model.set_rows(r.history)
         self.history_view.resizeColumnsToContents()
         self.looked_up.emit(r)

@@ -38,7 +38,7 @@ class ScannerTestScreen(QWidget):
             "Scan this code with the handheld scanner (from the screen or a printout).\n\n"
             f"It holds the text:\n{TEST_CODE}\n\n"
             "Digits, upper and lower case letters and '-' show keyboard layout and Caps Lock "
-            "problems.\n\nEsc or F2: back to packing."
+            "problems.\n\nEsc: back to the screen before · F2: packing."
         )
         text.setWordWrap(True)
         text.setStyleSheet("font-size: 20px;")

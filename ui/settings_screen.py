@@ -111,6 +111,12 @@ class SettingsScreen(QWidget):
         self.message.clear()
         self.station_id.setFocus()
 
+    def show_message(self, kind: str, text: str) -> None:
+        """The window's word on this screen (a scan here is refused: scanning is paused)."""
+        colour = "#b3261e" if kind == "refused" else "#333"
+        self.message.setStyleSheet(f"font-size: 18px; color: {colour};")
+        self.message.setText(text)
+
     def load(self, s: StationSettings) -> None:
         self.station_id.setText(s.station_id)
         self.area.setText(s.area)

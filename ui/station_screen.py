@@ -6,36 +6,34 @@ refused). Every action goes through the task runner; results redraw from the OpR
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import QBrush, QColor, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from station import vocabulary as vocab
 from station.codes import escape_read
 from station.errors import NotLoggedIn
-from station.rules import Outcome
+from station.rules import Action, Outcome, may
 from station.service import Operator, OpResult, StationService
 from station.settings import StationSettings
 from station.view import ParentRow
 from ui.tasks import TaskError
+from ui.widgets import ROW_TINT, ScanLog, focusable_buttons
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow, ScanRecord
@@ -48,7 +46,21 @@ COLOURS = {
     "refused": ("#c62828", "#ffffff"),
     "info": ("#e3e8ef", "#1a1a1a"),
 }
-ROW_TINT = {"accepted": "#dff3e2", "warning": "#fff1c7", "refused": "#fbd9d7"}
+__all__ = ["COLOURS", "HISTORY_SIZE", "ROW_TINT", "StationScreen", "presented"]
+
+
+def presented(main: Any, result: OpResult, last_parent: ParentRow | None = None) -> OpResult:
+    """The result in the words of station/vocabulary.py for the operator logged in (the bag,
+    the bill, the rule and what this person can do next); its outcome, reason and events are
+    the service's (only a parent on a closed bill turns amber)."""
+    op = getattr(main, "operator", None)
+    settings = getattr(main, "settings", None)
+    shown = vocab.present(result, role=op.role if op else "",
+                          has_centre=bool(getattr(settings, "central_url", "")),
+                          last_parent=last_parent)
+    if shown.message == result.message and shown.outcome == str(result.outcome):
+        return result
+    return replace(result, message=shown.message, outcome=Outcome(shown.outcome))
 
 
 @dataclass(frozen=True)
@@ -96,7 +108,6 @@ class StationScreen(QWidget):
         self.parent_row: ParentRow | None = None
         self.parent_is_current = False  # False once complete, finished or released
         self.children: list[str] = []
-        self.history: deque[ScanRecord] = deque(maxlen=HISTORY_SIZE)
         self.last_outcome: str = "info"
         self.results_shown = 0
         self._confirm_finish_for: str | None = None
@@ -118,20 +129,16 @@ class StationScreen(QWidget):
         root.setContentsMargins(12, 8, 12, 8)
         root.setSpacing(8)
 
+        # The screen's own actions (the keys for every screen are in the window's key bar).
         top = QHBoxLayout()
-        self.operator_label = QLabel("")
-        self.operator_label.setStyleSheet("font-size: 18px; color: #333;")
-        top.addWidget(self.operator_label, 1)
-        self.undo_button = self._button("Undo last  (Ctrl+Z)", self.undo_last)
-        self.remove_button = self._button("Remove child  (Del)", self.remove_selected_child)
-        self.finish_button = self._button("Finish parent  (Ctrl+Enter)", self.finish_parent)
-        self.test_button = self._button("Scanner test  (F7)",
-                                        lambda: self.main.show_screen("scanner_test"))
-        self.settings_button = self._button("Settings  (F9)",
-                                            lambda: self.main.show_screen("settings"))
-        self.logout_button = self._button("Log out  (F12)", self.main.log_out)
-        for b in (self.undo_button, self.remove_button, self.finish_button, self.test_button,
-                  self.settings_button, self.logout_button):
+        title = QLabel("Pack bags")
+        title.setStyleSheet("font-size: 22px; font-weight: bold; color: #333;")
+        top.addWidget(title)
+        top.addStretch(1)
+        self.undo_button = self._button("Undo last (Ctrl+Z)", self.undo_last)
+        self.remove_button = self._button("Remove child (Del)", self.remove_selected_child)
+        self.finish_button = self._button("Finish parent (Ctrl+Enter)", self.finish_parent)
+        for b in (self.undo_button, self.remove_button, self.finish_button):
             top.addWidget(b)
         root.addLayout(top)
 
@@ -139,7 +146,7 @@ class StationScreen(QWidget):
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
         self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.banner.setMinimumHeight(90)
+        self.banner.setMinimumHeight(84)
         root.addWidget(self.banner)
         self._paint_banner("info")
 
@@ -153,25 +160,27 @@ class StationScreen(QWidget):
         lv.addWidget(caption)
         self.parent_code_label = QLabel("—")
         self.parent_code_label.setObjectName("parent_code")
-        self.parent_code_label.setStyleSheet("font-size: 54px; font-weight: bold;")
+        self.parent_code_label.setStyleSheet("font-size: 50px; font-weight: bold;")
         lv.addWidget(self.parent_code_label)
         self.parent_type_label = QLabel("No parent selected: scan a parent bag")
+        self.parent_type_label.setWordWrap(True)
         self.parent_type_label.setStyleSheet("font-size: 20px; color: #333;")
         lv.addWidget(self.parent_type_label)
         self.counter_label = QLabel("")
         self.counter_label.setObjectName("counter")
-        self.counter_label.setStyleSheet("font-size: 84px; font-weight: bold;")
+        self.counter_label.setStyleSheet("font-size: 72px; font-weight: bold;")
         lv.addWidget(self.counter_label)
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
         self.progress.setFixedHeight(22)
         lv.addWidget(self.progress)
-        kids = QLabel("Children (newest first)")
-        kids.setStyleSheet("font-size: 18px; color: #555;")
+        kids = QLabel("Children (newest first; Tab here, arrows, Delete removes)")
+        kids.setWordWrap(True)
+        kids.setStyleSheet("font-size: 16px; color: #555;")
         lv.addWidget(kids)
         self.children_list = QListWidget()
         self.children_list.setObjectName("children")
-        self.children_list.setStyleSheet("font-size: 22px;")
+        self.children_list.setStyleSheet("QListWidget { font-size: 22px; }")
         self.children_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         lv.addWidget(self.children_list, 1)
         split.addWidget(left)
@@ -182,19 +191,8 @@ class StationScreen(QWidget):
         hist = QLabel(f"Last {HISTORY_SIZE} scans")
         hist.setStyleSheet("font-size: 18px; color: #555;")
         rv.addWidget(hist)
-        self.history_table = QTableWidget(0, 3)
+        self.history_table = ScanLog(HISTORY_SIZE, 17)
         self.history_table.setObjectName("history")
-        self.history_table.setHorizontalHeaderLabels(["Time", "Read", "Result"])
-        self.history_table.verticalHeader().setVisible(False)
-        self.history_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.history_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.history_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.history_table.setWordWrap(False)
-        self.history_table.setStyleSheet("font-size: 17px;")
-        header = self.history_table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         rv.addWidget(self.history_table, 3)
         # The camera helper inserts its panel here.
         self.camera_area = QVBoxLayout()
@@ -222,7 +220,11 @@ class StationScreen(QWidget):
         self._shortcut("Ctrl+Z", self.undo_last)
         self._shortcut("Ctrl+Return", self.finish_parent)
         self._shortcut("Ctrl+Enter", self.finish_parent)
-        self._shortcut("F12", self.main.log_out)
+        # Tab order: the damaged-label field, the children, the actions, the camera.
+        self.setTabOrder(self.manual_edit, self.children_list)
+        self.setTabOrder(self.children_list, self.undo_button)
+        self.setTabOrder(self.undo_button, self.remove_button)
+        self.setTabOrder(self.remove_button, self.finish_button)
         delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.children_list)
         delete.setContext(Qt.ShortcutContext.WidgetShortcut)
         delete.activated.connect(self.remove_selected_child)
@@ -237,8 +239,8 @@ class StationScreen(QWidget):
 
     def _button(self, text: str, slot) -> QPushButton:  # noqa: ANN001
         b = QPushButton(text)
-        b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space and Enter stay with the scan path
-        b.setStyleSheet("font-size: 16px; padding: 6px 10px;")
+        focusable_buttons(b)  # reached with Tab; a click leaves the focus where it was
+        b.setStyleSheet("font-size: 16px;")
         b.clicked.connect(slot)
         return b
 
@@ -257,20 +259,20 @@ class StationScreen(QWidget):
     def on_settings_changed(self, settings: StationSettings) -> None:
         self.idle_release_ms = max(int(settings.idle_release_minutes), 1) * 60_000
 
+    @property
+    def history(self) -> list[ScanRecord]:
+        """This operator's last scans here, newest first."""
+        return list(self.history_table.records)
+
     @Slot(object)
     def _on_main_operator_changed(self, operator: Operator | None) -> None:
+        self.history_table.clear_log()  # the next operator never sees the last one's scans
         if operator is None:
             self._idle_timer.stop()
             self.cancel_pending_confirmation()
-            self.operator_label.setText("")
             self._show_parent(None, [], current=False)
             self.show_message("info", "Scan a parent bag")
             return
-        self.operator_label.setText(
-            f"{operator.username} ({operator.role}) · station {self.main.settings.station_id}"
-        )
-        is_admin = operator.role == "admin"
-        self.settings_button.setVisible(is_admin)
         self.show_message("info", f"Welcome {operator.username}. Scan a parent bag")
         self.main.task_runner.submit(
             lambda s: (s.current_parent(), _children(s, s.current_parent())),
@@ -335,7 +337,9 @@ class StationScreen(QWidget):
         keep_parent: bool = False,
     ) -> None:
         """Paint one result: banner, parent, children, history; then sound and signal."""
-        result = record.result
+        result = presented(self.main, record.result, self.parent_row)
+        if result is not record.result:
+            record = replace(record, result=result)
         outcome = str(result.outcome)
         self.results_shown += 1  # first: some widgets repaint synchronously below
         self.show_message(outcome, result.message)
@@ -345,6 +349,8 @@ class StationScreen(QWidget):
             parent = result.parent
             complete = parent is not None and parent.status == "completed" and result.reason in (
                 "parent_completed", "parent_finished")
+            if parent is not None and parent.bill_status == vocab.CLOSED_STORED:
+                complete = True  # on a closed bill: shown, never "selected" to pack
             kids = list(children) if children is not None else self.children
             if parent is None and self.parent_row is not None and not result.ok:
                 parent = self.parent_row  # a refusal without a parent leaves the screen as is
@@ -357,6 +363,11 @@ class StationScreen(QWidget):
 
     def _open_bill(self, result: OpResult) -> None:
         screen = self.main.screen("bill")
+        op = self.main.operator
+        if op is not None and not may(op.role, Action.BILLS):
+            self.show_message("warning", f"{result.code} is a bill: bills are loaded by a biller "
+                              "or an admin (F3). Nothing was recorded; scan a parent bag")
+            return
         if screen is not None and self.main.show_screen("bill"):
             opener = getattr(screen, "open_bill", None)
             if callable(opener):
@@ -386,7 +397,17 @@ class StationScreen(QWidget):
     def _on_task_action_done(self, label: str, out: ScanOutcome) -> None:
         from ui.main_window import ScanRecord
 
+        row = self.children_list.currentRow()
         self.show_result(ScanRecord(out.result, label, "action"), out.children)
+        if getattr(self, "_keep_list_focus", False):
+            # Removing by keyboard stays in the list, on the next child (never on to the
+            # camera picker, where an arrow key would change the camera).
+            self._keep_list_focus = False
+            if self.children_list.count():
+                self.children_list.setCurrentRow(min(max(row, 0), self.children_list.count() - 1))
+                self.children_list.setFocus(Qt.FocusReason.OtherFocusReason)
+            else:
+                self.manual_edit.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _on_task_failed(self, err: TaskError) -> None:
         self.show_message("refused", err.message)
@@ -400,9 +421,11 @@ class StationScreen(QWidget):
     def remove_selected_child(self) -> None:
         item = self.children_list.currentItem()
         if item is None:
-            self.show_message("warning", "Select a child in the list first, then press Delete")
+            self.show_message("warning", "Select a child first: Tab to the children list, "
+                              "arrows to the child, then Delete")
             return
         code = item.text()
+        self._keep_list_focus = self.children_list.hasFocus()
         self._submit_action(lambda s: s.remove_child(code), f"Remove {code}")
 
     @Slot()
@@ -495,16 +518,20 @@ class StationScreen(QWidget):
             return
         self.parent_code_label.setText(parent.code)
         self.parent_code_label.setStyleSheet(
-            "font-size: 54px; font-weight: bold; color: %s;"
+            "font-size: 50px; font-weight: bold; color: %s;"
             % ("#111" if self.parent_is_current else "#777")
         )
-        state = {"pending": "empty", "in_progress": "packing", "completed": "COMPLETE"}.get(
-            parent.status, parent.status)
+        state = vocab.bag_state(parent.status)
+        on_closed_bill = parent.bill_status == vocab.CLOSED_STORED
         extra = ""
-        if not self.parent_is_current:
+        if on_closed_bill:
+            extra = " · cannot change: scan another parent bag"
+        elif not self.parent_is_current:
             extra = " · scan the next parent bag" if parent.status == "completed" else \
                 " · not selected: scan it to resume"
-        bill = f" · on bill {parent.bill_id}" if parent.bill_id else ""
+        bill = ""
+        if parent.bill_id:
+            bill = f" · on {'closed ' if on_closed_bill else ''}bill {parent.bill_id}"
         self.parent_type_label.setText(
             f"Type {parent.bag_type} · capacity {parent.capacity} · {state}{bill}{extra}"
         )
@@ -517,19 +544,5 @@ class StationScreen(QWidget):
             self.children_list.addItems(self.children)
 
     def _add_history(self, record: ScanRecord) -> None:
-        self.history.appendleft(record)
-        t = self.history_table
-        t.insertRow(0)
-        when = record.at.astimezone().strftime("%H:%M:%S")
-        read = escape_read(record.raw, 40) if record.source != "action" else record.raw
-        if record.source == "typed":
-            read += "  (typed)"
-        outcome = str(record.result.outcome)
-        tint = QBrush(QColor(ROW_TINT.get(outcome, "#ffffff")))
-        for col, text in enumerate((when, read, record.result.message)):
-            item = QTableWidgetItem(text)
-            item.setBackground(tint)
-            t.setItem(0, col, item)
-        while t.rowCount() > HISTORY_SIZE:
-            t.removeRow(t.rowCount() - 1)
+        self.history_table.add(record)
 

@@ -6,19 +6,33 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from station.cli import EXIT_LOGIN, EXIT_NO_STATION, EXIT_STORE, EXIT_USAGE
+from station.cli import (
+    EXIT_CENTRE,
+    EXIT_EXISTS,
+    EXIT_LOGIN,
+    EXIT_NO_STATION,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_STORE,
+    EXIT_USAGE,
+)
 from station.store.db import SCHEMA_VERSION
 
 EXE = str(Path(sys.executable).with_name("tracetrack-station"))
 
 
 def run(*args: str, password: str | None = "demo", stdin: str | None = None,
-        basedir: Path | None = None) -> subprocess.CompletedProcess[str]:
+        basedir: Path | None = None,
+        env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACETRACK_")}
+    env.update(env_extra or {})
     if password is not None:
         env["TRACETRACK_PASSWORD"] = password
     cmd = [EXE] + (["--basedir", str(basedir)] if basedir else []) + list(args)
@@ -41,7 +55,10 @@ def test_init_creates_a_station_once(tmp_path: Path) -> None:
     assert lines(p) == [{"station": "DISPATCH-1", "area": "North",
                          "basedir": str(tmp_path.resolve()), "demo": True}]
     again = run("init", "--station-id", "X", "--area", "South", basedir=tmp_path)
-    assert again.returncode == EXIT_STORE and "already set up" in again.stderr
+    # Its own status: the store is fine, a station is there already, nothing changed.
+    assert again.returncode == EXIT_EXISTS
+    assert "A station (DISPATCH-1, area North) is already set up in" in again.stderr
+    assert "nothing was changed" in again.stderr
     show = run("doctor", "--json", basedir=tmp_path)
     assert lines(show)[0]["station"] == "DISPATCH-1"
 
@@ -49,7 +66,7 @@ def test_init_creates_a_station_once(tmp_path: Path) -> None:
 def test_scan_prints_one_result_per_code(base: Path) -> None:
     p = run("scan", "--as", "dispatcher", "--json", "SB00001", "c1234", "SB1234", "C1234",
             basedir=base)
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == EXIT_REFUSED, p.stderr  # SB1234 was refused (the rest was done)
     out = lines(p)
     assert [(o["code"], o["outcome"], o["reason"]) for o in out] == [
         ("SB00001", "accepted", "parent_created"),
@@ -61,7 +78,10 @@ def test_scan_prints_one_result_per_code(base: Path) -> None:
     assert out[2]["read"] == "SB1234" and "looks like a parent code" in out[2]["message"]
     # the current parent is station state: the next run continues with it
     p = run("scan", "--as", "dispatcher", "C5678", basedir=base)
-    assert p.returncode == 0 and "current parent SB00001 2/30" in p.stdout
+    assert p.returncode == EXIT_OK and "current parent SB00001 2/30" in p.stdout
+    # Everything done, a warning included: 0.
+    p = run("scan", "--as", "dispatcher", "C5678", basedir=base)
+    assert p.returncode == EXIT_OK and p.stdout.startswith("WARNING C5678: C5678 already on")
 
 
 def test_scan_a_scanner_batch_dump(base: Path, tmp_path: Path) -> None:
@@ -69,15 +89,24 @@ def test_scan_a_scanner_batch_dump(base: Path, tmp_path: Path) -> None:
     reads = ["SB00002", "\x1dC0001\x1d", "LABEL NO.:0016586 LOT NO.:X", "", "garbage!", "C0002"]
     dump.write_text("\r\n".join(reads) + "\r\n", encoding="utf-8")
     p = run("scan", "--as", "dispatcher", "--file", str(dump), "--json", basedir=base)
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == EXIT_REFUSED, p.stderr  # "garbage!" was refused
     out = lines(p)
     assert [o["outcome"] for o in out] == ["accepted"] * 3 + ["refused", "accepted"]
     assert out[1]["code"] == "C0001" and out[2]["code"] == "0016586"
     assert "'GARBAGE!'" not in out[3]["message"] and "'garbage!'" in out[3]["message"]
     show = lines(run("show", "SB00002", "--json", basedir=base))[0]
-    assert show == {"code": "SB00002", "type": "parent", "status": "in_progress",
+    assert show == {"code": "SB00002", "type": "parent", "status": "in progress",
                     "child_count": 3, "children": ["C0002", "0016586", "C0001"],
                     "parent": None, "bill": None}
+    human = run("show", "SB00002", basedir=base).stdout
+    assert human.startswith("parent SB00002: in progress, 3 children (3 kg)")
+
+
+def test_a_junk_read_is_printed_as_it_was_read(base: Path) -> None:
+    p = run("scan", "--as", "dispatcher", "garbage!", "SB00001", basedir=base)
+    assert p.returncode == EXIT_REFUSED
+    first = p.stdout.splitlines()[0]
+    assert first.startswith("REFUSED 'garbage!': ") and "NO  -" not in p.stdout
 
 
 def test_bill_commands_and_show(base: Path) -> None:
@@ -88,27 +117,48 @@ def test_bill_commands_and_show(base: Path) -> None:
     assert [o["reason"] for o in lines(p)] == ["bill_parent_added", "parent_unknown"]
     p = run("bill", "close", "B-17", "--as", "biller", "--json", basedir=base)
     assert lines(p)[0]["reason"] == "bill_closed"
+    p = run("bill", "add", "B-17", "SB00001", "--as", "biller", basedir=base)
+    assert p.returncode == EXIT_REFUSED  # closed: refused by a rule
+    assert p.stdout.startswith("REFUSED SB00001: SB00001 not changed: bill B-17 is closed; only "
+                               "an admin can reopen it")  # never "reopen it" to a biller
     p = run("bill", "reopen", "B-17", "--as", "biller", "--json", basedir=base)
     assert lines(p)[0]["reason"] == "not_allowed"
-    assert p.returncode == 0  # a refusal is a result
+    assert p.returncode == EXIT_LOGIN  # a permission: the same status as `report`
     p = run("bill", "reopen", "B-17", "--as", "admin", "--json", basedir=base)
-    assert lines(p)[0]["outcome"] == "accepted"
+    assert lines(p)[0]["outcome"] == "accepted" and p.returncode == EXIT_OK
     p = run("bill", "remove", "B-17", "SB00009", "--as", "biller", "--json", basedir=base)
     assert lines(p)[0]["reason"] == "bill_parent_removed"
     bill = lines(run("show", "b-17", "--json", basedir=base))[0]
-    assert bill == {"bill_id": "B-17", "status": "processing", "target": 2, "linked": 1,
+    assert bill == {"bill_id": "B-17", "status": "loading", "target": 2, "linked": 1,
                     "children": 30, "actual_kg": 30.0, "expected_kg": 30.0,
-                    "parents": ["SB00001"]}
+                    "parents": ["SB00001"], "shortfall_kg": 0.0, "parents_short": 0}
     human = run("show", "B-17", basedir=base).stdout
-    assert "bill B-17: processing, 1/2 parents" in human
+    assert "bill B-17: loading, 1/2 parent bags, 30 children" in human
     assert lines(run("show", "SB00001", "--json", basedir=base))[0]["bill"] == "B-17"
+    # Closed short: its own state, the shortfall and the reason beside it.
+    p = run("bill", "close", "B-17", "--reason", "truck left early", "--as", "biller",
+            basedir=base)
+    assert p.returncode == EXIT_OK  # a warning (closed short) is done
+    bill = lines(run("show", "B-17", "--json", basedir=base))[0]
+    assert (bill["status"], bill["parents_short"], bill["closed_reason"]) == (
+        "closed short", 1, "truck left early")
+    assert run("show", "B-17", basedir=base).stdout.startswith(
+        "bill B-17: closed short (1 parent bag short; reason: truck left early), 1/2 parent bags")
 
 
-def test_dispatcher_cannot_create_bills(base: Path) -> None:
+def test_bill_exit_status_matches_report(base: Path) -> None:
+    """A permission refusal is 3 and a bill that does not exist is 2, as `report` says them."""
     p = run("bill", "create", "B-1", "--target", "3", "--as", "dispatcher", "--json",
             basedir=base)
-    assert p.returncode == 0
+    assert p.returncode == EXIT_LOGIN
     assert lines(p)[0]["reason"] == "not_allowed"
+    assert "bills are loaded by a biller or an admin" in lines(p)[0]["message"]
+    p = run("bill", "close", "NOPE-1", "--as", "biller", basedir=base)
+    assert p.returncode == EXIT_USAGE and "Bill NOPE-1 does not exist here" in p.stdout
+    p = run("bill", "create", "B-1", "--target", "900", "--as", "biller", basedir=base)
+    assert p.returncode == EXIT_USAGE and "out of range (1-500)" in p.stdout
+    p = run("show", "NOPE-1", basedir=base, password=None)
+    assert p.returncode == EXIT_USAGE and "No bag or bill 'NOPE-1'" in p.stdout
 
 
 def test_export_events(base: Path) -> None:
@@ -118,6 +168,23 @@ def test_export_events(base: Path) -> None:
     assert events[1]["type"] == "child_linked" and events[1]["child_code"] == "C0001"
     since = lines(run("export-events", "--since", "2", basedir=base, password=None))
     assert [e["seq"] for e in since] == [3]
+
+
+def test_a_closed_pipe_ends_quietly(base: Path) -> None:
+    codes = [f"C{i:04d}" for i in range(30)]
+    run("scan", "--as", "dispatcher", "SB00001", *codes, "SB00002", *[f"D{i:04d}" for i in
+                                                                      range(30)], basedir=base)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACETRACK_")}
+    for _ in range(3):  # `export-events | head -1`, with more output than a pipe holds
+        proc = subprocess.Popen([EXE, "--basedir", str(base), "export-events"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+        assert proc.wait(timeout=60) == EXIT_OK
+        assert "Traceback" not in err and "BrokenPipeError" not in err, err
 
 
 def test_failed_login_exits_non_zero(base: Path) -> None:
@@ -140,16 +207,112 @@ def test_missing_station_and_damaged_store(tmp_path: Path) -> None:
 
 
 def test_read_only_commands_need_no_login(base: Path) -> None:
+    run("scan", "--as", "dispatcher", "SB00001", basedir=base)
     for args in (("show", "SB00001"), ("export-events",), ("doctor",)):
         p = run(*args, basedir=base, password=None)
         assert p.returncode == 0, (args, p.stderr)
 
 
 def test_doctor_reports(base: Path) -> None:
-    report = lines(run("doctor", "--json", basedir=base))[0]
+    run("scan", "--as", "dispatcher", "SB00001", "C0001", basedir=base)
+    p = run("doctor", "--json", basedir=base)
+    assert p.returncode == EXIT_OK, p.stdout
+    report = lines(p)[0]
     assert report["integrity"] == "ok" and report["schema_version"] == SCHEMA_VERSION
-    assert report["centre"] == "not configured"
+    assert report["centre"] == "not configured (this station works alone)"
     assert report["store"].endswith("station.sqlite3")
+    assert report["pending_events"] == 2 and report["oldest_pending"].endswith(" old")
+    assert report["last_sync"] == "never" and report["sync_issues"] == 0
+    assert report["disk_free"].split()[1] in ("MB", "GB", "TB") and "free on the disk" in \
+        report["disk_free"]
+    assert report["problems"] == []
+    human = run("doctor", basedir=base).stdout
+    assert "pending_events: 2" in human and "result: everything checked is fine" in human
+
+
+class _FakeCentre(BaseHTTPRequestHandler):
+    """GET /v1/whoami as the sync service answers it: the token's station, or 401."""
+
+    known = {"good-token": "TEST-1", "other-token": "OTHER-9"}
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        station = self.known.get(token)
+        if self.path == "/v1/whoami" and station:
+            body, status = {"station_id": station}, 200
+        else:
+            body, status = {"error": "token_unknown", "message": "unknown token"}, 401
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def centre() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeCentre)
+    thread = threading.Thread(target=server.serve_forever, name="fake-centre")
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _connect(base: Path, url: str, token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the centre's address and the token (as `sync --central` does, without the check)."""
+    from station.centre import save_connection
+    from station.paths import resolve
+    from station.store.local import LocalStore
+
+    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
+    store = LocalStore.open(resolve(base))
+    try:
+        save_connection(store, url, token)
+    finally:
+        store.close()
+
+
+def test_doctor_contacts_the_centre(base: Path, centre: str, monkeypatch) -> None:  # noqa: ANN001
+    env = {"TRACETRACK_NO_KEYRING": "1"}
+    _connect(base, centre, "good-token", monkeypatch)
+    p = run("doctor", "--json", basedir=base, env_extra=env)
+    assert p.returncode == EXIT_OK, p.stdout
+    assert lines(p)[0]["centre"] == f"{centre}: reachable, knows this station (TEST-1)"
+
+    _connect(base, centre, "other-token", monkeypatch)
+    p = run("doctor", "--json", basedir=base, env_extra=env)
+    assert p.returncode == EXIT_CENTRE
+    assert "knows this token as station OTHER-9, not TEST-1" in lines(p)[0]["problems"][0][
+        "message"]
+
+    _connect(base, centre, "revoked-token", monkeypatch)
+    p = run("doctor", basedir=base, env_extra=env)
+    assert p.returncode == EXIT_CENTRE
+    assert f"centre: {centre}: NOT reachable" in p.stdout and "PROBLEM" in p.stdout
+
+
+def test_doctor_says_when_the_centre_cannot_be_reached(base: Path, monkeypatch) -> None:  # noqa: ANN001
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    _connect(base, url, "good-token", monkeypatch)
+    p = run("doctor", "--json", basedir=base, env_extra={"TRACETRACK_NO_KEYRING": "1"})
+    assert p.returncode == EXIT_CENTRE
+    report = lines(p)[0]
+    assert report["centre"] == f"{url}: NOT reachable"
+    assert report["problems"][0]["message"].startswith(f"The centre at {url} cannot be used: ")
+    assert report["problems"][0]["status"] == EXIT_CENTRE
 
 
 def test_usage_errors(base: Path) -> None:

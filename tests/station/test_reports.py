@@ -9,6 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from station import reports
+from station import vocabulary as vocab
 from station.paths import resolve
 from station.reports import BillFilter, ReportError
 from station.service import StationService
@@ -79,6 +80,14 @@ def test_list_rows_match_service_progress_cell_by_cell(station):
     assert (b1.actual_kg, b1.expected_kg) == (40.0, 45.0)
     assert b1.percent == pytest.approx(66.666, abs=0.01)
     assert (b1.description, b1.destination, b1.vehicle) == ("seed lot 7", "Jaipur", "RJ14 1234")
+    # The states people see, from the figures (station/vocabulary.py).
+    assert [(r.bill_id, r.state.value) for r in rows] == [
+        ("B-3", "new"), ("B-2", "closed short"), ("B-1", "loading")]
+    b2 = rows[1]
+    assert b2.closed_reason == "truck left early"
+    assert b2.shortfall == vocab.Shortfall(1, 25.0)
+    assert b2.state_text == "closed short (1 parent bag and 25.0 kg short; reason: truck left early)"
+    assert b1.state_text == "loading (5.0 kg short so far)"
     for r in rows:
         p = svc.bill_progress(r.bill_id)
         assert p is not None
@@ -97,16 +106,22 @@ def test_filters_by_date_status_and_text(station):
         assert ids(date_from=date(2026, 3, 11), date_to=date(2026, 3, 11)) == ["B-2"]
         assert ids(date_from=date(2026, 3, 11)) == ["B-3", "B-2"]
         assert ids(date_to=date(2026, 3, 10)) == ["B-1"]
-        assert ids(status="completed") == ["B-2"]
+        # Filtered by the states people see; closed short is its own state.
+        assert ids(status="closed short") == ["B-2"]
+        assert ids(status="closed-short") == ["B-2"]
+        assert ids(status="closed") == []
         assert ids(status="new") == ["B-3"]
+        assert ids(status="loading") == ["B-1"]
+        assert ids(status="full") == []
         assert ids(text="jaip") == ["B-1"]  # destination, ignoring case
         assert ids(text="ADMIN") == ["B-2"]  # creator
         assert ids(text="rj14") == ["B-1"]  # vehicle
         assert ids(text="%") == []  # LIKE wildcards are plain characters
         with pytest.raises(ReportError, match="ends .* before it starts"):
             ids(date_from=date(2026, 3, 12), date_to=date(2026, 3, 11))
-        with pytest.raises(ReportError, match="No bill status 'open'"):
-            ids(status="open")
+        with pytest.raises(ReportError, match="No bill state 'completed': use one of new, "
+                                              "loading, full, closed, closed short"):
+            ids(status="completed")
 
 
 def test_summary_per_creator_and_overall(station):
@@ -117,9 +132,15 @@ def test_summary_per_creator_and_overall(station):
         one_day = reports.summary(conn, date(2026, 3, 11))
     by = {r.creator: r for r in s.per_creator}
     assert list(by) == ["admin", "biller"]
-    assert by["biller"] == reports.SummaryRow("biller", 2, 0, 2, 2, 40, 40.0, 45.0)
-    assert by["admin"] == reports.SummaryRow("admin", 1, 1, 0, 1, 5, 5.0, 30.0)
-    assert s.overall == reports.SummaryRow("", 3, 1, 2, 3, 45, 45.0, 75.0)
+    # bills, open, closed, closed short, parents, parents short, children, actual, expected kg
+    assert by["biller"] == reports.SummaryRow("biller", 2, 2, 0, 0, 2, 0, 40, 40.0, 45.0)
+    assert by["admin"] == reports.SummaryRow("admin", 1, 0, 0, 1, 1, 1, 5, 5.0, 30.0)
+    assert s.overall == reports.SummaryRow("", 3, 2, 0, 1, 3, 1, 45, 45.0, 75.0)
+    assert s.overall.shortfall_kg == 30.0
+    # The summary of the list (what the review screen exports) counts the same.
+    with reports.reading(svc.store) as conn:
+        rows = reports.list_bills(conn, BillFilter(date(2026, 3, 10), date(2026, 3, 12)))
+    assert reports.summarise(rows, date(2026, 3, 10), date(2026, 3, 12)) == s
     assert one_day.date_to == date(2026, 3, 11)
     assert [r.creator for r in one_day.per_creator] == ["admin"]
 
@@ -153,6 +174,10 @@ def test_bill_detail_parents_children_and_events(station):
     assert d2.closed_reason == "truck left early"
     assert d2.parents[0].incomplete
     assert d2.events[-1].describe() == "bill B-2 closed (short: truck left early)"
+    # Who closed it (for the bill sheet); an open bill has none.
+    assert d2.closed_event is not None and d2.closed_event.operator == "admin"
+    assert d.closed_event is None
+    assert [p.state for p in d2.parents] == ["in progress"]
 
 
 def test_bag_history_who_when_where(station):
@@ -195,24 +220,40 @@ def test_csv_and_xlsx_read_back_equal_service_figures(station, tmp_path):
         p = svc.bill_progress(g["Bill"])
         assert p is not None
         assert int(g["Parents linked"]) == p.linked and int(g["Target"]) == p.target
-        assert int(g["Children"]) == p.children and g["Status"] == p.status
+        assert g["Status"] == vocab.bill_state(p.status, p.linked, p.target).value
+        assert int(g["Children"]) == p.children
+        assert float(g["Shortfall kg"]) == p.shortfall_kg
         assert float(g["Actual kg"]) == p.actual_kg and float(g["Expected kg"]) == p.expected_kg
         assert float(g["% complete"]) == round(p.percent, 1)
     with (tmp_path / "summary.csv").open(newline="", encoding="utf-8") as fh:
         summ = {r["Created by"]: r for r in csv.DictReader(fh)}
     assert summ[reports.OVERALL]["Bills"] == "3" and summ[reports.OVERALL]["Children"] == "45"
-    assert summ["admin"]["Completed"] == "1"
+    assert summ["admin"]["Closed short"] == "1" and summ["admin"]["Parents short"] == "1"
+    assert summ["admin"]["Shortfall kg"] == "25.0"
+    assert got[1]["Status"] == "closed short" and got[1]["Closed short: reason"] == \
+        "truck left early"
+    assert got[2]["Created"] == rows[2].created_local  # CSV: the local time as text
 
-    wb = load_workbook(tmp_path / "r.xlsx", read_only=True)
+    wb = load_workbook(tmp_path / "r.xlsx")
     assert wb.sheetnames == ["Bills", "Summary", "Bill B-1"]
-    bill_rows = list(wb["Bills"].iter_rows(values_only=True))
+    ws = wb["Bills"]
+    bill_rows = list(ws.iter_rows(values_only=True))
     assert bill_rows[0] == reports.BILL_HEADERS
-    assert bill_rows[3][:10] == ("B-1", rows[2].created_local, "biller", "processing", 2, 3, 40,
-                                 40, 45, 66.7)
+    created = datetime(2026, 3, 10, 12, 0)  # local noon: a date cell, not text
+    assert bill_rows[3][:12] == ("B-1", created, "biller", "loading", 2, 3, 40, 40, 45, 5, 0,
+                                 66.7)
+    assert ws["B2"].is_date and ws["B2"].number_format == reports.XLSX_DATE_FORMAT
+    # Columns fit their text (the longest value or header; a date takes 16 characters).
+    for i, header in enumerate(bill_rows[0]):
+        widest = max(len(header), *(16 if isinstance(r[i], datetime) else len(str(r[i] or ""))
+                                    for r in bill_rows[1:]))
+        assert ws.column_dimensions[ws.cell(1, i + 1).column_letter].width >= widest, header
     summary_rows = list(wb["Summary"].iter_rows(values_only=True))
-    assert summary_rows[-1] == (reports.OVERALL, 3, 1, 2, 3, 45, 45, 75)
+    assert summary_rows[-1] == (reports.OVERALL, 3, 2, 0, 1, 3, 1, 45, 45, 75, 30)
     parents = list(wb["Bill B-1"].iter_rows(values_only=True))
     assert [p[0] for p in parents[1:]] == ["SB00001", "M444-00001"]
+    assert [p[4] for p in parents[1:]] == ["completed", "in progress"]
+    assert isinstance(parents[1][5], datetime)
     wb.close()
     assert not list(tmp_path.glob("*.part"))
 
@@ -238,8 +279,9 @@ def test_report_queries_use_the_report_indexes(station):
         finally:
             raw.set_trace_callback(None)
         queries = [q for q in seen if "bill_lines" in q and q.lstrip().upper().startswith("SELECT")]
-        assert len(queries) == 2
+        assert len(queries) == 3  # parents' figures (summary), closed short (summary), list
         for q in queries:
             plan = " | ".join(r[3] for r in raw.execute("EXPLAIN QUERY PLAN " + q))
-            assert "COVERING INDEX ix_bags_parent_figures" in plan, plan
+            if " bags" in q:
+                assert "COVERING INDEX ix_bags_parent_figures" in plan, plan
             assert "SCAN bags" not in plan and "SCAN bill_lines" not in plan, plan

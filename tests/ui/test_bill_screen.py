@@ -118,7 +118,10 @@ def test_create_load_to_capacity_and_every_refusal(qtbot, station):
             wait_idle(qtbot, host)
             assert (screen.feedback_kind, screen.feedback.text()) == (kind, message)
 
-        refusal("M444-00004", "refused", "Bill B-17 is full (3/3)")
+        # A full bill names the parent that was refused and what the biller can do.
+        refusal("M444-00004", "refused",
+                "M444-00004 not added: bill B-17 is full (3/3 parent bags). Keep M444-00004 "
+                "aside; close it (Ctrl+E) or open another bill")
         assert host.sounds.last_kind == "error"
         refusal("M444-00002", "warning", "M444-00002 already on bill B-17")
         assert host.sounds.last_kind == "warning"
@@ -129,6 +132,14 @@ def test_create_load_to_capacity_and_every_refusal(qtbot, station):
                 "'SB1234' looks like a parent code but is not one: "
                 "SB parent codes look like SB12345")
         assert screen.parents_model.rowCount() == 3  # nothing changed by the refusals
+        # The bill screen keeps a scan log like the packing screen's: every read, newest first.
+        log = screen.scan_log
+        assert log.rowCount() == 9  # creating the bill, 3 parents loaded, 5 refusals
+        assert [log.item(i, 1).text() for i in range(3)] == [
+            "'SB1234'  (typed)", "'00001C000'  (typed)", "'SB00009'  (typed)"]
+        assert log.item(0, 2).text().startswith("'SB1234' looks like a parent code")
+        # Full, still open: the state is "full", the bar green (nothing short).
+        assert screen.title.text() == "Bill B-17 · full"
     finally:
         host.stop()
 
@@ -145,7 +156,7 @@ def test_short_and_unknown_parents_warn_then_remove_close_short_reopen(qtbot, st
         assert screen.parents_model.ids == ["SB00005", "SB00077", "M444-00004"]
         model: ParentsModel = screen.parents_model
         status_col = 3
-        assert model.index(0, status_col).data() == "INCOMPLETE (27 missing)"
+        assert model.index(0, status_col).data() == "in progress (27 missing)"
         assert model.index(1, status_col).data() == "not known here yet (provisional)"
         assert model.index(2, status_col).data() == "completed"
         assert model.index(0, 0).data(Qt.ItemDataRole.BackgroundRole) is not None
@@ -169,45 +180,68 @@ def test_short_and_unknown_parents_warn_then_remove_close_short_reopen(qtbot, st
         assert screen.parents_model.ids == ["SB00077", "M444-00004"]
         assert screen.feedback.text() == "SB00005 removed from bill B-20 (2/4)"
 
-        # Close short: an empty reason is refused with the rule's message, then a reason closes.
-        qtbot.mouseClick(screen.close_button, Qt.MouseButton.LeftButton)
+        # Close short (Ctrl+E): an empty reason keeps the dialog open and says so; Enter with
+        # a reason closes the bill.
+        qtbot.keyClick(screen.entry, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
         dlg = screen.reason_dialog
-        assert dlg is not None
-        qtbot.mouseClick(dlg.buttons.button(QDialogButtonBox.StandardButton.Ok),
-                         Qt.MouseButton.LeftButton)
-        wait_idle(qtbot, host)
-        assert screen.feedback.text() == (
-            "Bill B-20 has 2/4 parent bags: closing it short needs a reason")
-        assert screen.view is not None and screen.view.row.status == "processing"
-        qtbot.mouseClick(screen.close_button, Qt.MouseButton.LeftButton)
-        dlg = screen.reason_dialog
-        assert dlg is not None
+        assert dlg is not None and dlg.isVisible()
+        assert not dlg.ok_button.isEnabled()
+        qtbot.keyClick(dlg.reason_edit, Qt.Key.Key_Return)
+        assert dlg.isVisible() and screen.reason_dialog is dlg
+        assert screen.view is not None and screen.view.row.state.value == "loading"
+        qtbot.keyClicks(dlg.reason_edit, "   ")
+        assert not dlg.ok_button.isEnabled()
         qtbot.keyClicks(dlg.reason_edit, "truck full")
+        assert dlg.ok_button.isEnabled()
         qtbot.keyClick(dlg.reason_edit, Qt.Key.Key_Return)
         wait_idle(qtbot, host)
         assert screen.feedback.text() == "Bill B-20 closed short (2/4): truck full"
-        assert screen.title.text() == "Bill B-20 · CLOSED"
-        assert "closed short: truck full" in screen.subtitle.text()
+        # One word for the state everywhere, the shortfall and reason beside it.
+        assert screen.title.text() == "Bill B-20 · closed short"
+        assert screen.state_label.text() == (
+            "Closed short by admin at " + screen.view.closed_by.split(" at ")[1]
+            + ": 2 parent bags short. Reason: truck full. It cannot change until "
+            "it is reopened (Ctrl+R)")
         assert not screen.close_button.isEnabled() and not screen.remove_button.isEnabled()
 
         scan(qtbot, screen, "M444-00001")
         wait_idle(qtbot, host)
-        assert screen.feedback.text() == "Bill B-20 is closed: reopen it first"
+        assert screen.feedback.text() == (
+            "M444-00001 not changed: bill B-20 is closed; reopen it first (Ctrl+R on the bill "
+            "screen, F3), or open another bill")
 
         assert screen.reopen_button.isVisible() and screen.reopen_button.isEnabled()
         qtbot.mouseClick(screen.reopen_button, Qt.MouseButton.LeftButton)
         wait_idle(qtbot, host)
         assert screen.feedback.text() == "Bill B-20 reopened"
-        assert screen.view.row.status == "processing"
+        assert screen.view.row.state.value == "loading"
         assert screen.close_button.isEnabled()
+        assert [screen.scan_log.item(i, 1).text() for i in range(3)] == [
+            "Reopen B-20", "'M444-00001'  (typed)", "Close B-20"]
     finally:
         host.stop()
 
 
 def test_biller_cannot_reopen_and_dispatcher_may_not_open(qtbot, station):
+    svc = StationService(station)
+    svc.login("biller", "demo")
+    assert svc.create_bill("B-C", 5).ok and svc.add_parent_to_bill("B-C", "M444-00001").ok
+    assert svc.close_bill("B-C", "rain").ok
+    svc.close()
     host, screen = open_host(qtbot, station)
     try:
         assert not screen.reopen_button.isVisible()
+        screen.open_bill("B-C")
+        wait_idle(qtbot, host)
+        # A biller is never told to reopen: only what a biller can do.
+        assert screen.state_label.text().endswith("It cannot change: only an admin can reopen it")
+        qtbot.keyClick(screen.entry, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+        assert screen.feedback.text() == "Bill B-C: only an admin can reopen a bill"
+        scan(qtbot, screen, "M444-00002")
+        wait_idle(qtbot, host)
+        assert screen.feedback.text() == (
+            "M444-00002 not changed: bill B-C is closed; only an admin can reopen it: ask one, "
+            "or open another bill")
         assert screen.allowed_for(host.operator)
         from station.service import Operator
 

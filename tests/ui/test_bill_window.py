@@ -41,7 +41,8 @@ def test_pack_then_load_by_scans_and_switch_back_with_one_key(window, qtbot) -> 
     assert screen.progress.format() == "2 / 2 parent bags (100 %)"
     assert screen.figure_labels["children"].text() == "15"
     scan_keys(window, qtbot, "M444-00002")
-    qtbot.waitUntil(lambda: screen.feedback.text() == "Bill B-17 is full (2/2)", timeout=5000)
+    qtbot.waitUntil(lambda: screen.feedback.text().startswith(
+        "M444-00002 not added: bill B-17 is full (2/2 parent bags)"), timeout=5000)
     assert window.sounds.last_kind == "error"
 
     # F2 goes back to packing, F3 back to the bill, which is still open.
@@ -77,7 +78,16 @@ def test_dispatcher_may_look_up_but_not_load_or_review(window, qtbot) -> None:  
     qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
     assert not window.show_screen("bill")
     assert not window.show_screen("review")
-    assert "dispatcher (dispatcher) may not open" in window.station_screen.banner.text()
+    assert window.key_bar.notice.text() == (
+        "dispatcher (dispatcher) may not open Review bills (F4): only a biller or an admin can")
+    # The key bar shows only the keys a dispatcher may use.
+    assert window.key_bar.visible_keys() == ["F1", "F2", "F5", "F7", "F8", "F12", "Esc"]
+    # A bill id scanned on the packing screen says whose work bills are, and records nothing.
+    scan_keys(window, qtbot, "B-17")
+    assert window.station_screen.banner.text() == (
+        "B-17 is a bill: bills are loaded by a biller or an admin (F3). Nothing was recorded; "
+        "scan a parent bag")
+    assert window.current_screen_key == "station"
     assert window.show_screen("lookup")
 
 
@@ -125,10 +135,15 @@ def test_full_bill_cycle_in_the_real_window(window, qtbot) -> None:  # noqa: ANN
     assert screen.feedback_kind == "refused"
     assert burst("00001C003") == "00001C003 is a child bag: only parent bags go on a bill"
     assert burst("SB00004") == "SB00004 has only 2/30 children; added to bill LOAD-0042 (2/4)"
-    assert burst("SB00099") == ("SB00099 is not known here yet: added to bill LOAD-0042 (3/4) "
-                                "provisionally, the centre confirms it at sync")
+    # A station with no centre says so, and what to do (not "the centre confirms it").
+    assert burst("SB00099") == (
+        "SB00099 is not known at this station: added to bill LOAD-0042 (3/4) with no children "
+        "or weight. This station has no centre to fill them in: pack SB00099 on this station "
+        "(F2) to count it")
     assert burst("M444-00002") == "M444-00002 added to bill LOAD-0042 (4/4)"
-    assert burst("M444-00003") == "Bill LOAD-0042 is full (4/4)"
+    assert burst("M444-00003") == (
+        "M444-00003 not added: bill LOAD-0042 is full (4/4 parent bags). Keep M444-00003 aside; "
+        "close it (Ctrl+E) or open another bill")
     assert screen.progress.format() == "4 / 4 parent bags (100 %)"
     assert screen.parents_model.ids == ["M444-00001", "SB00004", "SB00099", "M444-00002"]
 
@@ -151,7 +166,10 @@ def test_full_bill_cycle_in_the_real_window(window, qtbot) -> None:  # noqa: ANN
     qtbot.waitUntil(lambda: screen.view is not None and screen.view.row.status == "completed",
                     timeout=5000)
     assert screen.feedback.text() == "Bill LOAD-0042 closed short (3/4): last truck"
-    assert burst("M444-00003") == "Bill LOAD-0042 is closed: reopen it first"
+    assert screen.title.text() == "Bill LOAD-0042 · closed short"
+    assert burst("M444-00003") == (
+        "M444-00003 not changed: bill LOAD-0042 is closed; reopen it first (Ctrl+R on the bill "
+        "screen, F3), or open another bill")
 
     qtbot.mouseClick(screen.reopen_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: screen.view.row.status == "processing", timeout=5000)

@@ -14,6 +14,7 @@ import pytest
 from openpyxl import load_workbook
 
 from station import reports
+from station import vocabulary as vocab
 from station.paths import resolve
 from station.service import StationService
 from station.store.local import LocalStore
@@ -86,13 +87,18 @@ def test_bills_csv_xlsx_pdf_match_the_service(base, tmp_path, capsys, monkeypatc
             p = svc.bill_progress(bill_id)
             assert (g["Status"], int(g["Parents linked"]), int(g["Target"]), int(g["Children"]),
                     float(g["Actual kg"]), float(g["Expected kg"])) == (
-                p.status, p.linked, p.target, p.children, p.actual_kg, p.expected_kg)
+                vocab.bill_state(p.status, p.linked, p.target).value, p.linked, p.target,
+                p.children, p.actual_kg, p.expected_kg)
+        # Full but 23 kg short (SB00002 has 7 of 30); B-2 closed short with its reason.
+        assert (got["B-1"]["Status"], got["B-1"]["Shortfall kg"]) == ("full", "23.0")
+        assert (got["B-2"]["Status"], got["B-2"]["Parents short"],
+                got["B-2"]["Closed short: reason"]) == ("closed short", "3", "cancelled order")
         wb = load_workbook(tmp_path / "b.xlsx", read_only=True)
         rows = {r[0]: r for r in wb["Bills"].iter_rows(min_row=2, values_only=True)}
         p = svc.bill_progress("B-1")
         assert rows["B-1"][4:9] == (p.linked, p.target, p.children, p.actual_kg, p.expected_kg)
         summary = list(wb["Summary"].iter_rows(values_only=True))
-        assert summary[-1][:3] == (reports.OVERALL, 2, 1)
+        assert summary[-1][:5] == (reports.OVERALL, 2, 1, 0, 1)
         wb.close()
         assert pdf_page_count(tmp_path / "b.pdf") == 1
     finally:
@@ -105,12 +111,13 @@ def test_summary_and_bill_sheet(base, tmp_path, capsys, monkeypatch, qapp):
     code, out, err = run(base, "report", "summary", "--as", "admin", "--output",
                          str(tmp_path / "s.csv"), capsys=capsys)
     assert code == 0, err
-    assert json.loads(out)["overall"] == {"bills": 2, "completed": 1, "children": 22}
+    assert json.loads(out)["overall"] == {"bills": 2, "open": 1, "closed": 0, "closed_short": 1,
+                                          "children": 22, "shortfall_kg": 23.0}
     with (tmp_path / "s.csv").open(newline="", encoding="utf-8") as fh:
         s = {r["Created by"]: r for r in csv.DictReader(fh)}
     assert (s["biller"]["Parents"], s["biller"]["Children"], s["biller"]["Expected kg"]) == (
         "2", "22", "45.0")
-    assert s["admin"]["Completed"] == "1"
+    assert (s["admin"]["Closed short"], s["admin"]["Parents short"]) == ("1", "3")
 
     code, out, err = run(base, "report", "bill", "b-1", "--as", "biller", "--output",
                          str(tmp_path / "b1.pdf"), capsys=capsys, json_out=False)
@@ -145,7 +152,26 @@ def test_refusals_name_what_was_wrong(base, tmp_path, capsys, monkeypatch):
     code, _, err = run(base, "report", "bills", "--as", "biller", "--output",
                        str(tmp_path / "no" / "such" / "x.csv"), capsys=capsys, json_out=False)
     assert code == 2 and "the folder" in err and "does not exist" in err
+    code, _, err = run(base, "report", "bills", "--as", "biller", "--status", "completed",
+                       "--output", out, capsys=capsys, json_out=False)
+    assert code == 2 and ("No bill state 'completed': use one of new, loading, full, closed, "
+                          "closed short") in err
     assert not list(tmp_path.iterdir())  # nothing written by the refusals
+
+
+def test_status_filter_uses_the_states_people_see(base, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TRACETRACK_PASSWORD", "demo")
+    today = reports.today().isoformat()
+    for state, bills in (("closed-short", 1), ("full", 1), ("loading", 0)):
+        code, out, err = run(base, "report", "bills", "--as", "biller", "--from", today,
+                             "--status", state, "--output", str(tmp_path / f"{state}.csv"),
+                             capsys=capsys)
+        assert code == 0, err
+        assert json.loads(out)["bills"] == bills, state
+    code, out, _ = run(base, "report", "bills", "--as", "biller", "--from", today, "--status",
+                       "full", "--output", str(tmp_path / "one.csv"), capsys=capsys,
+                       json_out=False)
+    assert out.strip() == f"Wrote 1 bill {today} to {today} to {tmp_path / 'one.csv'} (csv)"
 
 
 def test_pdf_in_a_fresh_process(base, tmp_path):

@@ -97,23 +97,29 @@ def test_bills_model_cell_by_cell_and_sort(store):
     m = BillsModel()
     m.set_rows(rows)
     assert [m.headerData(c, Qt.Orientation.Horizontal) for c in range(m.columnCount())] == [
-        "Bill", "Created", "Created by", "Status", "Parents", "Children", "Actual kg",
+        "Bill", "Created", "Created by", "Status", "Short", "Parents", "Children", "Actual kg",
         "Expected kg", "% complete"]
     b1 = m.row_of("B-1")
     cells = [m.index(b1, c).data() for c in range(m.columnCount())]
     assert cells == ["B-1", reports.local_time(rows[m.row_of("B-1")].created_at), "biller",
-                     "processing", "2 / 3", "19", "19.0", "45.0", "67 %"]
+                     "loading", "26.0 kg short", "2 / 3", "19", "19.0", "45.0", "67 %"]
+    # Closed short is its own state, the shortfall beside it, amber.
     b2 = [m.index(m.row_of("B-2"), c).data() for c in range(m.columnCount())]
-    assert b2[2:] == ["admin", "completed", "1 / 2", "15", "15.0", "15.0", "50 %"]
+    assert b2[2:] == ["admin", "closed short", "1 parent bag short", "1 / 2", "15", "15.0",
+                      "15.0", "50 %"]
+    assert m.index(m.row_of("B-2"), 0).data(Qt.ItemDataRole.BackgroundRole).color().name() == \
+        "#ffe8a3"
     z9 = [m.index(m.row_of("Z-9"), c).data() for c in range(m.columnCount())]
-    assert z9[3:] == ["processing", "1 / 4", "0", "0.0", "0.0", "25 %"]
+    assert z9[3:] == ["loading", "", "1 / 4", "0", "0.0", "0.0", "25 %"]
+    b3 = [m.index(m.row_of("B-3"), c).data() for c in range(m.columnCount())]
+    assert b3[3:5] == ["new", ""]
     assert m.index(0, 6).data(Qt.ItemDataRole.TextAlignmentRole) & int(Qt.AlignmentFlag.AlignRight)
     assert m.index(m.row_of("B-1"), 0).data(Qt.ItemDataRole.ToolTipRole) == \
-        "lot 7, to Jaipur, vehicle RJ14"
+        "loading (26.0 kg short so far), lot 7, to Jaipur, vehicle RJ14"
 
-    m.sort(8, Qt.SortOrder.DescendingOrder)  # % complete
+    m.sort(9, Qt.SortOrder.DescendingOrder)  # % complete
     assert m.ids == ["B-1", "B-2", "Z-9", "B-3"]
-    m.sort(5, Qt.SortOrder.AscendingOrder)  # children (numbers, not text)
+    m.sort(6, Qt.SortOrder.AscendingOrder)  # children (numbers, not text)
     assert [m.rows[i].children for i in range(4)] == [0, 0, 15, 19]
     m.sort(0, Qt.SortOrder.AscendingOrder)
     assert m.ids == ["B-1", "B-2", "B-3", "Z-9"]
@@ -128,15 +134,18 @@ def test_parents_summary_history_models_cell_by_cell(store):
     assert [p.index(0, c).data() for c in (0, 1, 2, 3)] == ["M444-00001", "M444", "15 / 15",
                                                            "completed"]
     assert [p.index(1, c).data() for c in (0, 1, 2, 3)] == ["SB00002", "SB", "4 / 30",
-                                                           "INCOMPLETE (26 missing)"]
+                                                           "in progress (26 missing)"]
     s = SummaryModel()
     s.set_rows(reports.summary_rows(summ))
-    assert [s.index(0, c).data() for c in range(8)] == ["admin", "2", "1", "1", "2", "15",
-                                                        "15.0", "15.0"]
-    assert [s.index(1, c).data() for c in range(8)] == ["biller", "2", "0", "2", "2", "19",
-                                                        "19.0", "45.0"]
-    assert [s.index(2, c).data() for c in range(8)] == [reports.OVERALL, "4", "1", "3", "4", "34",
-                                                        "34.0", "60.0"]
+    assert [s.headerData(c, Qt.Orientation.Horizontal) for c in range(s.columnCount())] == [
+        "Created by", "Bills", "Open", "Closed", "Closed short", "Parents", "Parents short",
+        "Children", "Actual kg", "Expected kg", "Shortfall kg"]
+    assert [s.index(0, c).data() for c in range(11)] == ["admin", "2", "1", "0", "1", "2", "1",
+                                                         "15", "15.0", "15.0", "0.0"]
+    assert [s.index(1, c).data() for c in range(11)] == ["biller", "2", "2", "0", "0", "2", "0",
+                                                         "19", "19.0", "45.0", "26.0"]
+    assert [s.index(2, c).data() for c in range(11)] == [reports.OVERALL, "4", "3", "0", "1",
+                                                         "4", "1", "34", "34.0", "60.0", "26.0"]
     h = HistoryModel()
     h.set_rows(hist.entries)
     assert h.index(0, 1).data() == "dispatcher" and h.index(0, 2).data() == "D1"
@@ -167,7 +176,8 @@ def test_filters_sort_detail_and_history(qtbot, store):
         with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
             screen.set_filter(date_from=D1, date_to=D3)
         assert sorted(screen.bills_model.ids) == ["B-1", "B-2", "B-3", "Z-9"]
-        assert screen.count_label.text().startswith("4 bills · 1 completed")
+        assert screen.count_label.text() == (
+            "4 bills · 3 open · 0 closed · 1 closed short · 4 parents")
 
         # Typing in the filter (real keys) re-queries once, after the pause.
         with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
@@ -176,7 +186,7 @@ def test_filters_sort_detail_and_history(qtbot, store):
         screen.text_edit.clear()
         qtbot.waitUntil(lambda: len(screen.bills_model.ids) == 4, timeout=10000)
         with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
-            screen.status_combo.setCurrentIndex(screen.status_combo.findData("completed"))
+            screen.status_combo.setCurrentIndex(screen.status_combo.findData("closed short"))
         assert screen.bills_model.ids == ["B-2"]
         with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
             screen.set_filter(status="", date_from=D2, date_to=D2)
@@ -196,7 +206,8 @@ def test_filters_sort_detail_and_history(qtbot, store):
             screen.bills_view.selectRow(screen.bills_model.row_of("B-1"))
         d = screen.detail
         assert d.parents_model.ids == ["M444-00001", "SB00002"]
-        assert d.header.text().startswith("Bill B-1 · processing · 2/3 parents · 19 children")
+        assert d.header.text().startswith(
+            "Bill B-1 · loading (26.0 kg short so far) · 2/3 parent bags · 19 children")
         assert [e.type for e in d.events_model.rows] == [
             "bill_created", "bill_parent_added", "bill_parent_added"]
         d.parents_view.selectRow(1)
@@ -235,7 +246,10 @@ def test_summary_and_exports_read_back(qtbot, store, tmp_path):
         qtbot.waitUntil(lambda: screen.summary is not None and screen.summary.date_from == D1,
                         timeout=10000)
         summ = screen.summary
-        assert summ.overall == reports.SummaryRow("", 4, 1, 3, 4, 34, 34.0, 60.0)
+        assert summ.overall == reports.SummaryRow("", 4, 3, 0, 1, 4, 1, 34, 34.0, 60.0)
+        assert screen.summary_title.text() == (
+            "Bills created 2026-03-10 to 2026-03-12: 4 bills, 3 open (new, loading or full), "
+            "0 closed, 1 closed short, 1 parent bag short; 26.0 kg short")
         assert screen.summary_model.ids == ["admin", "biller", reports.OVERALL]
 
         with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
@@ -263,8 +277,9 @@ def test_summary_and_exports_read_back(qtbot, store, tmp_path):
             wb = load_workbook(tmp_path / "bills.xlsx", read_only=True)
             values = {r[0]: r for r in wb["Bills"].iter_rows(min_row=2, values_only=True)}
             p = svc.bill_progress("B-1")
-            assert values["B-1"][4:9] == (p.linked, p.target, p.children, p.actual_kg,
+            assert values["B-1"][3:9] == ("loading", p.linked, p.target, p.children, p.actual_kg,
                                           p.expected_kg)
+            assert values["B-2"][3] == "closed short"
             assert list(wb["Summary"].iter_rows(values_only=True))[-1][:2] == (reports.OVERALL, 4)
             wb.close()
             wb = load_workbook(tmp_path / "summary.xlsx", read_only=True)
@@ -333,16 +348,17 @@ def test_lookup_child_parent_bill_and_unknown(qtbot, store):
         assert r.bag.parent == "SB00002" and r.bill.bill_id == "B-1"
         assert screen.title.text() == "Child 00002C001"
         assert "in parent SB00002" in screen.details.text()
-        assert "on bill B-1 (processing, 2/3 parents)" in screen.details.text()
+        assert "on bill B-1: loading (26.0 kg short so far), 2/3 parent bags" in \
+            screen.details.text()
         assert [e.type for e in screen.history_model.rows] == ["child_linked"]
 
         r = look("SB00002")
-        assert screen.title.text() == "Parent SB00002 (SB) · in_progress"
+        assert screen.title.text() == "Parent SB00002 (SB) · in progress"
         assert screen.children_model.rowCount() == 4
         assert "bill_parent_added" in [e.type for e in screen.history_model.rows]
 
         look("b-2")
-        assert screen.title.text() == "Bill B-2 · completed"
+        assert screen.title.text() == "Bill B-2 · closed short"
         assert [e.type for e in screen.history_model.rows][-1] == "bill_closed"
 
         look("NOPE-123")

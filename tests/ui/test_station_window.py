@@ -34,7 +34,8 @@ def test_login_with_keyboard_only_opens_the_station_screen(window, qtbot) -> Non
     assert window.operator.role == "dispatcher"
     # The manual field has focus so a person can type a damaged label without the mouse.
     assert window.station_screen.manual_edit.hasFocus()
-    assert "dispatcher" in window.station_screen.operator_label.text()
+    # Who is logged in is in the key bar, on every screen.
+    assert "dispatcher (dispatcher) · station T1" in window.key_bar.who_label.text()
 
 
 def test_wrong_password_says_so_and_keeps_the_login_screen(window, qtbot) -> None:  # noqa: ANN001
@@ -78,7 +79,8 @@ def test_log_out_and_switch_operator(logged_in, qtbot) -> None:  # noqa: ANN001
     assert window.operator.username == "biller"
     # Logging out released the parent: the next child needs a parent first.
     scan_keys(window, qtbot, "C0001")
-    assert "Scan a parent bag first" in window.station_screen.banner.text()
+    assert window.station_screen.banner.text() == (
+        "C0001 not linked: no parent bag is selected. Scan a parent bag, then C0001 again")
 
 
 def test_a_scan_before_login_is_refused_and_named(window, qtbot) -> None:  # noqa: ANN001
@@ -200,7 +202,10 @@ def test_full_cycle_of_30_children_ends_in_parent_complete(logged_in, qtbot) -> 
     assert screen.history_table.rowCount() == 20
     # The station is back to waiting for a parent.
     scan_keys(window, qtbot, "C0031")
-    assert "Scan a parent bag first" in screen.banner.text()
+    # The refusal says why: the parent completed, so none is selected now.
+    assert screen.banner.text() == (
+        "C0031 not linked: SB00010 is complete (30/30) and no parent bag is selected now. "
+        "Scan the next parent bag, then C0031 again")
     assert screen.last_outcome == "refused" and sounds[-1] == "error"
     ev = [e for e in _events(window.store) if e["type"] == "child_linked"]
     assert len(ev) == 30
@@ -318,11 +323,12 @@ def test_idle_parent_is_released(logged_in, qtbot) -> None:  # noqa: ANN001
     assert svc.current_parent() is None
     svc.close()
     scan_keys(window, qtbot, "C0501")
-    assert "Scan a parent bag first" in screen.banner.text()
+    assert "C0501 not linked: no parent bag is selected" in screen.banner.text()
 
 
-def test_bill_scan_opens_the_bill_screen_and_following_reads_go_there(logged_in, qtbot) -> None:  # noqa: ANN001
-    window = logged_in
+def test_bill_scan_opens_the_bill_screen_and_following_reads_go_there(window, qtbot) -> None:  # noqa: ANN001
+    log_in(window, qtbot, "biller")
+    qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
     svc = StationService(window.store)
     svc.login("biller", "demo")
     svc.create_bill("B-17", 5)
@@ -405,7 +411,10 @@ def test_settings_screen_is_for_admins_and_saves(window, qtbot) -> None:  # noqa
     qtbot.waitUntil(lambda: window.current_screen_key == "station")
     QTest.keyClick(focus_widget(), Qt.Key.Key_F9)
     assert window.current_screen_key == "station"
-    assert "may not open Settings" in window.station_screen.banner.text()
+    # The refusal is shown in the key bar, on whatever screen is open.
+    assert window.key_bar.notice.text() == (
+        "dispatcher (dispatcher) may not open Settings (F9): only an admin can")
+    assert window.key_bar.notice.isVisible()
     window.log_out()
     qtbot.waitUntil(lambda: window.current_screen_key == "login")
     log_in(window, qtbot, user="admin")
