@@ -56,13 +56,14 @@ bench: install-test
 bench-full: install-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench.run_all --full
 
-## The frozen one-folder station (dist/tracetrack-station/) and its .deb in dist/ (packaging/)
+## In dist/: the frozen one-folder station, its .deb and the centre's wheel (packaging/)
 package: install
 	$(PIP) install -q -e '.[package]'
 	rm -rf dist/tracetrack-station
 	$(VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath dist \
 		--workpath build/pyinstaller packaging/station.spec
 	$(PY) packaging/linux/build_deb.py
+	$(PY) packaging/central/build_wheel.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
