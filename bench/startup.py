@@ -1,5 +1,6 @@
 """startup: process start to the first painted main window on a big local store, and the RSS
-then; compared in the same run with an empty Qt window (the floor any PySide6 app pays)."""
+then; compared in the same run with an empty Qt window (the floor any PySide6 app pays) and,
+with --frozen, with the packaged one-folder build (make package) on the same store."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from bench.data import build_store
 
 ROOT = Path(__file__).resolve().parent.parent
+FROZEN = ROOT / "dist" / "tracetrack-station" / "tracetrack-station"
 
 EMPTY_WINDOW = r"""
 import sys, time
@@ -55,7 +57,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--full", action="store_true", help="a store of 1 000 000 bags")
     ap.add_argument("--bags", type=int)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--frozen", nargs="?", type=Path, const=FROZEN, metavar="BINARY",
+                    help=f"also start the frozen build (default {FROZEN.relative_to(ROOT)})")
     args = ap.parse_args(argv)
+    if args.frozen is not None and not args.frozen.is_file():
+        ap.error(f"no frozen build at {args.frozen}: run `make package` first")
     n_bags = args.bags or (1_000_000 if args.full else 50_000)
 
     env = dict(os.environ)
@@ -68,11 +74,16 @@ def main(argv: list[str] | None = None) -> dict:
         build_s = time.perf_counter() - t0
         station_cmd = [sys.executable, "-m", "ui.cli", "--basedir", str(gen.paths.data_dir)]
         empty_cmd = [sys.executable, "-c", EMPTY_WINDOW]
+        frozen_cmd = ([str(args.frozen), "--basedir", str(gen.paths.data_dir)]
+                      if args.frozen else None)
         station: list[tuple[float, float]] = []
         empty: list[tuple[float, float]] = []
-        for _ in range(args.runs):  # interleaved: both see the same machine load
+        frozen: list[tuple[float, float]] = []
+        for _ in range(args.runs):  # interleaved: all see the same machine load
             station.append(_run(station_cmd, env))
             empty.append(_run(empty_cmd, env))
+            if frozen_cmd:
+                frozen.append(_run(frozen_cmd, env))
 
     secs = [s for s, _ in station]
     empty_secs = [s for s, _ in empty]
@@ -93,8 +104,31 @@ def main(argv: list[str] | None = None) -> dict:
             "vs_target_1_5_s": round(statistics.median(secs) / 1.5, 3),
         },
     }
+    if frozen:
+        fsecs = [s for s, _ in frozen]
+        result["metrics"].update({
+            "frozen_seconds": round(statistics.median(fsecs), 3),
+            "frozen_seconds_first_run": round(fsecs[0], 3),
+            "frozen_seconds_max": round(max(fsecs), 3),
+            "frozen_rss_mb": round(max(r for _, r in frozen), 1),
+        })
+        result["ratios"]["frozen_vs_source"] = round(
+            statistics.median(fsecs) / statistics.median(secs), 3)
+        result["ratios"]["frozen_vs_target_1_2x_source"] = round(
+            statistics.median(fsecs) / (1.2 * statistics.median(secs)), 3)
+        result["sizes_mb"] = _package_sizes(args.frozen)
     print(json.dumps(result))
     return result
+
+
+def _package_sizes(binary: Path) -> dict[str, float]:
+    """The one-folder build on disk, and the .deb beside it in dist/ when there is one."""
+    folder = binary.resolve().parent
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    sizes = {"one_folder": round(total / 1e6, 1)}
+    for deb in sorted(folder.parent.glob("tracetrack-station_*.deb")):
+        sizes["deb"] = round(deb.stat().st_size / 1e6, 1)
+    return sizes
 
 
 if __name__ == "__main__":
