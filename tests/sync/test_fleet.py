@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from central.invariants import check_invariants
 from central.stations import revoke_station
 from sync.protocol import PushBatch
-from sync.transport import DirectTransport
 from sync.worker import SyncListener, SyncSummary
 from tests.sync.stationkit import (
     central_rows,
@@ -151,7 +150,7 @@ def test_station_cannot_send_events_under_another_id(central_db, tmp_path) -> No
     assert summary.applied == 0 and summary.pending == 13
     assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 0
     # Forged batch: the batch says D1 (matching the credential) but the events say D2.
-    t = DirectTransport(url_d1, station_id="D1")
+    t = url_d1.transport()
     forged = local_rows(d2, "SELECT seq FROM events ORDER BY seq LIMIT 1")
     assert forged
     from sync.errors import StationMismatch

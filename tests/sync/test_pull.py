@@ -9,7 +9,6 @@ from station.paths import resolve
 from station.service import StationService
 from station.store.local import LocalStore
 from sync.pull import PULL_CURSOR, pull_all
-from sync.transport import DirectTransport
 from tests.sync.conftest import Events, push_as
 from tests.sync.proxy import TcpProxy
 from tests.sync.stationkit import (
@@ -92,8 +91,8 @@ def test_bootstrap_resumes_after_a_cut(central_db, tmp_path) -> None:
     url = central_db.add_station("D1")
     store = _fresh_station(tmp_path, "D1")
     pages: list[int] = []
-    with TcpProxy(upstream_of(central_db.url)) as proxy:
-        t = DirectTransport(via_proxy(url, proxy), station_id="D1")
+    with TcpProxy(upstream_of(url)) as proxy:
+        t = via_proxy(url, proxy).transport()
         conn = store.connect(write=True)
         try:
             from sync.errors import TransientError
@@ -103,7 +102,7 @@ def test_bootstrap_resumes_after_a_cut(central_db, tmp_path) -> None:
                 if any(c["table"] == "bag" for c in page.changes):
                     pages.append(len(page.changes))
                 if len(pages) == 2 and not proxy.fired_count:
-                    proxy.cut_before_request(b"station_session")
+                    proxy.cut_before_request(b"POST /v1/pull")
 
             with pytest.raises(TransientError):
                 pull_all(conn, t, "D1", limit=10, bootstrap_limit=10, on_page=on_page)
@@ -175,7 +174,7 @@ def test_view_is_centre_state_plus_own_pending_events(central_db, tmp_path) -> N
                               ev.link("SB00003", "Z0001")])
         # Pull only (the push has not happened yet).
         conn = store.connect(write=True)
-        t = DirectTransport(url, station_id="D1")
+        t = url.transport()
         try:
             pull_all(conn, t, "D1")
         finally:
@@ -273,7 +272,7 @@ def test_links_made_while_the_first_download_runs_keep_the_view_whole(central_db
         """The real transport; just before the link phase is read, D2 pushes a new link."""
 
         def __init__(self) -> None:
-            self.inner = DirectTransport(url, station_id="D1")
+            self.inner = url.transport()
             self.pushed = False
 
         def pull(self, request):  # noqa: ANN001, ANN201

@@ -197,76 +197,190 @@ def test_convergence_mismatch_is_repaired_by_resending(central_db, tmp_path) -> 
 
 @pytest.mark.central
 def test_sync_command_json_summary_and_exit_status(central_db, tmp_path) -> None:
+    """`tracetrack-station sync` as a process: connecting tries the centre first (nothing kept
+    when it cannot be reached); a run cut off by the network says so and exits 6 with the
+    events still queued; the next run, with the kept address and token, sends them (exit 0)."""
     import json
     import os
     import subprocess
     from pathlib import Path
 
+    from station.paths import resolve
     from tests.sync.proxy import TcpProxy
+    from tests.sync.service_proc import free_port
     from tests.sync.stationkit import upstream_of, via_proxy
 
     exe = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "tracetrack-station"
+    access = central_db.add_station("D1")
     env = dict(os.environ, TRACETRACK_NO_KEYRING="1")
-    url = central_db.add_station("D1")
+    env.pop("TRACETRACK_CENTRAL_TOKEN", None)
     store = make_station(tmp_path, "D1")
     _fill(store, parents=1, children=3)
     store.close()
     base = [str(exe), "--basedir", str(tmp_path), "--json"]
 
-    def run(*args: str) -> tuple[int, dict]:
-        p = subprocess.run([*base, *args], env=env, capture_output=True, text=True, timeout=120)
-        return p.returncode, json.loads(p.stdout.strip().splitlines()[-1])
+    def run(*args: str, token: str | None = None) -> tuple[int, dict, str]:
+        child_env = dict(env, TRACETRACK_CENTRAL_TOKEN=token) if token else env
+        p = subprocess.run([*base, *args], env=child_env, capture_output=True, text=True,
+                           timeout=120, stdin=subprocess.DEVNULL)
+        return p.returncode, json.loads(p.stdout.strip().splitlines()[-1]), p.stderr
 
-    with TcpProxy(upstream_of(central_db.url)) as proxy:
-        proxy.refuse(True)  # the centre is unreachable
-        rc, out = run("sync", "--once", "--central", via_proxy(url, proxy))
+    def central_url_setting() -> str:
+        s = LocalStore.open(resolve(tmp_path))
+        try:
+            return s.settings().central_url
+        finally:
+            s.close()
+
+    # Nothing listens at the address: refused before anything is kept.
+    rc, out, err = run("sync", "--once", "--central", f"http://127.0.0.1:{free_port()}",
+                       token=access.token)
+    assert rc == 6
+    assert "cannot be reached" in out["error"] and "cannot be reached" in err
+    assert central_url_setting() == ""
+    # No token at all (none in the environment, no terminal to ask at): refused too.
+    rc, out, _ = run("sync", "--once", "--central", access.url)
+    assert rc == 6 and "TRACETRACK_CENTRAL_TOKEN" in out["error"]
+    assert central_url_setting() == ""
+
+    with TcpProxy(upstream_of(access.url)) as proxy:
+        proxy_access = via_proxy(access, proxy)
+        # The centre knows the token (whoami goes through), then the network drops the push.
+        proxy.cut_before_request(b"POST /v1/push")
+        rc, out, _ = run("sync", "--once", "--central", proxy_access.url, token=access.token)
+        assert proxy.fired.is_set()
         assert rc == 6
-        assert out["pending"] == 4 and out["state"] == "offline"
-        assert "unreachable" in out["error"]
-        proxy.refuse(False)
-        rc, summary = run("sync", "--once")  # the URL and password were kept
-    assert rc == 0
+        assert out["pending"] == 4 and out["state"] == "offline" and out["sent"] == 0
+        assert "cut before its answer" in out["error"]
+        assert central_url_setting() == proxy_access.url
+        rc, summary, err = run("sync", "--once")  # the address and the token were kept
+    assert rc == 0, err
     assert {k: summary[k] for k in ("sent", "applied", "duplicate", "rejected", "pending")} == {
         "sent": 4, "applied": 4, "duplicate": 0, "rejected": 0, "pending": 0}
     assert summary["pulled"] >= 0 and summary["converged"] is True
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 4
+
+
+class _Recorder:
+    """The station's real transport, noting when each push left, when its answer came back
+    and what it said."""
+
+    def __init__(self, access) -> None:  # noqa: ANN001
+        import threading
+
+        self.inner = access.transport()
+        self.lock = threading.Lock()
+        # (sent at, answered at, status, Retry-After header, retry_after in the body)
+        self.pushes: list[tuple[float, float, int, str | None, float | None]] = []
+        self.inner.client.event_hooks["response"].append(self._on_response)
+        self._sent_at = 0.0
+
+    def _on_response(self, response) -> None:  # noqa: ANN001
+        import time
+
+        if response.request.url.path != "/v1/push":
+            return
+        answered = time.monotonic()
+        response.read()
+        retry = response.json().get("retry_after") if response.status_code == 503 else None
+        with self.lock:
+            self.pushes.append((self._sent_at, answered, response.status_code,
+                                response.headers.get("retry-after"), retry))
+
+    def push(self, batch):  # noqa: ANN001, ANN201
+        import time
+
+        self._sent_at = time.monotonic()
+        return self.inner.push(batch)
+
+    def pull(self, request):  # noqa: ANN001, ANN201
+        return self.inner.pull(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def seen(self) -> list[tuple[float, float, int, str | None, float | None]]:
+        with self.lock:
+            return list(self.pushes)
 
 
 @pytest.mark.central
 def test_busy_centre_is_retried_no_sooner_than_it_asked(central_db, tmp_path) -> None:
-    """Every admission slot is taken (another station applying a batch): the station is told
-    "busy, retry after N s", keeps its events, shows "syncing" and waits at least N s."""
+    """Every admission slot is taken (another session holds them): the service waits its short
+    while in line, then answers 503 busy with Retry-After; the station keeps its events, shows
+    "syncing" and sends again no sooner than it was asked."""
     import sqlalchemy as sa
 
-    from sync.transport import ADMISSION_LOCK, ADMISSION_SLOTS, DirectTransport
-    from sync.worker import SyncWorker
+    from central.app import ADMISSION_LOCK
+    from central.service import EXPRESS_OFFSET
+    from sync.worker import SyncSummary, SyncWorker
+    from tests.sync.stationkit import until
 
-    url = central_db.add_station("D1")
+    # One common slot and one express slot (for small batches like this one): the defaults.
+    central_db.service(extra=("--admission-wait", "0.2", "--slots", "1", "--express-slots", "1"))
+    slots = (0, EXPRESS_OFFSET)
+    access = central_db.add_station("D1")
     store = make_station(tmp_path, "D1")
     _fill(store, parents=1, children=2)
     holder = sa.create_engine(central_db.url.replace("postgresql://", "postgresql+psycopg2://", 1),
                               poolclass=sa.pool.NullPool)
-    worker = SyncWorker(store, lambda: DirectTransport(url, station_id="D1", busy_retry_s=4.0),
-                        backoff_base_s=0.01, backoff_cap_s=60)
+    transports: list[_Recorder] = []
+
+    def factory() -> _Recorder:
+        transports.append(_Recorder(access))
+        return transports[-1]
+
+    runs: list[SyncSummary] = []
+
+    class Runs(SyncListener):
+        def run_finished(self, summary: SyncSummary) -> None:
+            runs.append(summary)
+
+    worker = SyncWorker(store, factory, listener=Runs(), backoff_base_s=0.01, backoff_cap_s=60,
+                        interval_s=60)
     try:
         with holder.connect() as conn:
-            for slot in range(ADMISSION_SLOTS):
-                assert conn.exec_driver_sql(
-                    f"SELECT pg_try_advisory_lock({ADMISSION_LOCK}, {slot})").scalar()
+            for slot in slots:
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({ADMISSION_LOCK}, {slot})")
             busy = worker.run_once()
             assert busy.state == "syncing" and "busy" in (busy.error or "")
             assert busy.pending == 3 and busy.applied == 0
-            assert worker.next_delay_s >= 4.0 * 0.5  # the centre's retry-after is a floor
+            [(_sent, _answered, status, header, retry_after)] = transports[0].seen()
+            assert status == 503 and header is not None and int(header) >= 1
+            assert retry_after is not None and retry_after > 0
+            assert worker.next_delay_s >= retry_after  # the centre's retry-after is a floor
+            # The worker on its thread (its first run goes at once): it keeps asking, each
+            # time no sooner than the previous answer said.
+            worker.start()
+            until(lambda: len(transports[0].seen()) >= 4, 30, "three more busy answers")
+            worker.stop()
+            seen = transports[0].seen()[1:]
+            assert [s[2] for s in seen] == [503] * len(seen)
+            for prev, nxt in zip(seen, seen[1:], strict=False):
+                asked = prev[4]
+                assert asked is not None and nxt[0] - prev[1] >= asked, (prev, nxt)
+            assert _states(store) == {"pending": 3}
+            for slot in slots:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({ADMISSION_LOCK}, {slot})")
             conn.rollback()
         # Scanned while the centre was busy: sent after the batch that was turned away
-        # (which goes again as it was), none of them lost.
+        # (which goes again as it was), none of them lost. The holder's slot is free again.
         _fill(store, parents=1, children=1, prefix="N")
-        # The holder's session ended: its slots are free again.
-        done = worker.run_once()
+        runs.clear()
+        worker.start()
+        until(lambda: any(r.pending == 0 and r.error is None for r in list(runs)), 30,
+              "the queue to drain once the slot is free")
+        worker.stop()
     finally:
+        worker.stop()
         worker.close()
         holder.dispose()
-    assert (done.error, done.applied, done.duplicate, done.pending) == (None, 5, 0, 0)
+    done = list(runs)
+    assert [r.error for r in done] == [None] * len(done)
+    assert (sum(r.applied for r in done), sum(r.duplicate for r in done), done[-1].pending) == (
+        5, 0, 0)
     assert _states(store) == {"applied": 5}
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 5
     store.close()
 
 

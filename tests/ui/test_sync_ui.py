@@ -1,4 +1,5 @@
-"""The sync bridge and the sync issues screen in the real window, against a real centre."""
+"""The sync bridge and the sync issues screen in the real window, against a real centre (its
+sync service, a real `tracetrack-central serve` process)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from sync.transport import DirectTransport
 from sync.worker import SyncIssue
 from tests.sync.conftest import Events, _central_template, central_db, central_url, push_as  # noqa: F401
 from tests.sync.proxy import TcpProxy
@@ -41,7 +41,7 @@ def test_rejection_reaches_the_screen_and_a_biller_acknowledges_it(
     other = central_db.add_station("D2")
     ev = Events("D2")
     url = central_db.add_station("T1")
-    bridge = attach_sync(window, lambda: DirectTransport(url, station_id="T1"),
+    bridge = attach_sync(window, lambda: url.transport(),
                          backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
     panel = window.status_panel
     try:
@@ -65,8 +65,14 @@ def test_rejection_reaches_the_screen_and_a_biller_acknowledges_it(
                                                "SELECT count(*) FROM station_events WHERE station_id = 'T1'") == 3,
                         timeout=15000)
         qtbot.waitUntil(lambda: panel.issues_label.text() == "1 sync issues", timeout=15000)
-        qtbot.waitUntil(lambda: panel.pending_label.text() == "0 pending", timeout=15000)
-        assert panel.centre_label.text() == "centre: online"
+
+        def drained_and_online() -> None:  # asserts, so a timeout says what was on screen
+            summary = bridge.last_summary
+            assert (panel.pending_label.text(), panel.centre_label.text()) == (
+                "0 pending", "centre: online"), summary
+
+        # (the pull after the push shows "syncing" a moment longer)
+        qtbot.waitUntil(drained_and_online, timeout=15000)
 
         screen = window.sync_issues_screen
         QTest.keyClick(window, Qt.Key.Key_F8)
@@ -98,17 +104,17 @@ def test_rejection_reaches_the_screen_and_a_biller_acknowledges_it(
 @pytest.mark.central
 def test_status_bar_shows_offline_then_online(window, qtbot, central_db) -> None:  # noqa: F811
     url = central_db.add_station("T1")
-    with TcpProxy(upstream_of(central_db.url)) as proxy:
-        proxy.refuse(True)
-        bridge = attach_sync(window, lambda: DirectTransport(via_proxy(url, proxy), station_id="T1",
-                                                             connect_timeout=2),
+    with TcpProxy(upstream_of(url)) as proxy:
+        proxy.refuse(True)  # connections are taken and closed at once: no answer ever comes
+        bridge = attach_sync(window, lambda: via_proxy(url, proxy).transport(connect_timeout=2),
                              backoff_base_s=0.05, backoff_cap_s=0.3, interval_s=30)
         panel = window.status_panel
         try:
             qtbot.waitUntil(lambda: panel.centre_label.text() == "centre: offline", timeout=15000)
             qtbot.waitUntil(lambda: bridge.last_summary is not None
                             and bridge.last_summary.state == "offline", timeout=5000)
-            assert "unreachable" in bridge.last_summary.error
+            assert "cut before its answer" in bridge.last_summary.error
+            assert _pending_events(window.store) == 0  # nothing scanned yet: nothing lost
             proxy.refuse(False)
             qtbot.waitUntil(lambda: panel.centre_label.text() == "centre: online", timeout=15000)
             qtbot.waitUntil(lambda: panel.last_sync_label.text().startswith("last sync "),
@@ -126,7 +132,7 @@ def test_clock_skew_over_five_minutes_is_shown_and_scanning_goes_on(
     from station.store.local import utcnow
 
     url = central_db.add_station("T1")
-    bridge = attach_sync(window, lambda: DirectTransport(url, station_id="T1"),
+    bridge = attach_sync(window, lambda: url.transport(),
                          clock=lambda: utcnow() + timedelta(minutes=7), interval_s=30)
     panel = window.status_panel
     try:
@@ -142,39 +148,117 @@ def test_clock_skew_over_five_minutes_is_shown_and_scanning_goes_on(
         bridge.stop()
 
 
-@pytest.mark.central
-def test_admin_connects_the_station_from_the_window(window, qtbot, central_db, monkeypatch) -> None:  # noqa: F811
-    from station.secrets import SecretStore, split_secret
+def _pending_events(store) -> int:  # noqa: ANN001
+    with store.engine.connect() as conn:
+        n = conn.exec_driver_sql("SELECT count(*) FROM events WHERE sync_state='pending'").scalar()
+        conn.rollback()
+    return int(n)
 
-    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
-    url = central_db.add_station("T1")
-    clean, password = split_secret(url)
-    bridge = attach_sync(window, backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
-    assert bridge.worker is None  # not connected yet: the station works alone
+
+def _open_connect_form(window, qtbot):  # noqa: ANN001, ANN202
+    """The sync issues screen as an admin (a dispatcher may look but not connect)."""
     screen = window.sync_issues_screen
     log_in(window, qtbot, "dispatcher")
     QTest.keyClick(window, Qt.Key.Key_F8)
     qtbot.waitUntil(lambda: window.current_screen_key == "sync_issues", timeout=3000)
     assert not screen.connect_button.isEnabled()  # admins only
+    assert not screen.token_edit.isEnabled()
     window.log_out()
     qtbot.waitUntil(lambda: window.operator is None, timeout=5000)
     log_in(window, qtbot, "admin")
     QTest.keyClick(window, Qt.Key.Key_F8)
     qtbot.waitUntil(lambda: window.current_screen_key == "sync_issues", timeout=3000)
+    assert screen.connect_button.isEnabled()
     assert screen.centre_label.text() == "Centre: not connected"
+    return screen
+
+
+def _type_and_connect(qtbot, screen, url: str, token: str) -> None:  # noqa: ANN001
+    QTest.keyClicks(screen.url_edit, url)
+    QTest.keyClicks(screen.token_edit, token)
+    assert screen.url_edit.text() == url and screen.token_edit.text() == token
+    qtbot.mouseClick(screen.connect_button, Qt.MouseButton.LeftButton)
+
+
+@pytest.mark.central
+def test_admin_connects_the_station_from_the_window(window, qtbot, central_db, monkeypatch) -> None:  # noqa: F811
+    from station.secrets import SecretStore
+
+    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
+    access = central_db.add_station("T1")
+    bridge = attach_sync(window, backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
+    assert bridge.worker is None  # not connected yet: the station works alone
+    screen = _open_connect_form(window, qtbot)
     try:
-        QTest.keyClicks(screen.url_edit, clean)
-        QTest.keyClicks(screen.password_edit, password or "")
-        qtbot.mouseClick(screen.connect_button, Qt.MouseButton.LeftButton)
+        _type_and_connect(qtbot, screen, access.url, access.token)
+        qtbot.waitUntil(lambda: screen.message.text().startswith("Connected"), timeout=15000)
+        assert f"the centre at {access.url} knows this station (T1)" in screen.message.text()
         qtbot.waitUntil(lambda: window.status_panel.centre_label.text() == "centre: online",
                         timeout=15000)
-        assert screen.centre_label.text() == f"Centre: {clean}"
-        assert window.settings.central_url == clean
-        assert password
+        assert screen.centre_label.text() == f"Centre: {access.url}"
+        assert window.settings.central_url == access.url
+        assert bridge.worker is not None and bridge.worker.running
         for f in window.store.paths.data_dir.iterdir():  # the store, its WAL, the UI settings
             if f.is_file() and f.name != "secrets.json":
-                assert password not in f.read_bytes().decode("latin-1"), f.name
-        assert SecretStore(window.store.paths).get("T1") == password
-        assert screen.password_edit.text() == ""
+                assert access.token not in f.read_bytes().decode("latin-1"), f.name
+        assert SecretStore(window.store.paths).get("T1") == access.token
+        assert screen.token_edit.text() == "" and screen.url_edit.text() == ""
+        # A scan now reaches the centre through the connection made here.
+        window.log_out()
+        qtbot.waitUntil(lambda: window.operator is None, timeout=5000)
+        log_in(window, qtbot)
+        qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+        scan_keys(window, qtbot, "SB00001")
+        qtbot.waitUntil(lambda: central_scalar(
+            central_db.url, "SELECT count(*) FROM station_events WHERE station_id = 'T1'") == 1,
+            timeout=15000)
+    finally:
+        bridge.stop()
+
+
+@pytest.mark.central
+@pytest.mark.parametrize("case", ["wrong_token", "database_url", "closed_port"])
+def test_connect_that_cannot_work_says_why_and_keeps_nothing(
+    window, qtbot, central_db, monkeypatch, case  # noqa: F811
+) -> None:
+    from station.secrets import SecretStore
+    from tests.sync.service_proc import free_port
+
+    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
+    access = central_db.add_station("T1")
+    url, token = access.url, access.token
+    if case == "wrong_token":
+        token = "tt_" + "x" * 40
+    elif case == "database_url":
+        url = f"postgresql://tt_station:secret@127.0.0.1:{upstream_of(access)[1]}/central"
+    else:
+        url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    bridge = attach_sync(window, backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
+    screen = _open_connect_form(window, qtbot)
+    try:
+        _type_and_connect(qtbot, screen, url, token)
+        qtbot.waitUntil(lambda: screen.connect_button.isEnabled()
+                        and not screen.message.text().startswith("Trying"), timeout=15000)
+        text = screen.message.text()
+        if case == "wrong_token":
+            assert text.startswith("Not connected: ")
+            assert "does not know this station token" in text
+            assert "Nothing was changed." in text and ".." not in text
+        elif case == "database_url":
+            # Refused before anything is tried: the old kind of setting, with the way out.
+            assert "is a database address" in text
+            assert "add-station" in text and "https://" in text and "token" in text
+            assert "secret" not in text  # the password in what was typed is not echoed
+        else:
+            assert text.startswith("Not connected: ")
+            assert "cannot be reached" in text and url in text
+        # Nothing was kept: no address, no token, no worker; what was typed stays to be fixed.
+        assert window.settings.central_url == ""
+        assert window.store.settings().central_url == ""
+        assert SecretStore(window.store.paths).get("T1") is None
+        assert screen.centre_label.text() == "Centre: not connected"
+        assert bridge.worker is None
+        assert screen.url_edit.text() == url
+        assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 0
     finally:
         bridge.stop()
