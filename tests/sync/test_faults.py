@@ -1,5 +1,5 @@
-"""Fault checks of sync.md with the real sync service, a real PostgreSQL and real sockets: a TCP
-proxy between station and service cuts connections before a request, in the middle of one and
+"""Fault checks (docs/sync.md §18) with the real sync service, a real PostgreSQL and real
+sockets: a TCP proxy between station and service cuts connections before a request, in the middle of one and
 after the centre committed; a killed station process; PostgreSQL restarted, and the sync service
 itself restarted, in the middle of a drain."""
 
