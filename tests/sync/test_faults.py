@@ -1,7 +1,7 @@
 """Fault checks (docs/sync.md §18) with the real sync service, a real PostgreSQL and real
-sockets: a TCP proxy between station and service cuts connections before a request, in the middle of one and
-after the centre committed; a killed station process; PostgreSQL restarted, and the sync service
-itself restarted, in the middle of a drain."""
+sockets: a TCP proxy between station and service cuts connections before a request, in the
+middle of one and after the centre committed; a killed station process; PostgreSQL restarted,
+and the sync service itself restarted, in the middle of a drain."""
 
 from __future__ import annotations
 
