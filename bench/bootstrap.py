@@ -1,5 +1,6 @@
 """bench bootstrap: a fresh station downloads bag types, operators, bills, bags and links of a full
-centre (the first pull, through the direct transport, into its SQLite store).
+centre (the first pull, over HTTP through a real `tracetrack-central serve` process with the
+station's token and HttpTransport, into its SQLite store).
 
     python -m bench.bootstrap            quick size (50 000 bags, 500 bills)
     python -m bench.bootstrap --full     1 000 000 bags, 10 000 bills
@@ -22,14 +23,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.ingest import fresh_db, log, server_url
-from station.paths import resolve
-from station.store.local import LocalStore
+from bench.serve_proc import Serve, register, service_url
 from central import db as central_db
 from central.invariants import check_invariants
-from central.stations import add_station
 from central.users import add_demo_users
+from station.paths import resolve
+from station.store.local import LocalStore
 from sync.pull import pull_all
-from sync.transport import DirectTransport
+from sync.transport import HttpTransport
 
 AREA = "North"
 CHILDREN = 30
@@ -111,11 +112,28 @@ def generate_centre(url: str, bags: int, bills: int) -> dict[str, int]:
             "generate_s": round(gen_s, 2)}
 
 
-def download(station_url: str, base: Path) -> dict[str, Any]:
+class InProcessPull:
+    """The comparison: the service's pull called directly on the service role's connection
+    (no HTTP, no JSON), as the direct transport did before the service."""
+
+    def __init__(self, url: str, station_id: str) -> None:
+        self.engine = central_db.make_engine(url, pool_size=1)
+        self.station_id = station_id
+
+    def pull(self, request: Any) -> Any:
+        from central.service import pull
+
+        with self.engine.connect() as conn:
+            return pull(conn, self.station_id, request)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def download(transport: Any, station_id: str, base: Path) -> dict[str, Any]:
     store = LocalStore.open(resolve(base), create=True)
-    store.init_station("BOOT-1", AREA)
+    store.init_station(station_id, AREA)
     conn = store.connect(write=True)
-    transport = DirectTransport(station_url, station_id="BOOT-1")
     pages = 0
 
     def on_page(_page: Any) -> None:
@@ -126,7 +144,7 @@ def download(station_url: str, base: Path) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     try:
-        rows = pull_all(conn, transport, "BOOT-1", on_page=on_page)
+        rows = pull_all(conn, transport, station_id, on_page=on_page)
     finally:
         transport.close()
     seconds = time.perf_counter() - t0
@@ -145,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--bags", type=int)
+    ap.add_argument("--no-compare", action="store_true",
+                    help="skip the in-process download (the comparison without HTTP)")
     args = ap.parse_args(argv)
     bags, bills = FULL if args.full else QUICK
     if args.bags:
@@ -157,19 +177,32 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  {centre}")
         eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
         with eng.begin() as conn:
-            station_url = add_station(conn, url, "BOOT-1", AREA)["url"]
+            token = register(conn, "BOOT-1", AREA)
+            register(conn, "BOOT-2", AREA)
         eng.dispose()
-        log("fresh station downloading")
-        with tempfile.TemporaryDirectory(prefix="tt-boot-") as tmp:
-            got = download(station_url, Path(tmp))
+        role_url = service_url(url)
+        with Serve(role_url) as serve:
+            log(f"fresh station downloading through {serve.url}")
+            transport = HttpTransport(serve.url, token, station_id="BOOT-1")
+            transport.whoami()  # connected, as a station that was just given its token
+            with tempfile.TemporaryDirectory(prefix="tt-boot-") as tmp:
+                got = download(transport, "BOOT-1", Path(tmp))
         log(f"  {got}")
+        if args.no_compare:
+            inproc = None
+        else:
+            log("the same download in-process, without HTTP (comparison)")
+            with tempfile.TemporaryDirectory(prefix="tt-boot-") as tmp:
+                inproc = download(InProcessPull(role_url, "BOOT-2"), "BOOT-2", Path(tmp))
+            log(f"  {inproc}")
     finally:
         if srv is not None:
             srv.cleanup()
     ok = got["bags"] == centre["bags"] and got["links"] == centre["links"] and got["bills"] == bills
     result = {
         "bench": "bootstrap",
-        "size": {"bags": centre["bags"], "bills": bills, "links": centre["links"]},
+        "size": {"bags": centre["bags"], "bills": bills, "links": centre["links"],
+                 "path": "HttpTransport -> tracetrack-central serve (1 worker)"},
         "metrics": {
             "seconds": round(got["seconds"], 2),
             "bags": got["bags"],
@@ -180,8 +213,13 @@ def main(argv: list[str] | None = None) -> int:
             "rows_per_s": round(got["rows"] / got["seconds"], 1),
             "complete": ok,
             "centre_generate_s": centre["generate_s"],
+            **({"in_process_seconds": round(inproc["seconds"], 2),
+                "in_process_complete": inproc["bags"] == centre["bags"]
+                and inproc["links"] == centre["links"]} if inproc else {}),
         },
-        "ratios": {"vs_target_30s": round(got["seconds"] / 30.0, 3)},
+        "ratios": {"vs_target_30s": round(got["seconds"] / 30.0, 3),
+                   **({"seconds_vs_in_process": round(got["seconds"] / inproc["seconds"], 3)}
+                      if inproc else {})},
     }
     print(json.dumps(result))
     return 0 if ok else 1

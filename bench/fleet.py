@@ -1,13 +1,15 @@
 """bench fleet: N stations (separate processes) drain their offline backlogs into one centre at
-the same moment, through the real sync worker and direct transport; a share of their child scans
-conflict (the same child scanned into different parents at different stations).
+the same moment, through the real sync worker and HttpTransport (each station its own token) to
+a real `tracetrack-central serve` process (2 workers); a share of their child scans conflict
+(the same child scanned into different parents at different stations).
 
     python -m bench.fleet            quick size (10 stations x 200 events)
     python -m bench.fleet --full     200 stations x 2 000 events
 
 Reports the batch acknowledgement latency (p50/p95/max over all batches of all stations), lost
 and duplicated events, invariant violations and the drain time. Uses TRACETRACK_BENCH_DATABASE_URL
-when set, else a throwaway pgserver (max_connections raised for the fleet). Last line: JSON.
+when set, else a throwaway pgserver (max_connections raised for the service's pools). Last
+line: JSON.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import random
 import shutil
 import sqlite3
@@ -28,15 +31,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.ingest import fresh_db, log, server_url
+from bench.serve_proc import Serve, register, service_url
+from central import db as central_db
+from central.invariants import check_invariants
+from central.users import add_demo_users
 from station import APP_VERSION, PROTOCOL_VERSION
 from station.events import uuid7
 from station.paths import resolve
 from station.store.local import LocalStore
-from central import db as central_db
-from central.invariants import check_invariants
-from central.stations import add_station
-from central.users import add_demo_users
-from sync.transport import ADMISSION_SLOTS
 
 AREA = "North"
 CHILDREN = 30
@@ -107,30 +109,49 @@ def make_stations(root: Path, count: int, events: int) -> list[Path]:
 
 def _warm_imports() -> None:
     """Import what the station processes use before forking (shared, not imported N times)."""
+    import httpx  # noqa: F401
+
+    import central.app  # noqa: F401
     import central.service  # noqa: F401
     import sync.transport  # noqa: F401
     import sync.worker  # noqa: F401
 
 
-def run_station(base: str, url: str, ready: Any, start: Any, out: Any, slots: int,
-                batch: int) -> None:
-    """One station process: wait for the start signal, drain with the real worker, report."""
-    from sync.transport import DirectTransport
+def run_station(base: str, access: tuple[str, str, str, float | None], ready: Any, start: Any,
+                out: Any, batch: int) -> None:
+    """One station process: wait for the start signal, drain with the real worker, report.
+    `access` is ("service", service URL, token, _) or ("in-process", service role URL, _, wait)."""
+    from sync.transport import HttpTransport
     from sync.worker import SyncWorker
 
     store = LocalStore.open(resolve(base))
     sid = store.settings().station_id
     acks: list[float] = []
+    path, url, token, wait = access
+
+    def new_transport() -> Any:
+        if path == "in-process":
+            from bench.ingest import InProcess
+
+            return InProcess(url, sid, admission_wait_s=wait)
+        return HttpTransport(url, token, station_id=sid)
+
     # Connected before the start, as a station that is up and waiting for the network would
-    # be: the figures are batch round trips, not process start-up or PostgreSQL log-in.
-    transport = DirectTransport(url, station_id=sid, admission_slots=slots)
-    with transport.engine.connect() as conn:
-        conn.exec_driver_sql("SELECT 1")
-        conn.rollback()
-    worker = SyncWorker(store, lambda: transport, pull=False, max_batch_events=batch,
+    # be: the figures are batch round trips, not process start-up or the first connection.
+    transport = new_transport()
+    if path == "in-process":
+        transport.connect()
+    else:
+        transport.whoami()
+    made = [transport]
+
+    def factory() -> Any:  # the connected one first; a new one if the worker drops it
+        return made.pop() if made else new_transport()
+
+    worker = SyncWorker(store, factory, pull=False, max_batch_events=batch,
                         on_ack=acks.append, backoff_base_s=BACKOFF_BASE_S,
                         backoff_cap_s=BACKOFF_CAP_S)
-    totals = {"sent": 0, "applied": 0, "duplicate": 0, "rejected": 0, "errors": 0}
+    totals = {"sent": 0, "applied": 0, "duplicate": 0, "rejected": 0, "errors": 0, "busy": 0}
     ready.put(sid)
     start.wait()
     t0 = time.perf_counter()
@@ -143,8 +164,11 @@ def run_station(base: str, url: str, ready: Any, start: Any, out: Any, slots: in
             totals[k] += getattr(s, k)
         pending = s.pending
         if s.error:
-            totals["errors"] += 1
-            errors.append(s.error)
+            if s.state == "syncing":  # the centre said busy: not an acknowledgement
+                totals["busy"] += 1
+            else:
+                totals["errors"] += 1
+                errors.append(s.error)
             time.sleep(worker.next_delay_s)
             continue
         if pending == 0:
@@ -161,30 +185,32 @@ def run_station(base: str, url: str, ready: Any, start: Any, out: Any, slots: in
              "states": states, "issues": issues, "error_texts": errors[:3], **totals})
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--full", action="store_true")
-    ap.add_argument("--stations", type=int)
-    ap.add_argument("--events", type=int)
-    ap.add_argument("--slots", type=int, default=ADMISSION_SLOTS,
-                    help="batches the centre applies at once (0: no admission control)")
-    ap.add_argument("--batch", type=int, default=BATCH, help="events per batch (max 500)")
-    args = ap.parse_args(argv)
-    stations, events = FULL if args.full else QUICK
-    stations = args.stations or stations
-    events = args.events or events
-    # every station keeps a connection: PostgreSQL's default of 100 is too few for a fleet
-    admin, srv = server_url({"max_connections": str(max(100, stations * 2 + 20))})
+def run_fleet(admin: str, path: str, stations: int, events: int, args: Any) -> dict[str, Any]:
+    """One drain of the whole fleet into a fresh centre, through `path`; its metrics."""
     tmp = Path(tempfile.mkdtemp(prefix="tt-fleet-"))
+    serve: Serve | None = None
+    wait = args.admission_wait
     try:
-        url = fresh_db(admin, "tt_bench_fleet")
+        url = fresh_db(admin, "tt_bench_fleet_" + path.replace("-", "_"))
         eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
         central_db.migrate(eng)
-        urls = []
+        tokens = []
         with eng.begin() as conn:
             add_demo_users(conn, AREA)
             for i in range(stations):
-                urls.append(add_station(conn, url, f"FLEET-{i:03d}", AREA)["url"])
+                tokens.append(register(conn, f"FLEET-{i:03d}", AREA))
+        role_url = service_url(url)
+        if path == "service":
+            extra = ("--slots", str(args.slots))
+            if wait is not None:
+                extra += ("--admission-wait", str(wait))
+            serve = Serve(role_url, workers=args.workers, extra=extra).start()
+            log(f"serve on {serve.url} ({args.workers} workers, {' '.join(extra)})")
+            accesses = [("service", serve.url, tok, None) for tok in tokens]
+        else:
+            log("in-process: each station applies with central.service.push on its own "
+                "connection as the service role (no HTTP)")
+            accesses = [("in-process", role_url, "", wait) for _ in tokens]
         log(f"preparing {stations} stations x {events} events")
         bases = make_stations(tmp, stations, events)
         _warm_imports()
@@ -192,20 +218,22 @@ def main(argv: list[str] | None = None) -> int:
         start = ctx.Event()
         ready = ctx.Queue()
         out = ctx.Queue()
-        procs = [ctx.Process(target=run_station, args=(str(b), u, ready, start, out, args.slots, args.batch),
-                             daemon=True)
-                 for b, u in zip(bases, urls, strict=True)]
+        procs = [ctx.Process(target=run_station,
+                             args=(str(b), acc, ready, start, out, args.batch), daemon=True)
+                 for b, acc in zip(bases, accesses, strict=True)]
         for p in procs:
             p.start()
         for _ in procs:  # every station has its store open and waits for the start
             ready.get(timeout=300)
-        log("all stations online at once")
+        log(f"all stations online at once (load {os.getloadavg()[0]:.2f})")
         t0 = time.perf_counter()
         start.set()
         results = [out.get(timeout=900) for _ in procs]
         wall = time.perf_counter() - t0
         for p in procs:
             p.join(30)
+        if serve is not None:
+            serve.stop()
         log(f"drained in {wall:.1f} s")
         with eng.connect() as conn:
             c = conn.exec_driver_sql
@@ -218,57 +246,96 @@ def main(argv: list[str] | None = None) -> int:
             problems = check_invariants(conn)
         eng.dispose()
     finally:
-        if srv is not None:
-            srv.cleanup()
+        if serve is not None:
+            serve.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     total = stations * events
     acks = sorted(a for r in results for a in r["acks"])
-    # Each station's first batch also warms its process and its new PostgreSQL session (plans,
-    # catalog caches): reported apart, as a station that has been running has neither cost.
+    # Each station's first batch also warms its process and the centre's session and code
+    # paths: reported apart, as a station that has been running has neither cost.
     warm = sorted(a for r in results for a in r["acks"][1:])
 
     def pct(q: float, values: list[float] | None = None) -> float:
         v = acks if values is None else values
         return v[min(len(v) - 1, int(len(v) * q))] if v else 0.0
 
-    still_pending = sum(max(r["pending"], 0) for r in results)
-    rejected = sum(r["rejected"] for r in results)
-    issues = sum(r["issues"] or 0 for r in results)
-    duplicated = (stored - distinct) + max(0, scans - applied_links) + max(0, links - applied_links)
-    result = {
-        "bench": "fleet",
-        "size": {"stations": stations, "events_per_station": events,
-                 "conflict_share": CONFLICT_SHARE, "admission_slots": args.slots,
-                 "batch": args.batch},
-        "metrics": {
-            "stations": stations,
-            "events": total,
-            "p50_ack_ms": round(pct(0.50), 1),
-            "p95_ack_ms": round(pct(0.95), 1),
-            "max_ack_ms": round(acks[-1] if acks else 0.0, 1),
-            "p95_ack_ms_after_first_batch": round(pct(0.95, warm), 1),
-            "p95_first_batch_ms": round(pct(0.95, sorted(r["acks"][0] for r in results
-                                                          if r["acks"])), 1),
-            "batches": len(acks),
-            "lost": total - stored + still_pending,
-            "duplicated": duplicated,
-            "invariant_violations": len(problems),
-            "drain_s": round(wall, 2),
-            "events_per_s": round(total / wall, 1),
-            "rejected_conflicts": rejected,
-            "sync_issues": issues,
-            "transient_errors": sum(r["errors"] for r in results),
-        },
-        "ratios": {"p95_vs_target_100ms": round(pct(0.95) / 100.0, 3)},
-    }
     if problems:
         log("invariant problems: " + "; ".join(problems[:5]))
     errs = [e for r in results for e in r["error_texts"]]
     if errs:
         log("some transient errors, e.g.: " + errs[0])
+    still_pending = sum(max(r["pending"], 0) for r in results)
+    duplicated = (stored - distinct) + max(0, scans - applied_links) + max(0, links - applied_links)
+    return {
+        "stations": stations,
+        "events": total,
+        "p50_ack_ms": round(pct(0.50), 1),
+        "p95_ack_ms": round(pct(0.95), 1),
+        "max_ack_ms": round(acks[-1] if acks else 0.0, 1),
+        "p95_ack_ms_after_first_batch": round(pct(0.95, warm), 1),
+        "p95_first_batch_ms": round(pct(0.95, sorted(r["acks"][0] for r in results
+                                                      if r["acks"])), 1),
+        "batches": len(acks),
+        "lost": total - stored + still_pending,
+        "duplicated": duplicated,
+        "invariant_violations": len(problems),
+        "drain_s": round(wall, 2),
+        "events_per_s": round(total / wall, 1),
+        "rejected_conflicts": sum(r["rejected"] for r in results),
+        "sync_issues": sum(r["issues"] or 0 for r in results),
+        "busy_answers": sum(r["busy"] for r in results),
+        "transient_errors": sum(r["errors"] for r in results),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--full", action="store_true")
+    ap.add_argument("--stations", type=int)
+    ap.add_argument("--events", type=int)
+    ap.add_argument("--slots", type=int, default=1,
+                    help="batches the centre applies at once (serve --slots; default 1)")
+    ap.add_argument("--workers", type=int, default=2, help="serve --workers (default 2)")
+    ap.add_argument("--admission-wait", type=float, default=None, metavar="S",
+                    help="serve --admission-wait (default: the service's own, 2 s)")
+    ap.add_argument("--batch", type=int, default=BATCH, help="events per batch (max 500)")
+    ap.add_argument("--compare", action="store_true",
+                    help="then the same drain in-process (central.service.push in each station "
+                         "process, no HTTP), same admission settings, into a fresh centre")
+    args = ap.parse_args(argv)
+    stations, events = FULL if args.full else QUICK
+    stations = args.stations or stations
+    events = args.events or events
+    # the service's pools (per worker 8 + 28 overflow), or with --compare one connection per
+    # station, and the bench's own sessions
+    conns = max(args.workers * 40, stations if args.compare else 0) + 40
+    admin, srv = server_url({"max_connections": str(max(100, conns))})
+    try:
+        m = run_fleet(admin, "service", stations, events, args)
+        inproc = run_fleet(admin, "in-process", stations, events, args) if args.compare else None
+    finally:
+        if srv is not None:
+            srv.cleanup()
+    ratios: dict[str, float] = {"p95_vs_target_100ms": round(m["p95_ack_ms"] / 100.0, 3)}
+    if inproc:
+        m.update({f"in_process_{k}": v for k, v in inproc.items()
+                  if k not in ("stations", "events")})
+        ratios["p95_vs_in_process"] = round(m["p95_ack_ms"] / max(inproc["p95_ack_ms"], 0.1), 3)
+        ratios["drain_vs_in_process"] = round(m["drain_s"] / max(inproc["drain_s"], 0.01), 3)
+    result = {
+        "bench": "fleet",
+        "size": {"stations": stations, "events_per_station": events,
+                 "conflict_share": CONFLICT_SHARE, "admission_slots": args.slots,
+                 "batch": args.batch, "serve_workers": args.workers,
+                 "admission_wait_s": 2.0 if args.admission_wait is None else args.admission_wait,
+                 "path": "SyncWorker + HttpTransport -> tracetrack-central serve"},
+        "metrics": m,
+        "ratios": ratios,
+    }
     print(json.dumps(result))
-    m = result["metrics"]
-    return 0 if m["lost"] == 0 and m["duplicated"] == 0 and not problems else 1
+    ok = all(r["lost"] == 0 and r["duplicated"] == 0 and r["invariant_violations"] == 0
+             for r in (m, inproc) if r)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""bench ingest: one station pushes a backlog through the direct path into PostgreSQL, all rules
-and invariants enforced; compared in the same run with (a) a row-by-row ORM insert loop of the
-same rows, (b) a plain COPY of the same events into an unindexed table and (c) the rows ingest
-writes (bags, links, scans, event log) COPY'd into the real schema with nothing decided.
+"""bench ingest: one station pushes a backlog through the sync service (a real `tracetrack-central
+serve` process, HttpTransport with the station's token) into PostgreSQL, all rules and invariants
+enforced; compared in the same run with (a) a row-by-row ORM insert loop of the same rows, (b) a
+plain COPY of the same events into an unindexed table, (c) the rows ingest writes (bags, links,
+scans, event log) COPY'd into the real schema with nothing decided and (d) the same apply
+in-process without HTTP (central.service.push on the service role's own connection).
 
     python -m bench.ingest            quick size (20 000 events)
     python -m bench.ingest --full     1 000 000 events
@@ -27,12 +29,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from station import APP_VERSION, PROTOCOL_VERSION
-from station.events import Event, EventType, uuid7
+from bench.serve_proc import Serve, register, service_url
 from central import db as central_db
 from central.invariants import check_invariants
-from central.stations import add_station
 from central.users import add_demo_users
+from station import APP_VERSION, PROTOCOL_VERSION
+from station.events import Event, EventType, uuid7
 from sync.protocol import PushBatch
 
 STATION = "BENCH-1"
@@ -150,67 +152,197 @@ def fresh_db(admin_url: str, name: str) -> str:
     return u.render_as_string(hide_password=False).replace("postgresql+psycopg2://", "postgresql://")
 
 
-# -- (1) the real path ----------------------------------------------------------------------------
+# -- (1) the real path: through the sync service ------------------------------------------------
 
 
-def run_ingest(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+def _setup_centre(url: str) -> str:
+    """Schema, demo users and the bench station; returns the station's token."""
     eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
     central_db.migrate(eng)
     with eng.begin() as conn:
         add_demo_users(conn, AREA)
-        station_url = add_station(conn, url, STATION, AREA)["url"]
-    try:
-        from sync.transport import DirectTransport  # the station's own transport (5b)
+        token = register(conn, STATION, AREA)
+    eng.dispose()
+    return token
 
-        transport: Any = DirectTransport(station_url)
-        path = "DirectTransport"
-    except ImportError:
-        transport = _PlainDirect(station_url)
-        path = "service.push"
-    counts = {"applied": 0, "duplicate": 0, "rejected": 0}
-    acks: list[float] = []
-    t0 = time.perf_counter()
+
+def checkpoint(admin_url: str) -> None:
+    """Start each measurement with the previous one's WAL flushed (not on its clock)."""
+    eng = central_db.make_engine(admin_url, poolclass=sa.pool.NullPool,
+                                 isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            conn.exec_driver_sql("CHECKPOINT")
+    except sa.exc.DBAPIError:
+        pass  # not a superuser on TRACETRACK_BENCH_DATABASE_URL: measured without it
+    eng.dispose()
+
+
+def _batches(events: list[dict[str, Any]]) -> Iterator[tuple[int, PushBatch]]:
     for start in range(0, len(events), BATCH):
         chunk = events[start:start + BATCH]
-        b = PushBatch(STATION, PROTOCOL_VERSION, APP_VERSION, chunk, len(events) - start, None,
-                      datetime.now(UTC).isoformat())
+        yield start, PushBatch(STATION, PROTOCOL_VERSION, APP_VERSION, chunk, len(events) - start,
+                               None, datetime.now(UTC).isoformat())
+
+
+def _push_all(transport: Any, events: list[dict[str, Any]],
+              keep_every: int = 0) -> dict[str, Any]:
+    counts = {"applied": 0, "duplicate": 0, "rejected": 0}
+    acks: list[float] = []
+    kept: list[tuple[PushBatch, Any]] = []
+    t0 = time.perf_counter()
+    for start, b in _batches(events):
         t1 = time.perf_counter()
         reply = transport.push(b)
         acks.append(time.perf_counter() - t1)
         for r in reply.results:
             counts[r.result] += 1
-        if start // BATCH % 200 == 0:
-            log(f"  pushed {start + len(chunk)} / {len(events)}")
+        n = start // BATCH
+        if keep_every and n % keep_every == 0:
+            kept.append((b, reply))
+        if n % 200 == 0:
+            log(f"  pushed {start + len(b.events)} / {len(events)}")
     seconds = time.perf_counter() - t0
-    transport.close()
+    acks.sort()
+    return {"seconds": seconds, "events_per_s": len(events) / seconds, **counts,
+            "p95_ack_ms": acks[int(len(acks) * 0.95)] * 1000,
+            "p50_ack_ms": acks[len(acks) // 2] * 1000, "kept": kept}
+
+
+def _check(url: str, out: dict[str, Any]) -> dict[str, Any]:
+    eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
     t1 = time.perf_counter()
     with eng.connect() as conn:
         problems = check_invariants(conn)
-        stored = conn.exec_driver_sql("SELECT count(*) FROM station_events").scalar()
-    check_s = time.perf_counter() - t1
+        out["stored"] = conn.exec_driver_sql("SELECT count(*) FROM station_events").scalar()
+    out["check_s"] = time.perf_counter() - t1
+    out["invariant_violations"] = len(problems)
+    out["problems"] = problems[:5]
     eng.dispose()
-    acks.sort()
-    return {
-        "seconds": seconds, "events_per_s": len(events) / seconds, "path": path,
-        "applied": counts["applied"], "duplicate": counts["duplicate"],
-        "rejected": counts["rejected"], "stored": stored, "invariant_violations": len(problems),
-        "problems": problems[:5], "p95_ack_ms": acks[int(len(acks) * 0.95)] * 1000,
-        "check_s": check_s,
-    }
+    return out
 
 
-class _PlainDirect:
-    def __init__(self, url: str) -> None:
+def run_ingest(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """One station pushes the backlog through a real `serve` process (one worker, one
+    admission slot: the defaults) with the station's own transport (HttpTransport, token)."""
+    from sync.transport import HttpTransport
+
+    token = _setup_centre(url)
+    with Serve(service_url(url)) as serve:
+        transport = HttpTransport(serve.url, token, station_id=STATION)
+        transport.whoami()  # connected and known, as a station that is up
+        try:
+            out = _push_all(transport, events, keep_every=20)
+        finally:
+            transport.close()
+    out["path"] = "HttpTransport -> tracetrack-central serve (1 worker)"
+    out["token_lookup_ms"] = token_lookup_ms(service_url(url), token)
+    return _check(url, out)
+
+
+def token_lookup_ms(role_url: str, token: str, n: int = 200) -> float:
+    """What the service does per request before the batch is read: the token's station looked
+    up on a pooled connection (pre-ping, one keyed SELECT, rollback): the service's own code."""
+    from central.app import Centre, ServiceConfig
+
+    centre = Centre(ServiceConfig(url=role_url))
+    try:
+        centre.identify(token)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            centre.identify(token)
+        return round((time.perf_counter() - t0) / n * 1000, 3)
+    finally:
+        centre.engine.dispose()
+
+
+# -- (d) the same apply in-process, without HTTP ----------------------------------------------------
+
+
+class InProcess:
+    """What the service does with a batch, called directly: central.service.push on the
+    service role's own connection, with the service's admission slot (as DirectTransport did
+    with the station's role before the HTTP service)."""
+
+    def __init__(self, url: str, station_id: str = STATION, *, slots: int | None = None,
+                 admission_wait_s: float | None = None) -> None:
+        from central.app import ADMISSION_LOCK, ServiceConfig
+        from central.service import Admission
+
+        cfg = ServiceConfig(url=url)
+        self.station_id = station_id
+        self.admission = Admission(
+            cfg.slots if slots is None else slots, ADMISSION_LOCK, cfg.busy_retry_s,
+            cfg.admission_wait_s if admission_wait_s is None else admission_wait_s)
         self.engine = central_db.make_engine(url, pool_size=1)
+
+    def connect(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            conn.rollback()
 
     def push(self, batch: PushBatch) -> Any:
         from central.service import push
 
         with self.engine.connect() as conn:
-            return push(conn, STATION, batch)
+            return push(conn, self.station_id, batch, self.admission)
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def run_in_process(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    _setup_centre(url)
+    transport = InProcess(service_url(url))
+    try:
+        out = _push_all(transport, events)
+    finally:
+        transport.close()
+    out["path"] = "central.service.push in-process (service role)"
+    return _check(url, out)
+
+
+def codec_costs(kept: list[tuple[PushBatch, Any]]) -> dict[str, float]:
+    """Per batch, what HTTP adds around the apply, replayed on sampled batches and their replies
+    (ms): the station's encoding (JSON, gzip level 1), the service's decoding, the service's reply
+    (JSON and Starlette's GZipMiddleware at its default level 9: the reply is over 4 KB and
+    httpx asks for gzip) and the station's reading of it."""
+    import gzip
+    import zlib
+
+    from sync.protocol import PushReply
+
+    sums = dict.fromkeys(("station_encode", "service_decode", "service_reply_json",
+                          "service_reply_gzip9", "station_decode_reply"), 0.0)
+    sizes = {"request_json_bytes": 0, "request_gzip_bytes": 0, "reply_json_bytes": 0,
+             "reply_gzip_bytes": 0}
+    for batch, reply in kept:
+        t = time.perf_counter()
+        body = json.dumps(batch.to_json(), separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode("utf-8", "surrogatepass")
+        sizes["request_json_bytes"] += len(body)
+        packed = gzip.compress(body, compresslevel=1)
+        sizes["request_gzip_bytes"] += len(packed)
+        t2 = time.perf_counter()
+        sums["station_encode"] += t2 - t
+        PushBatch.from_json(json.loads(zlib.decompressobj(wbits=31).decompress(packed)))
+        t3 = time.perf_counter()
+        sums["service_decode"] += t3 - t2
+        out = json.dumps(reply.to_json(), ensure_ascii=False, allow_nan=False, indent=None,
+                         separators=(",", ":")).encode("utf-8")
+        t4 = time.perf_counter()
+        sums["service_reply_json"] += t4 - t3
+        sizes["reply_json_bytes"] += len(out)
+        zipped = gzip.compress(out, compresslevel=9)
+        t5 = time.perf_counter()
+        sums["service_reply_gzip9"] += t5 - t4
+        sizes["reply_gzip_bytes"] += len(zipped)
+        PushReply.from_json(json.loads(gzip.decompress(zipped)))
+        sums["station_decode_reply"] += time.perf_counter() - t5
+    n = max(1, len(kept))
+    res = {k + "_ms": round(v / n * 1000, 2) for k, v in sums.items()}
+    res.update({k: int(v / n) for k, v in sizes.items()})
+    return res
 
 
 # -- (a) row-by-row ORM insert loop ---------------------------------------------------------------
@@ -369,12 +501,19 @@ def main(argv: list[str] | None = None) -> int:
     events = list(backlog(n))
     admin, srv = server_url()
     try:
-        log("ingest (direct path, all rules)")
+        checkpoint(admin)
+        log("ingest through the sync service (HTTP, a real serve process, all rules)")
         ingest = run_ingest(fresh_db(admin, "tt_bench_ingest"), events)
         log(f"  {ingest['events_per_s']:.0f} events/s")
+        checkpoint(admin)
+        log("(d) the same apply in-process, without HTTP")
+        inproc = run_in_process(fresh_db(admin, "tt_bench_inproc"), events)
+        log(f"  {inproc['events_per_s']:.0f} events/s")
+        checkpoint(admin)
         log(f"ORM row-by-row on {n_orm} events")
         orm = run_orm(fresh_db(admin, "tt_bench_orm"), events[:n_orm])
         log(f"  {orm['events_per_s']:.0f} events/s")
+        checkpoint(admin)
         log("the same writes with nothing decided")
         writes = run_writes_only(fresh_db(admin, "tt_bench_writes"), events)
         log(f"  {writes['events_per_s']:.0f} events/s")
@@ -389,9 +528,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if srv is not None:
             srv.cleanup()
+    codec = codec_costs(ingest["kept"])
+    batches = -(-n // BATCH)
+    extra_ms = (ingest["seconds"] - inproc["seconds"]) / batches * 1000
     result = {
         "bench": "ingest",
-        "size": {"events": n, "batch": BATCH, "orm_events": n_orm, "path": ingest["path"]},
+        "size": {"events": n, "batch": BATCH, "orm_events": n_orm, "path": ingest["path"],
+                 "compared_path": inproc["path"]},
         "metrics": {
             "events_per_s": round(ingest["events_per_s"], 1),
             "events": n,
@@ -399,8 +542,17 @@ def main(argv: list[str] | None = None) -> int:
             "applied": ingest["applied"], "duplicate": ingest["duplicate"],
             "rejected": ingest["rejected"], "stored": ingest["stored"],
             "invariant_violations": ingest["invariant_violations"],
+            "p50_ack_ms": round(ingest["p50_ack_ms"], 1),
             "p95_ack_ms": round(ingest["p95_ack_ms"], 1),
             "invariant_check_s": round(ingest["check_s"], 2),
+            "in_process_events_per_s": round(inproc["events_per_s"], 1),
+            "in_process_seconds": round(inproc["seconds"], 2),
+            "in_process_p50_ack_ms": round(inproc["p50_ack_ms"], 1),
+            "in_process_p95_ack_ms": round(inproc["p95_ack_ms"], 1),
+            "in_process_invariant_violations": inproc["invariant_violations"],
+            "http_extra_ms_per_batch": round(extra_ms, 2),
+            "token_lookup_ms": ingest["token_lookup_ms"],
+            "codec_per_batch": codec,
             "orm_events_per_s": round(orm["events_per_s"], 1),
             "copy_events_per_s": round(copy["events_per_s"], 1),
             "writes_only_events_per_s": round(writes["events_per_s"], 1),
@@ -408,15 +560,19 @@ def main(argv: list[str] | None = None) -> int:
                if no_fk else {}),
         },
         "ratios": {
+            "vs_in_process": round(ingest["events_per_s"] / inproc["events_per_s"], 3),
             "vs_orm_rows": round(ingest["events_per_s"] / orm["events_per_s"], 2),
             "vs_copy": round(ingest["events_per_s"] / copy["events_per_s"], 3),
             "vs_writes_only": round(ingest["events_per_s"] / writes["events_per_s"], 3),
+            "in_process_vs_writes_only": round(inproc["events_per_s"] / writes["events_per_s"], 3),
         },
     }
-    if ingest["problems"]:
-        log("invariant problems: " + "; ".join(ingest["problems"]))
+    for name, run in (("service", ingest), ("in-process", inproc)):
+        if run["problems"]:
+            log(f"invariant problems ({name}): " + "; ".join(run["problems"]))
     print(json.dumps(result))
-    return 0 if ingest["invariant_violations"] == 0 and ingest["stored"] == n else 1
+    ok = all(r["invariant_violations"] == 0 and r["stored"] == n for r in (ingest, inproc))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
