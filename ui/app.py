@@ -101,9 +101,14 @@ def run_window(paths: StationPaths, *, smoke_test: bool = False) -> int:
         probe = _FirstPaint(report)
         window.installEventFilter(probe)
     window.show()
+    log.info("window shown: station %s, %s", window.settings.station_id, paths.data_dir)
+    from ui.signals import SignalCloser
+
+    closer = SignalCloser(window.close)  # SIGTERM closes like the close button: ui.ini is saved
     try:
         status = int(app.exec())
     finally:
+        closer.uninstall()
         sync_bridge.stop()
         window.shutdown()
         store.close()

@@ -14,7 +14,7 @@ from station import APP_VERSION
 from station import cli as station_cli
 from station.cli import Output
 from station.errors import NoStation, StationError, StoreError
-from station.paths import StationPaths, demo_paths, resolve
+from station.paths import BASEDIR_ENV, StationPaths, demo_paths, resolve
 from station.store.local import LocalStore
 
 DEMO_STATION_ID = "DEMO-1"
@@ -22,26 +22,69 @@ DEMO_AREA = "Demo"
 
 
 def _has_station(paths: StationPaths) -> bool:
+    return _station_state(paths) == "ok"
+
+
+def _station_state(paths: StationPaths) -> str:
+    """'ok', 'none' (no station set up there) or 'error' (a store that cannot be used)."""
     if not paths.store.exists():
-        return False
+        return "none"
     try:
         LocalStore.open(paths).close()
+    except NoStation:
+        return "none"
     except StationError:
+        return "error"
+    return "ok"
+
+
+def _interactive() -> bool:
+    return bool(sys.stdin and sys.stdin.isatty() and sys.stdout and sys.stdout.isatty())
+
+
+def _create_demo(paths: StationPaths) -> None:
+    store = LocalStore.open(paths, create=True)
+    try:
+        store.init_station(DEMO_STATION_ID, DEMO_AREA, demo=True)
+    finally:
+        store.close()
+
+
+def _offer_demo(paths: StationPaths, out: Output) -> bool:
+    """A basedir was given (--basedir or TRACETRACK_BASEDIR) with no station in it: in a
+    terminal, offer a demo station there; never replace the folder by another silently."""
+    if not _interactive():
         return False
+    try:
+        answer = input(f"No station is set up in {paths.data_dir}. Create a demo station there "
+                       "(operators dispatcher, biller, admin; password demo)? [y/N] ")
+    except EOFError:
+        return False
+    if answer.strip().lower() not in ("y", "yes"):
+        return False
+    _create_demo(paths)
+    out.emit({"demo": True, "basedir": str(paths.data_dir)},
+             f"Created a demo station in {paths.data_dir}. Log in as dispatcher, biller or admin "
+             "with password 'demo'.")
     return True
 
 
 def start_window(args: argparse.Namespace, out: Output, *, smoke_test: bool = False) -> int:
-    """Open the station window; with no station set up and no basedir given, use a demo one."""
+    """Open the station window; with no station set up and no basedir given, use a demo one;
+    with a basedir that holds no station, offer a demo station there (in a terminal)."""
     paths = resolve(args.basedir)
+    if paths.explicit and _station_state(paths) == "none" and not _offer_demo(paths, out):
+        out.error(
+            f"No station is set up in {paths.data_dir}. Set one up with: tracetrack-station "
+            f"--basedir {paths.data_dir} init --station-id ID --area AREA (add --demo for demo "
+            f"operators), or run this in a terminal to be offered a demo station there. Without "
+            f"--basedir and {BASEDIR_ENV} the demo station in {demo_paths().data_dir} opens."
+        )
+        return station_cli.EXIT_NO_STATION
     if not paths.explicit and not _has_station(paths):
         demo = demo_paths()
         if not _has_station(demo):
-            store = LocalStore.open(demo, create=True)
-            try:
-                store.init_station(DEMO_STATION_ID, DEMO_AREA, demo=True)
-            finally:
-                store.close()
+            _create_demo(demo)
             verb = "created a demo station"
         else:
             verb = "opening the demo station"
