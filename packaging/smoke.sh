@@ -48,7 +48,15 @@ DEB=dist/tracetrack-station_${VERSION}_$(dpkg --print-architecture).deb
 echo "one-folder build: $(du -sh "$APP" | cut -f1); package: $(du -h "$DEB" | cut -f1)"
 
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+INSTALLED=""
+cleanup() {
+    # A run that fails half-way does not leave its package on the machine.
+    if [ -n "$INSTALLED" ] && dpkg -s tracetrack-station >/dev/null 2>&1; then
+        dpkg -r tracetrack-station >/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
 BASE=$TMP/station
 # Nothing from this shell's settings: the frozen program finds everything itself.
 unset QT_QPA_PLATFORM QT_PLUGIN_PATH PYTHONPATH PYTHONHOME LD_LIBRARY_PATH TRACETRACK_BASEDIR
@@ -111,12 +119,14 @@ if [ "$(id -u)" != 0 ] || ! command -v dpkg >/dev/null; then
     exit 0
 fi
 if dpkg -s tracetrack-station >/dev/null 2>&1; then
-    fail "tracetrack-station is installed on this machine already: remove it first"
+    echo "tracetrack-station is installed already (a run stopped half-way?): removing it first"
+    dpkg -r tracetrack-station
 fi
 export HOME=$TMP/home  # the package's program keeps its data in the user's folders
 unset XDG_DATA_HOME XDG_CONFIG_HOME XDG_STATE_HOME XDG_CACHE_HOME
 mkdir -p "$HOME"
 DATA=$HOME/.local/share/TraceTrackStation
+INSTALLED=1
 run 0 dpkg -i "$DEB"
 for f in /usr/bin/tracetrack-station /opt/tracetrack-station/tracetrack-station \
          /usr/share/applications/tracetrack-station.desktop \
