@@ -240,16 +240,6 @@ def ask_save_path(parent: QWidget, title: str, name: str, filters: str,
     return path
 
 
-def visible_text_clipped(widget: QWidget) -> bool:
-    """Whether a label or button shows less than its text (used by the layout tests)."""
-    text = getattr(widget, "text", None)
-    if not callable(text) or not text():
-        return False
-    if getattr(widget, "wordWrap", lambda: False)():
-        return widget.height() < widget.heightForWidth(widget.width())
-    return widget.width() < widget.sizeHint().width() - 1
-
-
 def ask_printer(parent: QWidget) -> Any:
     """The print dialog; the QPrinter chosen, or None (one place, so tests can answer it)."""
     from PySide6.QtPrintSupport import QPrintDialog, QPrinter
