@@ -126,3 +126,27 @@ def centre_figures(transport: Any) -> PushReply | None:
     """The centre's figures for this station, when the transport can ask for them."""
     status = getattr(transport, "status", None)
     return status() if callable(status) else None
+
+
+def matching_prefix(conn: Connection, centre: PushReply) -> int | None:
+    """The highest sequence number up to which this store's events are exactly what the centre
+    holds (the same count, high sequence and rolling hash as `centre`), or None when no prefix of
+    the store matches (the centre holds something else). After the centre lost this station's
+    last events (restored from a backup), the events after it are exactly the ones it lacks."""
+    b_count, b_seq, b_hash = base_of(conn)
+    target = (centre.station_count, centre.high_seq, centre.rolling_hash)
+    if (b_count, b_seq, b_hash) == target:
+        return b_seq
+    count, h = b_count, b_hash
+    ids = conn.execute(
+        select(events.c.seq, events.c.event_id).where(events.c.seq > b_seq)
+        .order_by(events.c.seq)
+    )
+    for seq, eid in ids:
+        if seq > centre.high_seq:
+            break
+        count += 1
+        h = rolling_hash(h, eid)
+        if (count, int(seq), h) == target:
+            return int(seq)
+    return None

@@ -547,15 +547,19 @@ class SyncWorker:
                    f"centre {reply.station_count} up to {reply.high_seq}; resending")
             log.warning(msg)
             pull_mod.set_sync_state(conn, CONVERGENCE, msg)
-            # Resend from the point the centre's figures stop matching (idempotent at the centre).
-            start = reply.high_seq if reply.station_count == reply.high_seq else 0
-            if reply.high_seq >= high:
+            # Resend exactly what the centre lacks: the events after the longest prefix of this
+            # store that the centre's figures match (count, high sequence and rolling hash), e.g.
+            # after the centre was restored from a backup; everything when no prefix matches
+            # (idempotent at the centre either way, docs/sync.md §3).
+            start = align_mod.matching_prefix(conn, reply)
+            if start is None or start >= high:
                 start = 0
-            conn.execute(
+            resent = conn.execute(
                 update(events)
                 .where(events.c.seq > start, events.c.sync_state != SyncState.PENDING.value)
                 .values(sync_state=SyncState.PENDING.value)
-            )
+            ).rowcount
+            log.warning("%s events after number %d queued again for the centre", resent, start)
         self.wake()
         return False
 
