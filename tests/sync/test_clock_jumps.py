@@ -72,6 +72,21 @@ def _normal(rows: list[tuple], k: int) -> list[tuple]:
     return [tuple(norm(v) for v in r) for r in rows]
 
 
+def _stations(url: str) -> dict[str, dict]:
+    """What `tracetrack-central stations --json` prints, by station (its own functions)."""
+    import sqlalchemy as sa
+
+    from central.stations import Thresholds, list_stations
+
+    eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1),
+                           poolclass=sa.pool.NullPool)
+    try:
+        with eng.connect() as conn:
+            return {r.station_id: r.to_json_with(Thresholds()) for r in list_stations(conn)}
+    finally:
+        eng.dispose()
+
+
 @pytest.mark.slow
 def test_clock_jumps_change_no_result_and_the_skew_shows(central_db, tmp_path) -> None:
     sides = {}
@@ -95,20 +110,23 @@ def test_clock_jumps_change_no_result_and_the_skew_shows(central_db, tmp_path) -
                 kept = local_rows(store, "SELECT value FROM sync_state WHERE key='clock_skew_s'")
                 assert abs(float(kept[0][0]) - clock.offset_s) < 120, (name, kept)
             if offset:
-                # the centre keeps the jumpy station's skew, and `stations` marks it (exit 1)
-                r = subprocess.run([str(CENTRAL_BIN), "--url", central_db.url, "stations",
-                                    "--json"], capture_output=True, text=True, timeout=60,
-                                   env={k: v for k, v in os.environ.items()
-                                        if k != "TRACETRACK_CENTRAL_URL"})
-                assert r.returncode == 1, (name, r.stdout, r.stderr)
-                rows = {s["station"]: s for s in json.loads(r.stdout)}
+                # the centre keeps the jumpy station's skew and marks it (what `stations` lists)
+                rows = _stations(central_db.url)
                 assert rows["JUMPY"]["clock_skew_flagged"] is True, (name, rows["JUMPY"])
                 assert abs(rows["JUMPY"]["clock_skew_s"] - offset) < 120
                 assert rows["REF"]["clock_skew_flagged"] is False and rows["REF"]["alerts"] == []
                 assert any("clock" in a for a in rows["JUMPY"]["alerts"]), rows["JUMPY"]
+        # `tracetrack-central stations` after the last jump (a year ahead): marked, exit 1
+        env = {k: v for k, v in os.environ.items() if k != "TRACETRACK_CENTRAL_URL"}
+        r = subprocess.run([str(CENTRAL_BIN), "--url", central_db.url, "stations", "--json"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        rows = {s["station"]: s for s in json.loads(r.stdout)}
+        assert rows["JUMPY"]["clock_skew_flagged"] is True and rows["JUMPY"]["clock_skew_s"] > 360 * DAY
+        assert rows["REF"]["alerts"] == []
         # the table as an administrator reads it, after the last jump (a year ahead)
         text = subprocess.run([str(CENTRAL_BIN), "--url", central_db.url, "stations"],
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, env=env)
         assert text.returncode == 1
         assert "JUMPY" in text.stdout and "(!)" in text.stdout and "ahead" in text.stdout
     finally:
