@@ -18,7 +18,7 @@ from tests.sync.stationkit import central_rows, upstream_of
 
 pytestmark = pytest.mark.central
 
-KILLS = 6
+KILLS = 5
 
 
 class _SharedCentre:

@@ -17,7 +17,7 @@ from bench.soak import FAULT_KINDS
 
 pytestmark = pytest.mark.central
 
-SECONDS = 45
+SECONDS = 40
 
 
 @pytest.mark.slow
