@@ -46,8 +46,12 @@ STATION_BIN = Path(sys.executable).with_name("tracetrack-station")
 def small_disk(size: str, owner: str | None = None) -> Iterator[Path]:
     """A tmpfs of `size` mounted on a fresh folder (root only: the tests run as root)."""
     where = Path(tempfile.mkdtemp(prefix="tt-small-disk-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
-                   check=True, capture_output=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs",
+                        str(where)], capture_output=True, text=True)
+    if r.returncode != 0:
+        where.rmdir()
+        raise RuntimeError(f"cannot mount a {size} tmpfs for the full-disk test (it needs root, "
+                           f"as the suite runs in CI): {r.stderr.strip()}")
     try:
         if owner:
             pw = pwd.getpwnam(owner)
