@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
-from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QFont, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -314,7 +314,7 @@ class BillScreen(QWidget):
         self.feedback.setObjectName("banner")
         self.feedback.setWordWrap(True)
         self.feedback.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.feedback.setMinimumHeight(84)
+        self.feedback.setMinimumHeight(96)  # two lines of the 30 px message
         self.feedback.setStyleSheet(feedback_style("info"))
         self.feedback_kind = ""
 
@@ -328,8 +328,14 @@ class BillScreen(QWidget):
             QHeaderView.ResizeMode.ResizeToContents)
         self.parents_view.horizontalHeader().setStretchLastSection(True)
         self.parents_view.setSortingEnabled(False)
-        self.parents_view.setStyleSheet("QTableView { font-size: 18px; } "
-                                        "QHeaderView::section { font-size: 16px; }")
+        # Fonts set as fonts (not style sheets) so that columns are sized to them.
+        big = self.parents_view.font()
+        big.setPixelSize(18)
+        self.parents_view.setFont(big)
+        head = QFont(big)
+        head.setPixelSize(16)
+        head.setBold(True)
+        self.parents_view.horizontalHeader().setFont(head)
         self.parents_view.verticalHeader().setDefaultSectionSize(32)
         tab_leaves(self.parents_view)
 
@@ -354,8 +360,8 @@ class BillScreen(QWidget):
         rl.addWidget(self.scan_log, 1)
         lists.addWidget(left)
         lists.addWidget(right)
-        lists.setStretchFactor(0, 3)
-        lists.setStretchFactor(1, 2)
+        lists.setStretchFactor(0, 2)
+        lists.setStretchFactor(1, 1)
         self.splitter = lists
 
         self.remove_button = QPushButton("Remove parent… (Del)", self)

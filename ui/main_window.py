@@ -455,7 +455,13 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1280, 800)
+            # 1280x800, or the whole screen where that is smaller (a 1024x768 station).
+            screen = QWidget.screen(self) or QApplication.primaryScreen()
+            room = screen.availableGeometry() if screen is not None else None
+            if room is not None and (room.width() < 1280 or room.height() < 800):
+                self.setGeometry(room)
+            else:
+                self.resize(1280, 800)
         state = self._qsettings.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)

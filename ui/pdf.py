@@ -28,7 +28,7 @@ from PySide6.QtGui import (
 )
 
 from station import vocabulary as vocab
-from station.reports import BillDetail
+from station.reports import BillDetail, ParentLine
 
 RESOLUTION = 150  # dpi of the PDF's coordinate system; text stays vector either way
 
@@ -91,7 +91,7 @@ def paint_bill_sheet(p: QPainter, page: QRectF, detail: BillDetail, station_id: 
     y = _draw_text(p, x0, y, f"Bill {row.bill_id}", _font(20, True))
     printed = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
     state_colour = QColor("#8a5a00") if vocab.bill_tone(state, short) == "attention" else None
-    y = _draw_text(p, x0, y, f"Status: {state.value.upper()}", _font(14, True), state_colour)
+    y = _draw_text(p, x0, y, f"Status: {state.value}", _font(14, True), state_colour)
     y = _draw_text(p, x0, y, f"Station {station_id}    Printed {printed}", _font(10))
     info = [
         ("Description", row.description), ("Destination", row.destination),
@@ -129,13 +129,19 @@ def paint_bill_sheet(p: QPainter, page: QRectF, detail: BillDetail, station_id: 
 
     # Table of parents: shrink the font, then split into side-by-side blocks, to fit one page.
     headers = ("#", "Parent", "Type", "Children", "Status")
+    def status(pl: ParentLine) -> str:
+        if pl.child_count < pl.capacity:
+            return f"{pl.state} ({pl.capacity - pl.child_count} missing)"
+        return pl.state
+
     cells = [
-        (str(i + 1), pl.code, pl.bag_type, f"{pl.child_count}/{pl.capacity}",
-         "incomplete" if pl.incomplete else pl.state)
+        (str(i + 1), pl.code, pl.bag_type, f"{pl.child_count}/{pl.capacity}", status(pl))
         for i, pl in enumerate(detail.parents)
     ]
+    amber = [pl.incomplete for pl in detail.parents]  # incomplete or not known here
     sign_font = _font(10)
-    sign_h = QFontMetricsF(sign_font, dev).height() * 3.2
+    hint_font = _font(7)
+    sign_h = (QFontMetricsF(sign_font, dev).height() + QFontMetricsF(hint_font, dev).height()) * 2
     footer_h = QFontMetricsF(small, dev).height() * 2 + sign_h
     avail_h = page.bottom() - y - footer_h
     chosen = None
@@ -168,7 +174,7 @@ def paint_bill_sheet(p: QPainter, page: QRectF, detail: BillDetail, station_id: 
         by += row_h
         p.setFont(font)
         for i, c in enumerate(cells[b * per_block:(b + 1) * per_block]):
-            if c[4] == "incomplete":
+            if amber[b * per_block + i]:  # amber, as on screen
                 p.fillRect(QRectF(bx, by, block_w - 4, row_h), QColor("#ffe8a3"))
             elif i % 2:
                 p.fillRect(QRectF(bx, by, block_w - 4, row_h), QColor("#f2f2f2"))
@@ -185,9 +191,10 @@ def paint_bill_sheet(p: QPainter, page: QRectF, detail: BillDetail, station_id: 
     p.setPen(QPen(QColor("black"), 1))
     for i, label in enumerate(SIGNATURES):
         sx = x0 + i * col_w
-        line_y = sy + sign_h * 0.55
+        line_y = sy + sign_h * 0.5
         p.drawLine(sx, line_y, sx + col_w - 24, line_y)
-        _draw_text(p, sx, line_y + 2, f"{label}: name, signature, date", sign_font)
+        ty = _draw_text(p, sx, line_y + 2, label, sign_font)
+        _draw_text(p, sx, ty, "name, signature, date", hint_font, QColor("#555555"))
     _draw_text(p, x0, page.bottom() - QFontMetricsF(small, dev).height() * 1.2,
                f"{vocab.count(len(cells), 'parent bag')} listed · TraceTrack Station", small,
                QColor("#555555"))

@@ -48,8 +48,8 @@ def describe(r: LookupResult) -> tuple[str, list[str]]:
         lines.append(f"area {bag.area or '-'}, first seen {reports.local_time(bag.created_at)}")
         return title, lines
     if bill is not None:
-        return f"Bill {bill.bill_id} · {bill.state.value}", [
-            f"{bill.state_text}: {bill.linked}/{bill.target} parent bags, "
+        return f"Bill {bill.bill_id} · {bill.state_text}", [
+            f"{bill.linked}/{bill.target} parent bags, "
             f"{vocab.count(bill.children, 'child', 'children')}, {bill.actual_kg:,.1f} of "
             f"{bill.expected_kg:,.1f} kg; created by {bill.created_by} {bill.created_local}"]
     return (f"Not found: {escape_read(r.raw)}",
@@ -94,6 +94,7 @@ class LookupScreen(QWidget):
         f.setBold(True)
         self.title.setFont(f)
         self.title.setTextFormat(Qt.TextFormat.PlainText)
+        self.title.setWordWrap(True)
         self.details = QLabel("", self)
         self.details.setWordWrap(True)
         self.details.setTextFormat(Qt.TextFormat.PlainText)

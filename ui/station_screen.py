@@ -146,7 +146,7 @@ class StationScreen(QWidget):
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
         self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.banner.setMinimumHeight(84)
+        self.banner.setMinimumHeight(96)  # two lines of the 30 px message
         root.addWidget(self.banner)
         self._paint_banner("info")
 

@@ -358,7 +358,8 @@ def test_lookup_child_parent_bill_and_unknown(qtbot, store):
         assert "bill_parent_added" in [e.type for e in screen.history_model.rows]
 
         look("b-2")
-        assert screen.title.text() == "Bill B-2 · closed short"
+        assert screen.title.text() == (
+            "Bill B-2 · closed short (1 parent bag short; reason: truck full)")
         assert [e.type for e in screen.history_model.rows][-1] == "bill_closed"
 
         look("NOPE-123")
