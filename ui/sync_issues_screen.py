@@ -270,11 +270,15 @@ class SyncIssuesScreen(QWidget):
 
     @Slot()
     def _on_resend_button_clicked(self) -> None:
-        op = getattr(self.window_, "operator", None)
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        ids = self.model.issue_ids(rows)
+        self._on_issues(self.model.issue_ids(rows), request_resend, self._on_task_resent,
+                        "Select the issues to send again first")
+
+    def _on_issues(self, ids: list[int], action: Any, done: Any, nothing_selected: str) -> None:
+        """Run `action(conn, ids, username, role)` for the logged-in operator on the task runner."""
+        op = getattr(self.window_, "operator", None)
         if op is None or not ids:
-            self.message.setText("Select the issues to send again first")
+            self.message.setText(nothing_selected)
             return
         username, role = op.username, op.role
 
@@ -282,9 +286,9 @@ class SyncIssuesScreen(QWidget):
             conn = service.conn
             if conn.in_transaction():
                 conn.rollback()
-            return request_resend(conn, ids, username, role)
+            return int(action(conn, ids, username, role))
 
-        self.window_.task_runner.submit(work, self._on_task_resent, self._on_task_ack_failed)
+        self.window_.task_runner.submit(work, done, self._on_task_ack_failed)
 
     def _on_task_resent(self, count: int) -> None:
         if count == 0:
@@ -300,19 +304,8 @@ class SyncIssuesScreen(QWidget):
         self.reload()
 
     def _acknowledge(self, ids: list[int]) -> None:
-        op = getattr(self.window_, "operator", None)
-        if op is None or not ids:
-            self.message.setText("Select the issues to acknowledge first")
-            return
-        username, role = op.username, op.role
-
-        def work(service: StationService) -> int:
-            conn = service.conn
-            if conn.in_transaction():
-                conn.rollback()
-            return acknowledge_issues(conn, ids, username, role)
-
-        self.window_.task_runner.submit(work, self._on_task_acknowledged, self._on_task_ack_failed)
+        self._on_issues(ids, acknowledge_issues, self._on_task_acknowledged,
+                        "Select the issues to acknowledge first")
 
     def _on_task_acknowledged(self, count: int) -> None:
         self.message.setText(f"{count} sync issue{'s' if count != 1 else ''} acknowledged")
