@@ -30,7 +30,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def _run(args: list[str], env: dict[str, str], code: str | None = None,
          ) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "ui.cli", *args]
-    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)  # no terminal: nothing is offered
 
 
 @pytest.fixture
