@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     scheme = "https" if args.certfile else "http"
     print(f"TraceTrack sync service on {scheme}://{args.host}:{args.port} "
           f"({args.workers} worker(s), {args.slots} admission slot(s))", flush=True)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again to its previous
+    # handler: make that handler end the process through `finally`, so an embedded PostgreSQL
+    # is stopped too (a systemd stop, a container stop).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(
             "central.app:app_from_env", factory=True, host=args.host, port=args.port,
@@ -151,6 +156,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if server is not None:
             server.cleanup()
     return 0
+
+
+def _exit_on_sigterm(_signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def _check_schema(url: str) -> None:
