@@ -372,6 +372,9 @@ class ReviewScreen(QWidget):
     def on_shown(self) -> None:
         self.reload()
         self.reload_summary()
+        # The keyboard starts in the open tab's first field (Ctrl+Tab switches tabs).
+        first = self.text_edit if self.tabs.currentIndex() == 0 else self.sum_from_edit
+        first.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def stop(self) -> None:
         self._debounce.stop()

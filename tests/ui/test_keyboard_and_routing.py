@@ -363,8 +363,14 @@ def test_every_screen_by_tab_and_every_enabled_button_by_a_key(full_window, qtbo
     qtbot.waitUntil(lambda: window.review_screen.detail.detail is not None, timeout=10000)
 
     pressed: dict[str, list[str]] = {}
-    for screen_key in ("station", "bill", "review", "lookup", "sync_issues", "settings"):
+    walks = ("station", "bill", "review", "summary", "lookup", "sync_issues", "settings")
+    for walk in walks:
+        screen_key = "review" if walk == "summary" else walk
         _press(window, qtbot, SCREEN_KEYS[screen_key], screen_key)
+        if walk == "summary":  # the Review screen's second tab, by Ctrl+Tab
+            QTest.keyClick(focus_widget(), Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
+            qtbot.waitUntil(lambda: window.review_screen.tabs.currentIndex() == 1, timeout=3000)
+            _press(window, qtbot, SCREEN_KEYS[screen_key], screen_key)  # its first field
         _idle(window, qtbot)
         screen = window.screen(screen_key)
         start = focus_widget()
@@ -381,7 +387,7 @@ def test_every_screen_by_tab_and_every_enabled_button_by_a_key(full_window, qtbo
                 start.setFocus(Qt.FocusReason.TabFocusReason)
             for _ in range(chain.index(target)):
                 QTest.keyClick(focus_widget(), Qt.Key.Key_Tab)
-            assert focus_widget() is target, (screen_key, label, focus_widget())
+            assert focus_widget() is target, (walk, label, focus_widget())
             if not target.isEnabled():
                 continue  # an earlier button changed the state (e.g. Close made Reopen possible)
             hits: list[bool] = []
@@ -392,7 +398,7 @@ def test_every_screen_by_tab_and_every_enabled_button_by_a_key(full_window, qtbo
             QTest.keyClick(target, Qt.Key.Key_Space)
             # (Space is a printable key: the scanner filter holds it ~30 ms before it is typed.)
             qtbot.waitUntil(lambda h=hits: bool(h), timeout=3000)
-            pressed.setdefault(screen_key, []).append(label)
+            pressed.setdefault(walk, []).append(label)
             _close_dialogs(qtbot)
             _idle(window, qtbot)
     assert pressed["station"] == ["Undo last (Ctrl+Z)", "Remove child (Del)",
@@ -400,12 +406,14 @@ def test_every_screen_by_tab_and_every_enabled_button_by_a_key(full_window, qtbo
     assert "Close bill… (Ctrl+E)" in pressed["bill"] and "New bill… (Ctrl+N)" in pressed["bill"]
     assert {"Export CSV…", "Export XLSX…", "Save bill sheet as PDF…",
             "Print bill sheet…"} <= set(pressed["review"])
+    assert pressed["summary"] == ["Export CSV…", "Export XLSX…", "Save as PDF…"]
     assert {"Save  (Ctrl+S)", "Back  (Esc)"} <= set(pressed["settings"])
     assert "Connect" in pressed["sync_issues"] and "Acknowledge all" in pressed["sync_issues"]
     # The save dialogs were asked with a dated name in the documents (or last) folder.
     names = [start.rsplit("/", 1)[1] for _, start in no_file_dialogs if start]
     assert any(n.startswith("bills-") and n.endswith(".csv") for n in names), names
     assert any(n.startswith("bill-B-101-") and n.endswith(".pdf") for n in names), names
+    assert any(n.startswith("summary-") and n.endswith(".pdf") for n in names), names
 
 
 def test_removing_a_child_by_keyboard_stays_in_the_children_list(logged_in, qtbot) -> None:  # noqa: ANN001
