@@ -98,7 +98,8 @@ class StationStatusBar(QStatusBar):
         self.status = s
         self.pending_label.setText(s.pending_text())
         self.last_sync_label.setText(s.last_sync_text())
-        self.issues_label.setText(f"{s.sync_issues} sync issues" if s.sync_issues else
+        self.issues_label.setText(f"{s.sync_issues} sync issue{'s' if s.sync_issues != 1 else ''}"
+                                  if s.sync_issues else
                                   "no sync issues")
         self.issues_label.setStyleSheet(
             "QLabel { padding: 0 10px; font-size: 15px; %s }"

@@ -378,7 +378,7 @@ def test_status_bar_shows_pending_sync_issues_and_centre_state(logged_in, qtbot)
                                                  created_at="2026-01-05T10:00:00.000+00:00"))
     bar.refresh_status()
     qtbot.waitUntil(lambda: bar.centre_label.text() == "centre: offline")
-    assert bar.issues_label.text() == "1 sync issues"
+    assert bar.issues_label.text() == "1 sync issue"
     assert bar.last_sync_label.text().startswith("last sync ")
 
 

@@ -26,7 +26,7 @@ def test_biller_sends_a_mended_rejection_again_by_keyboard(window, qtbot, centra
         scan_keys(window, qtbot, "SB00001")
 
         def one_issue() -> None:
-            assert panel.issues_label.text() == "1 sync issues", (
+            assert panel.issues_label.text() == "1 sync issue", (
                 panel.issues_label.text(), bridge.last_summary)
 
         qtbot.waitUntil(one_issue, timeout=30000)

@@ -64,7 +64,7 @@ def test_rejection_reaches_the_screen_and_a_biller_acknowledges_it(
         qtbot.waitUntil(lambda: central_scalar(central_db.url,
                                                "SELECT count(*) FROM station_events WHERE station_id = 'T1'") == 3,
                         timeout=15000)
-        qtbot.waitUntil(lambda: panel.issues_label.text() == "1 sync issues", timeout=15000)
+        qtbot.waitUntil(lambda: panel.issues_label.text() == "1 sync issue", timeout=15000)
 
         def drained_and_online() -> None:  # asserts, so a timeout says what was on screen
             summary = bridge.last_summary
