@@ -30,6 +30,9 @@ def test_status_bar_shows_the_drain_progress(window, qtbot, store, central_db) -
     url = central_db.add_station("T1")
     insert_events(store.paths.store, month_of_scans("T1", BACKLOG))
     panel = window.status_panel
+    # the month's backlog is on screen before the centre is reachable again
+    panel.refresh_status()
+    qtbot.waitUntil(lambda: _pending(panel.pending_label.text()) == BACKLOG, timeout=10_000)
     seen: list[str] = []
 
     def sample() -> None:
@@ -49,9 +52,7 @@ def test_status_bar_shows_the_drain_progress(window, qtbot, store, central_db) -
     finally:
         timer.stop()
         bridge.stop()
-    figures = [_pending(t) for t in seen if _pending(t) is not None]
-    # (the window painted "0 pending" before the backlog was put into its store)
-    figures = figures[next(i for i, f in enumerate(figures) if f):]
+    figures = [f for t in seen if (f := _pending(t)) is not None]
     assert figures[0] == BACKLOG, seen
     assert figures[-1] == 0
     during = [f for f in figures if 0 < f < BACKLOG]
