@@ -64,7 +64,7 @@ class TokenRefused(StationRevoked):
 
     def __init__(self, station_id: str, message: str = "") -> None:
         super().__init__(station_id)
-        self.message = (message or "The centre does not know this station's token") + (
-            ": ask the central administrator for the current token and connect again. "
-            "Nothing was lost: scans stay queued.")
+        told = message or ("The centre does not know this station's token: ask the central "
+                           "administrator for the current token and connect again")
+        self.message = told.rstrip(". ") + ". Nothing was lost: scans stay queued."
         self.args = (self.message,)

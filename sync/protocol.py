@@ -56,7 +56,13 @@ class PushBatch:
     resend: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # a shallow dict: asdict() deep-copies every event (~30 ms a 500-event batch)
+        return {
+            "station_id": self.station_id, "protocol_version": self.protocol_version,
+            "app_version": self.app_version, "events": self.events, "backlog": self.backlog,
+            "oldest_pending_s": self.oldest_pending_s, "device_time": self.device_time,
+            "resend": self.resend,
+        }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> PushBatch:
@@ -166,7 +172,8 @@ class PullPage:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"changes": self.changes, "cursor": self.cursor, "done": self.done,
+                "bootstrap": self.bootstrap, "extra": self.extra}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> PullPage:
