@@ -1,7 +1,8 @@
 """Supervisor reports from the local store: bills list, summary per creator, bill detail, history.
 
 Qt-free. Rows are frozen dataclasses (the table models hold them); CSV and XLSX writers here,
-the PDF bill sheet in ui/pdf.py. Figures are computed exactly as StationService.bill_progress.
+the PDF bill sheet in ui/pdf.py. A bill's figures come from station.bills.bill_figures, as
+StationService.bill_progress's do.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,14 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
 from station import vocabulary as vocab
+from station.bills import BillFigures, BillParent, Derived, bill_figures
 from station.codes import normalise
 from station.errors import StationError
 from station.rules import Action, check_permission
 from station.store import db
 from station.store.local import LocalStore, iso, parse_iso
 from station.store.schema import bag_types, bags, bill_lines, bills, events, links
-from station.vocabulary import BillState, Shortfall
+from station.vocabulary import BillState
 
 # The bill states a list can be filtered by: the words people see (station/vocabulary.py).
 STATUSES: tuple[str, ...] = tuple(s.value for s in vocab.BILL_STATES)
@@ -44,8 +47,9 @@ class ReportError(StationError):
 
 
 @dataclass(frozen=True)
-class BillRow:
-    """One bill as the bills list shows it (figures as bill_progress computes them)."""
+class BillRow(Derived):
+    """One bill as the bills list shows it (figures from station.bills.bill_figures, as
+    StationService.bill_progress; percent, shortfall_kg and shortfall come with `Derived`)."""
 
     bill_id: str
     created_at: str  # ISO, UTC
@@ -62,21 +66,9 @@ class BillRow:
     closed_reason: str = ""
 
     @property
-    def percent(self) -> float:
-        return self.linked * 100.0 / self.target if self.target else 0.0
-
-    @property
-    def shortfall_kg(self) -> float:
-        return max(self.expected_kg - self.actual_kg, 0.0)
-
-    @property
     def state(self) -> BillState:
         """new, loading, full, closed or closed short (station/vocabulary.py)."""
         return vocab.bill_state(self.status, self.linked, self.target)
-
-    @property
-    def shortfall(self) -> Shortfall:
-        return vocab.shortfall(self.linked, self.target, self.expected_kg, self.actual_kg)
 
     @property
     def state_text(self) -> str:
@@ -285,33 +277,61 @@ def reading(store: LocalStore) -> Iterator[Connection]:
 _PARENT_OF_LINE = and_(bags.c.code == bill_lines.c.parent_code, bags.c.kind == "parent")
 
 
-def _bill_figures():  # type: ignore[no-untyped-def]
-    """Per-bill figures (the joins of bill_progress), one row per bill."""
+def _bill_heads():  # type: ignore[no-untyped-def]
+    """One row per bill: its own columns and its line count (for the state filters)."""
     return (
         select(
             bills.c.bill_id,
             bills.c.created_at,
             func.coalesce(bills.c.created_by, "").label("created_by"),
             bills.c.status,
-            func.count(bill_lines.c.parent_code).label("linked"),
             bills.c.target,
-            func.coalesce(func.sum(bags.c.child_count), 0).label("children"),
-            func.coalesce(func.sum(bags.c.child_count * bag_types.c.kg_per_child), 0.0).label(
-                "actual_kg"
-            ),
-            func.coalesce(func.sum(bag_types.c.nominal_kg), 0.0).label("expected_kg"),
             bills.c.description,
             bills.c.destination,
             bills.c.vehicle,
             bills.c.closed_reason,
         )
-        .select_from(
-            bills.outerjoin(bill_lines, bill_lines.c.bill_id == bills.c.bill_id)
-            .outerjoin(bags, _PARENT_OF_LINE)
-            .outerjoin(bag_types, bag_types.c.name == bags.c.bag_type)
-        )
+        .select_from(bills.outerjoin(bill_lines, bill_lines.c.bill_id == bills.c.bill_id))
         .group_by(bills.c.bill_id)
     )
+
+
+# What station.bills.bill_figures needs of each parent on a bill, as a BillParent: a line whose
+# code is not a parent bag here counts as linked with nothing in it.
+_PARENT_FACTS = (
+    func.coalesce(bags.c.child_count, 0),
+    bag_types.c.kg_per_child,
+    bag_types.c.nominal_kg,
+    func.coalesce(bag_types.c.capacity, 0),
+)
+_LINE_PARENTS = (
+    bill_lines.outerjoin(bags, _PARENT_OF_LINE)
+    .outerjoin(bag_types, bag_types.c.name == bags.c.bag_type)
+)
+
+
+def bill_parent_facts(conn: Connection, bill_id: str) -> list[BillParent]:
+    """The facts of each parent on one bill (station.bills.bill_figures takes them)."""
+    rows = conn.execute(
+        select(*_PARENT_FACTS).select_from(_LINE_PARENTS).where(bill_lines.c.bill_id == bill_id)
+        .order_by(bill_lines.c.parent_code)
+    )
+    return [BillParent._make(r) for r in rows]
+
+
+def _figures_by_bill(conn: Connection, where: list[Any]) -> dict[str, BillFigures]:
+    """bill_figures of every bill matching `where` (bills without lines are left out)."""
+    stmt = (
+        select(bills.c.bill_id, bills.c.target, *_PARENT_FACTS)
+        .select_from(bills.join(_LINE_PARENTS, bill_lines.c.bill_id == bills.c.bill_id))
+        .where(and_(literal(True), *where))
+        .order_by(bills.c.bill_id, bill_lines.c.parent_code)
+    )
+    rows = _plain_rows(conn, stmt) if conn.dialect.name == "sqlite" else list(conn.execute(stmt))
+    out: dict[str, BillFigures] = {}
+    for (bill_id, target), lines in groupby(rows, key=lambda r: (r[0], r[1])):
+        out[bill_id] = bill_figures(target, [BillParent._make(r[2:]) for r in lines])
+    return out
 
 
 def _where(flt: BillFilter) -> list[Any]:
@@ -364,11 +384,13 @@ def _having(state: BillState | None) -> Any:
     }[state]
 
 
-def _row(r: Any) -> BillRow:
+def _row(head: Sequence[Any], f: BillFigures) -> BillRow:
+    (bill_id, created_at, created_by, status, _target, description, destination, vehicle,
+     closed_reason) = head
     return BillRow(
-        r.bill_id, r.created_at, r.created_by or "", r.status, int(r.linked), int(r.target),
-        int(r.children), float(r.actual_kg), float(r.expected_kg), r.description or "",
-        r.destination or "", r.vehicle or "", r.closed_reason or "",
+        bill_id, created_at, created_by or "", status, f.linked, f.target, f.children,
+        f.actual_kg, f.expected_kg, description or "", destination or "", vehicle or "",
+        closed_reason or "",
     )
 
 
@@ -389,24 +411,21 @@ def _plain_rows(conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
 def list_bills(conn: Connection, flt: BillFilter = BillFilter()) -> list[BillRow]:
     """Bills matching the filter, newest first."""
     state = state_of_filter(flt.status)
-    stmt = _bill_figures().where(and_(literal(True), *_where(flt)))
+    where = _where(flt)
+    stmt = _bill_heads().where(and_(literal(True), *where))
     if state is not None:
         stmt = stmt.having(_having(state))
     stmt = stmt.order_by(bills.c.created_at.desc(), bills.c.bill_id)
-    if conn.dialect.name != "sqlite":
-        return [_row(r) for r in conn.execute(stmt)]
-    return [
-        BillRow(bill_id, created_at, created_by or "", status, int(linked), int(target),
-                int(children), float(actual), float(expected), description or "",
-                destination or "", vehicle or "", closed_reason or "")
-        for (bill_id, created_at, created_by, status, linked, target, children, actual, expected,
-             description, destination, vehicle, closed_reason) in _plain_rows(conn, stmt)
-    ]
+    heads = _plain_rows(conn, stmt) if conn.dialect.name == "sqlite" else conn.execute(stmt).all()
+    figures = _figures_by_bill(conn, where) if heads else {}
+    return [_row(h, figures.get(h[0]) or bill_figures(int(h[4]), ())) for h in heads]
 
 
 def bill_row(conn: Connection, bill_id: str) -> BillRow | None:
-    r = conn.execute(_bill_figures().where(bills.c.bill_id == normalise(bill_id))).first()
-    return _row(r) if r is not None else None
+    head = conn.execute(_bill_heads().where(bills.c.bill_id == normalise(bill_id))).first()
+    if head is None:
+        return None
+    return _row(head, bill_figures(int(head.target), bill_parent_facts(conn, head.bill_id)))
 
 
 # Summary accumulators: [bills, open, closed, closed short, parents, parents short, children,

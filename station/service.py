@@ -20,10 +20,12 @@ from sqlalchemy.engine import Connection
 
 from station import APP_VERSION, PROTOCOL_VERSION
 from station.auth import CANNOT_LOG_IN_HERE, LOCKOUT, MAX_FAILURES, PasswordCheck, check_password
+from station.bills import BillFigures, Derived, bill_figures
 from station.codes import CodeKind, ParsedCode, classify, escape_read, normalise, parse_bill_id
 from station.errors import CodeRefused, LoginFailed, NotLoggedIn, StationError
 from station.events import Event, EventType, uuid7
 from station.limits import check_code, check_text, wire_problems
+from station.reports import bill_parent_facts
 from station.rules import (
     Action,
     Decision,
@@ -86,7 +88,10 @@ class Operator:
 
 
 @dataclass(frozen=True)
-class BillProgress:
+class BillProgress(Derived):
+    """A bill's figures (station.bills.bill_figures) with its id and stored status; percent,
+    parents_missing, shortfall_kg and shortfall come with `Derived`."""
+
     bill_id: str
     status: str
     target: int
@@ -95,17 +100,11 @@ class BillProgress:
     actual_kg: float
     expected_kg: float
 
-    @property
-    def shortfall_kg(self) -> float:
-        return max(self.expected_kg - self.actual_kg, 0.0)
+    @classmethod
+    def of(cls, bill_id: str, status: str, figures: BillFigures) -> BillProgress:
+        return cls(bill_id, status, figures.target, figures.linked, figures.children,
+                   figures.actual_kg, figures.expected_kg)
 
-    @property
-    def parents_missing(self) -> int:
-        return max(self.target - self.linked, 0)
-
-    @property
-    def percent(self) -> float:
-        return self.linked * 100.0 / self.target if self.target else 0.0
 
 
 @dataclass(frozen=True)
@@ -720,22 +719,8 @@ class StationService:
             ).first()
             if head is None:
                 return None
-            row = conn.execute(
-                select(
-                    func.count(bill_lines.c.parent_code),
-                    func.coalesce(func.sum(bags.c.child_count), 0),
-                    func.coalesce(func.sum(bags.c.child_count * bag_types.c.kg_per_child), 0.0),
-                    func.coalesce(func.sum(bag_types.c.nominal_kg), 0.0),
-                )
-                .select_from(
-                    bill_lines.outerjoin(bags, bags.c.code == bill_lines.c.parent_code)
-                    .outerjoin(bag_types, bag_types.c.name == bags.c.bag_type)
-                )
-                .where(bill_lines.c.bill_id == bill_id)
-            ).one()
-        return BillProgress(
-            bill_id, head[0], head[1], int(row[0]), int(row[1]), float(row[2]), float(row[3])
-        )
+            figures = bill_figures(head[1], bill_parent_facts(conn, bill_id))
+        return BillProgress.of(bill_id, head[0], figures)
 
     def lookup_bag(self, raw_code: str) -> BagInfo | None:
         try:

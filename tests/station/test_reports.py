@@ -279,7 +279,8 @@ def test_report_queries_use_the_report_indexes(station):
         finally:
             raw.set_trace_callback(None)
         queries = [q for q in seen if "bill_lines" in q and q.lstrip().upper().startswith("SELECT")]
-        assert len(queries) == 3  # parents' figures (summary), closed short (summary), list
+        # parents' figures (summary), closed short (summary); the list's bills and their parents
+        assert len(queries) == 4
         for q in queries:
             plan = " | ".join(r[3] for r in raw.execute("EXPLAIN QUERY PLAN " + q))
             if " bags" in q:
