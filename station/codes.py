@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from station.errors import CodeRefused
+from station.reasons import Reason, say
 
 MAX_RAW_LENGTH = 512
 
@@ -120,11 +121,9 @@ def _parent_examples(bag_types: Iterable[BagType]) -> str:
 
 def _check_length(raw: str) -> None:
     if len(raw) > MAX_RAW_LENGTH:
-        raise CodeRefused(
-            "too_long",
-            f"Not a bag code: too long ({len(raw)} characters, at most {MAX_RAW_LENGTH}): "
-            f"{escape_read(raw)}",
-        )
+        raise CodeRefused(Reason.TOO_LONG, say(
+            Reason.TOO_LONG, length=len(raw), most=MAX_RAW_LENGTH, read=escape_read(raw),
+        ))
 
 
 class _TypePlan:
@@ -164,7 +163,7 @@ def classify(raw: str, bag_types: Iterable[BagType] = DEFAULT_BAG_TYPES) -> Pars
     types = bag_types if type(bag_types) is tuple else tuple(bag_types)
     code = normalise(raw)
     if not code:
-        raise CodeRefused("empty", f"Nothing to read in {escape_read(raw)}: the scan was empty")
+        raise CodeRefused(Reason.EMPTY, say(Reason.EMPTY, read=escape_read(raw)))
     plan = _plan(types)
     if plan.any_parent is None or plan.any_parent.fullmatch(code) is not None:
         for bag_type in types:
@@ -173,29 +172,23 @@ def classify(raw: str, bag_types: Iterable[BagType] = DEFAULT_BAG_TYPES) -> Pars
     if plan.any_lookalike is None or plan.any_lookalike.match(code) is not None:
         for bag_type in types:
             if bag_type.looks_like(code):
-                raise CodeRefused(
-                    "damaged_parent",
-                    f"{escape_read(code)} looks like a parent code but is not one: "
-                    f"{bag_type.name} parent codes look like "
-                    f"{bag_type.example or bag_type.pattern}",
-                )
+                raise CodeRefused(Reason.DAMAGED_PARENT, say(
+                    Reason.DAMAGED_PARENT, read=escape_read(code), type=bag_type.name,
+                    example=bag_type.example or bag_type.pattern,
+                ))
     label = LABEL_PATTERN.search(code)
     if label is not None:
         number = label.group(1)
         if CHILD_PATTERN.fullmatch(number) is None:
-            raise CodeRefused(
-                "bad_label_number",
-                f"Label number {escape_read(number)} in {escape_read(raw)} is not a child code: "
-                "child codes are 4-20 letters or digits",
-            )
+            raise CodeRefused(Reason.BAD_LABEL_NUMBER, say(
+                Reason.BAD_LABEL_NUMBER, number=escape_read(number), read=escape_read(raw),
+            ))
         return ParsedCode(number, CodeKind.CHILD, None, code)
     if CHILD_PATTERN.fullmatch(code) is not None:
         return ParsedCode(code, CodeKind.CHILD)
-    raise CodeRefused(
-        "not_a_code",
-        f"Not a bag code: {escape_read(raw)} (parent codes look like {_parent_examples(types)}; "
-        "child codes are 4-20 letters or digits)",
-    )
+    raise CodeRefused(Reason.NOT_A_CODE, say(
+        Reason.NOT_A_CODE, read=escape_read(raw), examples=_parent_examples(types),
+    ))
 
 
 def parse_bill_id(raw: str) -> str:
@@ -203,11 +196,7 @@ def parse_bill_id(raw: str) -> str:
     _check_length(raw)
     bill_id = normalise(raw)
     if BILL_ID_PATTERN.fullmatch(bill_id) is None:
-        raise CodeRefused(
-            "bad_bill_id",
-            f"Not a bill id: {escape_read(raw)} (bill ids are 3-50 characters of "
-            "letters, digits and - _ / .)",
-        )
+        raise CodeRefused(Reason.BAD_BILL_ID, say(Reason.BAD_BILL_ID, read=escape_read(raw)))
     return bill_id
 
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from station.codes import CodeKind
+from station.reasons import WARNINGS_THAT_CHANGE, Reason, say
 
 UNDO_WINDOW = timedelta(minutes=60)
 MAX_BILL_TARGET = 500
@@ -55,7 +56,7 @@ _ACTION_WORDS = {
 @dataclass(frozen=True)
 class Decision:
     outcome: Outcome
-    reason: str
+    reason: str  # a Reason (station/reasons.py); typed str for reasons passed through as read
     message: str
 
     @property
@@ -69,7 +70,7 @@ class Decision:
         # is a warning by default and a refusal when the station setting makes it an error).
         if self.outcome is Outcome.REFUSED:
             return False
-        return self.outcome is Outcome.ACCEPTED or self.reason in _WARNINGS_THAT_CHANGE
+        return self.outcome is Outcome.ACCEPTED or self.reason in WARNINGS_THAT_CHANGE
 
 
 def accept(reason: str, message: str) -> Decision:
@@ -82,10 +83,6 @@ def warn(reason: str, message: str) -> Decision:
 
 def refuse(reason: str, message: str) -> Decision:
     return Decision(Outcome.REFUSED, reason, message)
-
-
-# Warnings that still record the change (the others are harmless re-scans).
-_WARNINGS_THAT_CHANGE = frozenset({"parent_short", "parent_unknown"})
 
 
 def role_of(value: str) -> Role | None:
@@ -105,7 +102,7 @@ def check_permission(role: str, action: Action, username: str = "") -> Decision 
     if may(role, action):
         return None
     who = f"{username} ({role})" if username else f"role {role!r}"
-    return refuse("not_allowed", f"{who} may not {_ACTION_WORDS[action]}")
+    return refuse(Reason.NOT_ALLOWED, say(Reason.NOT_ALLOWED, who=who, what=_ACTION_WORDS[action]))
 
 
 def parent_status(child_count: int, capacity: int) -> str:
@@ -149,44 +146,47 @@ class BillFacts:
 
 def decide_select_parent(code: str, known_kind: CodeKind | None) -> Decision:
     if known_kind is CodeKind.CHILD:
-        return refuse("code_is_child", f"{code} is a child bag, not a parent: scan a parent bag")
+        return refuse(Reason.CODE_IS_CHILD, say(Reason.CODE_IS_CHILD, parent=code))
     if known_kind is None:
-        return accept("parent_created", f"New parent {code}: scan its child bags")
-    return accept("parent_selected", f"Parent {code} selected")
+        return accept(Reason.PARENT_CREATED, say(Reason.PARENT_CREATED, parent=code))
+    return accept(Reason.PARENT_SELECTED, say(Reason.PARENT_SELECTED, parent=code))
 
 
 def _closed_bill(parent: ParentFacts) -> Decision:
-    return refuse("parent_on_closed_bill", f"{parent.code} is on closed bill {parent.bill_id}")
+    return refuse(
+        Reason.PARENT_ON_CLOSED_BILL,
+        say(Reason.PARENT_ON_CLOSED_BILL, parent=parent.code, bill=parent.bill_id),
+    )
 
 
 def decide_link(parent: ParentFacts | None, child: ChildFacts) -> Decision:
     """Linking a child to the current parent, checks in the order of docs/rules.md §2."""
     if parent is None:
-        return refuse("no_parent", f"Scan a parent bag first (then {child.code})")
+        return refuse(Reason.NO_PARENT, say(Reason.NO_PARENT, "link", child=child.code))
     if parent.bill_closed:
         return _closed_bill(parent)
     if child.known_kind is CodeKind.PARENT:
-        return refuse("code_is_parent", f"{child.code} is a parent bag and cannot go in a parent")
+        return refuse(Reason.CODE_IS_PARENT, say(Reason.CODE_IS_PARENT, child=child.code))
     if parent.child_count >= parent.capacity:
-        return refuse(
-            "parent_full",
-            f"{parent.code} is full ({parent.child_count}/{parent.capacity}). "
-            "Scan the next parent bag",
-        )
+        return refuse(Reason.PARENT_FULL, say(
+            Reason.PARENT_FULL, parent=parent.code, count=parent.child_count,
+            capacity=parent.capacity,
+        ))
     if child.parent_code == parent.code:
-        return warn("already_on_parent", f"{child.code} already on {parent.code}")
+        return warn(
+            Reason.ALREADY_ON_PARENT,
+            say(Reason.ALREADY_ON_PARENT, child=child.code, parent=parent.code),
+        )
     if child.parent_code is not None:
         where = f", linked at {child.linked_where}" if child.linked_where else ""
-        return refuse(
-            "child_on_other_parent", f"{child.code} is already in {child.parent_code}{where}"
-        )
+        return refuse(Reason.CHILD_ON_OTHER_PARENT, say(
+            Reason.CHILD_ON_OTHER_PARENT, child=child.code, parent=child.parent_code, where=where,
+        ))
     count = parent.child_count + 1
-    if count >= parent.capacity:
-        return accept(
-            "parent_completed",
-            f"{child.code} linked: {parent.code} complete ({count}/{parent.capacity})",
-        )
-    return accept("child_linked", f"{child.code} linked to {parent.code} ({count}/{parent.capacity})")
+    reason = Reason.PARENT_COMPLETED if count >= parent.capacity else Reason.CHILD_LINKED
+    return accept(reason, say(
+        reason, child=child.code, parent=parent.code, count=count, capacity=parent.capacity,
+    ))
 
 
 def decide_unlink(
@@ -201,60 +201,57 @@ def decide_unlink(
 ) -> Decision:
     """Undo / remove a link: dispatchers their own links of the last 60 minutes, others any."""
     if parent is None:
-        return refuse("not_linked", f"{child_code} is not in any parent bag")
+        return refuse(Reason.NOT_LINKED, say(Reason.NOT_LINKED, child=child_code))
     if parent.bill_closed:
         return _closed_bill(parent)
     if not may(role, Action.UNLINK_ANY):
         if not may(role, Action.SCAN):
-            return refuse("not_allowed", f"{username} ({role}) may not remove {child_code} from its parent")
+            return refuse(Reason.NOT_ALLOWED, say(
+                Reason.NOT_ALLOWED, who=f"{username} ({role})",
+                what=f"remove {child_code} from its parent",
+            ))
         if linked_by != username:
-            return refuse(
-                "not_your_link",
-                f"{child_code} in {parent.code} was linked by {linked_by}: "
-                "a dispatcher may only undo their own links (ask a biller)",
-            )
+            return refuse(Reason.NOT_YOUR_LINK, say(
+                Reason.NOT_YOUR_LINK, child=child_code, parent=parent.code, linked_by=linked_by,
+            ))
         if linked_at is not None and now - linked_at > UNDO_WINDOW:
             minutes = int((now - linked_at).total_seconds() // 60)
-            return refuse(
-                "undo_too_old",
-                f"{child_code} was linked to {parent.code} {minutes} minutes ago: a dispatcher "
-                "may only undo links of the last 60 minutes (ask a biller)",
-            )
+            return refuse(Reason.UNDO_TOO_OLD, say(
+                Reason.UNDO_TOO_OLD, child=child_code, parent=parent.code, minutes=minutes,
+                window=int(UNDO_WINDOW.total_seconds() // 60),
+            ))
     count = max(parent.child_count - 1, 0)
-    return accept(
-        "child_unlinked",
-        f"{child_code} removed from {parent.code} ({count}/{parent.capacity})",
-    )
+    return accept(Reason.CHILD_UNLINKED, say(
+        Reason.CHILD_UNLINKED, child=child_code, parent=parent.code, count=count,
+        capacity=parent.capacity,
+    ))
 
 
 def decide_finish(parent: ParentFacts | None) -> Decision:
     if parent is None:
-        return refuse("no_parent", "No parent bag is selected: nothing to finish")
+        return refuse(Reason.NO_PARENT, say(Reason.NO_PARENT, "finish"))
+    facts = {"parent": parent.code, "count": parent.child_count, "capacity": parent.capacity}
     if parent.child_count >= parent.capacity:
-        return accept(
-            "parent_finished",
-            f"{parent.code} is complete ({parent.child_count}/{parent.capacity})",
-        )
-    return warn(
-        "parent_finished_short",
-        f"{parent.code} finished short ({parent.child_count}/{parent.capacity}): "
-        "scan it again to resume",
-    )
+        return accept(Reason.PARENT_FINISHED, say(Reason.PARENT_FINISHED, **facts))
+    return warn(Reason.PARENT_FINISHED_SHORT, say(Reason.PARENT_FINISHED_SHORT, **facts))
 
 
 def decide_create_bill(bill_id: str, target: int, exists: bool) -> Decision:
     if exists:
-        return refuse("bill_exists", f"Bill {bill_id} exists already")
+        return refuse(Reason.BILL_EXISTS, say(Reason.BILL_EXISTS, bill=bill_id))
     if not 1 <= target <= MAX_BILL_TARGET:
-        return refuse(
-            "bad_target",
-            f"Bill {bill_id}: target {target} parent bags is out of range (1-{MAX_BILL_TARGET})",
-        )
-    return accept("bill_created", f"Bill {bill_id} created: target {target} parent bags")
+        return refuse(Reason.BAD_TARGET, say(
+            Reason.BAD_TARGET, bill=bill_id, target=target, most=MAX_BILL_TARGET,
+        ))
+    return accept(Reason.BILL_CREATED, say(Reason.BILL_CREATED, bill=bill_id, target=target))
 
 
 def _missing_bill(bill_id: str) -> Decision:
-    return refuse("no_bill", f"Bill {bill_id} does not exist here")
+    return refuse(Reason.NO_BILL, say(Reason.NO_BILL, bill=bill_id))
+
+
+def _bill_closed(bill: BillFacts, variant: str = "") -> Decision:
+    return refuse(Reason.BILL_CLOSED, say(Reason.BILL_CLOSED, variant, bill=bill.bill_id))
 
 
 def decide_bill_add(
@@ -270,73 +267,65 @@ def decide_bill_add(
     if bill is None:
         return _missing_bill(bill_id)
     if bill.closed:
-        return refuse("bill_closed", f"Bill {bill.bill_id} is closed: reopen it first")
+        return _bill_closed(bill)
     if known_as_child:
-        return refuse("not_a_parent", f"{parent_code} is a child bag: only parent bags go on a bill")
+        return refuse(Reason.NOT_A_PARENT, say(Reason.NOT_A_PARENT, parent=parent_code))
     if parent is not None and parent.bill_id == bill.bill_id:
-        return warn("already_on_bill", f"{parent_code} already on bill {bill.bill_id}")
-    if parent is not None and parent.bill_id is not None:
-        return refuse("parent_on_other_bill", f"{parent_code} is on bill {parent.bill_id}")
-    if bill.linked >= bill.target:
-        return refuse(
-            "bill_full", f"Bill {bill.bill_id} is full ({bill.linked}/{bill.target})"
-        )
-    linked = bill.linked + 1
-    progress = f"({linked}/{bill.target})"
-    if parent is None:
         return warn(
-            "parent_unknown",
-            f"{parent_code} is not known here yet: added to bill {bill.bill_id} {progress} "
-            "provisionally, the centre confirms it at sync",
+            Reason.ALREADY_ON_BILL, say(Reason.ALREADY_ON_BILL, parent=parent_code, bill=bill.bill_id)
         )
+    if parent is not None and parent.bill_id is not None:
+        return refuse(Reason.PARENT_ON_OTHER_BILL, say(
+            Reason.PARENT_ON_OTHER_BILL, parent=parent_code, other=parent.bill_id,
+        ))
+    if bill.linked >= bill.target:
+        return refuse(Reason.BILL_FULL, say(
+            Reason.BILL_FULL, bill=bill.bill_id, linked=bill.linked, target=bill.target,
+        ))
+    on = {"parent": parent_code, "bill": bill.bill_id,
+          "progress": f"({bill.linked + 1}/{bill.target})"}
+    if parent is None:
+        return warn(Reason.PARENT_UNKNOWN, say(Reason.PARENT_UNKNOWN, **on))
     if parent.child_count < parent.capacity:
-        text = (
-            f"{parent_code} has only {parent.child_count}/{parent.capacity} children"
-        )
+        short = {"count": parent.child_count, "capacity": parent.capacity}
         if short_is_error:
-            return refuse("parent_short", f"{text}: finish it before loading it on a bill")
-        return warn("parent_short", f"{text}; added to bill {bill.bill_id} {progress}")
-    return accept("bill_parent_added", f"{parent_code} added to bill {bill.bill_id} {progress}")
+            return refuse(Reason.PARENT_SHORT, say(Reason.PARENT_SHORT, "refused", **on, **short))
+        return warn(Reason.PARENT_SHORT, say(Reason.PARENT_SHORT, **on, **short))
+    return accept(Reason.BILL_PARENT_ADDED, say(Reason.BILL_PARENT_ADDED, **on))
 
 
 def decide_bill_remove(bill_id: str, bill: BillFacts | None, parent_code: str, on_bill: str | None) -> Decision:
     if bill is None:
         return _missing_bill(bill_id)
     if bill.closed:
-        return refuse("bill_closed", f"Bill {bill.bill_id} is closed: reopen it first")
+        return _bill_closed(bill)
     if on_bill != bill.bill_id:
-        return refuse("not_on_bill", f"{parent_code} is not on bill {bill.bill_id}")
-    return accept(
-        "bill_parent_removed",
-        f"{parent_code} removed from bill {bill.bill_id} ({bill.linked - 1}/{bill.target})",
-    )
+        return refuse(Reason.NOT_ON_BILL, say(Reason.NOT_ON_BILL, parent=parent_code, bill=bill.bill_id))
+    return accept(Reason.BILL_PARENT_REMOVED, say(
+        Reason.BILL_PARENT_REMOVED, parent=parent_code, bill=bill.bill_id,
+        linked=bill.linked - 1, target=bill.target,
+    ))
 
 
 def decide_bill_close(bill_id: str, bill: BillFacts | None, reason: str | None) -> Decision:
     if bill is None:
         return _missing_bill(bill_id)
     if bill.closed:
-        return refuse("bill_closed", f"Bill {bill.bill_id} is closed already")
+        return _bill_closed(bill, "already")
+    figures = {"bill": bill.bill_id, "linked": bill.linked, "target": bill.target}
     if bill.linked < bill.target:
         if not (reason or "").strip():
-            return refuse(
-                "reason_required",
-                f"Bill {bill.bill_id} has {bill.linked}/{bill.target} parent bags: "
-                "closing it short needs a reason",
-            )
-        return warn(
-            "bill_closed_short",
-            f"Bill {bill.bill_id} closed short ({bill.linked}/{bill.target}): {reason}",
-        )
-    return accept("bill_closed", f"Bill {bill.bill_id} closed ({bill.linked}/{bill.target})")
+            return refuse(Reason.REASON_REQUIRED, say(Reason.REASON_REQUIRED, **figures))
+        return warn(Reason.BILL_CLOSED_SHORT, say(Reason.BILL_CLOSED_SHORT, **figures, reason=reason))
+    return accept(Reason.BILL_CLOSED, say(Reason.BILL_CLOSED, "closed", **figures))
 
 
 def decide_bill_reopen(bill_id: str, bill: BillFacts | None) -> Decision:
     if bill is None:
         return _missing_bill(bill_id)
     if not bill.closed:
-        return refuse("bill_not_closed", f"Bill {bill.bill_id} is not closed")
-    return accept("bill_reopened", f"Bill {bill.bill_id} reopened")
+        return refuse(Reason.BILL_NOT_CLOSED, say(Reason.BILL_NOT_CLOSED, bill=bill.bill_id))
+    return accept(Reason.BILL_REOPENED, say(Reason.BILL_REOPENED, bill=bill.bill_id))
 
 
 def bill_status_after(linked: int, closed: bool) -> str:

@@ -15,23 +15,22 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import func, literal_column, select, update
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from station import APP_VERSION, PROTOCOL_VERSION
-from station.auth import CANNOT_LOG_IN_HERE, LOCKOUT, MAX_FAILURES, PasswordCheck, check_password
 from station.bills import BillFigures, Derived, bill_figures
-from station.codes import CodeKind, ParsedCode, classify, escape_read, normalise, parse_bill_id
-from station.errors import CodeRefused, LoginFailed, NotLoggedIn, StationError
+from station.codes import CodeKind, ParsedCode, classify, normalise, parse_bill_id
+from station.errors import CodeRefused, StationError
 from station.events import Event, EventType, uuid7
 from station.limits import check_code, check_text, wire_problems
+from station.reasons import Reason, say
 from station.reports import bill_parent_facts
 from station.rules import (
     Action,
     Decision,
     Outcome,
     ParentFacts,
-    check_permission,
     decide_bill_add,
     decide_bill_close,
     decide_bill_remove,
@@ -43,6 +42,7 @@ from station.rules import (
     decide_unlink,
     refuse,
 )
+from station.session import Operator, log_in, logged_in, login_name, permission
 from station.settings import StationSettings, load_settings
 from station.store import db
 from station.store.local import LocalStore, iso, parse_iso, utcnow
@@ -54,7 +54,6 @@ from station.store.schema import (
     bills,
     events,
     links,
-    operators,
 )
 from station.view import (
     ParentRow,
@@ -71,20 +70,13 @@ from station.view import (
 CURRENT_PARENT = "current_parent"
 # The reason of a refusal for a value over the field limits of station.limits (typed text,
 # an over-long code): nothing the centre would have to refuse is ever queued.
-FIELD_LIMIT = "field_limit"
+FIELD_LIMIT = Reason.FIELD_LIMIT
 
 _INSERT_EVENT_SQL = (
     "INSERT INTO events (seq, event_id, station_id, type, operator, device_time, parent_code, "
     "child_code, bill_id, data, app_version, protocol_version, sync_state) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
 )
-
-
-@dataclass(frozen=True)
-class Operator:
-    username: str
-    role: str
-    area: str | None
 
 
 @dataclass(frozen=True)
@@ -228,7 +220,7 @@ def _refuses_unsendable(method: _Op) -> _Op:
 
 
 def _field_refusal(message: str, code: str | None = None, kind: str | None = None) -> OpResult:
-    return OpResult(Outcome.REFUSED, FIELD_LIMIT, f"{message}: nothing was saved", code, kind)
+    return OpResult(Outcome.REFUSED, FIELD_LIMIT, say(FIELD_LIMIT, problem=message), code, kind)
 
 
 class StationService:
@@ -276,72 +268,22 @@ class StationService:
     # -- operators ----------------------------------------------------------------------
 
     def login(self, username: str, password: str) -> Operator:
-        name = username.strip() if isinstance(username, str) else ""
-        bad_name = check_text("username", name)
-        if bad_name:
-            # never reaches SQLite: a name over 64 characters or with a lone surrogate is no user
-            raise LoginFailed(
-                "unknown_user", f"No operator {escape_read(name)} at this station: {bad_name}"
-            )
+        """Log an operator in (station/session.py: matched ignoring case, the lockout)."""
+        name = login_name(username)
         now = self.clock()
         with self._write() as conn:
-            row = conn.execute(
-                select(
-                    operators.c.username, operators.c.password_hash, operators.c.role,
-                    operators.c.area, operators.c.failed_count, operators.c.locked_until,
-                ).where(func.lower(operators.c.username) == name.lower())
-            ).first()
-            if row is None:
-                raise LoginFailed(
-                    "unknown_user", f"No operator {name!r} at this station: check the user name"
-                )
-            uname, pw_hash, role, area, failed, locked_until = row
-            if locked_until and parse_iso(locked_until) > now:
-                until = parse_iso(locked_until).astimezone().strftime("%H:%M")
-                raise LoginFailed(
-                    "locked",
-                    f"{uname} is locked after {MAX_FAILURES} wrong passwords until {until}",
-                )
-            check = check_password(pw_hash, password)
-            if check is PasswordCheck.UNUSABLE:
-                # the stored hash is malformed, unknown or too costly: not a wrong password, so
-                # no failure is counted and nobody is locked out
-                raise LoginFailed("cannot_log_in_here", f"{uname}: {CANNOT_LOG_IN_HERE}")
-            if check is not PasswordCheck.MATCH:
-                failed = (0 if locked_until else failed) + 1
-                values: dict[str, Any] = {"failed_count": failed, "locked_until": None}
-                if failed >= MAX_FAILURES:
-                    values = {"failed_count": 0, "locked_until": iso(now + LOCKOUT)}
-                conn.execute(update(operators).where(operators.c.username == uname).values(values))
-                if failed >= MAX_FAILURES:
-                    until = (now + LOCKOUT).astimezone().strftime("%H:%M")
-                    msg = f"Wrong password for {uname}: locked for 15 minutes, until {until}"
-                    reason = "locked"
-                else:
-                    msg = f"Wrong password for {uname} (attempt {failed} of {MAX_FAILURES})"
-                    reason = "wrong_password"
-                # Commit the failure count before raising, so it survives the refusal.
-                conn.commit()
-                raise LoginFailed(reason, msg)
-            conn.execute(
-                update(operators)
-                .where(operators.c.username == uname)
-                .values(failed_count=0, locked_until=None)
-            )
-        self.operator = Operator(uname, role, area)
-        return self.operator
+            operator = log_in(conn, name, password, now)
+        self.operator = operator
+        return operator
 
     def logout(self) -> None:
         self.operator = None
 
     def _who(self) -> Operator:
-        if self.operator is None:
-            raise NotLoggedIn()
-        return self.operator
+        return logged_in(self.operator)
 
     def _permission(self, action: Action) -> Decision | None:
-        op = self._who()
-        return check_permission(op.role, action, op.username)
+        return permission(self.operator, action)
 
     # -- events -------------------------------------------------------------------------
 
@@ -381,10 +323,10 @@ class StationService:
         # alone). Raising rolls the operation's transaction back.
         for fname, problem in wire_problems(ev.to_wire()):
             if fname != "station_id":
-                raise UnsendableEvent(
-                    f"Not saved: this {etype.value.replace('_', ' ')} event could not be sent "
-                    f"to the centre ({problem})"
-                )
+                raise UnsendableEvent(say(
+                    Reason.FIELD_LIMIT, "event", what=etype.value.replace("_", " "),
+                    problem=problem,
+                ))
         conn.exec_driver_sql(
             _INSERT_EVENT_SQL,
             (seq, ev.event_id, ev.station_id, str(etype), ev.operator, ev.device_time, parent,
@@ -429,8 +371,8 @@ class StationService:
         if too_long:
             with self._read() as conn:
                 current = self._current_parent(conn)
-            return OpResult(Outcome.REFUSED, FIELD_LIMIT, f"{too_long}: not recorded", None,
-                            parsed.kind.value, current)
+            return OpResult(Outcome.REFUSED, FIELD_LIMIT, say(FIELD_LIMIT, "code", problem=too_long),
+                            None, parsed.kind.value, current)
         if parsed.kind is CodeKind.PARENT:
             return self._select_parent(parsed, source)
         return self._link_child(parsed, source)
@@ -445,7 +387,8 @@ class StationService:
 
     def _bill_selected(self, bill_id: str) -> OpResult:
         return OpResult(
-            Outcome.ACCEPTED, "bill_selected", f"Bill {bill_id} scanned", bill_id, "bill",
+            Outcome.ACCEPTED, Reason.BILL_SELECTED, say(Reason.BILL_SELECTED, bill=bill_id),
+            bill_id, "bill",
             bill=self.bill_progress(bill_id),
         )
 
@@ -467,7 +410,8 @@ class StationService:
         assert parent is not None
         message = decision.message
         if kind is not None:
-            message = f"Parent {code} selected ({parent.child_count}/{parent.capacity})"
+            message = say(Reason.PARENT_SELECTED, "count", parent=code,
+                          count=parent.child_count, capacity=parent.capacity)
         return OpResult(
             decision.outcome, decision.reason, message, code, "parent", parent,
             changes=Changes(frozenset({code}), frozenset(), (seq,)),
@@ -559,7 +503,7 @@ class StationService:
                 .limit(1)
             ).scalar()
             if child is None:
-                return refused(refuse("nothing_to_undo", "Nothing to undo: no link made here"))
+                return refused(refuse(Reason.NOTHING_TO_UNDO, say(Reason.NOTHING_TO_UNDO)))
             return self._unlink(conn, child, reselect=True)
 
     @_refuses_unsendable
@@ -593,7 +537,7 @@ class StationService:
             exists = conn.execute(select(bills.c.bill_id).where(bills.c.bill_id == bill_id)).scalar()
             if exists is None and known_kind(conn, bill_id) is not None:
                 return refused(
-                    refuse("code_is_bag", f"{bill_id} is a bag code: choose another bill id"),
+                    refuse(Reason.CODE_IS_BAG, say(Reason.CODE_IS_BAG, bill=bill_id)),
                     bill_id, "bill",
                 )
             decision = decide_create_bill(bill_id, target, exists is not None)
@@ -628,8 +572,8 @@ class StationService:
         code = parsed.code
         too_long = check_code(code)
         if too_long:
-            return OpResult(Outcome.REFUSED, FIELD_LIMIT, f"{too_long}: not recorded", None,
-                            None, None, self.bill_progress(bill_id))
+            return OpResult(Outcome.REFUSED, FIELD_LIMIT, say(FIELD_LIMIT, "code", problem=too_long),
+                            None, None, None, self.bill_progress(bill_id))
         with self._write() as conn:
             kind = known_kind(conn, code)
             if parsed.kind is CodeKind.CHILD and kind is not CodeKind.PARENT:
