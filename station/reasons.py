@@ -8,7 +8,9 @@ the very values they carried before it existed.
 
 `MESSAGES` is the one table of the sentences shown for them: each reason has a template, or a
 few named variants when one reason is worded differently by situation ("bill_closed" when loading
-a closed bill, closing it again, or closing it). `say` fills one in:
+a closed bill, closing it again, or closing it). The rules' own sentences are the '' variants;
+the "present" variants (and a few others) are the words `station.vocabulary.present` puts in
+front of the operator, with the next step their role can take. `say` fills one in:
 
     say(Reason.PARENT_FULL, parent="SB00001", count=30, capacity=30)
     say(Reason.BILL_CLOSED, "already", bill="B-17")
@@ -137,8 +139,18 @@ MESSAGES: Final[Mapping[Reason, str | Mapping[str, str]]] = {
     Reason.NO_PARENT: {
         "link": "Scan a parent bag first (then {child})",
         "finish": "No parent bag is selected: nothing to finish",
+        "present": "{child} not linked: no parent bag is selected. Scan a parent bag, then "
+                   "{child} again",
+        "after_complete": "{child} not linked: {parent} is complete ({count}/{capacity}) and "
+                          "no parent bag is selected now. Scan the next parent bag, then "
+                          "{child} again",
     },
-    Reason.PARENT_ON_CLOSED_BILL: "{parent} is on closed bill {bill}",
+    Reason.PARENT_ON_CLOSED_BILL: {
+        "": "{parent} is on closed bill {bill}",
+        "present": "{code} not changed: {said} and cannot change; {next}",
+        "selected": "{parent} is on closed bill {bill} ({count}/{capacity}): its children "
+                    "cannot change; {next}. Scan another parent bag",
+    },
     Reason.CODE_IS_PARENT: "{child} is a parent bag and cannot go in a parent",
     Reason.PARENT_FULL: "{parent} is full ({count}/{capacity}). Scan the next parent bag",
     Reason.ALREADY_ON_PARENT: "{child} already on {parent}",
@@ -178,6 +190,7 @@ MESSAGES: Final[Mapping[Reason, str | Mapping[str, str]]] = {
         "": "Bill {bill} is closed: reopen it first",
         "already": "Bill {bill} is closed already",
         "closed": "Bill {bill} closed ({linked}/{target})",
+        "present": "{what}: bill {bill} is closed; {next}",
     },
     Reason.NOT_A_PARENT: {
         "": "{parent} is a child bag: only parent bags go on a bill",
@@ -185,7 +198,11 @@ MESSAGES: Final[Mapping[Reason, str | Mapping[str, str]]] = {
     },
     Reason.ALREADY_ON_BILL: "{parent} already on bill {bill}",
     Reason.PARENT_ON_OTHER_BILL: "{parent} is on bill {other}",
-    Reason.BILL_FULL: "Bill {bill} is full ({linked}/{target})",
+    Reason.BILL_FULL: {
+        "": "Bill {bill} is full ({linked}/{target})",
+        "present": "{code} not added: bill {bill} is full ({linked}/{target} parent bags). "
+                   "Keep {code} aside; {next}",
+    },
     Reason.PARENT_UNKNOWN: {
         "": (
             "{parent} is not known here yet: added to bill {bill} {progress} "
@@ -194,6 +211,11 @@ MESSAGES: Final[Mapping[Reason, str | Mapping[str, str]]] = {
         "centre": (
             "{parent} is not known at the centre (never scanned as a parent bag): "
             "not added to bill {bill}"
+        ),
+        "no_centre": (
+            "{parent} is not known at this station: added to bill {bill} ({linked}/{target}) "
+            "with no children or weight. This station has no centre to fill them in: pack "
+            "{parent} on this station (F2) to count it"
         ),
     },
     Reason.PARENT_SHORT: {
@@ -211,7 +233,10 @@ MESSAGES: Final[Mapping[Reason, str | Mapping[str, str]]] = {
     Reason.BILL_CLOSED_SHORT: "Bill {bill} closed short ({linked}/{target}): {reason}",
     Reason.BILL_NOT_CLOSED: "Bill {bill} is not closed",
     Reason.BILL_REOPENED: "Bill {bill} reopened",
-    Reason.NOT_ALLOWED: "{who} may not {what}",
+    Reason.NOT_ALLOWED: {
+        "": "{who} may not {what}",
+        "bills": "{said}: bills are loaded by a biller or an admin",
+    },
     Reason.NOT_LOGGED_IN: (
         "Not recorded: {read} was scanned before anyone logged in. Log in first"
     ),

@@ -24,6 +24,7 @@ from station import vocabulary as vocab
 from station.bills import BillFigures, BillParent, Derived, bill_figures
 from station.codes import normalise
 from station.errors import StationError
+from station.reasons import Reason, say
 from station.rules import Action, check_permission
 from station.store import db
 from station.store.local import LocalStore, iso, parse_iso
@@ -255,7 +256,9 @@ def require_reviewer(username: str, role: str) -> None:
     """Review and reports are for billers and admins (docs/rules.md §5)."""
     deny = check_permission(role, Action.BILLS, username)
     if deny is not None:
-        raise ReportError("not_allowed", f"{username} ({role}) may not review bills")
+        raise ReportError(Reason.NOT_ALLOWED, say(
+            Reason.NOT_ALLOWED, who=f"{username} ({role})", what="review bills",
+        ))
 
 
 @contextmanager

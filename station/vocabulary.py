@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from station.reasons import Reason, say
+
 # -- bags ---------------------------------------------------------------------------------------
 
 BAG_PENDING = "pending"
@@ -174,44 +176,41 @@ def present(result: Any, *, role: str = "", has_centre: bool = True,
     may_bills = _role_may(role, "bills") if role else False
     may_reopen = _role_may(role, "reopen_bill") if role else False
 
-    if reason == "bill_full" and bill is not None:
+    if reason == Reason.BILL_FULL and bill is not None:
         nxt = ("close it (Ctrl+E) or open another bill" if may_bills
                else "ask a biller for another bill")
-        message = (f"{code} not added: bill {bill.bill_id} is full "
-                   f"({bill.linked}/{bill.target} parent bags). Keep {code} aside; {nxt}")
-    elif reason == "bill_closed" and result.kind != "bill":
+        message = say(Reason.BILL_FULL, "present", code=code, bill=bill.bill_id,
+                      linked=bill.linked, target=bill.target, next=nxt)
+    elif reason == Reason.BILL_CLOSED and result.kind != "bill":
         bill_id = bill.bill_id if bill is not None else "?"
         what = f"{code} not changed" if code else "Nothing changed"
         if may_reopen:
             nxt = "reopen it first (Ctrl+R on the bill screen, F3), or open another bill"
         else:
             nxt = "only an admin can reopen it: ask one, or open another bill"
-        message = f"{what}: bill {bill_id} is closed; {nxt}"
-    elif reason == "no_parent" and result.kind == "child" and code:
+        message = say(Reason.BILL_CLOSED, "present", what=what, bill=bill_id, next=nxt)
+    elif reason == Reason.NO_PARENT and result.kind == "child" and code:
         lp = last_parent
         if lp is not None and getattr(lp, "status", "") == "completed":
-            message = (f"{code} not linked: {lp.code} is complete ({lp.child_count}/"
-                       f"{lp.capacity}) and no parent bag is selected now. Scan the next parent "
-                       f"bag, then {code} again")
+            message = say(Reason.NO_PARENT, "after_complete", child=code, parent=lp.code,
+                          count=lp.child_count, capacity=lp.capacity)
         else:
-            message = (f"{code} not linked: no parent bag is selected. Scan a parent bag, then "
-                       f"{code} again")
-    elif reason == "parent_unknown" and not has_centre and bill is not None:
-        message = (f"{code} is not known at this station: added to bill {bill.bill_id} "
-                   f"({bill.linked}/{bill.target}) with no children or weight. This station has "
-                   f"no centre to fill them in: pack {code} on this station (F2) to count it")
-    elif reason in ("parent_selected", "parent_created") and result.parent is not None \
+            message = say(Reason.NO_PARENT, "present", child=code)
+    elif reason == Reason.PARENT_UNKNOWN and not has_centre and bill is not None:
+        message = say(Reason.PARENT_UNKNOWN, "no_centre", parent=code, bill=bill.bill_id,
+                      linked=bill.linked, target=bill.target)
+    elif reason in (Reason.PARENT_SELECTED, Reason.PARENT_CREATED) and result.parent is not None \
             and result.parent.bill_id and result.parent.bill_status == CLOSED_STORED:
         p = result.parent
         nxt = ("reopen the bill first (F3, Ctrl+R)" if may_reopen
                else "only an admin can reopen the bill")
         outcome = "warning"
-        message = (f"{p.code} is on closed bill {p.bill_id} ({p.child_count}/{p.capacity}): its "
-                   f"children cannot change; {nxt}. Scan another parent bag")
-    elif reason == "parent_on_closed_bill":
+        message = say(Reason.PARENT_ON_CLOSED_BILL, "selected", parent=p.code, bill=p.bill_id,
+                      count=p.child_count, capacity=p.capacity, next=nxt)
+    elif reason == Reason.PARENT_ON_CLOSED_BILL:
         nxt = ("reopen the bill first (F3, Ctrl+R)" if may_reopen
                else "only an admin can reopen the bill")
-        message = f"{code} not changed: {message} and cannot change; {nxt}"
-    elif reason == "not_allowed" and "work on bills" in message:
-        message = f"{message}: bills are loaded by a biller or an admin"
+        message = say(Reason.PARENT_ON_CLOSED_BILL, "present", code=code, said=message, next=nxt)
+    elif reason == Reason.NOT_ALLOWED and "work on bills" in message:
+        message = say(Reason.NOT_ALLOWED, "bills", said=message)
     return Presented(outcome, message)
