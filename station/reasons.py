@@ -137,7 +137,7 @@ MESSAGES: Final[Mapping[Reason, str | Mapping[str, str]]] = {
     },
     Reason.CODE_IS_CHILD: "{parent} is a child bag, not a parent: scan a parent bag",
     Reason.NO_PARENT: {
-        "link": "Scan a parent bag first (then {child})",
+        "": "Scan a parent bag first (then {child})",
         "finish": "No parent bag is selected: nothing to finish",
         "present": "{child} not linked: no parent bag is selected. Scan a parent bag, then "
                    "{child} again",

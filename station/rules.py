@@ -162,7 +162,7 @@ def _closed_bill(parent: ParentFacts) -> Decision:
 def decide_link(parent: ParentFacts | None, child: ChildFacts) -> Decision:
     """Linking a child to the current parent, checks in the order of docs/rules.md §2."""
     if parent is None:
-        return refuse(Reason.NO_PARENT, say(Reason.NO_PARENT, "link", child=child.code))
+        return refuse(Reason.NO_PARENT, say(Reason.NO_PARENT, child=child.code))
     if parent.bill_closed:
         return _closed_bill(parent)
     if child.known_kind is CodeKind.PARENT:
