@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QLoggingCategory, QObject, QUrl
 
+from station.reasons import Reason
 from station.rules import Outcome
 from station.service import OpResult
 from ui.resources import sound_path
@@ -30,11 +31,11 @@ def sound_for(result: OpResult) -> str | None:
         return "error"
     if result.outcome is Outcome.WARNING:
         return "warning"
-    if result.reason in ("parent_completed", "parent_finished"):
+    if result.reason in (Reason.PARENT_COMPLETED, Reason.PARENT_FINISHED):
         return "parent_complete"
-    if result.reason in ("parent_created", "parent_selected", "bill_selected"):
+    if result.reason in (Reason.PARENT_CREATED, Reason.PARENT_SELECTED, Reason.BILL_SELECTED):
         return "parent_selected"
-    if result.reason in ("child_linked", "child_unlinked"):
+    if result.reason in (Reason.CHILD_LINKED, Reason.CHILD_UNLINKED):
         return "child_accepted"
     return None
 
