@@ -84,6 +84,7 @@ class Reason(StrEnum):
     CANNOT_LOG_IN_HERE = "cannot_log_in_here"
     # -- the station ----------------------------------------------------------------------------
     FIELD_LIMIT = "field_limit"  # a value over station.limits: nothing the centre would refuse is queued
+    NOT_SAVED = "not_saved"  # the store could not take a scan (disk full, locked, logged out)
     SCANNING_PAUSED = "scanning_paused"  # a read while a screen takes no scans
     # -- the centre's own (docs/sync.md) -------------------------------------------------------
     MISSING_CODE = "missing_code"
@@ -254,6 +255,10 @@ MESSAGES: Final[Mapping[Reason, str | Mapping[str, str]]] = {
         "": "{problem}: nothing was saved",
         "code": "{problem}: not recorded",
         "event": "Not saved: this {what} event could not be sent to the centre ({problem})",
+    },
+    Reason.NOT_SAVED: {
+        "": "{read} was NOT saved: {problem}",
+        "logged_out": "{read} not recorded: {problem}",
     },
     Reason.SCANNING_PAUSED: "{text}",  # worded by the screen that took the read (ui/keys.py)
     Reason.MISSING_CODE: "The event names no {kind} bag",

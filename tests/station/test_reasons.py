@@ -49,7 +49,7 @@ OLD_WIRE = {
     "not_allowed", "not_logged_in", "unknown_user", "locked", "wrong_password",
     "cannot_log_in_here",
     # the station
-    "field_limit", "scanning_paused",
+    "field_limit", "not_saved", "scanning_paused",
     # the centre
     "missing_code", "malformed_event", "seq_conflict", "unknown_event_type",
     "unknown_operator", "operator_not_verified", "operator_other_area", "kind_conflict",
