@@ -41,6 +41,7 @@ from station import reports
 from station import vocabulary as vocab
 from station.codes import CodeKind, classify, escape_read, normalise
 from station.errors import CodeRefused
+from station.reasons import Reason
 from station.reports import BillRow, ParentLine
 from station.rules import MAX_BILL_TARGET, Action, Outcome, may
 from station.service import Operator, OpResult, StationService
@@ -138,11 +139,12 @@ def bill_sound(result: OpResult) -> str | None:
     """Sounds for bill results the packing screen's table does not cover."""
     if result.outcome is not Outcome.ACCEPTED:
         return None
-    if result.reason == "bill_parent_added":
+    if result.reason == Reason.BILL_PARENT_ADDED:
         if result.bill is not None and result.bill.linked >= result.bill.target:
             return "parent_complete"
         return "child_accepted"
-    if result.reason in ("bill_closed", "bill_created", "bill_reopened", "bill_parent_removed"):
+    if result.reason in (Reason.BILL_CLOSED, Reason.BILL_CREATED, Reason.BILL_REOPENED,
+                         Reason.BILL_PARENT_REMOVED):
         return "parent_selected"
     return None
 

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidg
 
 from station.codes import escape_read
 from station.errors import LoginFailed
+from station.reasons import Reason, say
 from station.rules import Outcome
 from station.service import Operator, OpResult
 from ui.tasks import TaskError
@@ -104,7 +105,7 @@ class LoginScreen(QWidget):
             # every refusal says why in the core's words: wrong password (attempt n of 5),
             # locked until, or "this account cannot log in here: ask an administrator"
             self.show_error(err.exception.message)
-            if err.exception.reason in ("unknown_user", "cannot_log_in_here"):
+            if err.exception.reason in (Reason.UNKNOWN_USER, Reason.CANNOT_LOG_IN_HERE):
                 self.user_edit.setFocus()
                 self.user_edit.selectAll()
             else:
@@ -116,7 +117,7 @@ class LoginScreen(QWidget):
         """A scan before anyone logged in is not recorded: say so, loudly."""
         from ui.main_window import ScanRecord
 
-        text = f"Not recorded: {escape_read(raw)} was scanned before anyone logged in. Log in first"
+        text = say(Reason.NOT_LOGGED_IN, read=escape_read(raw))
         self.show_error(text)
-        result = OpResult(Outcome.REFUSED, "not_logged_in", text)
+        result = OpResult(Outcome.REFUSED, Reason.NOT_LOGGED_IN, text)
         self.main.record_scan_result(ScanRecord(result, raw, source))

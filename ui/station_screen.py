@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from station import vocabulary as vocab
 from station.codes import escape_read
 from station.errors import NotLoggedIn
+from station.reasons import Reason, say
 from station.rules import Action, Outcome, may
 from station.service import Operator, OpResult, StationService
 from station.settings import StationSettings
@@ -84,7 +85,7 @@ def scan_task(raw: str, source: str, shown_parent: str | None):  # noqa: ANN201
     def work(service: StationService) -> ScanOutcome:
         result = service.record_scan(raw, source)
         parent = result.parent
-        if result.reason == "bill_selected":
+        if result.reason == Reason.BILL_SELECTED:
             return ScanOutcome(result, None)
         if result.changes.events or (parent.code if parent else None) != shown_parent:
             return ScanOutcome(result, _children(service, parent))
@@ -323,10 +324,11 @@ class StationScreen(QWidget):
         from ui.main_window import ScanRecord
 
         if isinstance(err.exception, NotLoggedIn):
-            message = f"{escape_read(raw)} not recorded: {err.message}"
+            message = say(Reason.NOT_SAVED, "logged_out", read=escape_read(raw),
+                          problem=err.message)
         else:
-            message = f"{escape_read(raw)} was NOT saved: {err.message}"
-        result = OpResult(Outcome.REFUSED, "not_saved", message, None, None, self.parent_row)
+            message = say(Reason.NOT_SAVED, read=escape_read(raw), problem=err.message)
+        result = OpResult(Outcome.REFUSED, Reason.NOT_SAVED, message, None, None, self.parent_row)
         self.show_result(ScanRecord(result, raw, source), None, keep_parent=True)
 
     def show_result(
@@ -343,12 +345,12 @@ class StationScreen(QWidget):
         outcome = str(result.outcome)
         self.results_shown += 1  # first: some widgets repaint synchronously below
         self.show_message(outcome, result.message)
-        if result.reason == "bill_selected":
+        if result.reason == Reason.BILL_SELECTED:
             self._open_bill(result)
         elif not keep_parent:
             parent = result.parent
             complete = parent is not None and parent.status == "completed" and result.reason in (
-                "parent_completed", "parent_finished")
+                Reason.PARENT_COMPLETED, Reason.PARENT_FINISHED)
             if parent is not None and parent.bill_status == vocab.CLOSED_STORED:
                 complete = True  # on a closed bill: shown, never "selected" to pack
             kids = list(children) if children is not None else self.children
