@@ -47,7 +47,7 @@ test: install-test
 
 lint: install-test
 	$(VENV)/bin/ruff check station sync central ui bench tests
-	$(VENV)/bin/mypy station sync central
+	$(VENV)/bin/mypy station sync central ui
 	$(VENV)/bin/lint-imports
 
 bench: install-test

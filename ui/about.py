@@ -6,10 +6,8 @@ from __future__ import annotations
 import html
 import platform
 import sys
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, qVersion
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -20,14 +18,12 @@ from PySide6.QtWidgets import (
 )
 
 from station import APP_VERSION
-
-if TYPE_CHECKING:
-    from ui.main_window import MainWindow
+from ui.host import ScreenHost
 
 ABOUT_KEY = "F1"
 
 
-def about_facts(window: MainWindow) -> list[tuple[str, str]]:
+def about_facts(window: ScreenHost) -> list[tuple[str, str]]:
     """The About box's lines, in order: (label, value)."""
     from station.camera.decoders import describe_backends
 
@@ -45,8 +41,8 @@ def about_facts(window: MainWindow) -> list[tuple[str, str]]:
 
 
 class AboutDialog(QDialog):
-    def __init__(self, window: MainWindow, parent: QWidget | None = None) -> None:
-        super().__init__(parent or window)
+    def __init__(self, window: ScreenHost, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.setObjectName("about_dialog")
         self.setWindowTitle("About TraceTrack Station")
         self.facts = about_facts(window)
@@ -77,27 +73,3 @@ class AboutDialog(QDialog):
     def plain_text(self) -> str:
         """What the box says, one `label: value` a line."""
         return "\n".join(f"{k}: {v}" for k, v in self.facts)
-
-
-def install_about_shortcut(window: MainWindow) -> QShortcut:
-    """F1 opens the About box (on every screen, logged in or not); Esc or Enter closes it."""
-    shortcut = QShortcut(QKeySequence(ABOUT_KEY), window)
-    shortcut.activated.connect(lambda: show_about(window))
-    return shortcut
-
-
-def show_about(window: MainWindow) -> AboutDialog:
-    dialog = getattr(window, "about_dialog", None)
-    if dialog is not None and dialog.isVisible():
-        dialog.raise_()
-        dialog.activateWindow()
-        return dialog
-    dialog = AboutDialog(window)
-    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    dialog.destroyed.connect(lambda *_: setattr(window, "about_dialog", None))
-    # Back to the window and the field that had the keyboard (some window systems leave no
-    # window active when a dialog closes).
-    dialog.finished.connect(lambda *_: window.activateWindow())
-    window.about_dialog = dialog
-    dialog.open()  # window-modal, no nested event loop (the scanner's filter is app-wide)
-    return dialog

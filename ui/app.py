@@ -10,6 +10,7 @@ import time
 import traceback
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -17,6 +18,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from station import APP_VERSION
 from station.paths import StationPaths
 from station.store.local import LocalStore
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +81,8 @@ def run_window(paths: StationPaths, *, smoke_test: bool = False) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if smoke_test:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no screen needed
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    # (the stubs type instance() as the QCoreApplication it is declared on)
+    app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
     app.setApplicationName("TraceTrack Station")
     app.setApplicationVersion(APP_VERSION)
     app.setDesktopFileName("tracetrack-station")  # the .deb's desktop entry (icon, Wayland)
@@ -86,9 +91,7 @@ def run_window(paths: StationPaths, *, smoke_test: bool = False) -> int:
     from ui.main_window import MainWindow
 
     window = MainWindow(store)
-    from ui.sync_bridge import attach_sync
-
-    sync_bridge = attach_sync(window)  # sync issues screen (F8); syncing when a centre is set
+    sync_bridge = window.attach_sync()  # sync issues screen (F8); syncing when a centre is set
     if smoke is not None:
         smoke.watch(window, t0)
     if os.environ.get(STARTUP_PROBE_ENV):
@@ -212,7 +215,7 @@ class SmokeTest(QObject):
         self.painted_after_s: float | None = None
         self._t0 = time.perf_counter()
         self._target: QObject | None = None
-        self._window = None
+        self._window: MainWindow | None = None
         # Optional extras of Qt multimedia (PipeWire, VA-API) are not the station's parts.
         QLoggingCategory.setFilterRules("qt.multimedia.symbolsresolver=false\n"
                                         "qt.multimedia.ffmpeg.info=false")
@@ -229,7 +232,7 @@ class SmokeTest(QObject):
         if kind in self._fatal_types and any(m in message for m in SMOKE_FATAL_MESSAGES):
             self.problems.append(f"Qt: {message}")
 
-    def watch(self, window, t0: float) -> None:  # noqa: ANN001 (MainWindow: imported late)
+    def watch(self, window: MainWindow, t0: float) -> None:
         self._t0 = t0
         self._window = window
         # The user field: the login screen's first widget that paints something of its own.
@@ -246,6 +249,7 @@ class SmokeTest(QObject):
 
     def _on_login_painted(self) -> None:
         window = self._window
+        assert window is not None  # watch() came first
         if window.current_screen_key != "login" or not window.login_screen.isVisible():
             self.problems.append(f"the window painted {window.current_screen_key!r}, not the "
                                  "login screen")
@@ -259,7 +263,8 @@ class SmokeTest(QObject):
         self._timeout.stop()
         if self._target is not None:
             self._target.removeEventFilter(self)
-        self._window.close()
+        if self._window is not None:
+            self._window.close()
         self._app.quit()
 
     def finish(self, status: int) -> int:

@@ -15,12 +15,11 @@ from PySide6.QtGui import QBrush, QColor
 
 from station import vocabulary as vocab
 from station.reports import OVERALL, BillRow, HistoryEntry, ParentLine, SummaryRow, local_time
+from ui.styles import AMBER, GREEN
 
 R = TypeVar("R")
 Index = QModelIndex | QPersistentModelIndex
 
-AMBER = QColor("#ffe8a3")
-GREEN = QColor("#d6f5d6")
 RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 ROW_ROLE = int(Qt.ItemDataRole.UserRole) + 1  # the frozen row itself

@@ -1,7 +1,7 @@
 """The bill screen: create a bill, scan parents onto it, remove, close (short with a reason), reopen.
 
 All store work runs on the window's task runner. The open bill is kept on the worker side too
-(`_Cursor`, touched only by tasks), so a bill id scanned in a burst switches bills exactly
+(`BillCursor` of station/bill_routing.py, touched only by tasks), so a bill id scanned in a burst switches bills exactly
 between the reads before and after it, whatever the GUI thread has painted so far.
 
 Readable from 2 m (large figures, 18 px tables), every action on a key (Ctrl+N new, Delete in
@@ -12,8 +12,6 @@ screen's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QKeyEvent, QKeySequence, QShortcut
@@ -37,102 +35,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from station import reports
 from station import vocabulary as vocab
-from station.codes import CodeKind, classify, escape_read, normalise
-from station.errors import CodeRefused
+from station.bill_routing import BillCursor, BillOutcome, BillView, bill_read, load_view, open_bill
+from station.codes import normalise
 from station.reasons import Reason
-from station.reports import BillRow, ParentLine
+from station.reports import BillRow
 from station.rules import MAX_BILL_TARGET, Action, Outcome, may
 from station.service import Operator, OpResult, StationService
 from ui.bill_models import ParentsModel
-from ui.station_screen import COLOURS, presented
+from ui.host import ScreenHost
+from ui.presenting import presented
+from ui.records import ScanRecord
+from ui.styles import BUTTON, CAPTION, banner_style, bar_style, error_label_style
+from ui.tasks import TaskError
 from ui.widgets import ScanLog, focusable_buttons, tab_leaves
 
-# The bar's colour by the bill's tone (station/vocabulary.py bill_tone): light enough for the
-# black figures on it.
-BAR_COLOURS = {"done": "#7cc484", "attention": "#f2c14e", "open": "#8fb3e8"}
-
-
-def feedback_style(kind: str) -> str:
-    """The packing screen's banner look (same colours for the same outcomes)."""
-    bg, fg = COLOURS.get(kind, COLOURS["info"])
-    return (f"QLabel#banner {{ background: {bg}; color: {fg}; font-size: 30px; "
-            "font-weight: bold; border-radius: 8px; padding: 10px; }")
-
-
-@dataclass(frozen=True)
-class BillView:
-    """What the screen shows of one bill (frozen: made on the worker, painted on the GUI)."""
-
-    row: BillRow
-    parents: tuple[ParentLine, ...]
-    closed_reason: str | None
-    closed_by: str = ""  # "biller at 11:26" (empty: open, or closed elsewhere)
-
-
-@dataclass(frozen=True)
-class BillOutcome:
-    """The result of one read or action on the bill screen, with the bill as it is now."""
-
-    result: OpResult | None
-    view: BillView | None
-
-
-class _Cursor:
-    """The open bill as the worker thread sees it; only tasks read or write it."""
-
-    bill_id: str | None = None
-
-
-def load_view(service: StationService, bill_id: str) -> BillView | None:
-    with reports.reading(service.store) as conn:
-        row = reports.bill_row(conn, bill_id)
-        if row is None:
-            return None
-        parents = reports.bill_parents(conn, row.bill_id, with_children=False)
-        detail_reason = None
-        closed_by = ""
-        if row.state.is_closed:
-            d = reports.bill_detail(conn, row.bill_id)
-            detail_reason = d.closed_reason if d else None
-            e = d.closed_event if d else None
-            if e is not None:
-                closed_by = f"{e.operator} at {e.time_local}"
-    return BillView(row, parents, detail_reason, closed_by)
-
-
-def _known_bill(service: StationService, raw: str) -> str | None:
-    progress = service.bill_progress(raw) if len(raw) <= 512 else None
-    return progress.bill_id if progress else None
-
-
-def bill_read(service: StationService, cursor: _Cursor, raw: str, source: str) -> BillOutcome:
-    """One read on the bill screen: a known bill id opens that bill, anything else is loaded
-    onto the open bill (the service makes every check of docs/rules.md §4)."""
-    try:
-        kind: CodeKind | None = classify(raw, service.bag_types).kind
-    except CodeRefused:
-        kind = None
-    if kind is not CodeKind.PARENT:
-        bill_id = _known_bill(service, raw)
-        if bill_id is not None:
-            cursor.bill_id = bill_id
-            view = load_view(service, bill_id)
-            result = OpResult(
-                Outcome.ACCEPTED, "bill_selected", f"Bill {bill_id} opened", bill_id, "bill",
-                bill=service.bill_progress(bill_id),
-            )
-            return BillOutcome(result, view)
-    if cursor.bill_id is None:
-        what = normalise(raw) if kind is not None else escape_read(raw)
-        return BillOutcome(
-            OpResult(Outcome.REFUSED, "no_bill_open",
-                     f"No bill is open: scan or type a bill id first ({what} was not added)"),
-            None,
-        )
-    result = service.add_parent_to_bill(cursor.bill_id, raw, source)
-    return BillOutcome(result, load_view(service, cursor.bill_id))
+__all__ = ["BillOutcome", "BillScreen", "BillView", "CreateBillDialog", "ReasonDialog",
+           "bill_read", "bill_sound", "load_view"]
 
 
 def bill_sound(result: OpResult) -> str | None:
@@ -165,7 +84,7 @@ class ReasonDialog(QDialog):
         self.reason_edit.setPlaceholderText("e.g. truck full, remaining bags on the next bill")
         lay.addWidget(self.reason_edit)
         self.hint = QLabel("", self)
-        self.hint.setStyleSheet("color:#b00020;font-weight:bold;")
+        self.hint.setStyleSheet(error_label_style())
         lay.addWidget(self.hint)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
@@ -222,7 +141,7 @@ class CreateBillDialog(QDialog):
         form.addRow("Vehicle number", self.vehicle_edit)
         self.error_label = QLabel("", self)
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color:#b00020;font-weight:bold;")
+        self.error_label.setStyleSheet(error_label_style())
         form.addRow(self.error_label)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
@@ -254,11 +173,13 @@ class BillScreen(QWidget):
     """Loading parents onto a bill; registered as screen "bill" of the main window."""
 
     bill_changed = Signal(object)  # BillView | None, after each redraw
+    scan_result = Signal(object)  # ScanRecord of a read handled here (the window records it)
 
-    def __init__(self, window: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, host: ScreenHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window_ = window
-        self._cursor = _Cursor()
+        self.host = host
+        self._cursor = BillCursor()
+        self._back_to_list = False
         self.view: BillView | None = None
         self.last_result: OpResult | None = None
         self.create_dialog: CreateBillDialog | None = None
@@ -317,7 +238,7 @@ class BillScreen(QWidget):
         self.feedback.setWordWrap(True)
         self.feedback.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.feedback.setMinimumHeight(96)  # two lines of the 30 px message
-        self.feedback.setStyleSheet(feedback_style("info"))
+        self.feedback.setStyleSheet(banner_style("info"))
         self.feedback_kind = ""
 
         self.parents_model = ParentsModel(self)
@@ -350,14 +271,14 @@ class BillScreen(QWidget):
         cap = QLabel("Parents on the bill (incomplete in amber; Tab here, arrows, Delete "
                      "removes)", left)
         cap.setWordWrap(True)
-        cap.setStyleSheet("font-size: 16px; color: #555;")
+        cap.setStyleSheet(CAPTION)
         ll.addWidget(cap)
         ll.addWidget(self.parents_view, 1)
         right = QWidget(lists)
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         log_cap = QLabel("Last 20 scans", right)
-        log_cap.setStyleSheet("font-size: 16px; color: #555;")
+        log_cap.setStyleSheet(CAPTION)
         rl.addWidget(log_cap)
         rl.addWidget(self.scan_log, 1)
         lists.addWidget(left)
@@ -375,7 +296,7 @@ class BillScreen(QWidget):
         focusable_buttons(self.new_button, self.remove_button, self.close_button,
                           self.reopen_button)
         for b in (self.new_button, self.remove_button, self.close_button, self.reopen_button):
-            b.setStyleSheet("font-size: 16px;")
+            b.setStyleSheet(BUTTON)
         actions = QHBoxLayout()
         actions.addWidget(self.remove_button)
         actions.addStretch(1)
@@ -406,9 +327,7 @@ class BillScreen(QWidget):
                       context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         # Delete in the list removes the selected parent (after a confirmation).
         self.parents_view.installEventFilter(self)
-        changed = getattr(window, "operator_changed", None)
-        if changed is not None:
-            changed.connect(self._on_window_operator_changed)
+        host.operator_changed.connect(self._on_window_operator_changed)
         self._update_buttons()
 
     @Slot(object)
@@ -417,11 +336,7 @@ class BillScreen(QWidget):
         self._update_buttons()
 
     def _paint_bar(self, tone: str) -> None:
-        self.progress.setStyleSheet(
-            "QProgressBar { border: 1px solid #777; border-radius: 5px; background: #ffffff; "
-            "text-align: center; font-size: 24px; font-weight: bold; color: #111; }"
-            f"QProgressBar::chunk {{ background: {BAR_COLOURS.get(tone, BAR_COLOURS['open'])}; }}"
-        )
+        self.progress.setStyleSheet(bar_style(tone))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if watched is self.parents_view:
@@ -450,9 +365,10 @@ class BillScreen(QWidget):
     def bill_id(self) -> str | None:
         return self.view.row.bill_id if self.view else None
 
-    def _submit(self, fn: Callable[[StationService], Any], on_done: Callable[[Any], None]) -> None:
+    def _submit(self, fn: Callable[[StationService], BillOutcome],
+                on_done: Callable[[BillOutcome], None]) -> None:
         try:
-            self.window_.task_runner.submit(fn, on_done, self._on_task_failed)
+            self.host.task_runner.submit(fn, on_done, self._on_task_failed)
         except RuntimeError:
             pass  # the window is shutting down: nothing more to show
 
@@ -468,18 +384,7 @@ class BillScreen(QWidget):
     def open_bill(self, bill_id: str) -> None:
         """Open a bill (the packing screen calls this when a bill id is scanned there)."""
         cursor = self._cursor
-
-        def work(s: StationService) -> BillOutcome:
-            view = load_view(s, bill_id)
-            if view is None:
-                return BillOutcome(OpResult(Outcome.REFUSED, "no_bill",
-                                            f"Bill {normalise(bill_id)} does not exist here"), None)
-            cursor.bill_id = view.row.bill_id
-            return BillOutcome(OpResult(Outcome.ACCEPTED, "bill_selected",
-                                        f"Bill {view.row.bill_id} opened", view.row.bill_id,
-                                        "bill"), view)
-
-        self._submit(work, self._on_task_action_done)
+        self._submit(lambda s: open_bill(s, cursor, bill_id), self._on_task_action_done)
 
     def refresh(self) -> None:
         cursor = self._cursor
@@ -494,12 +399,10 @@ class BillScreen(QWidget):
     def _presented(self, out: BillOutcome) -> BillOutcome:
         if out.result is None:
             return out
-        result = presented(self.window_, out.result)
+        result = presented(self.host, out.result)
         return out if result is out.result else BillOutcome(result, out.view)
 
     def _log(self, result: OpResult, raw: str, source: str) -> None:
-        from ui.main_window import ScanRecord
-
         self.scan_log.add(ScanRecord(result, raw, source))
 
     def _on_task_read_done(self, out: BillOutcome, raw: str, source: str) -> None:
@@ -508,16 +411,11 @@ class BillScreen(QWidget):
         if out.result is None:
             return
         self._log(out.result, raw, source)
-        record_result = getattr(self.window_, "record_scan_result", None)
-        if callable(record_result):
-            from ui.main_window import ScanRecord
-
-            record_result(ScanRecord(out.result, raw, source))
-        else:
-            self.window_.sounds.play_for(out.result)
+        # The window records it (sound, scan_recorded, status) before the bill's own sound.
+        self.scan_result.emit(ScanRecord(out.result, raw, source))
         extra = bill_sound(out.result)
-        if extra is not None and self.window_.sounds.last_kind is None:
-            self.window_.sounds.play(extra)
+        if extra is not None and self.host.sounds.last_kind is None:
+            self.host.sounds.play(extra)
 
     def _on_task_action_done(self, out: BillOutcome, label: str = "") -> None:
         out = self._presented(out)
@@ -525,13 +423,13 @@ class BillScreen(QWidget):
         if out.result is not None:
             if label:
                 self._log(out.result, label, "action")
-            sounds = self.window_.sounds
+            sounds = self.host.sounds
             if sounds.play_for(out.result) is None:
                 sounds.play(bill_sound(out.result))
 
-    def _on_task_failed(self, err: Any) -> None:
+    def _on_task_failed(self, err: TaskError) -> None:
         self.show_message("refused", err.message)
-        self.window_.sounds.play("error")
+        self.host.sounds.play("error")
 
     def _show_outcome(self, out: BillOutcome) -> None:
         if out.result is not None:
@@ -543,7 +441,7 @@ class BillScreen(QWidget):
     def show_message(self, kind: str, message: str) -> None:
         self.feedback_kind = kind
         self.feedback.setText(message)
-        self.feedback.setStyleSheet(feedback_style(kind))
+        self.feedback.setStyleSheet(banner_style(kind))
 
     def apply_view(self, view: BillView | None) -> None:
         previous = self.bill_id
@@ -614,7 +512,7 @@ class BillScreen(QWidget):
         self.state_label.show()
 
     def _is_admin(self) -> bool:
-        op: Operator | None = getattr(self.window_, "operator", None)
+        op = self.host.operator
         return op is not None and may(op.role, Action.REOPEN_BILL)
 
     def _update_buttons(self) -> None:
@@ -634,11 +532,7 @@ class BillScreen(QWidget):
         self.entry.clear()
         if not text.strip():
             return
-        handle = getattr(self.window_, "handle_read", None)
-        if callable(handle):
-            handle(text, "typed")  # the window's single read path
-        else:
-            self.handle_read(text, "typed")
+        self.host.handle_read(text, "typed")  # the window's single read path
 
     @Slot()
     def start_create(self) -> None:
@@ -671,7 +565,7 @@ class BillScreen(QWidget):
         if not out.result.ok:
             if dlg is not None and dlg.isVisible():
                 dlg.show_error(out.result.message)
-            self.window_.sounds.play("error")
+            self.host.sounds.play("error")
             return
         if dlg is not None:
             dlg.accept()
@@ -687,7 +581,7 @@ class BillScreen(QWidget):
         """Back to the scan field when a dialog closes (the scanner needs no focus, a person
         does); back to the parents list when the dialog was opened from it."""
         self.activateWindow()
-        if getattr(self, "_back_to_list", False) and self.parents_model.rowCount():
+        if self._back_to_list and self.parents_model.rowCount():
             self._back_to_list = False
             self.parents_view.setFocus()
             return

@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -40,20 +41,26 @@ from station.camera.capture import (
     parse_resolution,
 )
 from station.camera.decoders import Decoder, DecoderUnavailable, make_decoder
+from station.service import OpResult
 from station.settings import StationSettings
+from ui.host import ScreenHost
+from ui.records import ScanRecord
+from ui.styles import CAMERA_COLOURS
 
 log = logging.getLogger(__name__)
 
 PREVIEW_MAX_FPS = 25.0  # smooth enough to aim a label; leaves the CPU to decoding
 PREVIEW_WIDTH = 640  # frames are shrunk to this on the camera thread before they reach Qt
 
-COLOURS = {
-    "seen": QColor(250, 250, 250),
-    "pending": QColor(255, 215, 0),
-    "accepted": QColor(0, 200, 60),
-    "warning": QColor(255, 150, 0),
-    "refused": QColor(230, 30, 30),
-}
+COLOURS = CAMERA_COLOURS  # the frame's colour by what became of its read (ui/styles.py)
+
+
+class WorkerCallbacks(TypedDict):
+    """The CaptureWorker callbacks of one worker (they run on the capture threads)."""
+
+    on_frame: Callable[[Frame], None]
+    on_codes: Callable[[FrameCodes], None]
+    on_status: Callable[[CameraStatus], None]
 
 
 def to_qimage(image: np.ndarray, max_width: int = PREVIEW_WIDTH) -> tuple[QImage, float]:
@@ -96,7 +103,7 @@ class CameraBridge(QObject):
         self._in_flight = threading.Event()
         self.previews_sent = 0
 
-    def callbacks(self, generation: int) -> dict[str, Callable[[Any], None]]:
+    def callbacks(self, generation: int) -> WorkerCallbacks:
         """CaptureWorker callbacks (they run on the capture threads) for one worker."""
         return {
             "on_frame": partial(self._on_frame, generation),
@@ -319,7 +326,7 @@ class CameraPanel(QWidget):
     # -- results ----------------------------------------------------------------------------
 
     @Slot(object)
-    def show_result(self, record: Any) -> None:
+    def show_result(self, record: ScanRecord | OpResult) -> None:
         """A read's result (ScanRecord or OpResult): colour its code's frame."""
         source = getattr(record, "source", "camera")
         if source != "camera" or not self._awaiting:
@@ -444,18 +451,19 @@ class _OperatorWatch(QObject):
                             "camera (an admin sets the station's camera in Settings, F9).")
 
 
-def attach_camera_panel(main: Any) -> CameraPanel:
-    """Put a CameraPanel in the station screen's camera_area and wire it to the main window.
+def attach_camera_panel(host: ScreenHost, screen: QWidget, area: QBoxLayout) -> CameraPanel:
+    """Put a CameraPanel in `area` of `screen` (the packing screen's camera_area) and wire it to
+    the window.
 
-    code_read -> main.handle_read(text, "camera") (the one path every read takes);
-    main.scan_recorded -> panel.show_result; main.settings_changed -> panel.apply_settings;
+    code_read -> host.handle_read(text, "camera") (the one path every read takes);
+    host.scan_recorded -> panel.show_result; host.settings_changed -> panel.apply_settings;
     the configured camera runs while an operator is logged in. Call panel.shutdown() on close.
     """
-    panel = CameraPanel(main.settings, main.station_screen, autostart=False)
-    main.station_screen.camera_area.addWidget(panel)
-    panel.code_read.connect(partial(main.handle_read, source="camera"))
-    main.scan_recorded.connect(panel.show_result)
-    main.settings_changed.connect(panel.apply_settings)
+    panel = CameraPanel(host.settings, screen, autostart=False)
+    area.addWidget(panel)
+    panel.code_read.connect(partial(host.handle_read, source="camera"))
+    host.scan_recorded.connect(panel.show_result)
+    host.settings_changed.connect(panel.apply_settings)
     watch = _OperatorWatch(panel)
-    main.operator_changed.connect(watch._on_main_operator_changed)
+    host.operator_changed.connect(watch._on_main_operator_changed)
     return panel

@@ -9,14 +9,8 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from station.service import Operator
 from ui.keys import GLOBAL_KEYS, GlobalKey
+from ui.styles import notice_style
 from ui.widgets import FlowLayout
-
-NOTICE_COLOURS = {
-    "accepted": ("#1b7f2a", "#ffffff"),
-    "warning": ("#f2a900", "#1a1a1a"),
-    "refused": ("#c62828", "#ffffff"),
-    "info": ("#e3e8ef", "#1a1a1a"),
-}
 
 
 class KeyBar(QWidget):
@@ -90,10 +84,8 @@ class KeyBar(QWidget):
                 b.style().polish(b)
 
     def show_notice(self, kind: str, text: str) -> None:
-        bg, fg = NOTICE_COLOURS.get(kind, NOTICE_COLOURS["info"])
         self.notice_kind = kind
-        self.notice.setStyleSheet(f"background: {bg}; color: {fg}; font-size: 16px; "
-                                  "font-weight: bold; padding: 3px 8px; border-radius: 4px;")
+        self.notice.setStyleSheet(notice_style(kind))
         self.notice.setText(text)
         self.notice.show()
 

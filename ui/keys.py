@@ -20,7 +20,7 @@ class GlobalKey:
     label: str  # what the key bar says
     action: str  # "screen:<key>", "logout", "back", "about"
     needs: Action | None = None  # the role must be allowed this (None: everyone logged in)
-    bound_here: bool = True  # False: another module binds it (F1: ui/about.py)
+    bound_here: bool = True  # False: bound on its own (F1: the About box, ui/main_window.py)
     logged_out: bool = False  # shown (and working) before anyone logs in
 
     @property

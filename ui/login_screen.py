@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from station.codes import escape_read
@@ -12,20 +10,23 @@ from station.errors import LoginFailed
 from station.reasons import Reason, say
 from station.rules import Outcome
 from station.service import Operator, OpResult
+from ui.host import ScreenHost
+from ui.records import ScanRecord
+from ui.styles import INFO_TEXT, REFUSED_TEXT
 from ui.tasks import TaskError
-
-if TYPE_CHECKING:
-    from ui.main_window import MainWindow
 
 
 class LoginScreen(QWidget):
-    def __init__(self, main: MainWindow) -> None:
-        super().__init__(main)
-        self.main = main
+    logged_in = Signal(object)  # Operator: the window takes it as the operator
+    scan_result = Signal(object)  # ScanRecord of a scan before anyone logged in
+
+    def __init__(self, host: ScreenHost, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
         self._busy = False
         outer = QVBoxLayout(self)
         outer.addStretch(2)
-        title = QLabel(f"TraceTrack Station {main.settings.station_id}")
+        title = QLabel(f"TraceTrack Station {host.settings.station_id}")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         title.setStyleSheet("font-size: 36px; font-weight: bold;")
         outer.addWidget(title)
@@ -66,11 +67,11 @@ class LoginScreen(QWidget):
         self.user_edit.selectAll()
 
     def show_info(self, text: str) -> None:
-        self.message.setStyleSheet("font-size: 20px; color: #1b4f9c;")
+        self.message.setStyleSheet(f"font-size: 20px; color: {INFO_TEXT};")
         self.message.setText(text)
 
     def show_error(self, text: str) -> None:
-        self.message.setStyleSheet("font-size: 20px; color: #b3261e; font-weight: bold;")
+        self.message.setStyleSheet(f"font-size: 20px; color: {REFUSED_TEXT}; font-weight: bold;")
         self.message.setText(text)
 
     def _on_user_return_pressed(self) -> None:
@@ -88,7 +89,7 @@ class LoginScreen(QWidget):
         self._busy = True
         password = self.password_edit.text()
         self.show_info(f"Checking {user}…")
-        self.main.task_runner.submit(
+        self.host.task_runner.submit(
             lambda s: s.login(user, password), self._on_task_logged_in, self._on_task_login_failed
         )
 
@@ -96,7 +97,7 @@ class LoginScreen(QWidget):
         self._busy = False
         self.message.clear()
         self.password_edit.clear()
-        self.main.set_operator(operator)
+        self.logged_in.emit(operator)
 
     def _on_task_login_failed(self, err: TaskError) -> None:
         self._busy = False
@@ -115,9 +116,7 @@ class LoginScreen(QWidget):
 
     def handle_read(self, raw: str, source: str) -> None:
         """A scan before anyone logged in is not recorded: say so, loudly."""
-        from ui.main_window import ScanRecord
-
         text = say(Reason.NOT_LOGGED_IN, read=escape_read(raw))
         self.show_error(text)
         result = OpResult(Outcome.REFUSED, Reason.NOT_LOGGED_IN, text)
-        self.main.record_scan_result(ScanRecord(result, raw, source))
+        self.scan_result.emit(ScanRecord(result, raw, source))

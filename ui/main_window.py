@@ -12,7 +12,11 @@ and Look-up look it up, Settings, Sync issues and open dialogs refuse it ("scann
 here") and record nothing. A read that arrived on a screen that records nothing is never
 recorded, even when the screen changed before its turn came. The global keys (F1-F12, Esc) are
 one table too (ui/keys.py GLOBAL_KEYS), bound here on the window so they work on every screen
-(F1 is bound by ui/about.py).
+(F1 opens the About box of ui/about.py).
+
+The window implements `ui.host.ScreenHost`, everything its screens may ask of it; the screens
+tell it what happened through their own signals (`scan_result`, `logged_in`, `settings_saved`),
+connected here. The sync bridge and its screen are declared here and made by `attach_sync`.
 """
 
 from __future__ import annotations
@@ -20,11 +24,10 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -36,50 +39,41 @@ from PySide6.QtWidgets import (
 )
 
 from station.codes import escape_read
+from station.reasons import Reason
 from station.rules import Action, Outcome
+from station.scanner import Read
 from station.service import Operator, OpResult, StationService
 from station.settings import StationSettings
 from station.store.local import LocalStore
+from sync.transport import Transport
+from ui.bill_screen import BillScreen
+from ui.camera_panel import CameraPanel, attach_camera_panel
+from ui.host import ScreenHost
 from ui.key_bar import KeyBar
 from ui.keys import GLOBAL_KEYS, Route, key_named, paused_message, route_for
+from ui.login_screen import LoginScreen
+from ui.records import ScanRecord
+from ui.review import ReviewScreen
+from ui.review_lookup import LookupScreen
 from ui.scanner_input import ScannerInput
+from ui.scanner_test_screen import ScannerTestScreen
+from ui.settings_screen import SettingsScreen
 from ui.sounds import SoundPlayer
+from ui.station_screen import StationScreen
 from ui.status_bar import StationStatusBar
+from ui.styles import STYLE
+from ui.sync_bridge import SyncBridge
+from ui.sync_issues_screen import SyncIssuesScreen
 from ui.tasks import TaskError, TaskRunner
-from ui.widgets import STYLE
+
+if TYPE_CHECKING:
+    from ui.about import AboutDialog
+    from ui.serial_input import SerialScanner
+
+__all__ = ["MainWindow", "ScanRecord"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class ScanRecord:
-    """What `scan_recorded` carries: the service's OpResult plus where the read came from."""
-
-    result: OpResult
-    raw: str
-    source: str  # scanner | serial | typed | camera
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    # The OpResult's fields, so listeners can treat a record like the result itself.
-    @property
-    def outcome(self) -> Any:
-        return self.result.outcome
-
-    @property
-    def reason(self) -> str:
-        return self.result.reason
-
-    @property
-    def message(self) -> str:
-        return self.result.message
-
-    @property
-    def code(self) -> str | None:
-        return self.result.code
-
-    @property
-    def ok(self) -> bool:
-        return self.result.ok
 
 
 @dataclass
@@ -104,10 +98,18 @@ _WHO_MAY = {Action.BILLS: "only a biller or an admin can", Action.SETTINGS: "onl
 
 
 class MainWindow(QMainWindow):
+    """The station's window; implements `ui.host.ScreenHost` for its screens."""
+
     scan_recorded = Signal(object)  # ScanRecord, after each read's result, on the GUI thread
     operator_changed = Signal(object)  # Operator | None
     screen_changed = Signal(str)
     settings_changed = Signal(object)  # StationSettings
+
+    # Sync: made by attach_sync (None until then, and on a window without sync).
+    sync_bridge: SyncBridge | None
+    sync_issues_screen: SyncIssuesScreen | None
+    # The About box while it is open (F1).
+    about_dialog: AboutDialog | None
 
     def __init__(
         self,
@@ -133,6 +135,9 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._screens: dict[str, _Screen] = {}
         self._previous_screen = "station"
+        self.sync_bridge = None
+        self.sync_issues_screen = None
+        self.about_dialog = None
 
         self.setWindowTitle(f"TraceTrack Station {self.settings.station_id} ({self.settings.area})")
         self.setStyleSheet(STYLE)
@@ -155,7 +160,9 @@ class MainWindow(QMainWindow):
                 self.key_shortcuts[k.key] = sc
         # A fixed minimum instead of one that follows every label change: the window never
         # jumps in size while scanning (and the offscreen platform does not warn about it).
-        self.layout().setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        layout = self.layout()
+        assert layout is not None  # a QMainWindow always has its own layout
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
         self.setMinimumSize(640, 480)
         # Status figures are read on a thread of their own: counting a big backlog of pending
         # events takes tens of ms, and a scan must never wait behind it in the task queue.
@@ -165,44 +172,41 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status_panel)
         # (who and which station: in the key bar, on every screen)
 
-        # Imported here: the screens import ScanRecord from this module.
-        from ui.login_screen import LoginScreen
-        from ui.scanner_test_screen import ScannerTestScreen
-        from ui.settings_screen import SettingsScreen
-        from ui.station_screen import StationScreen
-
-        self.login_screen = LoginScreen(self)
-        self.station_screen = StationScreen(self)
-        self.scanner_test_screen = ScannerTestScreen(self)
-        self.settings_screen = SettingsScreen(self)
+        host: ScreenHost = self  # what the screens see of the window
+        self.login_screen = LoginScreen(host, self)
+        self.station_screen = StationScreen(host, self)
+        self.scanner_test_screen = ScannerTestScreen(host, self)
+        self.settings_screen = SettingsScreen(host, self)
+        # What the screens tell the window.
+        self.login_screen.logged_in.connect(self.set_operator)
+        self.login_screen.scan_result.connect(self.record_scan_result)
+        self.station_screen.scan_result.connect(self.record_scan_result)
+        self.settings_screen.settings_saved.connect(self.apply_settings)
         self.add_screen("login", "Log in", self.login_screen, None)
         self.add_screen("station", "Pack bags", self.station_screen, "F2")
         self.add_screen("scanner_test", "Scanner test", self.scanner_test_screen, "F7")
         self.add_screen("settings", "Settings", self.settings_screen, "F9")
-        from ui.camera_panel import attach_camera_panel
-
-        self.camera_panel = attach_camera_panel(self)  # in the station screen's camera_area
+        # In the station screen's camera_area.
+        self.camera_panel: CameraPanel = attach_camera_panel(host, self.station_screen,
+                                                             self.station_screen.camera_area)
         # Bills (biller, admin) and look-up (everyone): see ui/bill_screen.py, ui/review*.py.
-        from ui.bill_screen import BillScreen
-        from ui.review import ReviewScreen
-        from ui.review_lookup import LookupScreen
-
-        self.bill_screen = BillScreen(self)
-        self.review_screen = ReviewScreen(self)
-        self.lookup_screen = LookupScreen(self)
+        self.bill_screen = BillScreen(host)
+        self.bill_screen.scan_result.connect(self.record_scan_result)
+        self.review_screen = ReviewScreen(host)
+        self.lookup_screen = LookupScreen(host)
         self.add_screen("bill", "Load bill", self.bill_screen, "F3")
         self.add_screen("review", "Review bills", self.review_screen, "F4")
         self.add_screen("lookup", "Look up", self.lookup_screen, "F5")
         self.show_screen("login")
         self.key_bar.set_operator(None, self.settings.station_id, self.settings.area)
-        from ui.about import install_about_shortcut
-
-        self.about_shortcut = install_about_shortcut(self)  # F1: version, store, decoders
+        # F1: version, store, decoders (on every screen, logged in or not).
+        self.about_shortcut = QShortcut(QKeySequence("F1"), self)
+        self.about_shortcut.activated.connect(self.show_about)
 
         self._restore_ui_state()
         self.scanner_input.start()
         self.status_panel.start()
-        self._serial = None
+        self._serial: SerialScanner | None = None
         if self.settings.serial_port:
             self._start_serial()
 
@@ -226,9 +230,22 @@ class MainWindow(QMainWindow):
     def has_screen(self, key: str) -> bool:
         return key in self._screens
 
-    def screen(self, key: str) -> QWidget | None:
+    def screen_named(self, key: str) -> QWidget | None:
+        """The screen registered as `key`."""
         s = self._screens.get(key)
         return s.widget if s else None
+
+    def _reader(self, key: str) -> Callable[[str, str], None] | None:
+        """The `handle_read(raw, source)` of screen `key`, if it takes reads."""
+        handle = getattr(self.screen_named(key), "handle_read", None)
+        return handle if callable(handle) else None
+
+    def open_bill(self, bill_id: str) -> bool:
+        """Show the bill screen with this bill (a bill id scanned on the packing screen)."""
+        if not self.has_screen("bill") or not self.show_screen("bill"):
+            return False
+        self.bill_screen.open_bill(bill_id)
+        return True
 
     @property
     def current_screen_key(self) -> str:
@@ -266,6 +283,12 @@ class MainWindow(QMainWindow):
         self.screen_changed.emit(key)
         return True
 
+    # -- what the screens read (ScreenHost) ---------------------------------------------------
+
+    @property
+    def last_scanner_read(self) -> Read | None:
+        return self.scanner_input.last_read
+
     def notify(self, kind: str, text: str) -> None:
         """A message of the window itself (a refused key, a scan where scanning is paused):
         shown in the key bar, on every screen."""
@@ -284,11 +307,37 @@ class MainWindow(QMainWindow):
         elif k.action == "back":
             self._on_escape_pressed()
         elif k.action == "about":
-            try:
-                from ui.about import show_about
-            except ImportError:  # a build without the About box
-                return
-            show_about(self)
+            self.show_about()
+
+    @Slot()
+    def show_about(self) -> AboutDialog | None:
+        """The About box (F1); the one already open comes to the front. Esc or Enter closes it."""
+        try:
+            from ui.about import AboutDialog
+        except ImportError:  # a build without the About box
+            return None
+        dialog = self.about_dialog
+        if dialog is not None and dialog.isVisible():
+            dialog.raise_()
+            dialog.activateWindow()
+            return dialog
+        dialog = AboutDialog(self, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(self._on_about_destroyed)
+        # Back to the window and the field that had the keyboard (some window systems leave no
+        # window active when a dialog closes).
+        dialog.finished.connect(self._on_about_finished)
+        self.about_dialog = dialog
+        dialog.open()  # window-modal, no nested event loop (the scanner's filter is app-wide)
+        return dialog
+
+    @Slot()
+    def _on_about_destroyed(self) -> None:
+        self.about_dialog = None
+
+    @Slot(int)
+    def _on_about_finished(self, _code: int) -> None:
+        self.activateWindow()
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -315,8 +364,7 @@ class MainWindow(QMainWindow):
             return _Arrival(Route.PAUSED, self.current_screen_key, f"{title!r} is open")
         key = self.current_screen_key
         route = route_for(key)
-        if route is not Route.PAUSED and not callable(getattr(self.screen(key), "handle_read",
-                                                              None)):
+        if route is not Route.PAUSED and self._reader(key) is None:
             route = Route.PAUSED
         return _Arrival(route, key, self._screens[key].title if key in self._screens else key)
 
@@ -342,7 +390,7 @@ class MainWindow(QMainWindow):
             if route.route is Route.PAUSED:
                 self._refuse_paused(raw, source, route.where)
             else:
-                self.screen(route.screen).handle_read(raw, source)  # type: ignore[union-attr]
+                self._hand_over(route.screen, raw, source)
         except Exception:
             log.exception("a screen failed to handle the read %r", raw)
         # The barrier: runs after every task the handler queued, and its callback after theirs.
@@ -351,6 +399,12 @@ class MainWindow(QMainWindow):
                                     self._on_task_read_settled)
         except RuntimeError:
             self._read_busy = False
+
+    def _hand_over(self, key: str, raw: str, source: str) -> None:
+        handle = self._reader(key)
+        if handle is None:
+            raise LookupError(f"screen {key!r} takes no reads")
+        handle(raw, source)
 
     def _on_task_read_settled(self, _value: object) -> None:
         self._read_busy = False
@@ -365,17 +419,19 @@ class MainWindow(QMainWindow):
         say = getattr(self.stack.currentWidget(), "show_message", None)
         if callable(say):
             say("refused", text)
-        self.record_scan_result(ScanRecord(OpResult(Outcome.REFUSED, "scanning_paused", text),
-                                           raw, source))
+        self.record_scan_result(ScanRecord(OpResult(Outcome.REFUSED, Reason.SCANNING_PAUSED,
+                                                    text), raw, source))
 
+    @Slot(object)
     def record_scan_result(self, record: ScanRecord) -> None:
-        """Screens call this with each read's result: sound, signal, status refresh."""
+        """Each read's result (the screens' `scan_result`): sound, signal, status refresh."""
         self.sounds.play_for(record.result)
         self.scan_recorded.emit(record)
         self.status_panel.refresh_soon()
 
     # -- operator ---------------------------------------------------------------------------
 
+    @Slot(object)
     def set_operator(self, operator: Operator | None) -> None:
         self.operator = operator
         self.key_bar.set_operator(operator, self.settings.station_id, self.settings.area)
@@ -407,18 +463,18 @@ class MainWindow(QMainWindow):
     def _on_task_failed(self, err: TaskError) -> None:
         self.notify("refused", err.message)
 
+    @Slot(object)
     def apply_settings(self, new: StationSettings) -> None:
         self.settings = new
         self.scanner_input.configure(new)
         self.sounds.muted = new.sound_muted
-        self.station_screen.on_settings_changed(new)
         self.key_bar.set_operator(self.operator, new.station_id, new.area)
         self.setWindowTitle(f"TraceTrack Station {new.station_id} ({new.area})")
         self.settings_changed.emit(new)
         self._start_serial()
 
     def _start_serial(self) -> None:
-        from ui.serial_input import SerialScanner
+        from ui.serial_input import SerialScanner  # the serial port library only when used
 
         if self._serial is not None:
             self._serial.close()
@@ -448,6 +504,27 @@ class MainWindow(QMainWindow):
         if not self.show_screen(back):
             self.show_screen("station")
 
+    # -- sync -------------------------------------------------------------------------------
+
+    def attach_sync(self, transport_factory: Callable[[], Transport] | None = None,
+                    **worker_options: Any) -> SyncBridge:
+        """Give the window its sync: the bridge (started when a centre is set) and the issues
+        screen (F8)."""
+        host: ScreenHost = self
+        bridge = SyncBridge(host, self.status_panel, transport_factory, self, **worker_options)
+        screen = SyncIssuesScreen(host, bridge)
+        screen.settings_saved.connect(self.apply_settings)
+        screen.acknowledged.connect(self._on_sync_issues_acknowledged)
+        self.add_screen("sync_issues", "Sync issues", screen, "F8")
+        self.sync_bridge = bridge
+        self.sync_issues_screen = screen
+        bridge.start()
+        return bridge
+
+    @Slot(int)
+    def _on_sync_issues_acknowledged(self, _count: int) -> None:
+        self.status_panel.refresh_status()
+
     # -- UI state and shutdown --------------------------------------------------------------
 
     def _restore_ui_state(self) -> None:
@@ -456,7 +533,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             # 1280x800, or the whole screen where that is smaller (a 1024x768 station).
-            screen = QWidget.screen(self) or QApplication.primaryScreen()
+            screen = self.screen() or QApplication.primaryScreen()
             room = screen.availableGeometry() if screen is not None else None
             if room is not None and (room.width() < 1280 or room.height() < 800):
                 self.setGeometry(room)
@@ -493,7 +570,7 @@ class MainWindow(QMainWindow):
             if not route.route.records:
                 continue  # it would have recorded nothing
             try:
-                self.screen(route.screen).handle_read(raw, source)  # type: ignore[union-attr]
+                self._hand_over(route.screen, raw, source)
             except Exception:
                 log.exception("could not hand over the read %r at shutdown", raw)
         self._closed = True

@@ -170,7 +170,7 @@ def paint_bill_sheet(p: QPainter, page: QRectF, detail: BillDetail, station_id: 
         for h, cw in zip(headers, widths, strict=True):
             p.drawText(QRectF(cx, by, cw, row_h), int(Qt.AlignmentFlag.AlignVCenter), h)
             cx += cw
-        p.drawLine(bx, by + row_h, bx + block_w - 4, by + row_h)
+        p.drawLine(bx, by + row_h, bx + block_w - 4, by + row_h)  # type: ignore[call-overload]  # PySide6 takes floats here; the stubs list ints only
         by += row_h
         p.setFont(font)
         for i, c in enumerate(cells[b * per_block:(b + 1) * per_block]):
@@ -192,7 +192,7 @@ def paint_bill_sheet(p: QPainter, page: QRectF, detail: BillDetail, station_id: 
     for i, label in enumerate(SIGNATURES):
         sx = x0 + i * col_w
         line_y = sy + sign_h * 0.5
-        p.drawLine(sx, line_y, sx + col_w - 24, line_y)
+        p.drawLine(sx, line_y, sx + col_w - 24, line_y)  # type: ignore[call-overload]  # PySide6 takes floats here; the stubs list ints only
         ty = _draw_text(p, sx, line_y + 2, label, sign_font)
         _draw_text(p, sx, ty, "name, signature, date", hint_font, QColor("#555555"))
     _draw_text(p, x0, page.bottom() - QFontMetricsF(small, dev).height() * 1.2,
@@ -262,7 +262,7 @@ def write_table(path: Path, title: str, lines: Sequence[str], headers: Sequence[
                 align = Qt.AlignmentFlag.AlignRight if numeric[i] else Qt.AlignmentFlag.AlignLeft
                 p.drawText(QRectF(cx, y, cw - 4, row_h), int(align | Qt.AlignmentFlag.AlignVCenter), h)
                 cx += cw
-            p.drawLine(page.left(), y + row_h, page.right(), y + row_h)
+            p.drawLine(page.left(), y + row_h, page.right(), y + row_h)  # type: ignore[call-overload]  # PySide6 takes floats here; the stubs list ints only
             p.setFont(font)
             return y + row_h
 

@@ -76,6 +76,7 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
                                        station_cli.EXIT_USAGE)
                 rows, summ = [], None
             else:
+                assert d0 is not None and d1 is not None  # a list or a summary has its dates
                 flt = reports.BillFilter(d0, d1, getattr(args, "status", None) or "",
                                          getattr(args, "text", None) or "")
                 try:

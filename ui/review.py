@@ -13,19 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from PySide6.QtCore import QDate, QItemSelection, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QDate, QItemSelection, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -42,10 +39,17 @@ from ui.bill_models import (
     ChildrenModel,
     HistoryModel,
     ParentsModel,
-    RowsModel,
     SummaryModel,
 )
-from ui.widgets import DateEdit, ask_save_path, dated_name, tab_leaves
+from ui.host import ScreenHost
+from ui.review_lookup import LookupResult, describe, lookup
+from ui.styles import error_label_style
+from ui.tasks import TaskError
+from ui.widgets import DateEdit, ask_save_path, dated_name, table
+
+__all__ = ["BillDetailPanel", "ExportDone", "ReviewScreen", "table"]
+
+T = TypeVar("T")
 
 LIST_DAYS = 30  # the bills list opens on the last 30 days; the summary on today
 
@@ -89,27 +93,6 @@ def pydate(q: QDate) -> date:
     return date(q.year(), q.month(), q.day())
 
 
-def table(model: RowsModel[Any], parent: QWidget, *, sortable: bool = True) -> QTableView:
-    view = QTableView(parent)
-    view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    # No sort until a header is clicked: lists first show their natural order (loading order).
-    view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-    view.setSortingEnabled(sortable)
-    tab_leaves(view)
-    view.setAlternatingRowColors(True)
-    view.verticalHeader().setVisible(False)
-    view.verticalHeader().setDefaultSectionSize(24)
-    header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    header.setStretchLastSection(True)
-    header.setDefaultSectionSize(110)
-    # Fit columns to the first rows only: measuring all of 10 000 rows would freeze the screen.
-    header.setResizeContentsPrecision(50)
-    return view
-
-
 @dataclass(frozen=True)
 class ExportDone:
     path: Path
@@ -119,9 +102,9 @@ class ExportDone:
 class BillDetailPanel(QWidget):
     """One bill: header, parents (select one for its children and history), bill events."""
 
-    def __init__(self, screen: ReviewScreen) -> None:
-        super().__init__(screen)
-        self.screen = screen
+    def __init__(self, review: ReviewScreen) -> None:
+        super().__init__(review)
+        self.review = review
         self.detail: BillDetail | None = None
         self.header = QLabel("Select a bill in the list to see its parents and history", self)
         self.header.setWordWrap(True)
@@ -218,13 +201,13 @@ class BillDetailPanel(QWidget):
             return
         line = self.parents_model.rows[rows[0].row()]
         self.children_model.set_rows(line.children)
-        self.screen.show_history(line.code)
+        self.review.show_history(line.code)
 
     @Slot(QItemSelection, QItemSelection)
     def _on_children_selection_changed(self, *_: Any) -> None:
         rows = self.children_view.selectionModel().selectedRows()
         if rows:
-            self.screen.show_history(self.children_model.ids[rows[0].row()])
+            self.review.show_history(self.children_model.ids[rows[0].row()])
 
     def show_history(self, history: BagHistory) -> None:
         self.history_label.setText(f"Scan history of {history.code}")
@@ -237,9 +220,9 @@ class BillDetailPanel(QWidget):
             return
         name = dated_name(f"bill-{self.detail.row.bill_id}", "pdf")
         path = ask_save_path(self, f"Save the sheet of bill {self.detail.row.bill_id}", name,
-                             "PDF (*.pdf)", self.screen.ui_settings())
+                             "PDF (*.pdf)", self.review.ui_settings())
         if path is not None:
-            self.screen.save_bill_pdf(path)
+            self.review.save_bill_pdf(path)
 
     @Slot()
     def _on_print_button_clicked(self) -> None:
@@ -250,7 +233,7 @@ class BillDetailPanel(QWidget):
 
         printer = ask_printer(self)
         if printer is not None:
-            print_bill_sheet(printer, self.detail, self.screen.station_id())
+            print_bill_sheet(printer, self.detail, self.review.station_id())
 
 
 class ReviewScreen(QWidget):
@@ -263,9 +246,9 @@ class ReviewScreen(QWidget):
     failed = Signal(str)
     looked_up = Signal(object)  # a scan's LookupResult
 
-    def __init__(self, window: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, host: ScreenHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window_ = window
+        self.host = host
         self.last_error = ""
         self._list_generation = 0
         today = reports.today()
@@ -380,16 +363,15 @@ class ReviewScreen(QWidget):
         self._debounce.stop()
 
     def station_id(self) -> str:
-        settings = getattr(self.window_, "settings", None)
-        return getattr(settings, "station_id", "") or ""
+        return self.host.settings.station_id
 
-    def ui_settings(self) -> Any:
-        """The window's ui.ini (the last export folder is kept there), if any."""
-        return getattr(self.window_, "ui_settings", None)
+    def ui_settings(self) -> QSettings:
+        """The window's ui.ini (the last export folder is kept there)."""
+        return self.host.ui_settings
 
     def show_message(self, kind: str, text: str) -> None:
         if kind == "refused":
-            self.message.setStyleSheet("color:#b00020;font-weight:bold;")
+            self.message.setStyleSheet(error_label_style())
             self.message.setText(text)
         else:
             self._info(text)
@@ -397,13 +379,9 @@ class ReviewScreen(QWidget):
     # -- scans: a look-up, never recorded ----------------------------------------------------
 
     def handle_read(self, raw: str, source: str) -> None:
-        from ui.review_lookup import lookup
-
         self._submit(lambda s: lookup(s, raw), self._on_task_scan_looked_up)
 
-    def _on_task_scan_looked_up(self, r: Any) -> None:
-        from ui.review_lookup import describe
-
+    def _on_task_scan_looked_up(self, r: LookupResult) -> None:
         title, lines = describe(r)
         self._info(f"Looked up (nothing recorded): {title}" + (f" · {lines[0]}" if lines else ""))
         bill = r.bill
@@ -419,16 +397,16 @@ class ReviewScreen(QWidget):
             self.show_history(r.bag.code)
         self.looked_up.emit(r)
 
-    def _submit(self, fn: Callable[[StationService], Any], on_done: Callable[[Any], None]) -> None:
+    def _submit(self, fn: Callable[[StationService], T], on_done: Callable[[T], None]) -> None:
         try:
-            self.window_.task_runner.submit(fn, on_done, self._on_task_failed)
+            self.host.task_runner.submit(fn, on_done, self._on_task_failed)
         except RuntimeError:
             pass  # the window is shutting down: nothing more to show
 
-    def _on_task_failed(self, err: Any) -> None:
+    def _on_task_failed(self, err: TaskError | reports.ReportError) -> None:
         self.last_error = err.message
         self.message.setText(err.message)
-        self.message.setStyleSheet("color:#b00020;font-weight:bold;")
+        self.message.setStyleSheet(error_label_style())
         self.failed.emit(err.message)
 
     def _info(self, text: str) -> None:

@@ -4,7 +4,6 @@ bill and its scan history; a bill id shows the bill."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
@@ -15,8 +14,9 @@ from station.codes import escape_read
 from station.reports import BagHistory, BillRow, HistoryEntry
 from station.service import BagInfo, Operator, StationService
 from ui.bill_models import ChildrenModel, HistoryModel
-from ui.review import table
-from ui.widgets import focusable_buttons
+from ui.host import ScreenHost
+from ui.tasks import TaskError
+from ui.widgets import focusable_buttons, table
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,9 @@ class LookupScreen(QWidget):
 
     looked_up = Signal(object)  # LookupResult
 
-    def __init__(self, window: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, host: ScreenHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window_ = window
+        self.host = host
         self.result: LookupResult | None = None
         self.entry = QLineEdit(self)
         self.entry.setPlaceholderText("Scan or type a bag code or bill id to look it up")
@@ -124,7 +124,7 @@ class LookupScreen(QWidget):
         self.entry.setFocus()
 
     def handle_read(self, raw: str, source: str) -> None:
-        self.window_.task_runner.submit(lambda s: lookup(s, raw), self._on_task_looked_up,
+        self.host.task_runner.submit(lambda s: lookup(s, raw), self._on_task_looked_up,
                                         self._on_task_failed)
 
     @Slot()
@@ -133,13 +133,9 @@ class LookupScreen(QWidget):
         self.entry.clear()
         if not text.strip():
             return
-        handle = getattr(self.window_, "handle_read", None)
-        if callable(handle):
-            handle(text, "typed")
-        else:
-            self.handle_read(text, "typed")
+        self.host.handle_read(text, "typed")  # the window's single read path
 
-    def _on_task_failed(self, err: Any) -> None:
+    def _on_task_failed(self, err: TaskError) -> None:
         self.title.setText("Look-up failed")
         self.details.setText(err.message)
 

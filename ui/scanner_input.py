@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 from station.scanner import BurstDetector, Output, Passthrough, Read
 from station.settings import StationSettings
 
-_TERMINATORS = {Qt.Key.Key_Return: "enter", Qt.Key.Key_Enter: "enter", Qt.Key.Key_Tab: "tab"}
+_TERMINATORS: dict[int, str] = {Qt.Key.Key_Return: "enter", Qt.Key.Key_Enter: "enter", Qt.Key.Key_Tab: "tab"}
 # Keys that only change what the next key types: a scanner presses Shift around every upper-case
 # letter, so these never end or break a burst.
 _MODIFIER_KEYS = frozenset({

@@ -3,24 +3,21 @@ right, or which keyboard layout or case problem it sees."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from station.codes import escape_read
 from station.scanner import TEST_CODE, Diagnosis, diagnose_test_read
+from ui.host import ScreenHost
 from ui.resources import SCANNER_TEST_IMAGE
-
-if TYPE_CHECKING:
-    from ui.main_window import MainWindow
+from ui.styles import COLOURS
 
 
 class ScannerTestScreen(QWidget):
-    def __init__(self, main: MainWindow) -> None:
-        super().__init__(main)
-        self.main = main
+    def __init__(self, host: ScreenHost, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
         self.last: Diagnosis | None = None
         root = QVBoxLayout(self)
         title = QLabel("Scanner test")
@@ -62,19 +59,19 @@ class ScannerTestScreen(QWidget):
     def handle_read(self, raw: str, source: str) -> None:
         d = diagnose_test_read(raw)
         self.last = d
-        colour = "#1b7f2a" if d.ok else "#c62828"
+        colour = COLOURS["accepted" if d.ok else "refused"][0]
         self.result_label.setStyleSheet(
             f"font-size: 26px; padding: 12px; color: white; background: {colour};"
         )
         self.result_label.setText(d.message)
         timing = ""
-        burst = self.main.scanner_input.last_read
+        burst = self.host.last_scanner_read
         if source == "scanner" and burst is not None and burst.text == raw:
-            suffix = self.main.settings.scanner_suffix
+            suffix = self.host.settings.scanner_suffix
             ended = burst.terminator
             timing = (f" · {len(raw)} characters in {burst.duration_ms:.0f} ms, largest gap "
                       f"{burst.max_gap_ms:.0f} ms, ended by {ended}")
             if suffix != "none" and ended != suffix:
                 timing += f" (the station expects {suffix}: change the scanner or the setting)"
         self.detail_label.setText(f"Read {escape_read(raw, 80)} from {source}{timing}")
-        self.main.sounds.play("parent_selected" if d.ok else "error")
+        self.host.sounds.play("parent_selected" if d.ok else "error")

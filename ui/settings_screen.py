@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,18 +23,19 @@ from PySide6.QtWidgets import (
 from station.errors import StoreError
 from station.service import Operator, StationService
 from station.settings import StationSettings
+from ui.host import ScreenHost
+from ui.styles import DONE_TEXT, REFUSED_TEXT
 from ui.tasks import TaskError
-
-if TYPE_CHECKING:
-    from ui.main_window import MainWindow
 
 RESOLUTION = re.compile(r"[1-9]\d{1,4}x[1-9]\d{1,4}")
 
 
 class SettingsScreen(QWidget):
-    def __init__(self, main: MainWindow) -> None:
-        super().__init__(main)
-        self.main = main
+    settings_saved = Signal(object)  # StationSettings as stored: the window applies them
+
+    def __init__(self, host: ScreenHost, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
         root = QVBoxLayout(self)
         title = QLabel("Station settings")
         title.setStyleSheet("font-size: 30px; font-weight: bold;")
@@ -84,7 +85,7 @@ class SettingsScreen(QWidget):
         self.save_button.clicked.connect(self.save)
         row.addWidget(self.save_button)
         back = QPushButton("Back  (Esc)")
-        back.clicked.connect(lambda: self.main.show_screen("station"))
+        back.clicked.connect(lambda: self.host.show_screen("station"))
         row.addWidget(back)
         row.addStretch(1)
         root.addLayout(row)
@@ -107,13 +108,13 @@ class SettingsScreen(QWidget):
         return operator.role == "admin"
 
     def on_shown(self) -> None:
-        self.load(self.main.settings)
+        self.load(self.host.settings)
         self.message.clear()
         self.station_id.setFocus()
 
     def show_message(self, kind: str, text: str) -> None:
         """The window's word on this screen (a scan here is refused: scanning is paused)."""
-        colour = "#b3261e" if kind == "refused" else "#333"
+        colour = REFUSED_TEXT if kind == "refused" else "#333"
         self.message.setStyleSheet(f"font-size: 18px; color: {colour};")
         self.message.setText(text)
 
@@ -135,7 +136,7 @@ class SettingsScreen(QWidget):
         self.short_parent_is_error.setChecked(s.short_parent_is_error)
 
     def edited(self) -> StationSettings:
-        return self.main.settings.replace(
+        return self.host.settings.replace(
             station_id=self.station_id.text().strip().upper(),
             area=self.area.text().strip(),
             scanner_max_gap_ms=self.max_gap.value(),
@@ -154,7 +155,7 @@ class SettingsScreen(QWidget):
         )
 
     def save(self) -> None:
-        if self.main.operator is None or not self.allowed_for(self.main.operator):
+        if self.host.operator is None or not self.allowed_for(self.host.operator):
             self.message.setText("Only an admin may change station settings")
             return
         new = self.edited()
@@ -172,16 +173,16 @@ class SettingsScreen(QWidget):
             s.reload()
             return s.settings
 
-        self.main.task_runner.submit(work, self._on_task_saved, self._on_task_failed)
+        self.host.task_runner.submit(work, self._on_task_saved, self._on_task_failed)
 
     def _on_task_saved(self, saved: StationSettings) -> None:
-        self.main.apply_settings(saved)
-        self.message.setStyleSheet("font-size: 18px; color: #1b7f2a;")
+        self.settings_saved.emit(saved)
+        self.message.setStyleSheet(f"font-size: 18px; color: {DONE_TEXT};")
         self.message.setText("Settings saved")
 
     def _on_task_failed(self, err: TaskError) -> None:
         self._say_not_saved(err.message)
 
     def _say_not_saved(self, why: str) -> None:
-        self.message.setStyleSheet("font-size: 18px; color: #b3261e;")
+        self.message.setStyleSheet(f"font-size: 18px; color: {REFUSED_TEXT};")
         self.message.setText(f"Settings NOT saved: {why}")

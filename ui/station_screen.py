@@ -6,10 +6,10 @@ refused). Every action goes through the task runner; results redraw from the OpR
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -33,35 +33,16 @@ from station.rules import Action, Outcome, may
 from station.service import Operator, OpResult, StationService
 from station.settings import StationSettings
 from station.view import ParentRow
+from ui.host import ScreenHost
+from ui.presenting import presented
+from ui.records import ScanRecord
+from ui.styles import BUTTON, SCREEN_TITLE, banner_style
 from ui.tasks import TaskError
-from ui.widgets import ROW_TINT, ScanLog, focusable_buttons
-
-if TYPE_CHECKING:
-    from ui.main_window import MainWindow, ScanRecord
+from ui.widgets import ScanLog, focusable_buttons
 
 HISTORY_SIZE = 20
 
-COLOURS = {
-    "accepted": ("#1b7f2a", "#ffffff"),
-    "warning": ("#f2a900", "#1a1a1a"),
-    "refused": ("#c62828", "#ffffff"),
-    "info": ("#e3e8ef", "#1a1a1a"),
-}
-__all__ = ["COLOURS", "HISTORY_SIZE", "ROW_TINT", "StationScreen", "presented"]
-
-
-def presented(main: Any, result: OpResult, last_parent: ParentRow | None = None) -> OpResult:
-    """The result in the words of station/vocabulary.py for the operator logged in (the bag,
-    the bill, the rule and what this person can do next); its outcome, reason and events are
-    the service's (only a parent on a closed bill turns amber)."""
-    op = getattr(main, "operator", None)
-    settings = getattr(main, "settings", None)
-    shown = vocab.present(result, role=op.role if op else "",
-                          has_centre=bool(getattr(settings, "central_url", "")),
-                          last_parent=last_parent)
-    if shown.message == result.message and shown.outcome == str(result.outcome):
-        return result
-    return replace(result, message=shown.message, outcome=Outcome(shown.outcome))
+__all__ = ["HISTORY_SIZE", "StationScreen"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +60,8 @@ def _children(service: StationService, parent: ParentRow | None) -> tuple[str, .
     return info.children if info is not None else ()
 
 
-def scan_task(raw: str, source: str, shown_parent: str | None):  # noqa: ANN201
+def scan_task(raw: str, source: str,
+              shown_parent: str | None) -> Callable[[StationService], ScanOutcome]:
     """The work of one read on the task thread: record it, and re-read children if needed."""
 
     def work(service: StationService) -> ScanOutcome:
@@ -94,7 +76,9 @@ def scan_task(raw: str, source: str, shown_parent: str | None):  # noqa: ANN201
     return work
 
 
-def _with_children(fn):  # noqa: ANN001, ANN202
+def _with_children(
+    fn: Callable[[StationService], OpResult],
+) -> Callable[[StationService], ScanOutcome]:
     def work(service: StationService) -> ScanOutcome:
         result = fn(service)
         return ScanOutcome(result, _children(service, result.parent))
@@ -103,15 +87,18 @@ def _with_children(fn):  # noqa: ANN001, ANN202
 
 
 class StationScreen(QWidget):
-    def __init__(self, main: MainWindow) -> None:
-        super().__init__(main)
-        self.main = main
+    scan_result = Signal(object)  # ScanRecord of each result shown here (the window records it)
+
+    def __init__(self, host: ScreenHost, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
         self.parent_row: ParentRow | None = None
         self.parent_is_current = False  # False once complete, finished or released
-        self.children: list[str] = []
+        self.child_codes: list[str] = []
         self.last_outcome: str = "info"
         self.results_shown = 0
         self._confirm_finish_for: str | None = None
+        self._keep_list_focus = False
         self._build()
         self._idle_timer = QTimer(self)
         self._idle_timer.setSingleShot(True)
@@ -120,8 +107,9 @@ class StationScreen(QWidget):
         self._confirm_timer.setSingleShot(True)
         self._confirm_timer.setInterval(15000)
         self._confirm_timer.timeout.connect(self.cancel_pending_confirmation)
-        self.on_settings_changed(main.settings)
-        main.operator_changed.connect(self._on_main_operator_changed)
+        self.on_settings_changed(host.settings)
+        host.operator_changed.connect(self._on_main_operator_changed)
+        host.settings_changed.connect(self.on_settings_changed)
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -133,7 +121,7 @@ class StationScreen(QWidget):
         # The screen's own actions (the keys for every screen are in the window's key bar).
         top = QHBoxLayout()
         title = QLabel("Pack bags")
-        title.setStyleSheet("font-size: 22px; font-weight: bold; color: #333;")
+        title.setStyleSheet(SCREEN_TITLE)
         top.addWidget(title)
         top.addStretch(1)
         self.undo_button = self._button("Undo last (Ctrl+Z)", self.undo_last)
@@ -238,14 +226,14 @@ class StationScreen(QWidget):
                 return True  # not accepted by the field: the window's shortcut fires
         return super().eventFilter(obj, event)
 
-    def _button(self, text: str, slot) -> QPushButton:  # noqa: ANN001
+    def _button(self, text: str, slot: Callable[[], None]) -> QPushButton:
         b = QPushButton(text)
         focusable_buttons(b)  # reached with Tab; a click leaves the focus where it was
-        b.setStyleSheet("font-size: 16px;")
+        b.setStyleSheet(BUTTON)
         b.clicked.connect(slot)
         return b
 
-    def _shortcut(self, keys: str, slot) -> QShortcut:  # noqa: ANN001
+    def _shortcut(self, keys: str, slot: Callable[[], None]) -> QShortcut:
         sc = QShortcut(QKeySequence(keys), self)
         sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         sc.activated.connect(slot)
@@ -254,9 +242,10 @@ class StationScreen(QWidget):
     # -- state ------------------------------------------------------------------------------
 
     def on_shown(self) -> None:
-        if self.main.operator is not None:
+        if self.host.operator is not None:
             self.manual_edit.setFocus(Qt.FocusReason.OtherFocusReason)
 
+    @Slot(object)
     def on_settings_changed(self, settings: StationSettings) -> None:
         self.idle_release_ms = max(int(settings.idle_release_minutes), 1) * 60_000
 
@@ -275,7 +264,7 @@ class StationScreen(QWidget):
             self.show_message("info", "Scan a parent bag")
             return
         self.show_message("info", f"Welcome {operator.username}. Scan a parent bag")
-        self.main.task_runner.submit(
+        self.host.task_runner.submit(
             lambda s: (s.current_parent(), _children(s, s.current_parent())),
             self._on_task_current_parent,
             self._on_task_failed,
@@ -309,20 +298,16 @@ class StationScreen(QWidget):
     def handle_read(self, raw: str, source: str) -> None:
         self.cancel_pending_confirmation()
         shown = self.parent_row.code if self.parent_row and self.parent_is_current else None
-        self.main.task_runner.submit(
+        self.host.task_runner.submit(
             scan_task(raw, source, shown),
             lambda out: self._on_task_scanned(raw, source, out),
             lambda err: self._on_task_scan_failed(raw, source, err),
         )
 
     def _on_task_scanned(self, raw: str, source: str, out: ScanOutcome) -> None:
-        from ui.main_window import ScanRecord
-
         self.show_result(ScanRecord(out.result, raw, source), out.children)
 
     def _on_task_scan_failed(self, raw: str, source: str, err: TaskError) -> None:
-        from ui.main_window import ScanRecord
-
         if isinstance(err.exception, NotLoggedIn):
             message = say(Reason.NOT_SAVED, "logged_out", read=escape_read(raw),
                           problem=err.message)
@@ -339,7 +324,7 @@ class StationScreen(QWidget):
         keep_parent: bool = False,
     ) -> None:
         """Paint one result: banner, parent, children, history; then sound and signal."""
-        result = presented(self.main, record.result, self.parent_row)
+        result = presented(self.host, record.result, self.parent_row)
         if result is not record.result:
             record = replace(record, result=result)
         outcome = str(result.outcome)
@@ -353,7 +338,7 @@ class StationScreen(QWidget):
                 Reason.PARENT_COMPLETED, Reason.PARENT_FINISHED)
             if parent is not None and parent.bill_status == vocab.CLOSED_STORED:
                 complete = True  # on a closed bill: shown, never "selected" to pack
-            kids = list(children) if children is not None else self.children
+            kids = list(children) if children is not None else self.child_codes
             if parent is None and self.parent_row is not None and not result.ok:
                 parent = self.parent_row  # a refusal without a parent leaves the screen as is
                 self._show_parent(parent, kids, current=self.parent_is_current)
@@ -361,19 +346,15 @@ class StationScreen(QWidget):
                 self._show_parent(parent, kids, current=parent is not None and not complete)
         self._add_history(record)
         self._restart_idle()
-        self.main.record_scan_result(record)
+        self.scan_result.emit(record)  # the window: sound, scan_recorded, status
 
     def _open_bill(self, result: OpResult) -> None:
-        screen = self.main.screen("bill")
-        op = self.main.operator
+        op = self.host.operator
         if op is not None and not may(op.role, Action.BILLS):
             self.show_message("warning", f"{result.code} is a bill: bills are loaded by a biller "
                               "or an admin (F3). Nothing was recorded; scan a parent bag")
             return
-        if screen is not None and self.main.show_screen("bill"):
-            opener = getattr(screen, "open_bill", None)
-            if callable(opener):
-                opener(result.code)
+        if result.code is not None and self.host.open_bill(result.code):
             return
         self.show_message("warning", f"Bill {result.code} scanned: bills are loaded on the "
                           "bill screen, which this station does not have. Scan a parent bag")
@@ -385,23 +366,21 @@ class StationScreen(QWidget):
         if not text.strip():
             return
         self.manual_edit.clear()
-        self.main.handle_read(text, "typed")
+        self.host.handle_read(text, "typed")
 
-    def _submit_action(self, fn, label: str) -> None:  # noqa: ANN001
-        if self.main.operator is None:
+    def _submit_action(self, fn: Callable[[StationService], OpResult], label: str) -> None:
+        if self.host.operator is None:
             return
-        self.main.task_runner.submit(
+        self.host.task_runner.submit(
             _with_children(fn),
             lambda out: self._on_task_action_done(label, out),
             self._on_task_failed,
         )
 
     def _on_task_action_done(self, label: str, out: ScanOutcome) -> None:
-        from ui.main_window import ScanRecord
-
         row = self.children_list.currentRow()
         self.show_result(ScanRecord(out.result, label, "action"), out.children)
-        if getattr(self, "_keep_list_focus", False):
+        if self._keep_list_focus:
             # Removing by keyboard stays in the list, on the next child (never on to the
             # camera picker, where an arrow key would change the camera).
             self._keep_list_focus = False
@@ -445,7 +424,7 @@ class StationScreen(QWidget):
                 f"{parent.code} has only {parent.child_count}/{parent.capacity} children. "
                 "Press Ctrl+Enter again to finish it short, Esc to keep packing",
             )
-            self.main.sounds.play("warning")
+            self.host.sounds.play("warning")
             return
         self.cancel_pending_confirmation(quiet=True)
         self._submit_action(lambda s: s.finish_parent(), f"Finish {parent.code}")
@@ -473,7 +452,7 @@ class StationScreen(QWidget):
 
     @Slot()
     def _on_idle_timer_timeout(self) -> None:
-        if not self.parent_is_current or self.parent_row is None or self.main.operator is None:
+        if not self.parent_is_current or self.parent_row is None or self.host.operator is None:
             return
         code = self.parent_row.code
         minutes = max(self.idle_release_ms // 60_000, 1)
@@ -485,12 +464,12 @@ class StationScreen(QWidget):
 
         def done(_v: object) -> None:
             if self.parent_row is not None and self.parent_row.code == code:
-                self._show_parent(self.parent_row, self.children, current=False)
+                self._show_parent(self.parent_row, self.child_codes, current=False)
                 self.show_message("info", f"{code} released after {minutes} idle minutes "
                                   f"({self.parent_row.child_count}/{self.parent_row.capacity}): "
                                   "scan a parent bag")
 
-        self.main.task_runner.submit(work, done, self._on_task_failed)
+        self.host.task_runner.submit(work, done, self._on_task_failed)
 
     # -- painting ---------------------------------------------------------------------------
 
@@ -501,11 +480,7 @@ class StationScreen(QWidget):
         self.banner.update()  # a repeated message is a new result: paint it again
 
     def _paint_banner(self, outcome: str) -> None:
-        bg, fg = COLOURS.get(outcome, COLOURS["info"])
-        self.banner.setStyleSheet(
-            f"QLabel#banner {{ background: {bg}; color: {fg}; font-size: 30px; "
-            "font-weight: bold; border-radius: 8px; padding: 10px; }"
-        )
+        self.banner.setStyleSheet(banner_style(outcome))
 
     def _show_parent(self, parent: ParentRow | None, children: list[str], *, current: bool) -> None:
         self.parent_row = parent
@@ -515,7 +490,7 @@ class StationScreen(QWidget):
             self.parent_type_label.setText("No parent selected: scan a parent bag")
             self.counter_label.setText("")
             self.progress.setValue(0)
-            self.children = []
+            self.child_codes = []
             self.children_list.clear()
             return
         self.parent_code_label.setText(parent.code)
@@ -540,10 +515,10 @@ class StationScreen(QWidget):
         self.counter_label.setText(f"{parent.child_count} / {parent.capacity}")
         self.progress.setMaximum(max(parent.capacity, 1))
         self.progress.setValue(min(parent.child_count, parent.capacity))
-        if children != self.children or self.children_list.count() != len(children):
-            self.children = list(children)
+        if children != self.child_codes or self.children_list.count() != len(children):
+            self.child_codes = list(children)
             self.children_list.clear()
-            self.children_list.addItems(self.children)
+            self.children_list.addItems(self.child_codes)
 
     def _add_history(self, record: ScanRecord) -> None:
         self.history_table.add(record)

@@ -11,9 +11,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from station.service import StationService
 from sync.cli import transport_factory
 from sync.transport import Transport
 from sync.worker import CLOCK_SKEW_WARN_S, SyncListener, SyncStatus, SyncSummary, SyncWorker
+from ui.host import ScreenHost
+from ui.status_bar import StationStatusBar
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +39,12 @@ class SyncBridge(QObject):
     sync_run_finished = Signal(object)  # SyncSummary
     issues_changed = Signal()  # new rejections arrived (the sync issues screen reloads)
 
-    def __init__(self, window: Any, transport_factory: Callable[[], Transport] | None = None,
-                 **worker_options: Any) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, host: ScreenHost, status_panel: StationStatusBar | None = None,
+                 transport_factory: Callable[[], Transport] | None = None,
+                 parent: QObject | None = None, **worker_options: Any) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.status_panel = status_panel
         self.worker: SyncWorker | None = None
         self.last_status: SyncStatus | None = None
         self.last_summary: SyncSummary | None = None
@@ -49,9 +54,7 @@ class SyncBridge(QObject):
         self._worker_options = worker_options
         self.sync_state_changed.connect(self._on_worker_state_changed)
         self.sync_run_finished.connect(self._on_worker_run_finished)
-        scan_recorded = getattr(window, "scan_recorded", None)
-        if scan_recorded is not None:
-            scan_recorded.connect(self._on_window_scan_recorded)
+        host.scan_recorded.connect(self._on_window_scan_recorded)
 
     # -- control (GUI thread) -------------------------------------------------------------------
 
@@ -60,9 +63,9 @@ class SyncBridge(QObject):
         if self.worker is not None:
             return True
         factory = self._transport_factory
-        store = self.window.store
+        store = self.host.store
         if factory is None:
-            if not self.window.settings.central_url:
+            if not self.host.settings.central_url:
                 return False
             try:
                 factory = transport_factory(store)
@@ -80,7 +83,7 @@ class SyncBridge(QObject):
         if self.worker is None:
             return self.start()
         try:
-            factory = transport_factory(self.window.store)
+            factory = transport_factory(self.host.store)
         except Exception as exc:  # shown, never fatal
             self.problem = getattr(exc, "message", str(exc))
             return False
@@ -114,19 +117,18 @@ class SyncBridge(QObject):
         self.last_summary = summary
         if summary.rejected:
             self.issues_changed.emit()
-        runner = getattr(self.window, "task_runner", None)
-        if summary.pulled and runner is not None:
+        if summary.pulled:
             # Bag types or settings may have come with the pull: the window's service re-reads.
             try:
-                runner.submit(_reload_service)
+                self.host.task_runner.submit(_reload_service)
             except RuntimeError:
                 pass  # the window is closing
-        panel = getattr(self.window, "status_panel", None)
+        panel = self.status_panel
         if panel is not None:
             self._show_skew(panel, summary.clock_skew_s)
             panel.refresh_status()
 
-    def _show_skew(self, panel: Any, skew: float | None) -> None:
+    def _show_skew(self, panel: StationStatusBar, skew: float | None) -> None:
         # Server order decides conflicts, never device clocks: a skew is a warning only.
         if skew is not None and abs(skew) > CLOCK_SKEW_WARN_S:
             way = "ahead of" if skew > 0 else "behind"
@@ -138,14 +140,11 @@ class SyncBridge(QObject):
             self.skew_message = None
 
     def _show_state(self, state: str) -> None:
-        panel = getattr(self.window, "status_panel", None)
+        panel = self.status_panel
         if panel is None:
             return
         panel.set_centre_state(state)
-        if hasattr(panel, "refresh_soon"):
-            panel.refresh_soon()  # counts from the store, several state changes share one read
-        else:
-            panel.refresh_status()
+        panel.refresh_soon()  # counts from the store, several state changes share one read
 
 
 # The worker's threads allocate a great deal (every batch and every pulled page is JSON made into
@@ -174,21 +173,7 @@ def _unfreeze_heap(bridge: SyncBridge) -> None:
         _frozen_by = None
 
 
-def _reload_service(service: Any) -> None:
+def _reload_service(service: StationService) -> None:
     service.reload()
     if service.conn.in_transaction():
         service.conn.rollback()
-
-
-def attach_sync(window: Any, transport_factory: Callable[[], Transport] | None = None,
-                **worker_options: Any) -> SyncBridge:
-    """Give the window its sync: the bridge (started when a centre is set) and the issues screen."""
-    from ui.sync_issues_screen import SyncIssuesScreen
-
-    bridge = SyncBridge(window, transport_factory, **worker_options)
-    screen = SyncIssuesScreen(window, bridge)
-    window.add_screen("sync_issues", "Sync issues", screen, "F8")
-    window.sync_bridge = bridge
-    window.sync_issues_screen = screen
-    bridge.start()
-    return bridge

@@ -6,9 +6,17 @@ happened; nothing is saved when the centre cannot be reached or refuses the toke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+    Slot,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -21,11 +29,18 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy import Connection
 
 from station.rules import Action, may
 from station.service import Operator, StationService
+from station.settings import StationSettings
 from sync.worker import SyncIssue, acknowledge_issues, list_issues, request_resend
+from ui.host import ScreenHost
+from ui.sync_bridge import SyncBridge
 from ui.tasks import TaskError
+
+# What an issue action does: (connection, issue ids, username, role) -> how many it changed.
+IssueAction = Callable[[Connection, list[int], str, str], int]
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -87,7 +102,7 @@ class SyncIssuesModel(QAbstractTableModel):
         return [self.rows[i].id for i in rows if 0 <= i < len(self.rows)]
 
 
-def _load(include_acknowledged: bool) -> Any:
+def _load(include_acknowledged: bool) -> Callable[[StationService], list[SyncIssue]]:
     def work(service: StationService) -> list[SyncIssue]:
         conn = service.conn
         if conn.in_transaction():
@@ -100,9 +115,13 @@ def _load(include_acknowledged: bool) -> Any:
 class SyncIssuesScreen(QWidget):
     """Screen "sync_issues": everyone may look; billers and admins acknowledge."""
 
-    def __init__(self, window: Any, bridge: Any = None, parent: QWidget | None = None) -> None:
+    settings_saved = Signal(object)  # StationSettings after connecting: the window applies them
+    acknowledged = Signal(int)  # issues acknowledged: the status bar's count changed
+
+    def __init__(self, host: ScreenHost, bridge: SyncBridge | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window_ = window
+        self.host = host
         self.bridge = bridge
         self.loads = 0  # finished loads (tests wait on it)
         self.title = QLabel("Sync issues: events the centre refused", self)
@@ -185,7 +204,7 @@ class SyncIssuesScreen(QWidget):
         self.reload()
 
     def _may_acknowledge(self) -> bool:
-        op = getattr(self.window_, "operator", None)
+        op = self.host.operator
         return op is not None and may(op.role, Action.BILLS)
 
     def _update_buttons(self) -> None:
@@ -193,11 +212,11 @@ class SyncIssuesScreen(QWidget):
         for b in (self.ack_button, self.ack_all_button, self.resend_button):
             b.setEnabled(allowed)
             b.setToolTip("" if allowed else "Only a biller or an admin may acknowledge sync issues")
-        op = getattr(self.window_, "operator", None)
+        op = self.host.operator
         admin = op is not None and may(op.role, Action.SETTINGS)
         for w in (self.url_edit, self.token_edit, self.ca_edit, self.connect_button):
             w.setEnabled(admin)
-        url = self.window_.settings.central_url
+        url = self.host.settings.central_url
         self.centre_label.setText(f"Centre: {url}" if url else "Centre: not connected")
 
     # -- connecting (admin) ---------------------------------------------------------------------
@@ -207,7 +226,7 @@ class SyncIssuesScreen(QWidget):
         from station.centre import CentreSettingError, check_ca_file, check_central_url, check_token
         from sync.cli import connect_station
 
-        op = getattr(self.window_, "operator", None)
+        op = self.host.operator
         if op is None or not may(op.role, Action.SETTINGS):
             self.message.setText("Only an admin may connect the station to a centre")
             return
@@ -221,25 +240,28 @@ class SyncIssuesScreen(QWidget):
         self.message.setText(f"Trying the centre at {url}...")
         self.connect_button.setEnabled(False)
 
-        def work(service: StationService) -> Any:
+        def work(service: StationService) -> StationSettings:
             # The centre is asked who the token belongs to before anything is saved.
             connect_station(service.store, url, token, ca)
             service.reload()
             return service.settings
 
-        self.window_.task_runner.submit(work, self._on_task_connected, self._on_task_connect_failed)
+        self.host.task_runner.submit(work, self._on_task_connected, self._on_task_connect_failed)
 
-    def _on_task_connected(self, settings: Any) -> None:
+    def _on_task_connected(self, settings: StationSettings) -> None:
         self.token_edit.clear()
         self.url_edit.clear()
         self.ca_edit.clear()
-        self.window_.apply_settings(settings)
+        self.settings_saved.emit(settings)
         started = self.bridge.reconnect() if self.bridge is not None else False
         self.message.setText(
             f"Connected: the centre at {settings.central_url} knows this station "
             f"({settings.station_id})" + ("; syncing" if started else
-                                         f" (not syncing: {getattr(self.bridge, 'problem', '')})"))
+                                         f" (not syncing: {self._bridge_problem()})"))
         self._update_buttons()
+
+    def _bridge_problem(self) -> str:
+        return str(self.bridge.problem) if self.bridge is not None else ""
 
     def _on_task_connect_failed(self, err: TaskError) -> None:
         reason = err.message.strip().rstrip(".")
@@ -250,7 +272,7 @@ class SyncIssuesScreen(QWidget):
 
     def reload(self) -> None:
         try:
-            self.window_.task_runner.submit(_load(self.show_all.isChecked()), self._on_task_loaded,
+            self.host.task_runner.submit(_load(self.show_all.isChecked()), self._on_task_loaded,
                                             self._on_task_failed)
         except RuntimeError:
             pass  # the window is closing
@@ -274,9 +296,10 @@ class SyncIssuesScreen(QWidget):
         self._on_issues(self.model.issue_ids(rows), request_resend, self._on_task_resent,
                         "Select the issues to send again first")
 
-    def _on_issues(self, ids: list[int], action: Any, done: Any, nothing_selected: str) -> None:
+    def _on_issues(self, ids: list[int], action: IssueAction, done: Callable[[int], None],
+                   nothing_selected: str) -> None:
         """Run `action(conn, ids, username, role)` for the logged-in operator on the task runner."""
-        op = getattr(self.window_, "operator", None)
+        op = self.host.operator
         if op is None or not ids:
             self.message.setText(nothing_selected)
             return
@@ -288,7 +311,7 @@ class SyncIssuesScreen(QWidget):
                 conn.rollback()
             return int(action(conn, ids, username, role))
 
-        self.window_.task_runner.submit(work, done, self._on_task_ack_failed)
+        self.host.task_runner.submit(work, done, self._on_task_ack_failed)
 
     def _on_task_resent(self, count: int) -> None:
         if count == 0:
@@ -309,9 +332,7 @@ class SyncIssuesScreen(QWidget):
 
     def _on_task_acknowledged(self, count: int) -> None:
         self.message.setText(f"{count} sync issue{'s' if count != 1 else ''} acknowledged")
-        panel = getattr(self.window_, "status_panel", None)
-        if panel is not None:
-            panel.refresh_status()
+        self.acknowledged.emit(count)  # the window refreshes the status bar's figures
         self.reload()
 
     def _on_task_ack_failed(self, err: TaskError) -> None:

@@ -1,13 +1,22 @@
-"""Small pieces every screen uses: the look (with a focus you can see), a flow layout, date
-fields and tables that Tab leaves, the scan log, and the save dialog."""
+"""Small pieces every screen uses: a flow layout, date fields and tables that Tab leaves, the scan
+log, and the save dialog (the look is ui/styles.py)."""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPoint, QRect, QSettings, QSize, QStandardPaths, Qt
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QDate,
+    QPoint,
+    QRect,
+    QSettings,
+    QSize,
+    QStandardPaths,
+    Qt,
+)
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -16,33 +25,18 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLayout,
     QLayoutItem,
+    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
 )
 
 from station.codes import escape_read
+from ui.records import ScanRecord
+from ui.styles import ROW_TINT
 
-FOCUS = "#1f5fbf"
-
-# Applied to the main window (and so to every screen and dialog in it). Every widget that takes
-# the focus shows it with a thick blue frame: a person working by keyboard always sees where
-# the next key goes.
-STYLE = f"""
-QPushButton {{ border: 1px solid #8a8f98; border-radius: 5px; padding: 5px 12px;
-               background: #f6f7f9; color: #111; min-height: 22px; }}
-QPushButton:hover {{ background: #e8edf5; }}
-QPushButton:pressed {{ background: #d3dcea; }}
-QPushButton:disabled {{ color: #8c8c8c; background: #efefef; border-color: #c8c8c8; }}
-QPushButton:focus {{ border: 3px solid {FOCUS}; padding: 3px 10px; background: #e3ecfa; }}
-QPushButton:default {{ font-weight: bold; }}
-QLineEdit:focus, QComboBox:focus, QDateEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus,
-QAbstractItemView:focus {{ border: 3px solid {FOCUS}; }}
-QCheckBox:focus, QRadioButton:focus {{ background: #dbe7fb; border-radius: 4px; }}
-QTabBar::tab:focus {{ background: #dbe7fb; border: 2px solid {FOCUS}; }}
-QAbstractItemView {{ selection-background-color: #2f6fd6; selection-color: white; }}
-"""
-
+if TYPE_CHECKING:
+    from PySide6.QtPrintSupport import QPrinter
 
 class FlowLayout(QLayout):
     """Items left to right, wrapping to the next line when the row is full (Qt's example)."""
@@ -113,7 +107,7 @@ class DateEdit(QDateEdit):
     """A date field that Tab leaves (QDateEdit walks its year, month and day with Tab, so Tab
     never got out of it); Left and Right move between the parts, Up and Down change them."""
 
-    def __init__(self, value: Any = None, parent: QWidget | None = None) -> None:
+    def __init__(self, value: QDate | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         if value is not None:
             self.setDate(value)
@@ -130,6 +124,28 @@ def tab_leaves(view: QAbstractItemView) -> QAbstractItemView:
     return view
 
 
+def table(model: QAbstractItemModel, parent: QWidget, *, sortable: bool = True) -> QTableView:
+    """A read-only table of a model: rows selected whole, Tab leaves it, columns fitted to the
+    first rows (measuring all of 10 000 rows would freeze the screen)."""
+    view = QTableView(parent)
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    # No sort until a header is clicked: lists first show their natural order (loading order).
+    view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+    view.setSortingEnabled(sortable)
+    tab_leaves(view)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(24)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    header.setDefaultSectionSize(110)
+    header.setResizeContentsPrecision(50)
+    return view
+
+
 def focusable_buttons(*buttons: QWidget) -> None:
     """Reachable with Tab, never taking the focus from the scan field on a click."""
     for b in buttons:
@@ -138,15 +154,13 @@ def focusable_buttons(*buttons: QWidget) -> None:
 
 # -- the scan log -------------------------------------------------------------------------------
 
-ROW_TINT = {"accepted": "#dff3e2", "warning": "#fff1c7", "refused": "#fbd9d7"}
-
 
 class ScanLog(QTableWidget):
     """The last scans of this operator on this screen: time, read, result (newest first)."""
 
     def __init__(self, size: int = 20, font_px: int = 17, parent: QWidget | None = None) -> None:
         super().__init__(0, 3, parent)
-        self.size = size
+        self.capacity = size
         self.setHorizontalHeaderLabels(["Time", "Read", "Result"])
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -159,12 +173,12 @@ class ScanLog(QTableWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.records: list[Any] = []
+        self.records: list[ScanRecord] = []
 
-    def add(self, record: Any) -> None:
-        """A ScanRecord (ui/main_window.py): when, the read, and its result's message."""
+    def add(self, record: ScanRecord) -> None:
+        """One recorded scan: when, the read, and its result's message."""
         self.records.insert(0, record)
-        del self.records[self.size:]
+        del self.records[self.capacity:]
         self.insertRow(0)
         when = record.at.astimezone().strftime("%H:%M:%S")
         read = escape_read(record.raw, 40) if record.source != "action" else record.raw
@@ -177,7 +191,7 @@ class ScanLog(QTableWidget):
             item.setBackground(tint)
             item.setToolTip(text)
             self.setItem(0, col, item)
-        while self.rowCount() > self.size:
+        while self.rowCount() > self.capacity:
             self.removeRow(self.rowCount() - 1)
 
     def clear_log(self) -> None:
@@ -240,7 +254,7 @@ def ask_save_path(parent: QWidget, title: str, name: str, filters: str,
     return path
 
 
-def ask_printer(parent: QWidget) -> Any:
+def ask_printer(parent: QWidget) -> QPrinter | None:
     """The print dialog; the QPrinter chosen, or None (one place, so tests can answer it)."""
     from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 

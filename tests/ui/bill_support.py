@@ -1,18 +1,16 @@
-"""Shared set-up of the bill and review UI tests: a station with packed parents, and a small
-host giving the screens what the main window gives them (real TaskRunner, real SoundPlayer)."""
+"""Shared set-up of the bill and review UI tests: a station with packed parents, and the real
+main window (the screens' host) opened on one screen with an operator logged in by keys."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget
-
 from station.paths import resolve
-from station.service import Operator, StationService
+from station.service import StationService
 from station.store.local import LocalStore
-from ui.sounds import SoundPlayer
-from ui.tasks import TaskRunner
+from tests.ui.conftest import log_in
+from ui.main_window import MainWindow
 
 
 class Clock:
@@ -52,33 +50,31 @@ def pack(store: LocalStore, parents: dict[str, int], who: str = "dispatcher",
         svc.close()
 
 
-class Host(QWidget):
-    """What the main window gives its screens: task_runner, sounds, operator, handle_read."""
+def open_window(qtbot, store: LocalStore, who: str = "biller", screen: str | None = None,  # noqa: ANN001
+                size: tuple[int, int] = (1280, 800)) -> MainWindow:
+    """The real main window on `store`, `who` logged in on the login screen (password "demo"),
+    then on `screen` when given (and allowed). The window's scanner filter is off: keys typed
+    into a screen's field arrive as typing ("typed"), whatever their speed. Close it with
+    `close_window`."""
+    window = MainWindow(store)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    log_in(window, qtbot, who)
+    qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=5000)
+    window.scanner_input.stop()
+    if screen is not None and window.show_screen(screen):
+        qtbot.waitUntil(lambda: window.current_screen_key == screen, timeout=5000)
+    wait_idle(qtbot, window)  # what the screen loads when shown
+    return window
 
-    def __init__(self, store: LocalStore, operator: str, role: str) -> None:
-        super().__init__()
-        self.store = store
-        self.operator = Operator(operator, role, "North")
 
-        def make_service() -> StationService:
-            svc = StationService(store)
-            svc.login(operator, "demo")
-            return svc
+def wait_idle(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    """Every read handed over and every task of the window's runner done."""
+    qtbot.waitUntil(lambda: window.reads_waiting == 0 and window.task_runner.pending == 0,
+                    timeout=10000)
 
-        self.task_runner = TaskRunner(make_service, self)
-        self.sounds = SoundPlayer(parent=self)
-        self.screen_widget: QWidget | None = None
-        self.reads: list[tuple[str, str]] = []
-        QVBoxLayout(self)
 
-    def set_screen(self, widget: QWidget) -> None:
-        self.screen_widget = widget
-        self.layout().addWidget(widget)
-
-    def handle_read(self, raw: str, source: str) -> None:
-        self.reads.append((raw, source))
-        assert self.screen_widget is not None
-        self.screen_widget.handle_read(raw, source)  # type: ignore[attr-defined]
-
-    def stop(self) -> None:
-        self.task_runner.stop()
+def close_window(window: MainWindow) -> None:
+    window.shutdown()
+    window.close()

@@ -8,9 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from station.service import StationService
-from tests.ui.bill_support import Host, make_station, pack
+from tests.ui.bill_support import close_window, make_station, open_window, pack, wait_idle
 from ui.bill_models import ParentsModel
-from ui.bill_screen import BillScreen
 
 # The offscreen platform says this whenever a dialog window is shown; it is not our warning.
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -50,24 +49,16 @@ def make_station_copy(base):
     return LocalStore.open(resolve(base))
 
 
-def open_host(qtbot, store, who="biller", role="biller"):
-    host = Host(store, who, role)
-    screen = BillScreen(host)
-    host.set_screen(screen)
-    qtbot.addWidget(host)
-    host.resize(1000, 700)
-    host.show()
-    return host, screen
+def open_host(qtbot, store, who="biller"):
+    """The real window (the bill screen's host) on the bill screen, `who` logged in."""
+    host = open_window(qtbot, store, who, "bill")
+    return host, host.bill_screen
 
 
 def scan(qtbot, screen, code):
     """A scanner burst: the characters then Enter, as key events into the entry field."""
     qtbot.keyClicks(screen.entry, code)
     qtbot.keyClick(screen.entry, Qt.Key.Key_Return)
-
-
-def wait_idle(qtbot, host):
-    qtbot.waitUntil(lambda: host.task_runner.pending == 0, timeout=10000)
 
 
 def create_bill(qtbot, screen, host, bill_id, target, destination=""):
@@ -141,11 +132,11 @@ def test_create_load_to_capacity_and_every_refusal(qtbot, station):
         # Full, still open: the state is "full", the bar green (nothing short).
         assert screen.title.text() == "Bill B-17 · full"
     finally:
-        host.stop()
+        close_window(host)
 
 
 def test_short_and_unknown_parents_warn_then_remove_close_short_reopen(qtbot, station):
-    host, screen = open_host(qtbot, station, "admin", "admin")
+    host, screen = open_host(qtbot, station, "admin")
     try:
         create_bill(qtbot, screen, host, "B-20", 4, destination="Jaipur")
         assert "to Jaipur" in screen.subtitle.text()
@@ -219,7 +210,7 @@ def test_short_and_unknown_parents_warn_then_remove_close_short_reopen(qtbot, st
         assert [screen.scan_log.item(i, 1).text() for i in range(3)] == [
             "Reopen B-20", "'M444-00001'  (typed)", "Close B-20"]
     finally:
-        host.stop()
+        close_window(host)
 
 
 def test_biller_cannot_reopen_and_dispatcher_may_not_open(qtbot, station):
@@ -247,7 +238,7 @@ def test_biller_cannot_reopen_and_dispatcher_may_not_open(qtbot, station):
 
         assert not screen.allowed_for(Operator("d", "dispatcher", None))
     finally:
-        host.stop()
+        close_window(host)
 
 
 def test_bill_id_scan_switches_without_losing_reads(qtbot, station):
@@ -259,8 +250,9 @@ def test_bill_id_scan_switches_without_losing_reads(qtbot, station):
     svc.close()
     host, screen = open_host(qtbot, station)
     try:
+        # Handed to the screen as the window hands reads over, here without waiting for any.
         for raw in ("B-A", "M444-00001", "M444-00002", "b-b", "M444-00003", "M444-00004"):
-            host.handle_read(raw, "scanner")
+            screen.handle_read(raw, "scanner")
         assert screen.view is None  # nothing painted yet: all six are queued
         wait_idle(qtbot, host)
         assert screen.bill_id == "B-B"
@@ -272,11 +264,11 @@ def test_bill_id_scan_switches_without_losing_reads(qtbot, station):
 
         # open_bill (what the packing screen calls) then a read made during the switch.
         screen.open_bill("B-A")
-        host.handle_read("SB00005", "scanner")
+        screen.handle_read("SB00005", "scanner")
         wait_idle(qtbot, host)
         assert screen.bill_id == "B-A" and "SB00005" in screen.parents_model.ids
     finally:
-        host.stop()
+        close_window(host)
 
 
 def test_no_bill_open_and_scanned_id_in_create_dialog(qtbot, station):
@@ -295,7 +287,7 @@ def test_no_bill_open_and_scanned_id_in_create_dialog(qtbot, station):
         wait_idle(qtbot, host)
         assert screen.bill_id == "LOT/77"
     finally:
-        host.stop()
+        close_window(host)
 
 
 def test_short_parent_is_refused_when_the_station_says_so(qtbot, station):
@@ -314,4 +306,4 @@ def test_short_parent_is_refused_when_the_station_says_so(qtbot, station):
         assert screen.parents_model.ids == [], (screen.bill_id, screen.parents_model.ids)
         assert host.sounds.last_kind == "error"
     finally:
-        host.stop()
+        close_window(host)

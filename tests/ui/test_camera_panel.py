@@ -24,8 +24,9 @@ from station.camera.synthetic import (
 from station.rules import Outcome
 from station.service import OpResult
 from station.settings import StationSettings
-from ui.camera_panel import COLOURS, CameraPanel
-from ui.main_window import ScanRecord
+from ui.camera_panel import CameraPanel
+from ui.records import ScanRecord
+from ui.styles import CAMERA_COLOURS as COLOURS
 
 SIZE = (640, 480)
 FPS = 30.0

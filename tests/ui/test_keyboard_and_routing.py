@@ -30,9 +30,8 @@ SCREEN_KEYS = {"station": Qt.Key.Key_F2, "bill": Qt.Key.Key_F3, "review": Qt.Key
 def full_window(window) -> Iterator:  # noqa: ANN001
     """The window as the application builds it: with the sync issues screen (no centre set,
     so no sync thread)."""
-    from ui.sync_bridge import attach_sync
 
-    bridge = attach_sync(window)
+    bridge = window.attach_sync()
     assert bridge.worker is None
     yield window
     bridge.stop()
@@ -372,7 +371,7 @@ def test_every_screen_by_tab_and_every_enabled_button_by_a_key(full_window, qtbo
             qtbot.waitUntil(lambda: window.review_screen.tabs.currentIndex() == 1, timeout=3000)
             _press(window, qtbot, SCREEN_KEYS[screen_key], screen_key)  # its first field
         _idle(window, qtbot)
-        screen = window.screen(screen_key)
+        screen = window.screen_named(screen_key)
         start = focus_widget()
         assert screen.isAncestorOf(start), (screen_key, start)
         chain = _tab_chain(window, start)

@@ -13,7 +13,6 @@ from PySide6.QtCore import QTimer
 from tests.sync.conftest import _central_template, central_db, central_url  # noqa: F401
 from tests.sync.stationkit import central_scalar
 from tests.sync.test_long_offline import insert_events, month_of_scans
-from ui.sync_bridge import attach_sync
 
 BACKLOG = 6_000
 BATCH = 300
@@ -44,8 +43,8 @@ def test_status_bar_shows_the_drain_progress(window, qtbot, store, central_db) -
     timer.setInterval(10)
     timer.timeout.connect(sample)
     timer.start()
-    bridge = attach_sync(window, lambda: url.transport(), max_batch_events=BATCH, pull=False,
-                         backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
+    bridge = window.attach_sync(lambda: url.transport(), max_batch_events=BATCH, pull=False,
+                                backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
     try:
         qtbot.waitUntil(lambda: panel.pending_label.text() == "0 pending"
                         and panel.centre_label.text() == "centre: online", timeout=120_000)

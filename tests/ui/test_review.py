@@ -16,11 +16,17 @@ from station.paths import resolve
 from station.reports import BillDetail, ParentLine
 from station.service import StationService
 from station.store.local import LocalStore
-from tests.ui.bill_support import Clock, Host, local_noon, make_station, pack
+from tests.ui.bill_support import (
+    Clock,
+    close_window,
+    local_noon,
+    make_station,
+    open_window,
+    pack,
+    wait_idle,
+)
 from ui.bill_models import BillsModel, ChildrenModel, HistoryModel, ParentsModel, SummaryModel
 from ui.pdf import pdf_page_count, write_bill_sheet
-from ui.review import ReviewScreen
-from ui.review_lookup import LookupScreen
 
 # The offscreen platform says this whenever a popup window is shown; it is not our warning.
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -156,18 +162,15 @@ def test_parents_summary_history_models_cell_by_cell(store):
 # -- the review screen ------------------------------------------------------------------------
 
 
-def open_review(qtbot, store, who="biller", role="biller"):
-    host = Host(store, who, role)
-    screen = ReviewScreen(host)
-    host.set_screen(screen)
-    qtbot.addWidget(host)
-    host.resize(1280, 800)
-    host.show()
-    return host, screen
+def open_review(qtbot, store, who="biller"):
+    """The real window (the review screen's host) on the review screen, `who` logged in (a
+    dispatcher stays on packing: the screen is not theirs)."""
+    host = open_window(qtbot, store, who, "review")
+    return host, host.review_screen
 
 
 def idle(qtbot, host):
-    qtbot.waitUntil(lambda: host.task_runner.pending == 0, timeout=10000)
+    wait_idle(qtbot, host)
 
 
 def test_filters_sort_detail_and_history(qtbot, store):
@@ -221,7 +224,7 @@ def test_filters_sort_detail_and_history(qtbot, store):
         assert d.history_model.rows[0].type == "child_linked"
         assert d.history_model.index(0, 3).data() == f"{child} linked into SB00002 (scanner)"
     finally:
-        host.stop()
+        close_window(host)
 
 
 def _center_of_section(header, logical):
@@ -298,7 +301,7 @@ def test_summary_and_exports_read_back(qtbot, store, tmp_path):
         assert pdf_page_count(tmp_path / "b2.pdf") == 1
         assert screen.message.text() == f"Saved bill B-2 to {tmp_path / 'b2.pdf'}"
     finally:
-        host.stop()
+        close_window(host)
 
 
 def test_bill_sheet_of_500_parents_is_one_page(qtbot, tmp_path):
@@ -315,7 +318,7 @@ def test_bill_sheet_of_500_parents_is_one_page(qtbot, tmp_path):
 
 
 def test_dispatcher_is_refused_with_a_message(qtbot, store):
-    host, screen = open_review(qtbot, store, "dispatcher", "dispatcher")
+    host, screen = open_review(qtbot, store, "dispatcher")
     try:
         from station.service import Operator
 
@@ -325,18 +328,23 @@ def test_dispatcher_is_refused_with_a_message(qtbot, store):
         assert blocker.args == ["dispatcher (dispatcher) may not review bills"]
         assert screen.bills_model.rowCount() == 0
     finally:
-        host.stop()
+        close_window(host)
 
 
 # -- bag look-up ------------------------------------------------------------------------------
 
 
 def test_lookup_child_parent_bill_and_unknown(qtbot, store):
-    host = Host(store, "dispatcher", "dispatcher")  # every role may look bags up
-    screen = LookupScreen(host)
-    host.set_screen(screen)
-    qtbot.addWidget(host)
-    host.show()
+    host = open_window(qtbot, store, "dispatcher", "lookup")  # every role may look bags up
+    screen = host.lookup_screen
+    reads: list[tuple[str, str]] = []
+    window_read = host.handle_read
+
+    def handle_read(raw: str, source: str) -> None:  # the window's read path, watched
+        reads.append((raw, source))
+        window_read(raw, source)
+
+    host.handle_read = handle_read
     try:
         def look(code):
             with qtbot.waitSignal(screen.looked_up, timeout=10000) as blocker:
@@ -364,9 +372,9 @@ def test_lookup_child_parent_bill_and_unknown(qtbot, store):
 
         look("NOPE-123")
         assert screen.title.text() == "Not found: 'NOPE-123'"
-        assert host.reads[-1] == ("NOPE-123", "typed")
+        assert reads[-1] == ("NOPE-123", "typed")
     finally:
-        host.stop()
+        close_window(host)
 
 
 def test_export_to_a_missing_folder_says_so_and_writes_nothing(qtbot, store, tmp_path):
@@ -383,4 +391,4 @@ def test_export_to_a_missing_folder_says_so_and_writes_nothing(qtbot, store, tmp
             assert blocker.args[0].endswith("Nothing was saved")
         assert not missing.exists()
     finally:
-        host.stop()
+        close_window(host)

@@ -14,7 +14,7 @@ from PySide6.QtTest import QTest
 
 from tests.ui.conftest import focus_widget, log_in, scan_keys
 from ui import widgets
-from ui.widgets import FOCUS
+from ui.styles import FOCUS
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 

@@ -7,7 +7,6 @@ import threading
 
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QWidget
 
 from station.scanner import TEST_CODE
 from station.service import StationService
@@ -334,25 +333,13 @@ def test_bill_scan_opens_the_bill_screen_and_following_reads_go_there(window, qt
     svc.create_bill("B-17", 5)
     svc.close()
 
-    class BillScreen(QWidget):  # stands in for the bills helper's screen (same contract)
-        def __init__(self) -> None:
-            super().__init__()
-            self.opened: list[str] = []
-            self.reads: list[str] = []
-
-        def open_bill(self, bill_id: str) -> None:
-            self.opened.append(bill_id)
-
-        def handle_read(self, raw: str, source: str) -> None:
-            self.reads.append(raw)
-
-    bill_screen = BillScreen()
-    window.add_screen("bill", "Bill", bill_screen, "F4")
+    bill_screen = window.bill_screen
     window.station_screen.children_list.setFocus()
     scan_keys(window, qtbot, "B-17", wait=False)
     scan_keys(window, qtbot, "SB00060", wait=False)  # arrives before the switch happened
-    qtbot.waitUntil(lambda: bill_screen.reads == ["SB00060"], timeout=5000)
-    assert bill_screen.opened == ["B-17"]
+    qtbot.waitUntil(lambda: bill_screen.parents_model.ids == ["SB00060"], timeout=5000)
+    assert bill_screen.bill_id == "B-17"
+    assert [r.raw for r in bill_screen.scan_log.records] == ["SB00060"]
     assert window.current_screen_key == "bill"
 
 

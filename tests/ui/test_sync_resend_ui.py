@@ -10,15 +10,14 @@ from PySide6.QtTest import QTest
 from tests.sync.conftest import _central_template, central_db, central_url  # noqa: F401
 from tests.sync.stationkit import central_exec, central_scalar
 from tests.ui.conftest import log_in, scan_keys
-from ui.sync_bridge import attach_sync
 
 
 @pytest.mark.central
 def test_biller_sends_a_mended_rejection_again_by_keyboard(window, qtbot, central_db) -> None:  # noqa: F811
     access = central_db.add_station("T1")
     central_exec(central_db.url, """UPDATE "user" SET verified = false WHERE username = 'dispatcher'""")
-    bridge = attach_sync(window, lambda: access.transport(), backoff_base_s=0.05,
-                         backoff_cap_s=0.5, interval_s=30)
+    bridge = window.attach_sync(lambda: access.transport(), backoff_base_s=0.05,
+                                backoff_cap_s=0.5, interval_s=30)
     panel = window.status_panel
     try:
         log_in(window, qtbot)

@@ -18,7 +18,6 @@ from station.events import uuid7
 from tests.sync.conftest import _central_template, central_db, central_url  # noqa: F401
 from tests.sync.stationkit import local_rows
 from tests.ui.conftest import log_in
-from ui.sync_bridge import attach_sync
 
 BACKLOG = 100_000
 TICK_MS = 10
@@ -142,8 +141,8 @@ def test_window_stays_responsive_while_a_100k_backlog_drains(
     _insert_backlog(store, "T1", BACKLOG)
     panel = window.status_panel
     watch = _LoopWatch()
-    bridge = attach_sync(window, lambda: url.transport(),
-                         backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
+    bridge = window.attach_sync(lambda: url.transport(),
+                                backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
     t0 = time.perf_counter()
     watch.start()
     try:

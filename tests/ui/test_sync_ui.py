@@ -12,7 +12,6 @@ from tests.sync.conftest import Events, _central_template, central_db, central_u
 from tests.sync.proxy import TcpProxy
 from tests.sync.stationkit import central_scalar, upstream_of, via_proxy
 from tests.ui.conftest import log_in, scan_keys
-from ui.sync_bridge import attach_sync
 from ui.sync_issues_screen import SyncIssuesModel
 
 
@@ -41,8 +40,8 @@ def test_rejection_reaches_the_screen_and_a_biller_acknowledges_it(
     other = central_db.add_station("D2")
     ev = Events("D2")
     url = central_db.add_station("T1")
-    bridge = attach_sync(window, lambda: url.transport(),
-                         backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
+    bridge = window.attach_sync(lambda: url.transport(),
+                                backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
     panel = window.status_panel
     try:
         qtbot.waitUntil(lambda: panel.centre_label.text() == "centre: online", timeout=15000)
@@ -106,8 +105,8 @@ def test_status_bar_shows_offline_then_online(window, qtbot, central_db) -> None
     url = central_db.add_station("T1")
     with TcpProxy(upstream_of(url)) as proxy:
         proxy.refuse(True)  # connections are taken and closed at once: no answer ever comes
-        bridge = attach_sync(window, lambda: via_proxy(url, proxy).transport(connect_timeout=2),
-                             backoff_base_s=0.05, backoff_cap_s=0.3, interval_s=30)
+        bridge = window.attach_sync(lambda: via_proxy(url, proxy).transport(connect_timeout=2),
+                                    backoff_base_s=0.05, backoff_cap_s=0.3, interval_s=30)
         panel = window.status_panel
         try:
             qtbot.waitUntil(lambda: panel.centre_label.text() == "centre: offline", timeout=15000)
@@ -132,8 +131,8 @@ def test_clock_skew_over_five_minutes_is_shown_and_scanning_goes_on(
     from station.store.local import utcnow
 
     url = central_db.add_station("T1")
-    bridge = attach_sync(window, lambda: url.transport(),
-                         clock=lambda: utcnow() + timedelta(minutes=7), interval_s=30)
+    bridge = window.attach_sync(lambda: url.transport(),
+                                clock=lambda: utcnow() + timedelta(minutes=7), interval_s=30)
     panel = window.status_panel
     try:
         qtbot.waitUntil(lambda: "clock is 7 min ahead" in panel.currentMessage(), timeout=15000)
@@ -186,7 +185,7 @@ def test_admin_connects_the_station_from_the_window(window, qtbot, central_db, m
 
     monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
     access = central_db.add_station("T1")
-    bridge = attach_sync(window, backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
+    bridge = window.attach_sync(backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
     assert bridge.worker is None  # not connected yet: the station works alone
     screen = _open_connect_form(window, qtbot)
     try:
@@ -233,7 +232,7 @@ def test_connect_that_cannot_work_says_why_and_keeps_nothing(
         url = f"postgresql://tt_station:secret@127.0.0.1:{upstream_of(access)[1]}/central"
     else:
         url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    bridge = attach_sync(window, backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
+    bridge = window.attach_sync(backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
     screen = _open_connect_form(window, qtbot)
     try:
         _type_and_connect(qtbot, screen, url, token)
