@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from central import apply, feed, validate
 from station.codes import BagType
 from station.events import Event
+from station.reasons import Reason, say
 from sync.errors import Busy, StationMismatch, StationRevoked, TransientError, UpgradeRequired
 from sync.protocol import (
     ACCEPTED_VERSIONS,
@@ -319,19 +320,18 @@ def _push_once(
             results[i] = EventResult(key, int(r[2]), r[3], r[4], r[5])
         elif seq in stored_seq or (seq in fresh_seqs and key not in seen):
             results[i] = EventResult(
-                key, seq, "rejected", "seq_conflict",
-                f"Station {sid} sent two different events with sequence number {seq}: "
-                "the second was not applied",
+                key, seq, "rejected", Reason.SEQ_CONFLICT,
+                say(Reason.SEQ_CONFLICT, station=sid, seq=seq),
             )
         elif key in seen:
             continue  # the same event twice in one batch: it gets the first one's result
         elif ev is None:
             if key:
                 seen[key] = i
-                msg = f"Event {key} (seq {seq}) cannot be applied: {problems[i]}"
-                results[i] = EventResult(key, seq, "rejected", "malformed_event", msg)
+                msg = say(Reason.MALFORMED_EVENT, event=key, seq=seq, problem=problems[i])
+                results[i] = EventResult(key, seq, "rejected", Reason.MALFORMED_EVENT, msg)
                 row = validate.loggable(batch.events[i])  # every field made safe to store
-                row.update(event_id=key, seq=seq, result="rejected", reason="malformed_event",
+                row.update(event_id=key, seq=seq, result="rejected", reason=Reason.MALFORMED_EVENT,
                            message=msg, protocol_version=batch.protocol_version)
                 records.append(row)
             else:
@@ -343,8 +343,8 @@ def _push_once(
                 results[i] = EventResult(
                     raw_id if isinstance(raw_id, str) else "",
                     raw_seq if isinstance(raw_seq, int) and not isinstance(raw_seq, bool) else -1,
-                    "rejected", "malformed_event",
-                    f"An event that cannot be recorded: {problems[i]}")
+                    "rejected", Reason.MALFORMED_EVENT,
+                    say(Reason.MALFORMED_EVENT, "unrecorded", problem=problems[i]))
         else:
             seen[key] = i
             fresh_seqs.add(seq)
@@ -407,8 +407,8 @@ def _decide_and_write(
             out = apply.decide_event(state, fev)
         except (KeyError, TypeError, ValueError) as exc:
             out = apply.CentreResult(
-                "rejected", "malformed_event",
-                f"Event {fev.event_id} (seq {fev.seq}) cannot be applied: {exc}",
+                "rejected", Reason.MALFORMED_EVENT,
+                say(Reason.MALFORMED_EVENT, event=fev.event_id, seq=fev.seq, problem=exc),
             )
         results[i] = EventResult(fev.event_id, fev.seq, out.result, out.reason, out.message)  # type: ignore[arg-type]
         if redo and fev.event_id in redo:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from station import PROTOCOL_VERSION as _STATION_PROTOCOL_VERSION
+from station.reasons import MENDABLE
 
 PROTOCOL_VERSION: int = _STATION_PROTOCOL_VERSION
 ACCEPTED_VERSIONS: frozenset[int] = frozenset({PROTOCOL_VERSION, PROTOCOL_VERSION - 1})
@@ -24,7 +25,7 @@ CLOCK_SKEW_WARN_S = 300.0
 # Rejection reasons an administrator can mend at the centre (a user added, verified, or moved to
 # the station's area): the station offers "Send again" for these, and the centre decides such an
 # event anew when a batch lists it in `resend`.
-MENDABLE_REASONS = frozenset({"unknown_operator", "operator_not_verified", "operator_other_area"})
+MENDABLE_REASONS = MENDABLE
 
 # Tables named in PullPage.changes rows.
 PULL_TABLES = ("bag", "link", "bill", "bill_bag", "user", "bag_type")
