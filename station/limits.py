@@ -22,6 +22,7 @@ from typing import Any, TypeGuard
 
 from station.codes import BILL_ID_PATTERN, MAX_RAW_LENGTH, normalise
 from station.events import EventType
+from station.reasons import Reason
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -139,7 +140,7 @@ MAX_DATA_DEPTH = 3  # data -> list/dict -> list/dict -> scalars
 MAX_DATA_NODES = 200
 
 EVENT_TYPES = frozenset(str(t) for t in EventType)
-MALFORMED = "malformed_event"
+MALFORMED = Reason.MALFORMED_EVENT  # the centre's reason for an event over these limits
 
 
 # -- showing values in messages ------------------------------------------------------------
