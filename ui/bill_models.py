@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
 from station import vocabulary as vocab
@@ -42,7 +42,7 @@ class RowsModel(QAbstractTableModel, Generic[R]):
     """Read-only table of frozen rows; `ids[i]` names row i."""
 
     def __init__(self, columns: Sequence[Column[R]], id_of: Callable[[R], str],
-                 parent: Any = None) -> None:
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.columns = tuple(columns)
         self._id_of = id_of
@@ -179,7 +179,7 @@ BILL_COLUMNS: tuple[Column[BillRow], ...] = (
 class BillsModel(RowsModel[BillRow]):
     """The supervisor's bills list."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(BILL_COLUMNS, lambda r: r.bill_id, parent)
 
     def background(self, row: BillRow) -> QColor | None:
@@ -230,7 +230,7 @@ PARENT_COLUMNS: tuple[Column[ParentLine], ...] = (
 class ParentsModel(RowsModel[ParentLine]):
     """Parents on a bill; incomplete ones in amber."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(PARENT_COLUMNS, lambda p: p.code, parent)
 
     def background(self, row: ParentLine) -> QColor | None:
@@ -255,7 +255,7 @@ SUMMARY_COLUMNS: tuple[Column[SummaryRow], ...] = (
 class SummaryModel(RowsModel[SummaryRow]):
     """Per-creator summary rows, the overall row last."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(SUMMARY_COLUMNS, lambda s: s.creator or OVERALL, parent)
 
     def background(self, row: SummaryRow) -> QColor | None:
@@ -273,7 +273,7 @@ HISTORY_COLUMNS: tuple[Column[HistoryEntry], ...] = (
 class HistoryModel(RowsModel[HistoryEntry]):
     """Events of a bag or a bill (ids are positions: entries have no id of their own)."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(HISTORY_COLUMNS, lambda e: f"{e.time}|{e.type}|{e.child or ''}", parent)
 
 
@@ -281,5 +281,5 @@ CHILD_COLUMNS: tuple[Column[str], ...] = (Column("Child", lambda c: c, lambda c:
 
 
 class ChildrenModel(RowsModel[str]):
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(CHILD_COLUMNS, lambda c: c, parent)

@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal, SignalInstance, Slot
 from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -123,7 +123,7 @@ class CameraBridge(QObject):
         self.previews_sent += 1
         self._emit(self.preview_ready, generation, qimg, scale)
 
-    def _emit(self, signal: Any, generation: int, *args: Any) -> None:
+    def _emit(self, signal: SignalInstance, generation: int, *args: object) -> None:
         try:
             signal.emit(generation, *args)
         except RuntimeError:

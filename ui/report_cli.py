@@ -7,8 +7,9 @@ none exists); CSV and XLSX come from the Qt-free station.reports.
 from __future__ import annotations
 
 import argparse
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from station import cli as station_cli
 from station import reports
@@ -16,10 +17,13 @@ from station import vocabulary as vocab
 from station.cli import CommandError, Output
 from station.errors import StoreError
 
+if TYPE_CHECKING:
+    from PySide6.QtCore import QCoreApplication
+
 FORMATS = ("csv", "xlsx", "pdf")
 
 
-def ensure_gui_app() -> Any:
+def ensure_gui_app() -> QCoreApplication:
     """PDF painting needs a QGuiApplication; make an offscreen one when the command has none."""
     from PySide6.QtGui import QGuiApplication
 
@@ -115,7 +119,7 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
 
 def _write(kind: str, fmt: str, output: Path, rows: list[reports.BillRow],
            summ: reports.Summary | None, detail: reports.BillDetail | None, station_id: str,
-           d0: Any, d1: Any) -> int | None:
+           d0: date | None, d1: date | None) -> int | None:
     if fmt == "csv":
         if kind == "bills":
             reports.write_bills_csv(output, rows)
@@ -128,6 +132,7 @@ def _write(kind: str, fmt: str, output: Path, rows: list[reports.BillRow],
         return None
     if fmt == "xlsx":
         if kind == "bills":
+            assert d0 is not None and d1 is not None  # a bills list has its dates
             reports.write_xlsx(output, rows, reports.summarise(rows, d0, d1))
         elif kind == "summary":
             reports.write_xlsx(output, None, summ)
@@ -148,6 +153,7 @@ def _write(kind: str, fmt: str, output: Path, rows: list[reports.BillRow],
             reports.SUMMARY_HEADERS,
             [reports.summary_values(s) for s in reports.summary_rows(summ)], landscape=False,
         )
+    assert d0 is not None and d1 is not None  # a bills list has its dates
     return pdf.write_table(
         output, f"Bills {d0} to {d1}",
         [f"Station {station_id} · {summary_line(reports.summarise(rows, d0, d1).overall)}"],
