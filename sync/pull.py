@@ -18,14 +18,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from station.codes import classify
+from station.effects import effects_of, undo_of
 from station.errors import CodeRefused
 from station.events import Event, EventType, SyncState
+from station.reasons import Reason
 from station.store.local import upsert_operator
 from station.store.schema import (
     bag_types,
@@ -37,7 +39,17 @@ from station.store.schema import (
     operators,
     sync_state,
 )
-from station.view import apply_event, load_bag_types, recount_parent, set_bill_status
+from station.view import (
+    apply_event,
+    bill_of_parent,
+    link_effects,
+    link_of,
+    load_bag_types,
+    read_bill,
+    recount_parents,
+    set_bill_status,
+    write_effects,
+)
 from sync.protocol import PullPage, PullRequest
 
 log = logging.getLogger(__name__)
@@ -413,12 +425,15 @@ def _replay_and_recount(conn: Connection, touched: _Touched) -> None:
     recount(conn, touched.parents | parents, touched.bills | bill_ids, with_bills=bool(bill_ids))
 
 
+def _now(conn: Connection) -> str:
+    return conn.execute(select(func.strftime("%Y-%m-%dT%H:%M:%fZ", "now"))).scalar_one()
+
+
 def recount(conn: Connection, parents: Iterable[str], bill_ids: Iterable[str],
             *, with_bills: bool = True) -> None:
-    now = conn.execute(select(func.strftime("%Y-%m-%dT%H:%M:%fZ", "now"))).scalar_one()
-    for code in parents:
-        if conn.execute(select(bags.c.kind).where(bags.c.code == code)).scalar() == "parent":
-            recount_parent(conn, code, now)
+    """Parents' figures from their links and open bills' statuses from their lines, now."""
+    now = _now(conn)
+    recount_parents(conn, parents, now)
     if with_bills:
         for b in bill_ids:
             set_bill_status(conn, b, now)
@@ -434,44 +449,40 @@ def rebuild_after_bootstrap(conn: Connection) -> None:
 
 
 def correct_rejected(conn: Connection, ev: Event, reason: str | None) -> None:
-    """Undo the local effect of an event the centre rejected (the feed then brings its truth)."""
-    t = ev.type
-    if t is EventType.CHILD_LINKED and ev.child and ev.parent:
-        conn.execute(
-            delete(links).where(
+    """Undo the local effect of an event the centre rejected (the feed then brings its truth):
+    the effects of the event that takes it back (station.effects.undo_of), written now."""
+    undo = undo_of(ev.type, reason)
+    if undo is EventType.CHILD_UNLINKED and ev.child and ev.parent:
+        # Only the link this event made goes (its own event_seq); the parent's figures follow.
+        own = conn.execute(
+            select(links.c.child_code).where(
                 links.c.child_code == ev.child, links.c.parent_code == ev.parent,
                 links.c.event_seq == ev.seq,
             )
-        )
-        recount(conn, [ev.parent], [])
-    elif t is EventType.CHILD_UNLINKED and ev.child and ev.parent and reason != "not_linked":
-        # The centre kept the link (e.g. the parent is on a closed bill): show it again.
-        has = conn.execute(select(links.c.parent_code).where(links.c.child_code == ev.child)).scalar()
-        if has is None and _exists(conn, ev.child) and _exists(conn, ev.parent):
-            conn.execute(
-                insert(links).values(child_code=ev.child, parent_code=ev.parent,
-                                     linked_at=ev.device_time, station_id=None, event_seq=None)
-            )
-            recount(conn, [ev.parent], [])
-    elif t is EventType.BILL_PARENT_ADDED and ev.parent and ev.bill and reason != "already_on_bill":
-        conn.execute(
-            delete(bill_lines).where(
-                bill_lines.c.parent_code == ev.parent, bill_lines.c.bill_id == ev.bill
-            )
-        )
-        recount(conn, [], [ev.bill])
-    elif t is EventType.BILL_PARENT_REMOVED and ev.parent and ev.bill and reason != "not_on_bill":
-        has = conn.execute(
-            select(bill_lines.c.bill_id).where(bill_lines.c.parent_code == ev.parent)
         ).scalar()
-        if has is None and _bill_exists(conn, ev.bill):
-            conn.execute(insert(bill_lines).values(parent_code=ev.parent, bill_id=ev.bill,
-                                                   added_at=ev.device_time, provisional=0))
-            recount(conn, [], [ev.bill])
-    elif t is EventType.BILL_CLOSED and ev.bill and reason != "bill_closed":
-        conn.execute(update(bills).where(bills.c.bill_id == ev.bill).values(status="processing"))
-        recount(conn, [], [ev.bill])
-    elif t is EventType.PARENT_SCANNED and ev.parent and reason in ("code_is_child", "kind_conflict"):
+        eff = link_effects(conn, undo, ev.child, ev.parent, ev.parent if own else None,
+                           parents_only=True)
+        write_effects(conn, eff, _now(conn))
+    elif undo is EventType.CHILD_LINKED and ev.child and ev.parent:
+        # The centre kept the link (e.g. the parent is on a closed bill): show it again.
+        if link_of(conn, ev.child) is None and _exists(conn, ev.child) and _exists(conn, ev.parent):
+            eff = link_effects(conn, undo, ev.child, ev.parent, None, parents_only=True)
+            write_effects(conn, eff, _now(conn), added_at=ev.device_time)
+    elif undo is EventType.BILL_PARENT_REMOVED and ev.parent and ev.bill:
+        eff = effects_of(undo, parent_code=ev.parent, bill_id=ev.bill,
+                         bill=read_bill(conn, ev.bill), on_bill=bill_of_parent(conn, ev.parent))
+        write_effects(conn, eff, _now(conn))
+    elif undo is EventType.BILL_PARENT_ADDED and ev.parent and ev.bill:
+        # The centre kept the line: show it again (not provisional: the centre has it).
+        bill = read_bill(conn, ev.bill)
+        if bill_of_parent(conn, ev.parent) is None and bill is not None:
+            eff = effects_of(undo, parent_code=ev.parent, bill=bill)
+            write_effects(conn, eff, _now(conn), added_at=ev.device_time, provisional=False)
+    elif undo is EventType.BILL_REOPENED and ev.bill:
+        write_effects(conn, effects_of(undo, bill=read_bill(conn, ev.bill)), _now(conn))
+    elif ev.type is EventType.PARENT_SCANNED and ev.parent and \
+            reason in (Reason.CODE_IS_CHILD, Reason.KIND_CONFLICT):
+        # The centre holds the code as a child: the parent bag made here goes, unless in use.
         used = conn.execute(
             select(func.count()).select_from(links).where(
                 or_(links.c.parent_code == ev.parent, links.c.child_code == ev.parent)
@@ -484,10 +495,6 @@ def correct_rejected(conn: Connection, ev: Event, reason: str | None) -> None:
 
 def _exists(conn: Connection, code: str) -> bool:
     return conn.execute(select(bags.c.code).where(bags.c.code == code)).scalar() is not None
-
-
-def _bill_exists(conn: Connection, bill_id: str) -> bool:
-    return conn.execute(select(bills.c.bill_id).where(bills.c.bill_id == bill_id)).scalar() is not None
 
 
 # -- the pull loop ---------------------------------------------------------------------------------
