@@ -1,0 +1,415 @@
+"""Agreement on STATE: after the same operations, a station's SQLite view and the centre's
+PostgreSQL tables hold the same bags, links, counters, bills, bill lines and bill figures.
+
+test_rule_agreement.py compares the verdicts (result, reason); here the rows those verdicts left
+behind are compared field by field, through one normalised snapshot per side:
+
+- every shared rule case (tests/rule_cases.py), run at a real station and pushed to the centre;
+- random event sequences at several stations (hypothesis): conflicts (the same child linked to
+  two parents, a parent filled past its capacity by two stations, a parent added to two bills,
+  one bill id created twice), undos, bill work; each station syncs through the real sync service
+  and, after pulling the centre's feed, must hold exactly the centre's state (docs/sync.md §14).
+"""
+
+from __future__ import annotations
+
+import difflib
+import pprint
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from station.paths import resolve
+from station.reports import list_bills
+from station.store.local import LocalStore
+from sync.pull import correct_rejected, event_from_row
+from tests.rule_cases import CASES, RuleCase
+from tests.sync.conftest import push_as
+from tests.sync.stationkit import worker_for
+from tests.sync.test_rule_agreement import STATION, Station
+
+pytestmark = pytest.mark.central
+
+# -- one normalised snapshot, two sources -------------------------------------------------------
+
+Snapshot = dict[str, Any]
+
+
+def _kg(value: Any) -> float:
+    return round(float(value or 0.0), 3)
+
+
+def _keep(code: str, codes: set[str] | None) -> bool:
+    return codes is None or code in codes
+
+
+def _build(bag_rows: Iterable[tuple[Any, ...]], link_rows: Iterable[tuple[Any, ...]],
+           bill_rows: Iterable[tuple[Any, ...]], line_rows: Iterable[tuple[Any, ...]],
+           codes: set[str] | None, bill_ids: set[str] | None) -> Snapshot:
+    """The plain structure both sides are reduced to (restricted to `codes` and `bill_ids`)."""
+    links = {c: p for c, p in link_rows if _keep(c, codes) or _keep(p, codes)}
+    per_parent: dict[str, int] = {}
+    for parent in links.values():
+        per_parent[parent] = per_parent.get(parent, 0) + 1
+    bags = {
+        code: {"kind": kind, "bag_type": bag_type if kind == "parent" else None,
+               "child_count": int(count), "status": status, "weight_kg": _kg(weight),
+               "area": area}
+        for code, kind, bag_type, count, status, weight, area in bag_rows if _keep(code, codes)
+    }
+    lines = {p: b for p, b in line_rows if _keep(b, bill_ids)}
+    bills = {
+        bill_id: {"status": status, "target": int(target), "closed_reason": reason or None,
+                  "linked": int(linked), "children": int(children),
+                  "actual_kg": _kg(actual), "expected_kg": _kg(expected),
+                  "parents": sorted(p for p, b in lines.items() if b == bill_id)}
+        for bill_id, status, target, reason, linked, children, actual, expected in bill_rows
+        if _keep(bill_id, bill_ids)
+    }
+    return {
+        "bags": dict(sorted(bags.items())),
+        "links": dict(sorted(links.items())),
+        # the counter each parent shows, next to what its links say
+        "counters": {code: (b["child_count"], per_parent.get(code, 0))
+                     for code, b in sorted(bags.items()) if b["kind"] == "parent"},
+        "bills": dict(sorted(bills.items())),
+        "bill_lines": dict(sorted(lines.items())),
+    }
+
+
+def station_snapshot(store: LocalStore, codes: set[str] | None = None,
+                     bill_ids: set[str] | None = None) -> Snapshot:
+    """The station's view (its SQLite store); bill figures as the station's reports compute them."""
+    with store.engine.connect() as conn:
+        bag_rows = conn.exec_driver_sql(
+            "SELECT code, kind, bag_type, child_count, status, weight_kg, area FROM bags").all()
+        link_rows = conn.exec_driver_sql("SELECT child_code, parent_code FROM links").all()
+        line_rows = conn.exec_driver_sql("SELECT parent_code, bill_id FROM bill_lines").all()
+        bill_rows = [(r.bill_id, r.status, r.target, r.closed_reason, r.linked, r.children,
+                      r.actual_kg, r.expected_kg) for r in list_bills(conn)]
+        conn.rollback()
+    return _build(bag_rows, link_rows, bill_rows, line_rows, codes, bill_ids)
+
+
+def centre_snapshot(admin_url: str, codes: set[str] | None = None,
+                    bill_ids: set[str] | None = None) -> Snapshot:
+    """The centre's tables (bill figures as the centre stores them in `bill`)."""
+    eng = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+                           poolclass=sa.pool.NullPool)
+    try:
+        with eng.connect() as conn:
+            bag_rows = conn.exec_driver_sql(
+                "SELECT qr_id, type, name, child_count, status, weight_kg, dispatch_area "
+                "FROM bag").all()
+            link_rows = conn.exec_driver_sql(
+                "SELECT c.qr_id, p.qr_id FROM link l JOIN bag c ON c.id = l.child_bag_id "
+                "JOIN bag p ON p.id = l.parent_bag_id").all()
+            line_rows = conn.exec_driver_sql(
+                "SELECT g.qr_id, b.bill_id FROM bill_bag bb JOIN bag g ON g.id = bb.bag_id "
+                "JOIN bill b ON b.id = bb.bill_id").all()
+            bill_rows = conn.exec_driver_sql(
+                "SELECT b.bill_id, b.status, b.parent_bag_count, n.closed_reason, "
+                "b.linked_parent_count, b.total_child_bags, b.total_weight_kg, "
+                "b.expected_weight_kg FROM bill b "
+                "LEFT JOIN station_bill_notes n ON n.bill_id = b.id").all()
+            conn.rollback()
+    finally:
+        eng.dispose()
+    return _build(bag_rows, link_rows, bill_rows, line_rows, codes, bill_ids)
+
+
+def assert_same_state(station: Snapshot, centre: Snapshot, what: str = "") -> None:
+    if station == centre:
+        return
+    diff = "\n".join(difflib.unified_diff(
+        pprint.pformat(station, width=100).splitlines(),
+        pprint.pformat(centre, width=100).splitlines(),
+        "station", "centre", lineterm="", n=2,
+    ))
+    raise AssertionError(f"station and centre disagree{' ' + what if what else ''}:\n{diff}")
+
+
+# -- 1. every shared rule case --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def case_station_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("state-station")
+    store = LocalStore.open(resolve(base), create=True)
+    store.init_station(STATION, "North", demo=True)
+    store.close()
+    return base
+
+
+def _correct_rejections(store: LocalStore, rejected: dict[str, str | None]) -> None:
+    """What the station does with the centre's rejections of its own events (sync/worker.py)."""
+    if not rejected:
+        return
+    with store.engine.connect() as conn, conn.begin():
+        for row in conn.exec_driver_sql("SELECT * FROM events ORDER BY seq").mappings():
+            if row["event_id"] in rejected:
+                correct_rejected(conn, event_from_row(row), rejected[row["event_id"]])
+
+
+# Known disagreements, one case each (strict: the test fails once the two sides agree).
+KNOWN: dict[str, str] = {
+    "admin reopens": (
+        "a reopened bill keeps its closed-short reason at the station (station.view.apply_event, "
+        "bill_reopened, leaves bills.closed_reason) while the centre clears it (central/apply.py "
+        "sets closed_reason None); the station only agrees after the next pull"
+    ),
+}
+
+
+def _case_params() -> list[Any]:
+    return [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(strict=True, reason=KNOWN[c.name])]
+                         if c.name in KNOWN else []) for c in CASES]
+
+
+@pytest.mark.parametrize("case", _case_params())
+def test_rule_case_leaves_the_same_state(case: RuleCase, central_db, tmp_path,
+                                         case_station_template) -> None:
+    shutil.copytree(case_station_template, tmp_path / "station")
+    station = Station(tmp_path / "station")
+    try:
+        for step in case.setup:
+            assert station.run(*step).ok, f"setup step {step} refused"
+        setup_events = station.events()
+        station.clock.now += timedelta(minutes=case.minutes_before_op)
+        station.run(*case.op)
+        recorded = station.events()[len(setup_events):]
+        url = central_db.add_station(STATION)
+        rejected: dict[str, str | None] = {}
+        for events in (setup_events, recorded):
+            if events:
+                reply = push_as(url, STATION, events)
+                rejected.update({r.event_id: r.reason for r in reply.results
+                                 if r.result == "rejected"})
+        # A station refusal recorded nothing; the centre, sent the same event, rejects it
+        # (test_rule_agreement.py) and so changes nothing either: no need to push it here.
+        _correct_rejections(station.store, rejected)
+        assert_same_state(station_snapshot(station.store), centre_snapshot(central_db.url),
+                          f"after {case.name!r}")
+    finally:
+        station.close()
+
+
+# -- 2. random sequences at several stations ---------------------------------------------------------
+
+# Each example gets its own codes (its number in them), so one centre serves every example: the
+# snapshots are restricted to the example's codes and bills.
+_example = iter(range(1, 1000))
+
+N_STATIONS = 2
+
+
+@dataclass(frozen=True)
+class Op:
+    station: int
+    kind: str
+    args: tuple[Any, ...] = ()
+
+
+def _ops() -> st.SearchStrategy[list[Op]]:
+    stn = st.integers(0, N_STATIONS - 1)
+    parent = st.integers(0, 2)  # 0, 1: SB (capacity 30); 2: M444 (capacity 15)
+    child = st.integers(0, 5)  # a small pool shared by the stations: conflicts
+    bill = st.integers(0, 1)
+    one = st.one_of(
+        st.builds(lambda s, p, c: Op(s, "link", (p, c)), stn, parent, child),
+        st.builds(lambda s, n: Op(s, "fill", (2, n)), stn, st.integers(6, 15)),
+        st.builds(lambda s: Op(s, "undo"), stn),
+        st.builds(lambda s, c: Op(s, "remove_child", (c,)), stn, child),
+        st.builds(lambda s, b, t: Op(s, "create_bill", (b, t)), stn, bill, st.integers(1, 3)),
+        st.builds(lambda s, b, p: Op(s, "bill_add", (b, p)), stn, bill, parent),
+        st.builds(lambda s, b, p: Op(s, "bill_remove", (b, p)), stn, bill, parent),
+        st.builds(lambda s, b: Op(s, "close_bill", (b,)), stn, bill),
+        st.builds(lambda s, b: Op(s, "reopen_bill", (b,)), stn, bill),
+        st.builds(lambda s: Op(s, "sync"), stn),
+    )
+    return st.lists(one, min_size=1, max_size=10)
+
+
+class World:
+    """The stations of one example and the codes it uses."""
+
+    def __init__(self, n: int, base: Path, template: Path, central_db: Any) -> None:
+        self.n = n
+        self.parents = [f"SB{n:03d}01", f"SB{n:03d}02", f"M444-{n:03d}01"]
+        self.children = [f"C{n:03d}{i:02d}" for i in range(6)]
+        self.bills = [f"B{n:03d}-{i}" for i in range(2)]
+        self.codes = set(self.parents) | set(self.children)
+        self.stations: list[Station] = []
+        self.workers = []
+        for i in range(N_STATIONS):
+            station_id = f"PROP{n:03d}-{i}"
+            shutil.copytree(template, base / station_id)
+            store = LocalStore.open(resolve(base / station_id), create=True)
+            store.init_station(station_id, "North", demo=True)
+            store.close()
+            station = Station(base / station_id)
+            self.stations.append(station)
+            self.workers.append(worker_for(station.store, central_db.add_station(station_id)))
+
+    def fill_child(self, station: int, i: int) -> str:
+        code = f"F{self.n:03d}{station}{i:02d}"
+        self.codes.add(code)
+        return code
+
+    def do(self, op: Op) -> None:
+        st_, a = self.stations[op.station], op.args
+        if op.kind == "link":
+            st_.run("dispatcher", "record_scan", (self.parents[a[0]],))
+            st_.run("dispatcher", "record_scan", (self.children[a[1]],))
+        elif op.kind == "fill":
+            st_.run("dispatcher", "record_scan", (self.parents[a[0]],))
+            for i in range(a[1]):
+                st_.run("dispatcher", "record_scan", (self.fill_child(op.station, i),))
+        elif op.kind == "undo":
+            st_.run("dispatcher", "undo_last", ())
+        elif op.kind == "remove_child":
+            st_.run("biller", "remove_child", (self.children[a[0]],))
+        elif op.kind == "create_bill":
+            st_.run("biller", "create_bill", (self.bills[a[0]], a[1]))
+        elif op.kind == "bill_add":
+            st_.run("biller", "add_parent_to_bill", (self.bills[a[0]], self.parents[a[1]]))
+        elif op.kind == "bill_remove":
+            st_.run("biller", "remove_parent_from_bill", (self.bills[a[0]], self.parents[a[1]]))
+        elif op.kind == "close_bill":
+            st_.run("biller", "close_bill", (self.bills[a[0]], "short"))
+        elif op.kind == "reopen_bill":
+            st_.run("admin", "reopen_bill", (self.bills[a[0]],))
+        elif op.kind == "sync":
+            self.sync(op.station)
+        else:  # pragma: no cover
+            raise AssertionError(op.kind)
+
+    def sync(self, i: int) -> None:
+        summary = self.workers[i].run_once()
+        assert summary.error is None, summary.error
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
+        for s in self.stations:
+            s.close()
+
+
+@pytest.fixture(scope="module")
+def blank_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated store with no station set up (each example's stations are copies of it)."""
+    base = tmp_path_factory.mktemp("blank-station")
+    LocalStore.open(resolve(base), create=True).close()
+    return base
+
+
+def without_orphans(station: Snapshot, centre: Snapshot) -> Snapshot:
+    """The station's snapshot less the known disagreement of ORPHANS: child bags in no parent
+    that only the station has (created by a link the centre then rejected)."""
+    linked = set(station["links"])
+    bags = {code: b for code, b in station["bags"].items()
+            if code in centre["bags"] or b["kind"] != "child" or code in linked}
+    return {**station, "bags": bags}
+
+
+ORPHANS = (
+    "a link the centre rejects (parent_full, child_on_other_parent) leaves its new child bag at "
+    "the station: sync.pull.correct_rejected deletes the link but not the child row that "
+    "station.view.apply_event created with it, and the centre, which never created that bag, "
+    "has nothing to send in the feed; the station keeps a free child bag the centre does not have"
+)
+
+
+def _check_world(ops: list[Op], central_db: Any, blank_store: Path,
+                 tolerate_orphans: bool = False) -> None:
+    world = World(next(_example), Path(tempfile.mkdtemp(dir=central_db.log_dir.parent)),
+                  blank_store, central_db)
+    try:
+        for op in ops:
+            world.do(op)
+        for i in range(N_STATIONS):  # push everything (and pull what is there so far)
+            world.sync(i)
+        for i in range(N_STATIONS):  # pull what the later stations pushed
+            world.sync(i)
+        centre = centre_snapshot(central_db.url, world.codes, set(world.bills))
+        for i, station in enumerate(world.stations):
+            pending = station.store.engine.connect()
+            try:
+                left = pending.exec_driver_sql(
+                    "SELECT count(*) FROM events WHERE sync_state = 'pending'").scalar()
+            finally:
+                pending.close()
+            assert left == 0
+            mine = station_snapshot(station.store, world.codes, set(world.bills))
+            if tolerate_orphans:
+                mine = without_orphans(mine, centre)
+            assert_same_state(mine, centre, f"at station {i} after its pull (ops {ops})")
+    finally:
+        world.close()
+
+
+# Each example runs real stations against the real service (seconds each on a loaded machine):
+# a bounded, derandomised run without the shrink phase. A failure prints its ops; a minimal form
+# of it belongs in CONFLICTS below (xfail strict when it is a known disagreement).
+@settings(max_examples=10, deadline=None, derandomize=True, database=None,
+          phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(ops=_ops())
+def test_random_sequences_converge_to_the_centre(ops: list[Op], central_db, blank_store) -> None:
+    # The known disagreement is checked on its own (CONFLICTS, xfail); everything else must match.
+    _check_world(ops, central_db, blank_store, tolerate_orphans=True)
+
+
+# Hand-written conflicts that the generator may or may not reach within its bounded examples.
+CONFLICTS: dict[str, list[Op]] = {
+    "same child to two parents": [Op(0, "link", (0, 0)), Op(1, "link", (1, 0))],
+    "parent filled past capacity by two stations": [Op(0, "fill", (2, 9)), Op(1, "fill", (2, 9))],
+    "parent added to two bills": [
+        Op(0, "link", (0, 1)), Op(0, "sync"), Op(1, "sync"),
+        Op(0, "create_bill", (0, 2)), Op(1, "create_bill", (1, 2)),
+        Op(0, "bill_add", (0, 0)), Op(1, "bill_add", (1, 0)),
+    ],
+    "one bill id created at two stations": [
+        Op(0, "create_bill", (0, 2)), Op(1, "create_bill", (0, 3)),
+        Op(0, "link", (0, 1)), Op(0, "bill_add", (0, 0)),
+    ],
+    "undo and remove after a sync": [
+        Op(0, "link", (0, 1)), Op(0, "link", (0, 2)), Op(0, "sync"), Op(0, "undo"),
+        Op(1, "sync"), Op(1, "remove_child", (1,)),
+    ],
+    "close, reopen, close again": [
+        Op(0, "link", (0, 1)), Op(0, "create_bill", (0, 1)), Op(0, "bill_add", (0, 0)),
+        Op(0, "close_bill", (0,)), Op(0, "reopen_bill", (0,)), Op(0, "bill_remove", (0, 0)),
+        Op(0, "sync"), Op(1, "sync"), Op(1, "close_bill", (0,)),
+    ],
+}
+
+
+# Exactly the cases that show a known disagreement (strict: they fail once it is fixed).
+KNOWN_CONFLICTS = {"parent filled past capacity by two stations": ORPHANS}
+
+
+@pytest.mark.parametrize("ops", [
+    pytest.param(ops, id=name, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_CONFLICTS[name])]
+                 if name in KNOWN_CONFLICTS else [])
+    for name, ops in CONFLICTS.items()
+])
+def test_conflicts_converge_to_the_centre(ops: list[Op], central_db, blank_store) -> None:
+    _check_world(ops, central_db, blank_store)
+
+
+def test_the_orphan_tolerance_hides_nothing_else(central_db, blank_store) -> None:
+    """The property test's tolerance drops only the orphan child bags: the capacity conflict
+    agrees in every other field."""
+    _check_world(CONFLICTS["parent filled past capacity by two stations"], central_db,
+                 blank_store, tolerate_orphans=True)
+
