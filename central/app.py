@@ -38,13 +38,14 @@ from central.stations import StationIdentity, identify
 from station import APP_VERSION
 from sync.errors import (
     Busy,
+    OutOfOrder,
     StationMismatch,
     StationRevoked,
     SyncError,
     TransientError,
     UpgradeRequired,
 )
-from sync.protocol import ACCEPTED_VERSIONS, PullRequest, PushBatch
+from sync.protocol import ACCEPTED_VERSIONS, AFTER_SEQ_HEADER, PullRequest, PushBatch
 
 log = logging.getLogger("tracetrack.central")
 
@@ -60,6 +61,8 @@ class ServiceConfig:
     busy_retry_s: float = 1.0  # the Retry-After a busy answer suggests (jittered)
     express_slots: int = 1  # extra slots only small batches (fresh scans) may take
     express_max_events: int = 25  # a batch this small counts as fresh scans
+    # A batch sent ahead waits this long for the one before it (0: the admission wait + 2 s)
+    order_wait_s: float = 0.0
     queue_per_worker: int = 24  # pushes waiting in one worker beyond which 503 comes at once
     max_body_bytes: int = 4 * 1024 * 1024  # as sent (compressed or not): 413 above
     max_json_bytes: int = 16 * 1024 * 1024  # after decompressing: 413 above
@@ -114,6 +117,8 @@ def api_error_for(exc: SyncError) -> ApiError:
                         claimed=exc.claimed)
     if isinstance(exc, StationRevoked):
         return ApiError(403, "station_revoked", exc.message, station=exc.station_id)
+    if isinstance(exc, OutOfOrder):
+        return ApiError(409, "out_of_order", exc.message)
     if isinstance(exc, TransientError):
         return ApiError(503, "database_unavailable",
                         "The central database cannot be reached right now: retrying later",
@@ -168,9 +173,12 @@ class Centre:
             return who
         return self._with_connection(run)
 
-    def push(self, who: StationIdentity, batch: PushBatch) -> dict[str, Any]:
+    def push(self, who: StationIdentity, batch: PushBatch,
+             after_seq: int | None = None) -> dict[str, Any]:
+        wait = self.config.order_wait_s or self.config.admission_wait_s + 2.0
         return self._with_connection(
-            lambda conn: service.push(conn, who.station_id, batch, self.admission)).to_json()
+            lambda conn: service.push(conn, who.station_id, batch, self.admission,
+                                      after_seq=after_seq, order_wait_s=wait)).to_json()
 
     def pull(self, who: StationIdentity, request: PullRequest) -> dict[str, Any]:
         return self._with_connection(
@@ -186,6 +194,17 @@ class Centre:
             conn.rollback()
             return rev
         return self._with_connection(run)
+
+
+def _after_seq(request: Request) -> int | None:
+    """The sequence number a batch sent ahead must wait for (AFTER_SEQ_HEADER), if any."""
+    raw = request.headers.get(AFTER_SEQ_HEADER)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise ApiError(400, "bad_request",
+                       f"{AFTER_SEQ_HEADER} must be a sequence number (digits), not {raw[:40]!r}")
+    return int(raw)
 
 
 async def _read_body(request: Request, config: ServiceConfig) -> bytes:
@@ -284,6 +303,7 @@ class Service:
 
     async def push(self, request: Request) -> Response:
         who = await self.who(request)
+        after_seq = _after_seq(request)
         obj = await _json_body(request, self.config)
         problem = validate.check_batch(obj)
         if problem is not None:
@@ -303,7 +323,7 @@ class Service:
                         "retrying shortly")
         self.waiting[queue] += 1
         try:
-            return JSONResponse(await run_in_threadpool(self.centre.push, who, batch))
+            return JSONResponse(await run_in_threadpool(self.centre.push, who, batch, after_seq))
         finally:
             self.waiting[queue] -= 1
 
@@ -377,7 +397,7 @@ def create_app(config: ServiceConfig) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(GZipMiddleware, minimum_size=4096)],
+        middleware=[Middleware(GZipMiddleware, minimum_size=4096, compresslevel=1)],
         exception_handlers={ApiError: _on_api_error, SyncError: _on_sync_error,
                             Exception: _on_unexpected},
     )

@@ -117,6 +117,12 @@ def openapi_document(version: str) -> dict[str, Any]:
             "/v1/push": {"post": {
                 "summary": "Apply one batch of a station's events; a result for every event",
                 "security": secured,
+                "parameters": [{
+                    "name": "X-Tracetrack-After-Seq", "in": "header", "required": False,
+                    "description": "Sent ahead: apply this batch only once the station's events "
+                                   "up to this sequence number are stored (409 out_of_order, "
+                                   "nothing written, if they do not arrive in time)",
+                    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}],
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/PushBatch"}}}},
                 "responses": {

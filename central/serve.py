@@ -37,6 +37,9 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="batches applied at once across all workers (default 1)")
     p.add_argument("--admission-wait", type=float, default=2.0, metavar="S",
                    help="how long a batch waits in line for a slot before 503 (default 2 s)")
+    p.add_argument("--order-wait", type=float, default=0.0, metavar="S",
+                   help="how long a batch a station sent ahead waits for the batch before it "
+                   "(default 0: the admission wait + 2 s)")
     p.add_argument("--express-slots", type=int, default=1,
                    help="extra slots only small batches (fresh scans) may take (default 1)")
     p.add_argument("--express-max", type=int, default=25, metavar="EVENTS",
@@ -134,6 +137,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_schema(url)
     config = ServiceConfig(
         url=url, slots=args.slots, admission_wait_s=args.admission_wait,
+        order_wait_s=args.order_wait,
         express_slots=args.express_slots, express_max_events=args.express_max,
         max_body_bytes=args.max_body, body_timeout_s=args.body_timeout,
     )

@@ -20,7 +20,14 @@ from central import apply, feed, validate
 from station.codes import BagType
 from station.events import Event
 from station.reasons import Reason, say
-from sync.errors import Busy, StationMismatch, StationRevoked, TransientError, UpgradeRequired
+from sync.errors import (
+    Busy,
+    OutOfOrder,
+    StationMismatch,
+    StationRevoked,
+    TransientError,
+    UpgradeRequired,
+)
 from sync.protocol import (
     ACCEPTED_VERSIONS,
     MENDABLE_REASONS,
@@ -110,12 +117,16 @@ EXPRESS_OFFSET = 1000  # express slot k is advisory lock (lock_class, EXPRESS_OF
 
 def push(
     conn: Connection, authenticated_station_id: str, batch: PushBatch,
-    admission: Admission | None = None,
+    admission: Admission | None = None, *, after_seq: int | None = None,
+    order_wait_s: float = 0.0,
 ) -> PushReply:
     """Apply one batch in one transaction (committed here); per-event results in batch order.
 
     `conn` must not be inside a transaction. The station id comes from the authenticated
-    credential: the batch and every event in it must carry the same one.
+    credential: the batch and every event in it must carry the same one. A batch sent ahead
+    (`after_seq`: the last sequence number of the batch sent before it) is applied only once
+    the station's events up to `after_seq` are stored; after `order_wait_s` without them it is
+    refused with OutOfOrder and nothing is written.
     """
     sid = authenticated_station_id
     if batch.protocol_version not in ACCEPTED_VERSIONS:
@@ -126,7 +137,8 @@ def push(
         claimed = str(w.get("station_id", sid)) if isinstance(w, dict) else sid
         if claimed != sid:
             raise StationMismatch(sid, claimed)
-    return _push_split(conn, sid, batch, admission, {})
+    order = None if after_seq is None else (after_seq, time.monotonic() + order_wait_s)
+    return _push_split(conn, sid, batch, admission, {}, order)
 
 
 class _DatabaseRefused(Exception):
@@ -139,13 +151,13 @@ class _DatabaseRefused(Exception):
 
 def _push_split(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
-    refused: dict[str, str],
+    refused: dict[str, str], order: tuple[int, float] | None = None,
 ) -> PushReply:
     """Push a batch; if the database refuses it for its content, apply it in halves (each its
     own transaction, in sequence order) down to the one event it refuses, which is recorded as
     rejected: a batch always ends with a result for every event (docs/sync.md §5)."""
     try:
-        return _push_attempts(conn, sid, batch, admission, refused)
+        return _push_attempts(conn, sid, batch, admission, refused, order)
     except _DatabaseRefused as exc:
         if len(batch.events) <= 1:
             key = validate.event_key(batch.events[0]) if batch.events else None
@@ -167,12 +179,12 @@ _CONTENT_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.Program
 
 def _push_attempts(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
-    refused: dict[str, str],
+    refused: dict[str, str], order: tuple[int, float] | None = None,
 ) -> PushReply:
     for attempt in range(MAX_ATTEMPTS):
         try:
             with conn.begin():
-                return _push_once(conn, sid, batch, admission, refused)
+                return _push_once(conn, sid, batch, admission, refused, order)
         except apply.RetryBatch:
             pass
         except (psycopg2.Error, sa_exc.DBAPIError) as exc:
@@ -256,9 +268,28 @@ def _admitted_session(
     return StationRow(r[1], r[2], r[3], int(r[4]), int(r[5]), r[6], r[7]), types
 
 
+def _wait_in_order(cur: Any, sid: str, after_seq: int, deadline: float) -> None:
+    """Until the station's events up to `after_seq` are stored (the batch sent before this one
+    committed), or OutOfOrder at `deadline`. Polls one keyed row, holding no lock and no slot:
+    the batch ahead is being applied meanwhile, usually for a few tens of milliseconds."""
+    delay = 0.002
+    while True:
+        cur.execute("SELECT high_seq FROM station_stations WHERE station_id = %s", (sid,))
+        row = cur.fetchone()
+        if row is None or int(row[0]) >= after_seq:
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise OutOfOrder(f"Station {sid}'s batch up to sequence {after_seq} had not reached "
+                             "the centre when the batch sent after it did: both are sent again, "
+                             "in order")
+        time.sleep(min(delay, left))
+        delay = min(delay * 1.5, 0.02)
+
+
 def _push_once(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
-    refused: dict[str, str] | None = None,
+    refused: dict[str, str] | None = None, order: tuple[int, float] | None = None,
 ) -> PushReply:
     # Reading and checking the events needs no slot: it is done before asking for one, so it
     # overlaps with another batch being written.
@@ -283,6 +314,8 @@ def _push_once(
             events.append(None)
             problems[i] = f"{type(exc).__name__}: {exc}"
     cur = raw_cursor(conn)
+    if order is not None:
+        _wait_in_order(cur, sid, *order)
     small = admission is not None and len(batch.events) <= admission.express_max_events
     st, types = _admitted_session(cur, sid, admission if batch.events else None, small)
     ids = [e.event_id for e in events if e] + [b[0] for i in problems if (b := _bad(batch.events[i]))]

@@ -23,6 +23,15 @@ class Busy(TransientError):
         self.retry_after = retry_after
 
 
+class OutOfOrder(TransientError):
+    """A batch sent ahead (before the previous one's answer) reached the centre before the
+    previous one was applied, and that one did not arrive in time: send it again, in order."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "The centre had not received the batch before this one: "
+                         "both are sent again, in order")
+
+
 class UpgradeRequired(SyncError):
     """The centre does not accept this protocol version; the queue is kept until an upgrade."""
 

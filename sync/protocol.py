@@ -25,6 +25,11 @@ CLOCK_SKEW_WARN_S = 300.0
 # Rejection reasons an administrator can mend at the centre (a user added, verified, or moved to
 # the station's area): the station offers "Send again" for these, and the centre decides such an
 # event anew when a batch lists it in `resend`.
+# A push sent ahead, before the previous batch's answer, carries this header: the highest
+# sequence number of that previous batch. The centre applies it only once the station's events
+# up to there are stored, so batches are applied in sequence order (docs/sync.md, "Sending ahead").
+AFTER_SEQ_HEADER = "X-Tracetrack-After-Seq"
+
 MENDABLE_REASONS = MENDABLE
 
 # Tables named in PullPage.changes rows.
@@ -91,7 +96,9 @@ class EventResult:
     message: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # by hand: asdict() costs ~15 us a result, ~7 ms for a 500-event reply
+        return {"event_id": self.event_id, "seq": self.seq, "result": self.result,
+                "reason": self.reason, "message": self.message}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> EventResult:

@@ -20,6 +20,7 @@ import httpx
 from station import APP_VERSION
 from sync.errors import (
     Busy,
+    OutOfOrder,
     StationMismatch,
     StationRevoked,
     SyncError,
@@ -27,7 +28,14 @@ from sync.errors import (
     TransientError,
     UpgradeRequired,
 )
-from sync.protocol import PROTOCOL_VERSION, PullPage, PullRequest, PushBatch, PushReply
+from sync.protocol import (
+    AFTER_SEQ_HEADER,
+    PROTOCOL_VERSION,
+    PullPage,
+    PullRequest,
+    PushBatch,
+    PushReply,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +121,13 @@ class HttpTransport:
 
     # -- the protocol --------------------------------------------------------------------------
 
-    def push(self, batch: PushBatch) -> PushReply:
-        return self._call("POST", "/v1/push", batch.to_json(), PushReply.from_json)
+    # The worker may send the next batch before this one's answer (docs/sync.md, "Sending
+    # ahead"): the centre applies it only after the events up to `after_seq` are stored.
+    pipelining = True
+
+    def push(self, batch: PushBatch, *, after_seq: int | None = None) -> PushReply:
+        headers = None if after_seq is None else {AFTER_SEQ_HEADER: str(after_seq)}
+        return self._call("POST", "/v1/push", batch.to_json(), PushReply.from_json, headers)
 
     def pull(self, request: PullRequest) -> PullPage:
         return self._call("POST", "/v1/pull", request.to_json(), PullPage.from_json)
@@ -135,8 +148,8 @@ class HttpTransport:
     # -- one request ---------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None,
-              parse: Callable[[dict[str, Any]], T]) -> T:
-        headers: dict[str, str] = {}
+              parse: Callable[[dict[str, Any]], T], extra: dict[str, str] | None = None) -> T:
+        headers: dict[str, str] = dict(extra) if extra else {}
         content: bytes | None = None
         if body is not None:
             # ASCII JSON: a damaged value (a lone surrogate, NaN) still travels, and the centre
@@ -202,6 +215,8 @@ class HttpTransport:
             version = obj.get("version")
             raise UpgradeRequired(version if isinstance(version, int) else PROTOCOL_VERSION,
                                   [int(v) for v in accepted if isinstance(v, int)])
+        if code == "out_of_order":
+            raise OutOfOrder(message or None)
         if status == 503 or code in ("busy", "database_unavailable"):
             retry = _retry_after(resp, obj)
             if code == "busy":

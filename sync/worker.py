@@ -13,7 +13,9 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +34,7 @@ from sync import align as align_mod
 from sync import pull as pull_mod
 from sync.errors import (
     Busy,
+    OutOfOrder,
     StationMismatch,
     StationRevoked,
     SyncError,
@@ -341,29 +344,58 @@ class SyncWorker:
     # -- push ----------------------------------------------------------------------------------
 
     def _push_all(self, summary: SyncSummary) -> None:
+        """Send every pending batch in sequence order. Through a transport that allows it, the
+        next batch is read, encoded and sent while the centre applies the one before (one
+        ahead; docs/sync.md, "Sending ahead"): the centre applies it only after that one, and
+        replies are recorded in order. The first batch of a run goes alone, so a busy centre is
+        not sent two."""
         assert self._transport is not None
+        transport = self._transport
+        ahead_ok = bool(getattr(transport, "pipelining", False))
         last_reply: PushReply | None = None
-        while not self._stop.is_set():
-            kept, self._busy_batch = self._busy_batch, None
-            if kept is not None and time.monotonic() - kept[0] < BUSY_BATCH_KEEP_S:
-                batch: Batch | None = kept[1]
-            else:
-                batch = self.next_batch()
-            if batch is None:
-                break
-            if summary.batches == 0:
-                self._set_state(SYNCING)
-            try:
-                reply = self._send(batch, summary)
-            except Busy:
-                self._busy_batch = (time.monotonic(), batch)
-                raise
-            last_reply = reply
-            self.record_reply(batch, reply, summary)
-            if reply.retry_after:
-                # Applied, but the centre asks to slow down.
-                if self._stop.wait(min(reply.retry_after, self.backoff_cap_s)):
-                    return
+        inflight: deque[tuple[Batch, Future[tuple[PushReply, float, float]]]] = deque()
+        pool: ThreadPoolExecutor | None = None
+        prev_done = 0.0
+        try:
+            while True:
+                depth = 2 if ahead_ok and last_reply is not None else 1
+                while len(inflight) < depth and not self._stop.is_set():
+                    after = inflight[-1][0].seqs[-1] if inflight else None
+                    batch = self._next_to_send(after)
+                    if batch is None:
+                        break
+                    if summary.batches == 0 and not inflight:
+                        self._set_state(SYNCING)
+                    if pool is None:
+                        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sync-push")
+                    inflight.append((batch, pool.submit(self._request, transport, batch, after)))
+                if not inflight:
+                    break
+                batch, fut = inflight.popleft()
+                try:
+                    reply, t0, t1 = fut.result()
+                except Busy:
+                    self._busy_batch = (time.monotonic(), batch)
+                    raise
+                except OutOfOrder:
+                    # Sent ahead, and the batch before it took longer than the centre waits:
+                    # nothing of it was written. The rest of this run goes one at a time.
+                    self._settle(inflight, summary)
+                    ahead_ok = False
+                    continue
+                # A batch sent ahead is timed from when its turn came (the reply before it).
+                self._note_ack(batch, (t1 - max(t0, prev_done)) * 1000.0, summary)
+                prev_done = t1
+                last_reply = reply
+                self.record_reply(batch, reply, summary)
+                if reply.retry_after:
+                    ahead_ok = False  # applied, but the centre asks to slow down
+                    if self._stop.wait(min(reply.retry_after, self.backoff_cap_s)):
+                        return
+        finally:
+            self._settle(inflight, summary)
+            if pool is not None:
+                pool.shutdown(wait=True)
         if self._stop.is_set():
             return
         if last_reply is None:
@@ -371,6 +403,56 @@ class SyncWorker:
             last_reply = self._send(self._empty_batch(), summary)
         self._note_skew(last_reply, summary)
         summary.converged = self.check_convergence(last_reply)
+
+    def _next_to_send(self, after_seq: int | None) -> Batch | None:
+        if after_seq is not None:
+            return self.next_batch(after_seq)
+        kept, self._busy_batch = self._busy_batch, None
+        if kept is not None and time.monotonic() - kept[0] < BUSY_BATCH_KEEP_S:
+            return kept[1]
+        return self.next_batch()
+
+    def _settle(self, inflight: deque[tuple[Batch, Future[tuple[PushReply, float, float]]]],
+                summary: SyncSummary) -> None:
+        """After a failed or stopped drain: wait for the batches still in flight and record any
+        answer that came (a batch sent ahead may have been applied); failures leave theirs
+        pending, to be sent again."""
+        while inflight:
+            batch, fut = inflight.popleft()
+            try:
+                reply = fut.result()[0]
+            except SyncError as exc:
+                log.debug("a batch sent ahead was not applied: %s", exc.message)
+                continue
+            except Exception:  # noqa: BLE001 - the drain's own error is the one reported
+                log.exception("a batch sent ahead failed")
+                continue
+            self.record_reply(batch, reply, summary)
+
+    def _pack(self, batch: Batch) -> PushBatch:
+        return PushBatch(
+            station_id=self._station_id, protocol_version=PROTOCOL_VERSION,
+            app_version=APP_VERSION, events=batch.events, backlog=batch.backlog,
+            oldest_pending_s=batch.oldest_pending_s, device_time=iso(self.clock()),
+            resend=list(batch.resend),
+        )
+
+    def _request(self, transport: Transport, batch: Batch,
+                 after_seq: int | None) -> tuple[PushReply, float, float]:
+        """One push, on a sending thread: (reply, sent at, answered at)."""
+        pb = self._pack(batch)
+        t0 = time.perf_counter()
+        if after_seq is None:
+            reply = transport.push(pb)
+        else:
+            reply = transport.push(pb, after_seq=after_seq)  # type: ignore[call-arg]
+        return reply, t0, time.perf_counter()
+
+    def _note_ack(self, batch: Batch, ms: float, summary: SyncSummary) -> None:
+        if batch.events:
+            summary.ack_ms.append(ms)
+            if self.on_ack is not None:
+                self.on_ack(ms)
 
     def _note_skew(self, reply: PushReply, summary: SyncSummary) -> None:
         """Device clocks never decide anything; a skew over 5 minutes is only shown (item 9)."""
@@ -385,31 +467,23 @@ class SyncWorker:
 
     def _send(self, batch: Batch, summary: SyncSummary) -> PushReply:
         assert self._transport is not None
-        pb = PushBatch(
-            station_id=self._station_id, protocol_version=PROTOCOL_VERSION,
-            app_version=APP_VERSION, events=batch.events, backlog=batch.backlog,
-            oldest_pending_s=batch.oldest_pending_s, device_time=iso(self.clock()),
-            resend=list(batch.resend),
-        )
-        t0 = time.perf_counter()
-        reply = self._transport.push(pb)
-        ms = (time.perf_counter() - t0) * 1000.0
-        if batch.events:
-            summary.ack_ms.append(ms)
-            if self.on_ack is not None:
-                self.on_ack(ms)
+        reply, t0, t1 = self._request(self._transport, batch, None)
+        self._note_ack(batch, (t1 - t0) * 1000.0, summary)
         return reply
 
     def _empty_batch(self) -> Batch:
         return Batch([], [], 0, None)
 
-    def next_batch(self) -> Batch | None:
-        """The oldest pending events, bounded by count and bytes, in sequence order."""
+    def next_batch(self, after_seq: int | None = None) -> Batch | None:
+        """The oldest pending events (after `after_seq`, those of a batch still in flight),
+        bounded by count and bytes, in sequence order."""
         conn = self._db()
+        pending = events.c.sync_state == SyncState.PENDING.value
+        after = pending if after_seq is None else pending & (events.c.seq > after_seq)
         with conn.begin():
             rows = conn.execute(
                 select(events)
-                .where(events.c.sync_state == SyncState.PENDING.value)
+                .where(after)
                 .order_by(events.c.seq)
                 .limit(self.max_batch_events)
             ).all()

@@ -97,8 +97,8 @@ def test_batches_are_bounded_by_bytes(central_db, tmp_path) -> None:
     worker = worker_for(store, url, max_batch_bytes=1200, listener=Count())
     original = worker.next_batch
 
-    def spy():
-        b = original()
+    def spy(after_seq=None):  # noqa: ANN001, ANN202
+        b = original(after_seq)
         if b is not None:
             import json
 
