@@ -6,8 +6,11 @@ a real `tracetrack-central serve` process (2 workers); a share of their child sc
     python -m bench.fleet            quick size (10 stations x 200 events)
     python -m bench.fleet --full     200 stations x 2 000 events
 
-Reports the batch acknowledgement latency (p50/p95/max over all batches of all stations), lost
-and duplicated events, invariant violations and the drain time. Uses TRACETRACK_BENCH_DATABASE_URL
+First one station drains alone the same way (`--single-events`): the fleet's aggregate rate
+is reported against it (`vs_single_station`). During the storm a live station scans one code a
+second; each scan is timed from being stored at the station to the centre's answer
+(`fresh_scan_p95_s`). Reports the batch acknowledgement latency (p50/p95/max over all batches of
+all stations), lost and duplicated events, invariant violations and the drain time. Uses TRACETRACK_BENCH_DATABASE_URL
 when set, else a throwaway pgserver (max_connections raised for the service's pools). Last
 line: JSON.
 """
@@ -185,7 +188,67 @@ def run_station(base: str, access: tuple[str, str, str, float | None], ready: An
              "states": states, "issues": issues, "error_texts": errors[:3], **totals})
 
 
-def run_fleet(admin: str, path: str, stations: int, events: int, args: Any) -> dict[str, Any]:
+def run_live(base: str, access: tuple[str, str, str, float | None], ready: Any, start: Any,
+             stop: Any, out: Any) -> None:
+    """A station scanning live during the storm: one new scan a second, its worker woken by it
+    (as the window wakes it), each scan timed from being stored at the station until the
+    centre's answer marks it (the answer comes after the commit). Busy answers are waited out
+    the worker's way (backoff), or until the next scan wakes it."""
+    from sync.transport import HttpTransport
+    from sync.worker import SyncWorker
+
+    store = LocalStore.open(resolve(base))
+    sid = store.settings().station_id
+    _, url, token, _ = access
+    transport = HttpTransport(url, token, station_id=sid)
+    transport.whoami()
+    made = [transport]
+    worker = SyncWorker(store, lambda: made.pop() if made else HttpTransport(url, token,
+                                                                             station_id=sid),
+                        pull=False, backoff_base_s=BACKOFF_BASE_S, backoff_cap_s=BACKOFF_CAP_S)
+    db = sqlite3.connect(Path(base) / "station.sqlite3", isolation_level=None)
+    ready.put(sid)
+    start.wait()
+    waiting: dict[int, float] = {}
+    latencies: list[float] = []
+    seq = 0
+    next_scan = time.monotonic()
+    retry_at = 0.0
+    while not stop.is_set():
+        now = time.monotonic()
+        if now >= next_scan:
+            seq += 1
+            t = datetime.now(UTC).isoformat(timespec="milliseconds")
+            db.execute(
+                "INSERT INTO events (seq, event_id, station_id, type, operator, device_time, "
+                "parent_code, child_code, bill_id, data, app_version, protocol_version) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (seq, str(uuid7()), sid, "parent_scanned" if seq == 1 else "child_linked",
+                 "dispatcher", t, "SB99999", None if seq == 1 else f"LIVE{seq:06d}", None,
+                 json.dumps({"bag_type": "SB", "area": AREA, "source": "scanner"}
+                            if seq == 1 else {"source": "scanner"}),
+                 APP_VERSION, PROTOCOL_VERSION))
+            waiting[seq] = time.monotonic()
+            next_scan += 1.0
+            retry_at = 0.0  # a scan wakes the worker
+        if waiting and time.monotonic() >= retry_at:
+            s = worker.run_once()
+            done = time.monotonic()
+            marks = ",".join(str(q) for q in waiting)
+            for (q,) in db.execute(f"SELECT seq FROM events WHERE seq IN ({marks}) "
+                                   "AND sync_state <> 'pending'").fetchall():
+                latencies.append(done - waiting.pop(q))
+            retry_at = done + worker.next_delay_s if s.error else 0.0
+        wake = min(next_scan, retry_at) if waiting and retry_at else next_scan
+        stop.wait(max(0.0, wake - time.monotonic()))
+    worker.close()
+    db.close()
+    store.close()
+    out.put({"station": sid, "latencies": latencies, "unanswered": len(waiting)})
+
+
+def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
+              live: bool = False) -> dict[str, Any]:
     """One drain of the whole fleet into a fresh centre, through `path`; its metrics."""
     tmp = Path(tempfile.mkdtemp(prefix="tt-fleet-"))
     serve: Serve | None = None
@@ -199,6 +262,7 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any) -> d
             add_demo_users(conn, AREA)
             for i in range(stations):
                 tokens.append(register(conn, f"FLEET-{i:03d}", AREA))
+            live_token = register(conn, "LIVE-1", AREA) if live else ""
         role_url = service_url(url)
         if path == "service":
             extra = ("--slots", str(args.slots))
@@ -221,6 +285,17 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any) -> d
         procs = [ctx.Process(target=run_station,
                              args=(str(b), acc, ready, start, out, args.batch), daemon=True)
                  for b, acc in zip(bases, accesses, strict=True)]
+        stop = ctx.Event()
+        live_out = ctx.Queue()
+        if live and serve is not None:
+            live_base = tmp / "LIVE-1"
+            shutil.copytree(tmp / "template", live_base)
+            with sqlite3.connect(live_base / "station.sqlite3") as ldb:
+                ldb.execute("UPDATE settings SET value = ? WHERE key = 'station_id'",
+                            (json.dumps("LIVE-1"),))
+            procs.append(ctx.Process(target=run_live, args=(
+                str(live_base), ("service", serve.url, live_token, None), ready, start, stop,
+                live_out), daemon=True))
         for p in procs:
             p.start()
         for _ in procs:  # every station has its store open and waits for the start
@@ -228,8 +303,10 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any) -> d
         log(f"all stations online at once (load {os.getloadavg()[0]:.2f})")
         t0 = time.perf_counter()
         start.set()
-        results = [out.get(timeout=900) for _ in procs]
+        results = [out.get(timeout=900) for _ in range(len(bases))]
         wall = time.perf_counter() - t0
+        stop.set()
+        live_result = live_out.get(timeout=120) if len(procs) > len(bases) else None
         for p in procs:
             p.join(30)
         if serve is not None:
@@ -237,8 +314,10 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any) -> d
         log(f"drained in {wall:.1f} s")
         with eng.connect() as conn:
             c = conn.exec_driver_sql
-            stored = c("SELECT count(*) FROM station_events").scalar() or 0
-            distinct = c("SELECT count(DISTINCT event_id) FROM station_events").scalar() or 0
+            fleet_only = " WHERE station_id <> 'LIVE-1'"  # the live station's scans apart
+            stored = c("SELECT count(*) FROM station_events" + fleet_only).scalar() or 0
+            distinct = c("SELECT count(DISTINCT event_id) FROM station_events"
+                         + fleet_only).scalar() or 0
             applied_links = c("SELECT count(*) FROM station_events WHERE type = 'child_linked' "
                               "AND result = 'applied'").scalar() or 0
             scans = c("SELECT count(*) FROM scan").scalar() or 0
@@ -266,7 +345,16 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any) -> d
         log("some transient errors, e.g.: " + errs[0])
     still_pending = sum(max(r["pending"], 0) for r in results)
     duplicated = (stored - distinct) + max(0, scans - applied_links) + max(0, links - applied_links)
+    fresh: dict[str, Any] = {}
+    if live_result is not None:
+        lat = sorted(live_result["latencies"])
+        fresh = {"fresh_scans": len(lat), "fresh_scans_unanswered": live_result["unanswered"],
+                 "fresh_scan_p50_s": round(lat[len(lat) // 2], 3) if lat else None,
+                 "fresh_scan_p95_s": round(lat[min(len(lat) - 1, int(len(lat) * 0.95))], 3)
+                 if lat else None,
+                 "fresh_scan_max_s": round(lat[-1], 3) if lat else None}
     return {
+        **fresh,
         "stations": stations,
         "events": total,
         "p50_ack_ms": round(pct(0.50), 1),
@@ -299,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--admission-wait", type=float, default=None, metavar="S",
                     help="serve --admission-wait (default: the service's own, 2 s)")
     ap.add_argument("--batch", type=int, default=BATCH, help="events per batch (max 500)")
+    ap.add_argument("--single-events", type=int, default=None, metavar="N",
+                    help="first, one station alone drains N events the same way (default 2 000 "
+                         "quick, 100 000 full): the rate the fleet's aggregate is compared with")
+    ap.add_argument("--no-live", action="store_true",
+                    help="without the live station scanning one code a second during the storm")
     ap.add_argument("--compare", action="store_true",
                     help="then the same drain in-process (central.service.push in each station "
                          "process, no HTTP), same admission settings, into a fresh centre")
@@ -311,12 +404,21 @@ def main(argv: list[str] | None = None) -> int:
     conns = max(args.workers * 40, stations if args.compare else 0) + 40
     admin, srv = server_url({"max_connections": str(max(100, conns))})
     try:
-        m = run_fleet(admin, "service", stations, events, args)
+        single_n = args.single_events or (100_000 if args.full else 2_000)
+        solo = run_fleet(admin, "service", 1, single_n, argparse.Namespace(
+            **{**vars(args), "batch": 500}))
+        log(f"one station alone: {solo['events_per_s']} events/s")
+        m = run_fleet(admin, "service", stations, events, args, live=not args.no_live)
+        m["single_station_events_per_s"] = solo["events_per_s"]
+        m["single_station_events"] = single_n
         inproc = run_fleet(admin, "in-process", stations, events, args) if args.compare else None
     finally:
         if srv is not None:
             srv.cleanup()
-    ratios: dict[str, float] = {"p95_vs_target_100ms": round(m["p95_ack_ms"] / 100.0, 3)}
+    ratios: dict[str, float] = {
+        "p95_vs_target_100ms": round(m["p95_ack_ms"] / 100.0, 3),
+        "vs_single_station": round(m["events_per_s"] / max(solo["events_per_s"], 0.1), 3),
+    }
     if inproc:
         m.update({f"in_process_{k}": v for k, v in inproc.items()
                   if k not in ("stations", "events")})

@@ -187,26 +187,56 @@ def _batches(events: list[dict[str, Any]]) -> Iterator[tuple[int, PushBatch]]:
 
 def _push_all(transport: Any, events: list[dict[str, Any]],
               keep_every: int = 0) -> dict[str, Any]:
+    """Push every batch in order and time each answer. Through a transport that allows it
+    (HttpTransport.pipelining) the next batch is encoded and sent while the centre applies the
+    one before, as the sync worker does (one ahead, with its after-sequence header); a batch's
+    acknowledgement is then timed from when its turn came (the answer before it)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     counts = {"applied": 0, "duplicate": 0, "rejected": 0}
     acks: list[float] = []
     kept: list[tuple[PushBatch, Any]] = []
-    t0 = time.perf_counter()
-    for start, b in _batches(events):
+    ahead = bool(getattr(transport, "pipelining", False))
+
+    def send(b: PushBatch, after: int | None) -> tuple[Any, float, float]:
         t1 = time.perf_counter()
-        reply = transport.push(b)
-        acks.append(time.perf_counter() - t1)
-        for r in reply.results:
-            counts[r.result] += 1
-        n = start // BATCH
-        if keep_every and n % keep_every == 0:
-            kept.append((b, reply))
-        if n % 200 == 0:
-            log(f"  pushed {start + len(b.events)} / {len(events)}")
+        reply = transport.push(b) if after is None else transport.push(b, after_seq=after)
+        return reply, t1, time.perf_counter()
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    inflight: list[tuple[int, PushBatch, Future[tuple[Any, float, float]]]] = []
+    t0 = prev_done = time.perf_counter()
+    try:
+        for start, b in _batches(events):
+            after = inflight[-1][1].events[-1]["seq"] if inflight else None
+            inflight.append((start, b, pool.submit(send, b, after)))
+            if len(inflight) < (2 if ahead else 1):
+                continue
+            start, b, fut = inflight.pop(0)
+            prev_done = _answered(b, fut, start, counts, acks, kept, keep_every, prev_done)
+        for start, b, fut in inflight:
+            prev_done = _answered(b, fut, start, counts, acks, kept, keep_every, prev_done)
+    finally:
+        pool.shutdown(wait=True)
     seconds = time.perf_counter() - t0
     acks.sort()
     return {"seconds": seconds, "events_per_s": len(events) / seconds, **counts,
             "p95_ack_ms": acks[int(len(acks) * 0.95)] * 1000,
-            "p50_ack_ms": acks[len(acks) // 2] * 1000, "kept": kept}
+            "p50_ack_ms": acks[len(acks) // 2] * 1000, "kept": kept, "sent_ahead": ahead}
+
+
+def _answered(b: PushBatch, fut: Any, start: int, counts: dict[str, int], acks: list[float],
+              kept: list[tuple[PushBatch, Any]], keep_every: int, prev_done: float) -> float:
+    reply, t1, done = fut.result()
+    acks.append(done - max(t1, prev_done))
+    for r in reply.results:
+        counts[r.result] += 1
+    n = start // BATCH
+    if keep_every and n % keep_every == 0:
+        kept.append((b, reply))
+    if n % 200 == 0:
+        log(f"  pushed {start + len(b.events)} / {start + b.backlog}")
+    return done
 
 
 def _check(url: str, out: dict[str, Any]) -> dict[str, Any]:
@@ -231,13 +261,52 @@ def run_ingest(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     with Serve(service_url(url)) as serve:
         transport = HttpTransport(serve.url, token, station_id=STATION)
         transport.whoami()  # connected and known, as a station that is up
+        assert serve.proc is not None
+        cpu = CpuMeter(url, serve.proc.pid)
         try:
             out = _push_all(transport, events, keep_every=20)
         finally:
             transport.close()
+        out["cpu_ms_per_batch"] = cpu.per_batch(-(-len(events) // BATCH))
     out["path"] = "HttpTransport -> tracetrack-central serve (1 worker)"
     out["token_lookup_ms"] = token_lookup_ms(service_url(url), token)
     return _check(url, out)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used from now on by this process (the station), the serve process and the service
+    role's PostgreSQL sessions: where a batch's time goes, besides waiting."""
+
+    def __init__(self, url: str, serve_pid: int | None) -> None:
+        self.engine = central_db.make_engine(url, poolclass=sa.pool.NullPool)
+        self.serve_pid = serve_pid
+        self.backends_before = {pid: _cpu_s(pid) for pid in self._backends()}
+        self.serve_before = _cpu_s(serve_pid) if serve_pid else 0.0
+        self.own_before = time.process_time()
+
+    def _backends(self) -> list[int]:
+        with self.engine.connect() as conn:
+            return list(conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND usename LIKE 'tts\\_%%\\_service' AND pid <> pg_backend_pid()").scalars())
+
+    def per_batch(self, batches: int) -> dict[str, float]:
+        own = time.process_time() - self.own_before
+        serve = (_cpu_s(self.serve_pid) - self.serve_before) if self.serve_pid else 0.0
+        pg = sum(_cpu_s(pid) - self.backends_before.get(pid, 0.0) for pid in self._backends())
+        self.engine.dispose()
+        ms = 1000.0 / batches
+        return {"station_process": round(own * ms, 2), "serve_process": round(serve * ms, 2),
+                "postgres_sessions": round(pg * ms, 2)}
 
 
 def token_lookup_ms(role_url: str, token: str, n: int = 200) -> float:
@@ -294,8 +363,11 @@ class InProcess:
 def run_in_process(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     _setup_centre(url)
     transport = InProcess(service_url(url))
+    transport.connect()
+    cpu = CpuMeter(url, None)
     try:
         out = _push_all(transport, events)
+        out["cpu_ms_per_batch"] = cpu.per_batch(-(-len(events) // BATCH))
     finally:
         transport.close()
     out["path"] = "central.service.push in-process (service role)"
@@ -552,6 +624,8 @@ def main(argv: list[str] | None = None) -> int:
             "in_process_invariant_violations": inproc["invariant_violations"],
             "http_extra_ms_per_batch": round(extra_ms, 2),
             "token_lookup_ms": ingest["token_lookup_ms"],
+            "cpu_ms_per_batch": ingest["cpu_ms_per_batch"],
+            "in_process_cpu_ms_per_batch": inproc["cpu_ms_per_batch"],
             "codec_per_batch": codec,
             "orm_events_per_s": round(orm["events_per_s"], 1),
             "copy_events_per_s": round(copy["events_per_s"], 1),
