@@ -1,4 +1,5 @@
-"""`tracetrack-station` commands that need no Qt: init, scan, bill, show, export-events, doctor.
+"""`tracetrack-station` commands that need no Qt: init, settings, scan, bill, show, export-events,
+doctor.
 
 Other packages add their own sub-commands through `register` functions (see ui/cli.py, which
 composes them): each takes the sub-parsers object and adds parsers whose default `handler` is
@@ -216,6 +217,52 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
          "demo": bool(args.demo)},
         f"Station {s.station_id} (area {s.area}) created in {store.paths.data_dir}{extra}",
     )
+    return EXIT_OK
+
+
+def cmd_settings(args: argparse.Namespace, out: Output) -> int:
+    """List the settings with what each allows, or set some (admin): all or nothing."""
+    from station.rules import Action, check_permission
+    from station.settings import SETTINGS, SettingError, validate
+
+    changes: dict[str, str] = {}
+    for item in args.assignments:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise CommandError(f"settings takes NAME=VALUE, not {item!r}", EXIT_USAGE)
+        changes[name.strip()] = value
+    if not changes:
+        store = open_store(args)
+        try:
+            current = store.settings()
+        finally:
+            store.close()
+        for name, decl in SETTINGS.items():
+            value = getattr(current, name)
+            out.emit({"setting": name, "value": value, "default": decl.default,
+                      "allowed": decl.allowed, "label": decl.label},
+                     f"{name} = {json.dumps(value)}  ({decl.allowed}): {decl.label}")
+        return EXIT_OK
+    service = logged_in_service(args)
+    try:
+        op = service.operator
+        assert op is not None
+        refusal = check_permission(op.role, Action.SETTINGS, op.username)
+        if refusal is not None:
+            raise CommandError(refusal.message, EXIT_LOGIN)
+        before = service.store.settings()
+        try:
+            new = validate(before, changes)
+        except SettingError as exc:
+            raise CommandError(f"Settings NOT saved: {exc.message}", EXIT_USAGE) from exc
+        service.store.save_settings(new)
+    finally:
+        service.close()
+        service.store.close()
+    for name in changes:
+        old, value = getattr(before, name), getattr(new, name)
+        out.emit({"setting": name, "value": value, "was": old},
+                 f"{name} = {json.dumps(value)} (was {json.dumps(old)})")
     return EXIT_OK
 
 
@@ -473,6 +520,12 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
                         "$TRACETRACK_CENTRAL_TOKEN or a prompt; see sync)")
     p.add_argument("--ca-file", metavar="FILE",
                    help="certificate authority of a centre with its own CA")
+
+    p = add("settings", cmd_settings,
+            "list the station settings with what each allows, or set some (admin): "
+            "NAME=VALUE ...; one bad value and nothing is saved")
+    operator_option(p)
+    p.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
 
     p = add("scan", cmd_scan, "feed codes exactly as a scanner would, one result per code")
     operator_option(p)

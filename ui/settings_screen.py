@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -22,12 +22,10 @@ from PySide6.QtWidgets import (
 
 from station.errors import StoreError
 from station.service import Operator, StationService
-from station.settings import StationSettings
+from station.settings import SETTINGS, SettingError, StationSettings, validate
 from ui.host import ScreenHost
 from ui.styles import DONE_TEXT, REFUSED_TEXT
 from ui.tasks import TaskError
-
-RESOLUTION = re.compile(r"[1-9]\d{1,4}x[1-9]\d{1,4}")
 
 
 class SettingsScreen(QWidget):
@@ -43,24 +41,26 @@ class SettingsScreen(QWidget):
         form = QFormLayout()
         self.station_id = QLineEdit()
         self.area = QLineEdit()
-        self.max_gap = self._spin(5, 200, " ms")
-        self.min_length = self._spin(1, 50, " characters")
+        # ranges and choices come from the declarations (station/settings.py)
+        self.max_gap = self._spin("scanner_max_gap_ms", " ms")
+        self.min_length = self._spin("scanner_min_length", " characters")
         self.suffix = QComboBox()
-        self.suffix.addItems(["enter", "tab", "none"])
-        self.silence = self._spin(20, 1000, " ms")
+        self.suffix.addItems(list(SETTINGS["scanner_suffix"].choices))
+        self.silence = self._spin("scanner_silence_ms", " ms")
         self.serial_port = QLineEdit()
         self.serial_port.setPlaceholderText("e.g. /dev/ttyACM0 or COM3; empty = no serial scanner")
-        self.serial_baud = self._spin(1200, 921600, " baud")
+        self.serial_baud = self._spin("serial_baud", " baud")
         self.muted = QCheckBox("Mute sounds")
-        self.idle = self._spin(1, 240, " minutes")
+        self.idle = self._spin("idle_release_minutes", " minutes")
         self.camera = QLineEdit()
         self.camera.setPlaceholderText("camera index, video file or stream URL; empty = none")
         self.camera_resolution = QLineEdit()
         self.camera_resolution.setPlaceholderText("width x height, e.g. 1280x720")
         self.decoder_backend = QComboBox()
-        self.decoder_backend.addItems(["zxing", "zbar"])
+        self.decoder_backend.addItems(list(SETTINGS["decoder_backend"].choices))
         self.camera_holdoff = QDoubleSpinBox()
-        self.camera_holdoff.setRange(0.0, 600.0)
+        holdoff = SETTINGS["camera_holdoff_s"]
+        self.camera_holdoff.setRange(float(holdoff.lo or 0.0), float(holdoff.hi or 0.0))
         self.camera_holdoff.setDecimals(1)
         self.camera_holdoff.setSuffix(" s (0 = only after it left the view)")
         self.short_parent_is_error = QCheckBox("Refuse a parent bag that is not full on a bill")
@@ -97,9 +97,10 @@ class SettingsScreen(QWidget):
         QShortcut(QKeySequence("Ctrl+S"), self, self.save)
 
     @staticmethod
-    def _spin(lo: int, hi: int, suffix: str) -> QSpinBox:
+    def _spin(name: str, suffix: str) -> QSpinBox:
+        decl = SETTINGS[name]
         s = QSpinBox()
-        s.setRange(lo, hi)
+        s.setRange(int(decl.lo or 0), int(decl.hi or 0))
         s.setSuffix(suffix)
         return s
 
@@ -136,7 +137,11 @@ class SettingsScreen(QWidget):
         self.short_parent_is_error.setChecked(s.short_parent_is_error)
 
     def edited(self) -> StationSettings:
-        return self.host.settings.replace(
+        """The settings as edited, checked like every other way in (SettingError if not)."""
+        return validate(self.host.settings, self.changes())
+
+    def changes(self) -> dict[str, Any]:
+        return dict(
             station_id=self.station_id.text().strip().upper(),
             area=self.area.text().strip(),
             scanner_max_gap_ms=self.max_gap.value(),
@@ -158,12 +163,10 @@ class SettingsScreen(QWidget):
         if self.host.operator is None or not self.allowed_for(self.host.operator):
             self.message.setText("Only an admin may change station settings")
             return
-        new = self.edited()
-        if not RESOLUTION.fullmatch(new.camera_resolution):
-            self._say_not_saved(
-                f"camera resolution {new.camera_resolution!r} is not width x height "
-                "(e.g. 1280x720)"
-            )
+        try:
+            new = self.edited()
+        except SettingError as exc:
+            self._say_not_saved(exc.message)
             return
 
         def work(s: StationService) -> StationSettings:

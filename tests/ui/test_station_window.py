@@ -425,7 +425,8 @@ def test_settings_screen_is_for_admins_and_saves(window, qtbot) -> None:  # noqa
     s.camera_resolution.setText("1280 by 720")
     QTest.keyClick(focus_widget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     assert s.message.text() == (
-        "Settings NOT saved: camera resolution '1280 by 720' is not width x height (e.g. 1280x720)"
+        "Settings NOT saved: Setting camera_resolution: '1280 by 720' is not width x height "
+        "(e.g. 1280x720)"
     )
     assert window.store.settings().decoder_backend == "zxing"
     s.camera_resolution.setText("640X480")

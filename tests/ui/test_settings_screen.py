@@ -1,0 +1,60 @@
+"""The settings screen in the real main window: its ranges and choices are the declarations of
+station/settings.py, and a bad value is named with what is allowed and nothing is saved."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from station.settings import SETTINGS
+from tests.ui.conftest import focus_widget, log_in
+
+
+def _open_settings(window, qtbot):  # noqa: ANN001, ANN202
+    log_in(window, qtbot, user="admin")
+    qtbot.waitUntil(lambda: window.current_screen_key == "station")
+    QTest.keyClick(focus_widget(), Qt.Key.Key_F9)
+    assert window.current_screen_key == "settings"
+    return window.settings_screen
+
+
+def _save() -> None:
+    QTest.keyClick(focus_widget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+
+
+def test_the_widgets_take_ranges_and_choices_from_the_declarations(window, qtbot) -> None:  # noqa: ANN001
+    s = _open_settings(window, qtbot)
+    spins = {"scanner_max_gap_ms": s.max_gap, "scanner_min_length": s.min_length,
+             "scanner_silence_ms": s.silence, "serial_baud": s.serial_baud,
+             "idle_release_minutes": s.idle, "camera_holdoff_s": s.camera_holdoff}
+    for name, spin in spins.items():
+        assert (spin.minimum(), spin.maximum()) == (SETTINGS[name].lo, SETTINGS[name].hi), name
+    for name, combo in (("scanner_suffix", s.suffix), ("decoder_backend", s.decoder_backend)):
+        assert tuple(combo.itemText(i) for i in range(combo.count())) == SETTINGS[name].choices
+    s.max_gap.setValue(500)  # a spin box cannot hold more than the declaration allows
+    assert s.max_gap.value() == 200
+
+
+def test_a_bad_value_is_named_and_nothing_is_saved(window, qtbot) -> None:  # noqa: ANN001
+    s = _open_settings(window, qtbot)
+    before = window.store.settings()
+    s.muted.setChecked(True)  # a good change in the same set: not saved either
+    s.max_gap.setValue(50)
+    s.area.setText("N" * 51)
+    _save()
+    assert s.message.text() == (
+        "Settings NOT saved: Setting area: Area is too long: 51 characters (at most 50)")
+    assert window.store.settings() == before
+    assert window.settings == before and not window.sounds.muted
+    s.area.setText("North")
+    s.camera_resolution.setText("wide")
+    _save()
+    assert s.message.text() == (
+        "Settings NOT saved: Setting camera_resolution: 'wide' is not width x height "
+        "(e.g. 1280x720)")
+    assert window.store.settings() == before
+    s.camera_resolution.setText("1280x720")
+    _save()
+    qtbot.waitUntil(lambda: s.message.text() == "Settings saved")
+    saved = window.store.settings()
+    assert (saved.sound_muted, saved.scanner_max_gap_ms) == (True, 50)
