@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import time
 import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -45,7 +46,13 @@ from sync.errors import (
     TransientError,
     UpgradeRequired,
 )
-from sync.protocol import ACCEPTED_VERSIONS, AFTER_SEQ_HEADER, PullRequest, PushBatch
+from sync.protocol import (
+    ACCEPTED_VERSIONS,
+    AFTER_SEQ_HEADER,
+    SEND_AHEAD_HEADER,
+    PullRequest,
+    PushBatch,
+)
 
 log = logging.getLogger("tracetrack.central")
 
@@ -174,11 +181,13 @@ class Centre:
         return self._with_connection(run)
 
     def push(self, who: StationIdentity, batch: PushBatch,
-             after_seq: int | None = None) -> dict[str, Any]:
+             after_seq: int | None = None) -> tuple[dict[str, Any], bool]:
+        """The reply, and whether the batch had to queue for admission."""
         wait = self.config.order_wait_s or self.config.admission_wait_s + 2.0
-        return self._with_connection(
-            lambda conn: service.push(conn, who.station_id, batch, self.admission,
-                                      after_seq=after_seq, order_wait_s=wait)).to_json()
+        pacing = service.Pacing(after_seq, time.monotonic() + wait)
+        reply = self._with_connection(
+            lambda conn: service.push(conn, who.station_id, batch, self.admission, pacing))
+        return reply.to_json(), pacing.queued
 
     def pull(self, who: StationIdentity, request: PullRequest) -> dict[str, Any]:
         return self._with_connection(
@@ -323,7 +332,9 @@ class Service:
                         "retrying shortly")
         self.waiting[queue] += 1
         try:
-            return JSONResponse(await run_in_threadpool(self.centre.push, who, batch, after_seq))
+            reply, queued = await run_in_threadpool(self.centre.push, who, batch, after_seq)
+            # Every slot was taken: sending ahead would only lengthen the queue (§4a).
+            return JSONResponse(reply, headers={SEND_AHEAD_HEADER: "no"} if queued else None)
         finally:
             self.waiting[queue] -= 1
 

@@ -112,21 +112,33 @@ class Admission:
     express_max_events: int = 25
 
 
+@dataclass
+class Pacing:
+    """What a push carries and learns besides its batch and reply: a batch sent ahead waits
+    until the events up to `after_seq` are stored, or OutOfOrder at `deadline` (monotonic);
+    `queued` is set when the batch found every admission slot taken, so the service can tell
+    the station that sending ahead only adds to the queue (docs/sync.md §4a)."""
+
+    after_seq: int | None = None
+    deadline: float = 0.0
+    queued: bool = False
+
+
 EXPRESS_OFFSET = 1000  # express slot k is advisory lock (lock_class, EXPRESS_OFFSET + k)
 
 
 def push(
     conn: Connection, authenticated_station_id: str, batch: PushBatch,
-    admission: Admission | None = None, *, after_seq: int | None = None,
-    order_wait_s: float = 0.0,
+    admission: Admission | None = None, pacing: Pacing | None = None,
 ) -> PushReply:
     """Apply one batch in one transaction (committed here); per-event results in batch order.
 
     `conn` must not be inside a transaction. The station id comes from the authenticated
     credential: the batch and every event in it must carry the same one. A batch sent ahead
-    (`after_seq`: the last sequence number of the batch sent before it) is applied only once
-    the station's events up to `after_seq` are stored; after `order_wait_s` without them it is
-    refused with OutOfOrder and nothing is written.
+    (`pacing.after_seq`: the last sequence number of the batch sent before it) is applied only
+    once the station's events up to there are stored; at `pacing.deadline` without them it is
+    refused with OutOfOrder and nothing is written. `pacing.queued` tells whether the batch had
+    to queue for admission.
     """
     sid = authenticated_station_id
     if batch.protocol_version not in ACCEPTED_VERSIONS:
@@ -137,8 +149,7 @@ def push(
         claimed = str(w.get("station_id", sid)) if isinstance(w, dict) else sid
         if claimed != sid:
             raise StationMismatch(sid, claimed)
-    order = None if after_seq is None else (after_seq, time.monotonic() + order_wait_s)
-    return _push_split(conn, sid, batch, admission, {}, order)
+    return _push_split(conn, sid, batch, admission, {}, pacing)
 
 
 class _DatabaseRefused(Exception):
@@ -151,13 +162,13 @@ class _DatabaseRefused(Exception):
 
 def _push_split(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
-    refused: dict[str, str], order: tuple[int, float] | None = None,
+    refused: dict[str, str], pacing: Pacing | None = None,
 ) -> PushReply:
     """Push a batch; if the database refuses it for its content, apply it in halves (each its
     own transaction, in sequence order) down to the one event it refuses, which is recorded as
     rejected: a batch always ends with a result for every event (docs/sync.md §5)."""
     try:
-        return _push_attempts(conn, sid, batch, admission, refused, order)
+        return _push_attempts(conn, sid, batch, admission, refused, pacing)
     except _DatabaseRefused as exc:
         if len(batch.events) <= 1:
             key = validate.event_key(batch.events[0]) if batch.events else None
@@ -179,12 +190,12 @@ _CONTENT_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.Program
 
 def _push_attempts(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
-    refused: dict[str, str], order: tuple[int, float] | None = None,
+    refused: dict[str, str], pacing: Pacing | None = None,
 ) -> PushReply:
     for attempt in range(MAX_ATTEMPTS):
         try:
             with conn.begin():
-                return _push_once(conn, sid, batch, admission, refused, order)
+                return _push_once(conn, sid, batch, admission, refused, pacing)
         except apply.RetryBatch:
             pass
         except (psycopg2.Error, sa_exc.DBAPIError) as exc:
@@ -219,6 +230,7 @@ _KEYED_PLANS = "SET LOCAL enable_seqscan = off"
 
 def _admitted_session(
     cur: Any, sid: str, admission: Admission | None, small: bool = False,
+    pacing: Pacing | None = None,
 ) -> tuple[StationRow, tuple[BagType, ...]]:
     """The batch's first round trip: keyed plans, an admission slot, the station's row locked,
     the bag types (each a round trip of its own before, and every one counts when 200
@@ -246,6 +258,8 @@ def _admitted_session(
             break
         cur.execute(f"SELECT pg_try_advisory_xact_lock({lock_class}, %s)", (slot,))
         admitted = bool(cur.fetchone()[0])
+    if not admitted and pacing is not None:
+        pacing.queued = True
     if not admitted and admission is not None and admission.wait_s > 0:
         # Wait in PostgreSQL's lock queue (first come, first served, across all workers and
         # machines) for a bounded time; the wait is the service's own session, so no client can
@@ -289,7 +303,7 @@ def _wait_in_order(cur: Any, sid: str, after_seq: int, deadline: float) -> None:
 
 def _push_once(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
-    refused: dict[str, str] | None = None, order: tuple[int, float] | None = None,
+    refused: dict[str, str] | None = None, pacing: Pacing | None = None,
 ) -> PushReply:
     # Reading and checking the events needs no slot: it is done before asking for one, so it
     # overlaps with another batch being written.
@@ -314,10 +328,10 @@ def _push_once(
             events.append(None)
             problems[i] = f"{type(exc).__name__}: {exc}"
     cur = raw_cursor(conn)
-    if order is not None:
-        _wait_in_order(cur, sid, *order)
+    if pacing is not None and pacing.after_seq is not None:
+        _wait_in_order(cur, sid, pacing.after_seq, pacing.deadline)
     small = admission is not None and len(batch.events) <= admission.express_max_events
-    st, types = _admitted_session(cur, sid, admission if batch.events else None, small)
+    st, types = _admitted_session(cur, sid, admission if batch.events else None, small, pacing)
     ids = [e.event_id for e in events if e] + [b[0] for i in problems if (b := _bad(batch.events[i]))]
     seqs = [e.seq for e in events if e] + [b[1] for i in problems if (b := _bad(batch.events[i]))]
     stored: dict[str, Any] = {}

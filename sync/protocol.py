@@ -29,6 +29,9 @@ CLOCK_SKEW_WARN_S = 300.0
 # sequence number of that previous batch. The centre applies it only once the station's events
 # up to there are stored, so batches are applied in sequence order (docs/sync.md, "Sending ahead").
 AFTER_SEQ_HEADER = "X-Tracetrack-After-Seq"
+# A push reply with this header set to "no": the batch found every admission slot taken, so
+# sending the next one ahead would only lengthen the centre's queue; the station stops doing so.
+SEND_AHEAD_HEADER = "X-Tracetrack-Send-Ahead"
 
 MENDABLE_REASONS = MENDABLE
 

@@ -31,6 +31,7 @@ from sync.errors import (
 from sync.protocol import (
     AFTER_SEQ_HEADER,
     PROTOCOL_VERSION,
+    SEND_AHEAD_HEADER,
     PullPage,
     PullRequest,
     PushBatch,
@@ -124,6 +125,9 @@ class HttpTransport:
     # The worker may send the next batch before this one's answer (docs/sync.md, "Sending
     # ahead"): the centre applies it only after the events up to `after_seq` are stored.
     pipelining = True
+    # False once the centre said it had to queue a batch (SEND_AHEAD_HEADER: "no"); the worker
+    # then sends one batch at a time on this connection
+    ahead_welcome = True
 
     def push(self, batch: PushBatch, *, after_seq: int | None = None) -> PushReply:
         headers = None if after_seq is None else {AFTER_SEQ_HEADER: str(after_seq)}
@@ -185,6 +189,8 @@ class HttpTransport:
     def _answer(self, resp: httpx.Response, parse: Callable[[dict[str, Any]], T]) -> T:
         obj = _json_of(resp)
         status = resp.status_code
+        if resp.headers.get(SEND_AHEAD_HEADER) == "no":
+            self.ahead_welcome = False
         if status == 200:
             if obj is None:
                 raise TransientError(_not_the_service(resp, self.url))

@@ -32,6 +32,7 @@ from station.store.local import LocalStore, iso, parse_iso, utcnow
 from station.store.schema import events, sync_issues
 from sync import align as align_mod
 from sync import pull as pull_mod
+from sync.centre_settings import CentreSettings
 from sync.errors import (
     Busy,
     OutOfOrder,
@@ -271,10 +272,12 @@ class SyncWorker:
             self._push_all(summary)
             if not self._stop.is_set() and self.pull_enabled:
                 self._set_state(SYNCING)
+                centre_settings = CentreSettings()  # settings set at the centre come last
                 summary.pulled = pull_mod.pull_all(
                     self._db(), self._transport, self._station_id, limit=self.pull_limit,
-                    should_stop=self._stop.is_set,
+                    should_stop=self._stop.is_set, on_page=centre_settings,
                 )
+                summary.notice = centre_settings.apply(self._db()) or summary.notice
             self.failures = 0
             self.next_delay_s = self.interval_s
             summary.state = ONLINE
@@ -348,7 +351,8 @@ class SyncWorker:
         next batch is read, encoded and sent while the centre applies the one before (one
         ahead; docs/sync.md, "Sending ahead"): the centre applies it only after that one, and
         replies are recorded in order. The first batch of a run goes alone, so a busy centre is
-        not sent two."""
+        not sent two; nor is one that said it had to queue a batch (the transport's
+        `ahead_welcome`)."""
         assert self._transport is not None
         transport = self._transport
         ahead_ok = bool(getattr(transport, "pipelining", False))
@@ -358,7 +362,8 @@ class SyncWorker:
         prev_done = 0.0
         try:
             while True:
-                depth = 2 if ahead_ok and last_reply is not None else 1
+                welcome = getattr(transport, "ahead_welcome", True)
+                depth = 2 if ahead_ok and welcome and last_reply is not None else 1
                 while len(inflight) < depth and not self._stop.is_set():
                     after = inflight[-1][0].seqs[-1] if inflight else None
                     batch = self._next_to_send(after)

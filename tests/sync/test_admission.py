@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from central.app import ADMISSION_LOCK
 from central.service import EXPRESS_OFFSET
 from sync.errors import Busy
-from tests.sync.conftest import Events, push_as
+from tests.sync.conftest import Events, batch, push_as
 from tests.sync.service_proc import CentralService
 from tests.sync.stationkit import until
 
@@ -83,9 +83,11 @@ def test_a_batch_waits_in_line_instead_of_being_sent_away(central_db, tmp_path) 
         _hold(conn, 0)
         out: dict = {}
 
+        transport = service.access("W1", token).transport()
+
         def push() -> None:
             try:
-                out["reply"] = push_as(service.access("W1", token), "W1", big)
+                out["reply"] = transport.push(batch("W1", big))
             except Exception as exc:  # noqa: BLE001 - reported below
                 out["error"] = exc
 
@@ -102,6 +104,16 @@ def test_a_batch_waits_in_line_instead_of_being_sent_away(central_db, tmp_path) 
         t.join(30)
         assert "error" not in out, out.get("error")
         assert sum(r.result == "applied" for r in out["reply"].results) == 60
+        # It had to queue: the centre tells the station not to send ahead (docs/sync.md §4a);
+        # a station whose batch found a slot free is not told so.
+        assert transport.ahead_welcome is False
+        transport.close()
+        other = service.access("W2", central_db.register("W2")).transport()
+        try:
+            other.push(batch("W2", [Events("W2").parent("SB00005")]))
+            assert other.ahead_welcome is True
+        finally:
+            other.close()
     finally:
         conn.rollback()
         conn.close()
