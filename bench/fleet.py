@@ -121,12 +121,13 @@ def _warm_imports() -> None:
 
 
 def run_station(base: str, access: tuple[str, str, str, float | None], ready: Any, start: Any,
-                out: Any, batch: int) -> None:
+                out: Any, batch: int, nice: int = 0) -> None:
     """One station process: wait for the start signal, drain with the real worker, report.
     `access` is ("service", service URL, token, _) or ("in-process", service role URL, _, wait)."""
     from sync.transport import HttpTransport
     from sync.worker import SyncWorker
 
+    os.nice(nice)
     store = LocalStore.open(resolve(base))
     sid = store.settings().station_id
     acks: list[float] = []
@@ -189,7 +190,7 @@ def run_station(base: str, access: tuple[str, str, str, float | None], ready: An
 
 
 def run_live(base: str, access: tuple[str, str, str, float | None], ready: Any, start: Any,
-             stop: Any, out: Any) -> None:
+             stop: Any, out: Any, nice: int = 0) -> None:
     """A station scanning live during the storm: one new scan a second, its worker woken by it
     (as the window wakes it), each scan timed from being stored at the station until the
     centre's answer marks it (the answer comes after the commit). Busy answers are waited out
@@ -197,6 +198,7 @@ def run_live(base: str, access: tuple[str, str, str, float | None], ready: Any, 
     from sync.transport import HttpTransport
     from sync.worker import SyncWorker
 
+    os.nice(nice)
     store = LocalStore.open(resolve(base))
     sid = store.settings().station_id
     _, url, token, _ = access
@@ -283,7 +285,8 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
         ready = ctx.Queue()
         out = ctx.Queue()
         procs = [ctx.Process(target=run_station,
-                             args=(str(b), acc, ready, start, out, args.batch), daemon=True)
+                             args=(str(b), acc, ready, start, out, args.batch,
+                                   args.station_nice), daemon=True)
                  for b, acc in zip(bases, accesses, strict=True)]
         stop = ctx.Event()
         live_out = ctx.Queue()
@@ -295,7 +298,7 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
                             (json.dumps("LIVE-1"),))
             procs.append(ctx.Process(target=run_live, args=(
                 str(live_base), ("service", serve.url, live_token, None), ready, start, stop,
-                live_out), daemon=True))
+                live_out, args.station_nice), daemon=True))
         for p in procs:
             p.start()
         for _ in procs:  # every station has its store open and waits for the start
@@ -390,6 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single-events", type=int, default=None, metavar="N",
                     help="first, one station alone drains N events the same way (default 2 000 "
                          "quick, 100 000 full): the rate the fleet's aggregate is compared with")
+    ap.add_argument("--station-nice", type=int, default=10, metavar="N",
+                    help="the station processes run at this niceness (default 10): they stand "
+                         "for separate computers, so they must not starve the centre's "
+                         "processes of the two cores they all share here; 0 to compare")
     ap.add_argument("--no-live", action="store_true",
                     help="without the live station scanning one code a second during the storm")
     ap.add_argument("--compare", action="store_true",
@@ -429,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": {"stations": stations, "events_per_station": events,
                  "conflict_share": CONFLICT_SHARE, "admission_slots": args.slots,
                  "batch": args.batch, "serve_workers": args.workers,
+                 "station_nice": args.station_nice,
                  "admission_wait_s": 2.0 if args.admission_wait is None else args.admission_wait,
                  "path": "SyncWorker + HttpTransport -> tracetrack-central serve"},
         "metrics": m,
