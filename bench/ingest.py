@@ -203,6 +203,7 @@ def _push_all(transport: Any, events: list[dict[str, Any]],
         reply = transport.push(b) if after is None else transport.push(b, after_seq=after)
         return reply, t1, time.perf_counter()
 
+    marks: list[tuple[int, float]] = []  # (events answered, when)
     pool = ThreadPoolExecutor(max_workers=2)
     inflight: list[tuple[int, PushBatch, Future[tuple[Any, float, float]]]] = []
     t0 = prev_done = time.perf_counter()
@@ -214,15 +215,34 @@ def _push_all(transport: Any, events: list[dict[str, Any]],
                 continue
             start, b, fut = inflight.pop(0)
             prev_done = _answered(b, fut, start, counts, acks, kept, keep_every, prev_done)
+            marks.append((start + len(b.events), prev_done))
         for start, b, fut in inflight:
             prev_done = _answered(b, fut, start, counts, acks, kept, keep_every, prev_done)
+            marks.append((start + len(b.events), prev_done))
     finally:
         pool.shutdown(wait=True)
     seconds = time.perf_counter() - t0
+    marks.insert(0, (0, t0))
     acks.sort()
     return {"seconds": seconds, "events_per_s": len(events) / seconds, **counts,
             "p95_ack_ms": acks[int(len(acks) * 0.95)] * 1000,
-            "p50_ack_ms": acks[len(acks) // 2] * 1000, "kept": kept, "sent_ahead": ahead}
+            "p50_ack_ms": acks[len(acks) // 2] * 1000, "kept": kept, "sent_ahead": ahead,
+            "rate_as_tables_grow": _rate_by_size(marks)}
+
+
+def _rate_by_size(marks: list[tuple[int, float]]) -> dict[str, float]:
+    """events/s over the last 10 % of the events before 100 000, 500 000 and 1 000 000 (and
+    the end), from (events stored, time) after each batch: how the rate falls as the centre's
+    tables grow in one run."""
+    out: dict[str, float] = {}
+    total = marks[-1][0]
+    for size in sorted({n for n in (100_000, 500_000, 1_000_000) if n <= total} | {total}):
+        lo = size - size // 10
+        a = next(m for m in marks if m[0] >= lo)
+        b = next(m for m in marks if m[0] >= size)
+        if b[0] > a[0] and b[1] > a[1]:
+            out[f"at_{size}"] = round((b[0] - a[0]) / (b[1] - a[1]), 1)
+    return out
 
 
 def _answered(b: PushBatch, fut: Any, start: int, counts: dict[str, int], acks: list[float],
@@ -627,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_ms_per_batch": ingest["cpu_ms_per_batch"],
             "in_process_cpu_ms_per_batch": inproc["cpu_ms_per_batch"],
             "codec_per_batch": codec,
+            "sent_ahead": ingest["sent_ahead"],
+            "rate_as_tables_grow": ingest["rate_as_tables_grow"],
+            "in_process_rate_as_tables_grow": inproc["rate_as_tables_grow"],
             "orm_events_per_s": round(orm["events_per_s"], 1),
             "copy_events_per_s": round(copy["events_per_s"], 1),
             "writes_only_events_per_s": round(writes["events_per_s"], 1),
