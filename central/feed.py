@@ -29,6 +29,8 @@ from typing import Any
 
 from central.apply import bag_type_of, load_bag_types
 from station.codes import BagType
+from sync.centre_settings import CENTRE_PREFIX
+from sync.centre_settings import EXTRA_KEY as SETTINGS_EXTRA_KEY
 from sync.protocol import PullPage, PullRequest
 
 PHASES = ("bag_type", "user", "bill", "bag", "link", "bill_bag")
@@ -270,12 +272,19 @@ def pull_page(cur: Any, station_id: str, area: str, scope: str, req: PullRequest
     parts = cursor.split(":")
     try:
         if parts[0] == "b" and len(parts) == 4 and parts[1] in PHASES:
-            return _bootstrap(reader, parts[1], int(parts[2]), parts[3], limit)
-        if parts[0] == "f" and len(parts) == 3:
-            return _feed(reader, parts[1], int(parts[2]), limit)
+            page = _bootstrap(reader, parts[1], int(parts[2]), parts[3], limit)
+        elif parts[0] == "f" and len(parts) == 3:
+            page = _feed(reader, parts[1], int(parts[2]), limit)
+        else:
+            raise ValueError(cursor)
     except ValueError as exc:
         raise BadCursor(f"Pull cursor {cursor!r} is not one this centre gave out") from exc
-    raise BadCursor(f"Pull cursor {cursor!r} is not one this centre gave out")
+    if page.done:  # the station settings set here (sync/centre_settings.py) come last
+        cur.execute("SELECT substr(key, %s), value FROM station_centre_settings "
+                    "WHERE starts_with(key, %s) ORDER BY key",
+                    (len(CENTRE_PREFIX) + 1, CENTRE_PREFIX))
+        page.extra[SETTINGS_EXTRA_KEY] = {str(k): str(v) for k, v in cur.fetchall()}
+    return page
 
 
 # Snapshot pages are windows of the key range (key > last AND key <= last + limit), not
