@@ -75,7 +75,6 @@ __all__ = ["MainWindow", "ScanRecord"]
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class _Screen:
     key: str
@@ -242,9 +241,10 @@ class MainWindow(QMainWindow):
 
     def open_bill(self, bill_id: str) -> bool:
         """Show the bill screen with this bill (a bill id scanned on the packing screen)."""
-        if not self.has_screen("bill") or not self.show_screen("bill"):
+        screen = self.screen_named("bill")
+        if not isinstance(screen, BillScreen) or not self.show_screen("bill"):
             return False
-        self.bill_screen.open_bill(bill_id)
+        screen.open_bill(bill_id)
         return True
 
     @property
