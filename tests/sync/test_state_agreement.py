@@ -253,8 +253,8 @@ class World:
         for i in range(N_STATIONS):
             station_id = f"PROP{n:03d}-{i}"
             shutil.copytree(template, base / station_id)
-            store = LocalStore.open(resolve(base / station_id), create=True)
-            store.init_station(station_id, "North", demo=True)
+            store = LocalStore.open(resolve(base / station_id))
+            store.save_settings(store.settings().replace(station_id=station_id))  # as renamed
             store.close()
             station = Station(base / station_id)
             self.stations.append(station)
@@ -305,10 +305,12 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def blank_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated store with no station set up (each example's stations are copies of it)."""
-    base = tmp_path_factory.mktemp("blank-station")
-    LocalStore.open(resolve(base), create=True).close()
+def demo_station(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo station (operators hashed once); each example's stations are renamed copies."""
+    base = tmp_path_factory.mktemp("demo-station")
+    store = LocalStore.open(resolve(base), create=True)
+    store.init_station("PROP-TEMPLATE", "North", demo=True)
+    store.close()
     return base
 
 
@@ -329,10 +331,10 @@ ORPHANS = (
 )
 
 
-def _check_world(ops: list[Op], central_db: Any, blank_store: Path,
+def _check_world(ops: list[Op], central_db: Any, demo_station: Path,
                  tolerate_orphans: bool = False) -> None:
     world = World(next(_example), Path(tempfile.mkdtemp(dir=central_db.log_dir.parent)),
-                  blank_store, central_db)
+                  demo_station, central_db)
     try:
         for op in ops:
             world.do(op)
@@ -364,9 +366,9 @@ def _check_world(ops: list[Op], central_db: Any, blank_store: Path,
           phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=_ops())
-def test_random_sequences_converge_to_the_centre(ops: list[Op], central_db, blank_store) -> None:
+def test_random_sequences_converge_to_the_centre(ops: list[Op], central_db, demo_station) -> None:
     # The known disagreement is checked on its own (CONFLICTS, xfail); everything else must match.
-    _check_world(ops, central_db, blank_store, tolerate_orphans=True)
+    _check_world(ops, central_db, demo_station, tolerate_orphans=True)
 
 
 # Hand-written conflicts that the generator may or may not reach within its bounded examples.
@@ -403,13 +405,13 @@ KNOWN_CONFLICTS = {"parent filled past capacity by two stations": ORPHANS}
                  if name in KNOWN_CONFLICTS else [])
     for name, ops in CONFLICTS.items()
 ])
-def test_conflicts_converge_to_the_centre(ops: list[Op], central_db, blank_store) -> None:
-    _check_world(ops, central_db, blank_store)
+def test_conflicts_converge_to_the_centre(ops: list[Op], central_db, demo_station) -> None:
+    _check_world(ops, central_db, demo_station)
 
 
-def test_the_orphan_tolerance_hides_nothing_else(central_db, blank_store) -> None:
+def test_the_orphan_tolerance_hides_nothing_else(central_db, demo_station) -> None:
     """The property test's tolerance drops only the orphan child bags: the capacity conflict
     agrees in every other field."""
     _check_world(CONFLICTS["parent filled past capacity by two stations"], central_db,
-                 blank_store, tolerate_orphans=True)
+                 demo_station, tolerate_orphans=True)
 
