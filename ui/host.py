@@ -6,12 +6,14 @@ may ask for (a read handed to the one read path, another screen, a bill opened, 
 What a screen tells the window (a scan's result, an operator logged in, settings saved) it
 tells by emitting its own Qt signals, which the window connects.
 
-`ui.main_window.MainWindow` implements this protocol; nothing here imports it.
+`ui.main_window.MainWindow` implements this protocol; nothing here imports it. The window asks
+a screen for what the protocols at the end name (`TakesReads`, `Guarded`, `ShownHook`,
+`ShowsMessages`), each only when the screen has it.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from PySide6.QtCore import QSettings, SignalInstance
 
@@ -85,3 +87,34 @@ class ScreenHost(Protocol):
 
     def notify(self, kind: str, text: str) -> None:
         """A message of the window itself, in the key bar on every screen."""
+
+
+# -- what the window asks of a screen (each part optional) -----------------------------------
+
+
+@runtime_checkable
+class TakesReads(Protocol):
+    """A screen that reads are routed to (ui/keys.py SCAN_ROUTES says which record them)."""
+
+    def handle_read(self, raw: str, source: str) -> None: ...
+
+
+@runtime_checkable
+class Guarded(Protocol):
+    """A screen not every operator may open."""
+
+    def allowed_for(self, operator: Operator) -> bool: ...
+
+
+@runtime_checkable
+class ShownHook(Protocol):
+    """A screen that refreshes or takes the keyboard each time it is shown."""
+
+    def on_shown(self) -> None: ...
+
+
+@runtime_checkable
+class ShowsMessages(Protocol):
+    """A screen with a place for the window's word (a scan refused there: scanning is paused)."""
+
+    def show_message(self, kind: str, text: str) -> None: ...

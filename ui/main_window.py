@@ -48,7 +48,7 @@ from station.store.local import LocalStore
 from sync.transport import Transport
 from ui.bill_screen import BillScreen
 from ui.camera_panel import CameraPanel, attach_camera_panel
-from ui.host import ScreenHost
+from ui.host import Guarded, ScreenHost, ShownHook, ShowsMessages, TakesReads
 from ui.key_bar import KeyBar
 from ui.keys import GLOBAL_KEYS, Route, key_named, paused_message, route_for
 from ui.login_screen import LoginScreen
@@ -236,8 +236,8 @@ class MainWindow(QMainWindow):
 
     def _reader(self, key: str) -> Callable[[str, str], None] | None:
         """The `handle_read(raw, source)` of screen `key`, if it takes reads."""
-        handle = getattr(self.screen_named(key), "handle_read", None)
-        return handle if callable(handle) else None
+        screen = self.screen_named(key)
+        return screen.handle_read if isinstance(screen, TakesReads) else None
 
     def open_bill(self, bill_id: str) -> bool:
         """Show the bill screen with this bill (a bill id scanned on the packing screen)."""
@@ -262,8 +262,9 @@ class MainWindow(QMainWindow):
             return False
         if key != "login" and self.operator is None:
             key, s = "login", self._screens["login"]
-        allowed = getattr(s.widget, "allowed_for", None)
-        if callable(allowed) and self.operator is not None and not allowed(self.operator):
+        widget = s.widget
+        if (isinstance(widget, Guarded) and self.operator is not None
+                and not widget.allowed_for(self.operator)):
             gk = next((k for k in GLOBAL_KEYS if k.screen == key), None)
             who = _WHO_MAY.get(gk.needs, "ask an admin") if gk and gk.needs else "ask an admin"
             self.notify("refused", f"{self.operator.username} ({self.operator.role}) may not "
@@ -277,9 +278,8 @@ class MainWindow(QMainWindow):
             self.key_bar.clear_notice()
         self.stack.setCurrentWidget(s.widget)
         self.key_bar.set_current(key)
-        on_shown = getattr(s.widget, "on_shown", None)
-        if callable(on_shown):
-            on_shown()
+        if isinstance(widget, ShownHook):
+            widget.on_shown()
         self.screen_changed.emit(key)
         return True
 
@@ -416,9 +416,9 @@ class MainWindow(QMainWindow):
     def _refuse_paused(self, raw: str, source: str, where: str) -> None:
         text = paused_message(escape_read(raw, 40), where)
         self.notify("refused", text)
-        say = getattr(self.stack.currentWidget(), "show_message", None)
-        if callable(say):
-            say("refused", text)
+        current = self.stack.currentWidget()
+        if isinstance(current, ShowsMessages):
+            current.show_message("refused", text)
         self.record_scan_result(ScanRecord(OpResult(Outcome.REFUSED, Reason.SCANNING_PAUSED,
                                                     text), raw, source))
 
