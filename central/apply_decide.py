@@ -63,6 +63,8 @@ class CentreResult:
     message: str | None
 
 
+# -- the facts the rules and the effects take, from the batch state -----------------------------
+
 
 def _parent_facts(state: BatchState, code: str) -> ParentFacts | None:
     b = state.bags.get(code)

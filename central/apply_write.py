@@ -20,6 +20,7 @@ from psycopg2.extras import execute_values
 
 from central.apply_decide import CentreResult, RetryBatch
 from central.apply_load import BatchState, _Bag, _Bill, bag_type_of
+from station.bills import BillParent, bill_figures
 from station.codes import BagType
 from station.events import Event
 
@@ -276,26 +277,35 @@ def copy_text(cur: Any, table: str, columns: tuple[str, ...], lines: list[str]) 
 
 
 def recount_bills(cur: Any, bill_ids: list[int], types: tuple[BagType, ...]) -> None:
-    """Set the bills' counters to what their lines and parents say (only where they differ)."""
+    """Set the bills' counters to what their lines and parents say (only where they differ).
+
+    Parents on the bill, their children and the expected kg are station.bills.bill_figures of
+    the bill's parents; the total weight is the sum of the parents' own weight_kg, as the
+    centre stores them (what invariant 6 compares it with), so it is summed here.
+    """
     cur.execute(
-        "SELECT b.id, b.linked_parent_count, b.total_child_bags, b.total_weight_kg, "
-        "b.expected_weight_kg FROM bill b WHERE b.id = ANY(%s)",
+        "SELECT b.id, b.parent_bag_count, b.linked_parent_count, b.total_child_bags, "
+        "b.total_weight_kg, b.expected_weight_kg FROM bill b WHERE b.id = ANY(%s)",
         (bill_ids,),
     )
-    current = {r[0]: r[1:] for r in cur.fetchall()}
-    totals: dict[int, list[float]] = {bid: [0, 0, 0.0, 0.0] for bid in current}
+    got = cur.fetchall()
+    current = {r[0]: r[2:] for r in got}
+    targets = {r[0]: int(r[1] or 0) for r in got}
+    parents: dict[int, list[BillParent]] = {bid: [] for bid in current}
+    weights: dict[int, float] = dict.fromkeys(current, 0.0)
     cur.execute(
         "SELECT bb.bill_id, p.qr_id, p.name, p.child_count, p.weight_kg FROM bill_bag bb "
         "JOIN bag p ON p.id = bb.bag_id WHERE bb.bill_id = ANY(%s)",
         (bill_ids,),
     )
     for bid, code, name, count, weight in cur.fetchall():
-        t = totals[bid]
         btype = bag_type_of(code, name, types)
-        t[0] += 1
-        t[1] += count
-        t[2] += weight
-        t[3] += btype.nominal_kg if btype else 0.0
+        parents[bid].append(BillParent(count, None, btype.nominal_kg if btype else None))
+        weights[bid] += weight
+    totals = {}
+    for bid, lines in parents.items():
+        f = bill_figures(targets[bid], lines)
+        totals[bid] = (f.linked, f.children, weights[bid], f.expected_kg)
     rows = []
     for bid, (n, children, kg, expected) in totals.items():
         cur_n, cur_c, cur_kg, cur_exp = current[bid]
