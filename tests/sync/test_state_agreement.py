@@ -224,19 +224,21 @@ def _ops() -> st.SearchStrategy[list[Op]]:
     parent = st.integers(0, 2)  # 0, 1: SB (capacity 30); 2: M444 (capacity 15)
     child = st.integers(0, 5)  # a small pool shared by the stations: conflicts
     bill = st.integers(0, 1)
-    one = st.one_of(
-        st.builds(lambda s, p, c: Op(s, "link", (p, c)), stn, parent, child),
+    link = st.builds(lambda s, p, c: Op(s, "link", (p, c)), stn, parent, child)
+    bill_add = st.builds(lambda s, b, p: Op(s, "bill_add", (b, p)), stn, bill, parent)
+    one = st.one_of(  # links and bill lines twice as likely: most other ops need them
+        link, link, bill_add,
         st.builds(lambda s, n: Op(s, "fill", (2, n)), stn, st.integers(6, 15)),
         st.builds(lambda s: Op(s, "undo"), stn),
         st.builds(lambda s, c: Op(s, "remove_child", (c,)), stn, child),
         st.builds(lambda s, b, t: Op(s, "create_bill", (b, t)), stn, bill, st.integers(1, 3)),
-        st.builds(lambda s, b, p: Op(s, "bill_add", (b, p)), stn, bill, parent),
+        bill_add,
         st.builds(lambda s, b, p: Op(s, "bill_remove", (b, p)), stn, bill, parent),
         st.builds(lambda s, b: Op(s, "close_bill", (b,)), stn, bill),
         st.builds(lambda s, b: Op(s, "reopen_bill", (b,)), stn, bill),
         st.builds(lambda s: Op(s, "sync"), stn),
     )
-    return st.lists(one, min_size=1, max_size=10)
+    return st.lists(one, min_size=3, max_size=10)
 
 
 class World:
@@ -280,7 +282,8 @@ class World:
             st_.run("biller", "remove_child", (self.children[a[0]],))
         elif op.kind == "create_bill":
             st_.run("biller", "create_bill", (self.bills[a[0]], a[1]))
-        elif op.kind == "bill_add":
+        elif op.kind == "bill_add":  # the bill is created here first when this station lacks it
+            st_.run("biller", "create_bill", (self.bills[a[0]], 2))
             st_.run("biller", "add_parent_to_bill", (self.bills[a[0]], self.parents[a[1]]))
         elif op.kind == "bill_remove":
             st_.run("biller", "remove_parent_from_bill", (self.bills[a[0]], self.parents[a[1]]))
