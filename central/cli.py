@@ -158,6 +158,42 @@ def cmd_stations(args: argparse.Namespace) -> int:
     return EXIT_ALERT if marked else 0
 
 
+def cmd_station_settings(args: argparse.Namespace) -> int:
+    """List or set the station settings the centre sets (sync/centre_settings.py): each value
+    is checked as the stations will check it, and one bad value means nothing is stored."""
+    from sync.centre_settings import CENTRE_PREFIX, centre_values
+
+    changes: dict[str, str] = {}
+    for item in args.assignments:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"station-settings takes NAME=VALUE, not {item!r}")
+        changes[name.strip()] = value
+    values = centre_values(changes, args.unset)
+    eng = _engine(args)
+    with eng.begin() as conn:
+        for name, text in values.items():
+            conn.exec_driver_sql(
+                "INSERT INTO station_centre_settings (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (CENTRE_PREFIX + name, text))
+        for name in args.unset:
+            conn.exec_driver_sql("DELETE FROM station_centre_settings WHERE key = %s",
+                                 (CENTRE_PREFIX + name,))
+        rows = conn.exec_driver_sql(
+            "SELECT substr(key, %s), value FROM station_centre_settings "
+            "WHERE starts_with(key, %s) ORDER BY key", (len(CENTRE_PREFIX) + 1, CENTRE_PREFIX),
+        ).all()
+    if args.json:
+        print(json.dumps({str(k): str(v) for k, v in rows}))
+    elif not rows:
+        print("The centre sets no station settings: each station keeps its own.")
+    else:
+        for k, v in rows:
+            print(f"{k} = {v}")
+    return 0
+
+
 def cmd_add_user(args: argparse.Namespace) -> int:
     from central.users import add_user
 
@@ -241,6 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-oldest", type=float, default=240, metavar="MIN",
                    help="mark a station whose oldest pending event is older (default 240 min)")
     p.set_defaults(func=cmd_stations)
+
+    p = sub.add_parser(
+        "station-settings", parents=[common],
+        help="list or set the station settings the centre sets (stations get them at their "
+             "next sync); NAME=VALUE ..., checked as stations check them: one bad value and "
+             "nothing is stored")
+    p.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
+    p.add_argument("--unset", action="append", default=[], metavar="NAME",
+                   help="stop setting NAME from the centre (stations keep their own)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_station_settings)
 
     p = sub.add_parser("add-user", parents=[common], help="add or update an operator (password: $TRACETRACK_PASSWORD)")
     p.add_argument("username")

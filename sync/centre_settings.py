@@ -7,17 +7,26 @@ pull (`PullPage.extra["settings"]`, central/feed.py) and go through the same
 value is refused with the message naming the setting and what it allows, reported as the run's
 notice (`SyncSummary.notice`, printed by `sync` and logged), and the station keeps its settings.
 The station's identity and its way to the centre are set at the station only.
+`tracetrack-central station-settings` sets them at the centre, checked the same way first.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from station.settings import SettingError, load_settings, save_settings, validate
+from station.settings import (
+    SettingError,
+    StationSettings,
+    load_settings,
+    save_settings,
+    spec,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +42,7 @@ def apply_from_centre(conn: Connection, incoming: Mapping[str, Any]) -> str | No
         return None
     current = load_settings(conn)
     try:
-        here = [name for name in incoming if name in STATION_ONLY]
-        if here:
-            raise SettingError("; ".join(
-                f"Setting {name}: set at the station only, not from the centre" for name in here))
+        _refuse_station_only(incoming)
         new = validate(current, incoming)
     except SettingError as exc:
         return f"Settings from the centre NOT applied: {exc.message}"
@@ -45,6 +51,28 @@ def apply_from_centre(conn: Connection, incoming: Mapping[str, Any]) -> str | No
         log.info("settings from the centre applied: %s", ", ".join(
             name for name in incoming if getattr(new, name) != getattr(current, name)))
     return None
+
+
+def _refuse_station_only(names: Iterable[str]) -> None:
+    here = [name for name in names if name in STATION_ONLY]
+    if here:
+        raise SettingError("; ".join(
+            f"Setting {name}: set at the station only, not from the centre" for name in here))
+
+
+def centre_values(changes: Mapping[str, Any], unset: Iterable[str] = ()) -> dict[str, str]:
+    """The texts the centre keeps for `changes` (by setting name), checked now exactly as the
+    stations will check them; SettingError naming every bad one (then nothing is kept).
+    `unset` names settings the centre stops setting (each must be a setting)."""
+    for name in unset:
+        spec(name)
+    _refuse_station_only(changes)
+    checked = validate(StationSettings(station_id="X", area="X"), changes)
+    out: dict[str, str] = {}
+    for name in changes:
+        value = getattr(checked, name)
+        out[name] = value if isinstance(value, str) else json.dumps(value)
+    return out
 
 
 class CentreSettings:

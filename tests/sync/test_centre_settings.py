@@ -66,3 +66,38 @@ def test_settings_from_the_centre_are_validated_all_or_nothing(central_db, tmp_p
     finally:
         worker.close()
         store.close()
+
+
+def test_the_centre_command_checks_as_the_station_does(central_db, tmp_path, capsys) -> None:  # noqa: ANN001
+    from central.cli import main as central_main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        rc = central_main(["station-settings", "--url", central_db.url, *args])
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    assert run() == (0, "The centre sets no station settings: each station keeps its own.\n", "")
+    assert run("scanner_max_gap_ms=50", "sound_muted=yes", "camera_resolution=640X480")[0] == 0
+    stored = "camera_resolution = 640x480\nscanner_max_gap_ms = 50\nsound_muted = true\n"
+    assert run() == (0, stored, "")
+    rc, _, err = run("idle_release_minutes=5", "scanner_max_gap_ms=500", "decoder_backend=opencv")
+    assert rc == 2
+    assert err == ("tracetrack-central: Setting scanner_max_gap_ms: 500 is outside 5-200; "
+                   "Setting decoder_backend: 'opencv' is not one of zxing or zbar\n")
+    rc, _, err = run("area=South")
+    assert rc == 2 and "Setting area: set at the station only, not from the centre" in err
+    assert run() == (0, stored, "")  # nothing of a refused set was stored
+
+    store = make_station(tmp_path, "D2")
+    worker = worker_for(store, central_db.add_station("D2"))
+    try:
+        assert worker.run_once().notice is None
+        s = store.settings()
+        assert (s.scanner_max_gap_ms, s.sound_muted, s.camera_resolution) == (50, True, "640x480")
+        assert run("--unset", "sound_muted")[0] == 0
+        assert run("--json")[1] == '{"camera_resolution": "640x480", "scanner_max_gap_ms": "50"}\n'
+        worker.run_once()
+        assert store.settings().sound_muted  # no longer set by the centre: the station keeps it
+    finally:
+        worker.close()
+        store.close()
