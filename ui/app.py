@@ -103,11 +103,13 @@ def run_window(paths: StationPaths, *, smoke_test: bool = False) -> int:
 
         probe = _FirstPaint(report)
         window.installEventFilter(probe)
-    window.show()
-    log.info("window shown: station %s, %s", window.settings.station_id, paths.data_dir)
     from ui.signals import SignalCloser
 
-    closer = SignalCloser(window.close)  # SIGTERM closes like the close button: ui.ini is saved
+    # Before the window shows (and says so in the log): a SIGTERM from then on closes it like
+    # the close button, and ui.ini is saved.
+    closer = SignalCloser(window.close)
+    window.show()
+    log.info("window shown: station %s, %s", window.settings.station_id, paths.data_dir)
     try:
         status = int(app.exec())
     finally:
