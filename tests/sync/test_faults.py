@@ -85,7 +85,7 @@ def test_connection_cuts_many_times_lose_and_double_nothing(central_db, tmp_path
     access = central_db.add_station("D1")
     store = make_station(tmp_path, "D1")
     total = _scan(store, parents=8, children=30)  # 248 events
-    rounds = 16
+    rounds = 12
     with TcpProxy(upstream_of(access)) as proxy:
         worker = worker_for(store, via_proxy(access, proxy), max_batch_events=5)
         try:

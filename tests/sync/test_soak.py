@@ -17,7 +17,7 @@ from bench.soak import FAULT_KINDS
 
 pytestmark = pytest.mark.central
 
-SECONDS = 40
+SECONDS = 30
 
 
 @pytest.mark.slow
