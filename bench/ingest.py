@@ -520,19 +520,29 @@ def run_copy(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
 # -- (c) the same writes, nothing decided -----------------------------------------------------------
 
 
+# Parts of the writes the anatomy run leaves out one at a time (--anatomy)
+WRITE_PARTS = ("link_fks", "feed", "scan", "event_log")
+
+
 def run_writes_only(url: str, events: list[dict[str, Any]], *,
-                    link_fks: bool = True) -> dict[str, Any]:
+                    link_fks: bool = True, without: str | None = None) -> dict[str, Any]:
     """The rows ingest writes, COPY'd into the real schema (indexes, foreign keys, feed
     triggers), one transaction per batch as ingest does, with nothing read, locked or decided:
-    the floor under any apply that keeps this schema and an event log."""
+    the floor under any apply that keeps this schema and an event log. `without` leaves one
+    part out (WRITE_PARTS), to measure what it costs."""
     from central.apply import EVENT_COLUMNS
 
+    if not link_fks:
+        without = "link_fks"
     eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
     central_db.migrate(eng)
     with eng.begin() as conn:
-        if not link_fks:  # only to measure what the two per-row key checks of a link cost
+        if without == "link_fks":  # only to measure what the two per-row key checks cost
             conn.exec_driver_sql("ALTER TABLE link DROP CONSTRAINT link_parent_bag_id_fkey, "
                                  "DROP CONSTRAINT link_child_bag_id_fkey")
+        if without == "feed":  # the change-feed triggers on the web tables
+            for table in ("bag", "link", "scan", "bill", "bill_bag"):
+                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         conn.exec_driver_sql("INSERT INTO station_stations (station_id, area, role_name) "
                              "VALUES (%s, %s, 'bench_writes')", (STATION, AREA))
         next_id = int(conn.exec_driver_sql("SELECT nextval('bag_id_seq')").scalar() or 1)
@@ -570,7 +580,8 @@ def run_writes_only(url: str, events: list[dict[str, Any]], *,
                 ("scan", '"timestamp", parent_bag_id, child_bag_id', scans),
                 ("station_events", ", ".join(EVENT_COLUMNS), log_rows),
             ):
-                if rows:
+                if rows and not (without == "scan" and table == "scan") and not (
+                        without == "event_log" and table == "station_events"):
                     cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN", io.StringIO("".join(rows)))
             raw.commit()
     finally:
@@ -584,6 +595,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--events", type=int)
+    ap.add_argument("--anatomy", action="store_true",
+                    help="also the writes-only floor without each part in turn (link keys, "
+                         "feed triggers, scan rows, event log): what each costs per event")
     ap.add_argument("--link-fk-cost", action="store_true",
                     help="also run (c) without link's foreign keys (what their checks cost)")
     args = ap.parse_args(argv)
@@ -614,6 +628,15 @@ def main(argv: list[str] | None = None) -> int:
             log("the same writes, link without its foreign keys")
             no_fk = run_writes_only(fresh_db(admin, "tt_bench_writes_nofk"), events, link_fks=False)
             log(f"  {no_fk['events_per_s']:.0f} events/s")
+        anatomy: dict[str, float] = {}
+        if args.anatomy:
+            for part in WRITE_PARTS:
+                log(f"the same writes without {part}")
+                r = run_writes_only(fresh_db(admin, f"tt_bench_writes_no_{part}"), events,
+                                    without=part)
+                # microseconds per event that part costs (floor minus floor without it)
+                anatomy[part] = round(1e6 * (writes["seconds"] - r["seconds"]) / n, 1)
+                log(f"  {r['events_per_s']:.0f} events/s: {part} costs {anatomy[part]} us/event")
         log("COPY into an unindexed table")
         copy = run_copy(fresh_db(admin, "tt_bench_copy"), events)
         log(f"  {copy['events_per_s']:.0f} events/s")
@@ -655,6 +678,8 @@ def main(argv: list[str] | None = None) -> int:
             "writes_only_events_per_s": round(writes["events_per_s"], 1),
             **({"writes_only_without_link_fks_events_per_s": round(no_fk["events_per_s"], 1)}
                if no_fk else {}),
+            **({"writes_only_us_per_event": round(1e6 * writes["seconds"] / n, 1),
+                "writes_only_part_us_per_event": anatomy} if anatomy else {}),
         },
         "ratios": {
             "vs_in_process": round(ingest["events_per_s"] / inproc["events_per_s"], 3),
