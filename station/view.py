@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection
 
@@ -127,8 +127,7 @@ _PARENT_COUNTS_SQL = (
 )
 
 
-@dataclass(frozen=True)
-class ParentCounts:
+class ParentCounts(NamedTuple):
     """A bag's facts for the effects of a link or an unlink, counted from its links."""
 
     kind: str
@@ -137,7 +136,13 @@ class ParentCounts:
 
 
 def read_parent_counts(conn: Connection, code: str) -> ParentCounts | None:
-    row = _one(conn, _PARENT_COUNTS_SQL, {"p": code})
+    # Every link and unlink reads this: straight through the driver's connection (inside the
+    # same transaction), as SQLAlchemy's per-statement work costs several times the query here.
+    # A read only: a store error from it is a sqlite3 error, which station.store.db translates
+    # as it does SQLAlchemy's.
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    row = raw.execute(_PARENT_COUNTS_SQL, {"p": code}).fetchone()
     if row is None:
         return None
     return ParentCounts(row[0], ParentFacts(code, int(row[1]), int(row[3])), float(row[2]))
