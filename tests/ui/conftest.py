@@ -81,6 +81,31 @@ def scan_keys(
         qtbot.waitUntil(lambda: window.reads_handled > before, timeout=5000)
 
 
+def post_scanner_bursts(*codes: str, gap_ms: int = 100) -> None:
+    """USB scanner bursts as the window system hands them over: each key press and release
+    stamped with the time it was pressed, 5 ms apart, then Return, `gap_ms` between two codes;
+    all of them queued at once to the widget with the focus, as when they arrive while the GUI
+    thread is busy (showing a screen for the first time, say). QTest's keys carry no timestamp,
+    so the scanner input times them as they are handled and a busy moment splits a burst,
+    which a real scanner's stamped keys never do."""
+    import time
+
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent
+
+    target = focus_widget()
+    stamp = int(time.monotonic() * 1000)
+    for code in codes:
+        keys = [(Qt.Key(ord(ch.upper())), ch) for ch in code] + [(Qt.Key.Key_Return, "\r")]
+        for key, text in keys:
+            for etype in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+                event = QKeyEvent(etype, key, Qt.KeyboardModifier.NoModifier, text)
+                event.setTimestamp(stamp)
+                QApplication.postEvent(target, event)
+            stamp += 5
+        stamp += gap_ms
+
+
 def log_in(window, qtbot, user: str = "dispatcher", password: str = "demo") -> None:  # noqa: ANN001
     login = window.login_screen
     qtbot.waitUntil(lambda: login.user_edit.hasFocus(), timeout=3000)

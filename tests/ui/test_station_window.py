@@ -11,7 +11,7 @@ from PySide6.QtTest import QTest
 from station.scanner import TEST_CODE
 from station.service import StationService
 from station.store.schema import sync_issues, sync_state
-from tests.ui.conftest import focus_widget, log_in, scan_keys, type_slowly
+from tests.ui.conftest import focus_widget, log_in, post_scanner_bursts, scan_keys, type_slowly
 
 
 def _events(store) -> list[dict]:  # noqa: ANN001
@@ -335,9 +335,15 @@ def test_bill_scan_opens_the_bill_screen_and_following_reads_go_there(window, qt
 
     bill_screen = window.bill_screen
     window.station_screen.children_list.setFocus()
-    scan_keys(window, qtbot, "B-17", wait=False)
-    scan_keys(window, qtbot, "SB00060", wait=False)  # arrives before the switch happened
-    qtbot.waitUntil(lambda: bill_screen.parents_model.ids == ["SB00060"], timeout=5000)
+    # SB00060 arrives before the switch happened (both bursts are queued at once).
+    post_scanner_bursts("B-17", "SB00060")
+    def loaded() -> None:  # a timeout says what showed
+        assert bill_screen.parents_model.ids == ["SB00060"], (
+            window.current_screen_key, bill_screen.bill_id, bill_screen.feedback.text(),
+            [(r.raw, r.source, r.message) for r in bill_screen.scan_log.records],
+            window.station_screen.banner.text(), window.reads_handled)
+
+    qtbot.waitUntil(loaded, timeout=5000)
     assert bill_screen.bill_id == "B-17"
     assert [r.raw for r in bill_screen.scan_log.records] == ["SB00060"]
     assert window.current_screen_key == "bill"
