@@ -173,6 +173,7 @@ class SyncWorker:
         self._thread: threading.Thread | None = None
         self._transport: Transport | None = None
         self._conn: Connection | None = None
+        self._read_conn: Connection | None = None
         self._station_id = store.settings().station_id
         self._factory_lock = threading.Lock()
         self._new_factory: Callable[[], Transport] | None = None
@@ -244,6 +245,9 @@ class SyncWorker:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._read_conn is not None:
+            self._read_conn.close()
+            self._read_conn = None
 
     def close(self) -> None:
         """Release the connections after run_once() was used without the thread."""
@@ -255,6 +259,14 @@ class SyncWorker:
         if self._conn is None:
             self._conn = self.store.connect(write=True)
         return self._conn
+
+    def _reader(self) -> Connection:
+        """A connection for reads only (a plain BEGIN): in WAL mode it never holds the write lock,
+        so reading the next batch (500 rows and a count over the whole queue) never makes the
+        operator's scans wait, however fast the drain goes."""
+        if self._read_conn is None:
+            self._read_conn = self.store.connect()
+        return self._read_conn
 
     def run_once(self) -> SyncSummary:
         """Push everything pending, check convergence, pull; never raises for centre trouble."""
@@ -482,7 +494,7 @@ class SyncWorker:
     def next_batch(self, after_seq: int | None = None) -> Batch | None:
         """The oldest pending events (after `after_seq`, those of a batch still in flight),
         bounded by count and bytes, in sequence order."""
-        conn = self._db()
+        conn = self._reader()
         pending = events.c.sync_state == SyncState.PENDING.value
         after = pending if after_seq is None else pending & (events.c.seq > after_seq)
         with conn.begin():
@@ -645,7 +657,7 @@ class SyncWorker:
     # -- state for the status bar ----------------------------------------------------------------
 
     def _pending_count(self) -> int:
-        conn = self._db()
+        conn = self._reader()
         with conn.begin():
             return int(conn.execute(
                 select(func.count()).select_from(events).where(
