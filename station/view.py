@@ -239,9 +239,8 @@ def write_effects(
           {"p": parent, "b": bill, "t": at, "op": operator})
     b = eff.bill
     if b is not None and not eff.created and b.status is not None:
-        if b.sets_reason and b.status == "completed":
-            # The reason is kept beside a closed bill; reopening leaves the old one, which is
-            # shown only while the bill is closed (the next close sets it again).
+        if b.sets_reason:
+            # Closing sets the reason kept beside the bill, reopening clears it (as at the centre).
             x("UPDATE bills SET status = :s, closed_reason = :r, updated_at = :t "
               "WHERE bill_id = :b", {"s": b.status, "r": b.closed_reason, "t": when,
                                      "b": b.bill_id})

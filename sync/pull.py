@@ -463,6 +463,8 @@ def correct_rejected(conn: Connection, ev: Event, reason: str | None) -> None:
         eff = link_effects(conn, undo, ev.child, ev.parent, ev.parent if own else None,
                            parents_only=True)
         write_effects(conn, eff, _now(conn))
+        if own:
+            _drop_own_child_bag(conn, ev)
     elif undo is EventType.CHILD_LINKED and ev.child and ev.parent:
         # The centre kept the link (e.g. the parent is on a closed bill): show it again.
         if link_of(conn, ev.child) is None and _exists(conn, ev.child) and _exists(conn, ev.parent):
@@ -491,6 +493,23 @@ def correct_rejected(conn: Connection, ev: Event, reason: str | None) -> None:
         if not used:
             conn.execute(delete(bill_lines).where(bill_lines.c.parent_code == ev.parent))
             conn.execute(delete(bags).where(and_(bags.c.code == ev.parent, bags.c.kind == "parent")))
+
+
+def _drop_own_child_bag(conn: Connection, ev: Event) -> None:
+    """The child bag a rejected link made here goes with it, as the centre never made it: only
+    when this event created it (its time and operator), it is in no parent now, and no other
+    event of this station names it. A bag the centre sent keeps its own creation time."""
+    if link_of(conn, ev.child or "") is not None:
+        return
+    others = conn.execute(
+        select(func.count()).select_from(events).where(
+            events.c.child_code == ev.child, events.c.seq != ev.seq)
+    ).scalar_one()
+    if others:
+        return
+    conn.execute(delete(bags).where(
+        bags.c.code == ev.child, bags.c.kind == "child",
+        bags.c.created_at == ev.device_time, bags.c.created_by == ev.operator))
 
 
 def _exists(conn: Connection, code: str) -> bool:

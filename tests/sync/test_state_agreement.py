@@ -161,13 +161,7 @@ def _correct_rejections(store: LocalStore, rejected: dict[str, str | None]) -> N
 
 
 # Known disagreements, one case each (strict: the test fails once the two sides agree).
-KNOWN: dict[str, str] = {
-    "admin reopens": (
-        "a reopened bill keeps its closed-short reason at the station (station.view.apply_event, "
-        "bill_reopened, leaves bills.closed_reason) while the centre clears it (central/apply.py "
-        "sets closed_reason None); the station only agrees after the next pull"
-    ),
-}
+KNOWN: dict[str, str] = {}  # rule cases where station and centre are known to differ
 
 
 def _case_params() -> list[Any]:
@@ -317,25 +311,7 @@ def demo_station(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
-def without_orphans(station: Snapshot, centre: Snapshot) -> Snapshot:
-    """The station's snapshot less the known disagreement of ORPHANS: child bags in no parent
-    that only the station has (created by a link the centre then rejected)."""
-    linked = set(station["links"])
-    bags = {code: b for code, b in station["bags"].items()
-            if code in centre["bags"] or b["kind"] != "child" or code in linked}
-    return {**station, "bags": bags}
-
-
-ORPHANS = (
-    "a link the centre rejects (parent_full, child_on_other_parent) leaves its new child bag at "
-    "the station: sync.pull.correct_rejected deletes the link but not the child row that "
-    "station.view.apply_event created with it, and the centre, which never created that bag, "
-    "has nothing to send in the feed; the station keeps a free child bag the centre does not have"
-)
-
-
-def _check_world(ops: list[Op], central_db: Any, demo_station: Path,
-                 tolerate_orphans: bool = False) -> None:
+def _check_world(ops: list[Op], central_db: Any, demo_station: Path) -> None:
     world = World(next(_example), Path(tempfile.mkdtemp(dir=central_db.log_dir.parent)),
                   demo_station, central_db)
     try:
@@ -355,8 +331,6 @@ def _check_world(ops: list[Op], central_db: Any, demo_station: Path,
                 pending.close()
             assert left == 0
             mine = station_snapshot(station.store, world.codes, set(world.bills))
-            if tolerate_orphans:
-                mine = without_orphans(mine, centre)
             assert_same_state(mine, centre, f"at station {i} after its pull (ops {ops})")
     finally:
         world.close()
@@ -370,8 +344,7 @@ def _check_world(ops: list[Op], central_db: Any, demo_station: Path,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=_ops())
 def test_random_sequences_converge_to_the_centre(ops: list[Op], central_db, demo_station) -> None:
-    # The known disagreement is checked on its own (CONFLICTS, xfail); everything else must match.
-    _check_world(ops, central_db, demo_station, tolerate_orphans=True)
+    _check_world(ops, central_db, demo_station)
 
 
 # Hand-written conflicts that the generator may or may not reach within its bounded examples.
@@ -400,7 +373,7 @@ CONFLICTS: dict[str, list[Op]] = {
 
 
 # Exactly the cases that show a known disagreement (strict: they fail once it is fixed).
-KNOWN_CONFLICTS = {"parent filled past capacity by two stations": ORPHANS}
+KNOWN_CONFLICTS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("ops", [
@@ -410,11 +383,3 @@ KNOWN_CONFLICTS = {"parent filled past capacity by two stations": ORPHANS}
 ])
 def test_conflicts_converge_to_the_centre(ops: list[Op], central_db, demo_station) -> None:
     _check_world(ops, central_db, demo_station)
-
-
-def test_the_orphan_tolerance_hides_nothing_else(central_db, demo_station) -> None:
-    """The property test's tolerance drops only the orphan child bags: the capacity conflict
-    agrees in every other field."""
-    _check_world(CONFLICTS["parent filled past capacity by two stations"], central_db,
-                 demo_station, tolerate_orphans=True)
-
