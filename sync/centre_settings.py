@@ -81,6 +81,7 @@ class CentreSettings:
 
     def __init__(self) -> None:
         self.settings: dict[str, Any] | None = None
+        self.changed = False  # set by apply: the station's settings are not what they were
 
     def __call__(self, page: Any) -> None:
         if page.done and EXTRA_KEY in page.extra:
@@ -90,7 +91,9 @@ class CentreSettings:
         if not self.settings:
             return None
         with conn.begin():
+            before = load_settings(conn)
             problem = apply_from_centre(conn, self.settings)
+            self.changed = problem is None and load_settings(conn) != before
         if problem:
             log.warning("%s", problem)
         return problem

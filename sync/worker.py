@@ -92,6 +92,7 @@ class SyncSummary:
     converged: bool | None = None
     clock_skew_s: float | None = None
     notice: str | None = None  # something the operator should know (e.g. a renumbered store)
+    settings_changed: bool = False  # the pull brought settings from the centre, now applied
     ack_ms: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -290,6 +291,7 @@ class SyncWorker:
                     should_stop=self._stop.is_set, on_page=centre_settings,
                 )
                 summary.notice = centre_settings.apply(self._db()) or summary.notice
+                summary.settings_changed = centre_settings.changed
             self.failures = 0
             self.next_delay_s = self.interval_s
             summary.state = ONLINE

@@ -515,6 +515,7 @@ class MainWindow(QMainWindow):
         screen = SyncIssuesScreen(host, bridge)
         screen.settings_saved.connect(self.apply_settings)
         screen.acknowledged.connect(self._on_sync_issues_acknowledged)
+        bridge.settings_from_centre.connect(self.apply_settings)
         self.add_screen("sync_issues", "Sync issues", screen, "F8")
         self.sync_bridge = bridge
         self.sync_issues_screen = screen

@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from station.service import StationService
+from station.settings import StationSettings
 from sync.cli import transport_factory
 from sync.transport import Transport
 from sync.worker import CLOCK_SKEW_WARN_S, SyncListener, SyncStatus, SyncSummary, SyncWorker
@@ -38,6 +39,7 @@ class SyncBridge(QObject):
     sync_state_changed = Signal(object)  # SyncStatus
     sync_run_finished = Signal(object)  # SyncSummary
     issues_changed = Signal()  # new rejections arrived (the sync issues screen reloads)
+    settings_from_centre = Signal(object)  # StationSettings the centre set, now in the store
 
     def __init__(self, host: ScreenHost, status_panel: StationStatusBar | None = None,
                  transport_factory: Callable[[], Transport] | None = None,
@@ -117,10 +119,12 @@ class SyncBridge(QObject):
         self.last_summary = summary
         if summary.rejected:
             self.issues_changed.emit()
-        if summary.pulled:
-            # Bag types or settings may have come with the pull: the window's service re-reads.
+        if summary.pulled or summary.settings_changed:
+            # Bag types or settings may have come with the pull: the window's service re-reads,
+            # and settings the centre changed take effect in the window at once.
+            done = self.settings_from_centre.emit if summary.settings_changed else None
             try:
-                self.host.task_runner.submit(_reload_service)
+                self.host.task_runner.submit(_reload_service, done)
             except RuntimeError:
                 pass  # the window is closing
         panel = self.status_panel
@@ -173,7 +177,8 @@ def _unfreeze_heap(bridge: SyncBridge) -> None:
         _frozen_by = None
 
 
-def _reload_service(service: StationService) -> None:
+def _reload_service(service: StationService) -> StationSettings:
     service.reload()
     if service.conn.in_transaction():
         service.conn.rollback()
+    return service.store.settings()

@@ -261,3 +261,35 @@ def test_connect_that_cannot_work_says_why_and_keeps_nothing(
         assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 0
     finally:
         bridge.stop()
+
+
+def test_settings_set_at_the_centre_take_effect_in_the_running_window(
+    window, qtbot, central_db  # noqa: F811
+) -> None:
+    """Settings the centre sets come with a pull and apply in the window at once (sounds,
+    scanner timing), without a restart; the station's store holds them too."""
+    from tests.sync.stationkit import central_exec
+
+    def centre_sets(**values: str) -> None:
+        for name, value in values.items():
+            central_exec(central_db.url,
+                         "INSERT INTO station_centre_settings (key, value) VALUES (%s, %s) "
+                         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                         f"station.{name}", value)
+
+    assert window.settings.sound_muted is False and window.sounds.muted is False
+    centre_sets(sound_muted="yes", scanner_max_gap_ms="50")
+    url = central_db.add_station("T1")
+    bridge = window.attach_sync(lambda: url.transport(), interval_s=30)
+    try:
+        qtbot.waitUntil(lambda: window.settings.sound_muted is True, timeout=20000)
+        assert window.sounds.muted is True
+        assert window.scanner_input.detector.max_gap_ms == 50
+        assert window.store.settings().scanner_max_gap_ms == 50
+        centre_sets(sound_muted="no", scanner_max_gap_ms="40")
+        assert bridge.worker is not None
+        bridge.worker.wake()
+        qtbot.waitUntil(lambda: window.settings.scanner_max_gap_ms == 40, timeout=20000)
+        assert window.sounds.muted is False and window.scanner_input.detector.max_gap_ms == 40
+    finally:
+        bridge.stop()
