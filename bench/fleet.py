@@ -267,7 +267,7 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
             live_token = register(conn, "LIVE-1", AREA) if live else ""
         role_url = service_url(url)
         if path == "service":
-            extra = ("--slots", str(args.slots))
+            extra = ("--slots", str(args.slots), "--queue", str(args.queue))
             if wait is not None:
                 extra += ("--admission-wait", str(wait))
             serve = Serve(role_url, workers=args.workers, extra=extra).start()
@@ -393,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single-events", type=int, default=None, metavar="N",
                     help="first, one station alone drains N events the same way (default 2 000 "
                          "quick, 100 000 full): the rate the fleet's aggregate is compared with")
+    ap.add_argument("--queue", type=int, default=24, metavar="N",
+                    help="serve --queue: pushes one worker takes in at once (default 24)")
     ap.add_argument("--station-nice", type=int, default=10, metavar="N",
                     help="the station processes run at this niceness (default 10): they stand "
                          "for separate computers, so they must not starve the centre's "

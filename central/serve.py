@@ -46,6 +46,9 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="a batch of at most this many events counts as fresh scans (default 25)")
     p.add_argument("--max-body", type=int, default=4 * 1024 * 1024, metavar="BYTES",
                    help="largest request body accepted (default 4 MiB)")
+    p.add_argument("--queue", type=int, default=24, metavar="N",
+                   help="pushes one worker takes in at once, each queue (catch-up, fresh "
+                   "scans); beyond it 503 at once (default 24)")
     p.add_argument("--body-timeout", type=float, default=10.0, metavar="S",
                    help="a request body must arrive within this (default 10 s)")
     p.add_argument("--data-dir", help=f"embedded PostgreSQL's folder (default ${DATA_ENV} or the "
@@ -137,7 +140,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_schema(url)
     config = ServiceConfig(
         url=url, slots=args.slots, admission_wait_s=args.admission_wait,
-        order_wait_s=args.order_wait,
+        order_wait_s=args.order_wait, queue_per_worker=args.queue,
         express_slots=args.express_slots, express_max_events=args.express_max,
         max_body_bytes=args.max_body, body_timeout_s=args.body_timeout,
     )
