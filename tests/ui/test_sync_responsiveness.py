@@ -17,7 +17,7 @@ from station import APP_VERSION, PROTOCOL_VERSION
 from station.events import uuid7
 from tests.sync.conftest import _central_template, central_db, central_url  # noqa: F401
 from tests.sync.stationkit import local_rows
-from tests.ui.conftest import log_in
+from tests.ui.conftest import log_in, post_scanner_bursts
 
 BACKLOG = 100_000
 TICK_MS = 10
@@ -72,29 +72,6 @@ def _insert_backlog(store, station_id: str, n: int) -> None:  # noqa: ANN001
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     finally:
         db.close()
-
-
-def _scanner_burst(code: str) -> None:
-    """A USB scanner's burst as the window system hands it over: each key press and release
-    stamped with the time it was pressed, 5 ms apart, then Return; all of them queued at once,
-    as when they arrive while the GUI thread is busy for a moment. (QTest's key events carry no
-    timestamp, so the scanner input times them as they are handled: with the sync worker's
-    threads in this same process taking turns on the GIL, a 30 ms pause between two synthetic
-    keys split a burst, something a real scanner's stamped keys never do.)"""
-    from PySide6.QtCore import QEvent, Qt
-    from PySide6.QtGui import QKeyEvent
-    from PySide6.QtWidgets import QApplication
-
-    target = QApplication.focusWidget()
-    assert target is not None, "no widget has focus"
-    stamp = int(time.monotonic() * 1000)
-    keys = [(Qt.Key(ord(ch.upper())), ch) for ch in code] + [(Qt.Key.Key_Return, "\r")]
-    for key, text in keys:
-        for etype in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
-            event = QKeyEvent(etype, key, Qt.KeyboardModifier.NoModifier, text)
-            event.setTimestamp(stamp)
-            QApplication.postEvent(target, event)
-        stamp += 5
 
 
 def _pending(label_text: str) -> int | None:
@@ -166,7 +143,7 @@ def test_window_stays_responsive_while_a_100k_backlog_drains(
             for code in burst:
                 shown = screen.results_shown
                 t_scan = time.perf_counter()
-                _scanner_burst(code)
+                post_scanner_bursts(code)  # stamped keys, as a real scanner's
 
                 def painted(s: int = shown, c: str = code) -> None:  # a timeout says what showed
                     assert screen.results_shown > s and c in screen.banner.text(), (
