@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import random
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -58,6 +59,7 @@ log = logging.getLogger("tracetrack.central")
 
 CONFIG_ENV = "TRACETRACK_SERVE_CONFIG"  # JSON of ServiceConfig, for uvicorn's worker processes
 ADMISSION_LOCK = 0x7474  # advisory lock class of the admission slots ("tt")
+CONTENDED_S = 2.0  # after a push was turned away busy, replies say "don't send ahead" this long
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class Centre:
                             f"{config.idle_in_transaction_ms}"),
             },
         )
+        self.contended_until = 0.0  # monotonic; see note_contended
         self.admission = (service.Admission(config.slots, ADMISSION_LOCK, config.busy_retry_s,
                                             config.admission_wait_s, config.express_slots,
                                             config.express_max_events)
@@ -180,14 +183,34 @@ class Centre:
             return who
         return self._with_connection(run)
 
-    def push(self, who: StationIdentity, batch: PushBatch,
-             after_seq: int | None = None) -> tuple[dict[str, Any], bool]:
-        """The reply, and whether the batch had to queue for admission."""
+    def push(self, who: StationIdentity, body: bytes, after_seq: int | None = None,
+             small: bool = False) -> tuple[dict[str, Any], bool]:
+        """Read one push body and apply it: the reply, and whether the station should stop
+        sending ahead (the batch had to queue for admission, or another push found the centre
+        full a moment ago). With no line to wait in (admission wait 0) a batch that would be
+        turned away anyway is turned away before its events are decoded and checked."""
+        a = self.admission
+        if a is not None and a.wait_s <= 0 and after_seq is None and not self._with_connection(
+                lambda conn: service.slot_free(conn, a, small)):
+            self.note_contended()
+            raise Busy(random.uniform(0.5, 1.5) * a.busy_retry_s,
+                       "The centre is busy with other stations' batches: retrying shortly")
+        batch = _push_batch(body)
         wait = self.config.order_wait_s or self.config.admission_wait_s + 2.0
         pacing = service.Pacing(after_seq, time.monotonic() + wait)
-        reply = self._with_connection(
-            lambda conn: service.push(conn, who.station_id, batch, self.admission, pacing))
-        return reply.to_json(), pacing.queued
+        try:
+            reply = self._with_connection(
+                lambda conn: service.push(conn, who.station_id, batch, a, pacing))
+        except Busy:
+            self.note_contended()
+            raise
+        return reply.to_json(), pacing.queued or time.monotonic() < self.contended_until
+
+    def note_contended(self) -> None:
+        """A push was turned away busy (every slot taken, or this worker's queue full): for the
+        next CONTENDED_S, replies ask stations not to send ahead (in a storm a batch sent ahead
+        only adds to the pushes being turned away; docs/sync.md §4a)."""
+        self.contended_until = time.monotonic() + CONTENDED_S
 
     def pull(self, who: StationIdentity, request: PullRequest) -> dict[str, Any]:
         return self._with_connection(
@@ -262,8 +285,7 @@ async def _read_body(request: Request, config: ServiceConfig) -> bytes:
     return out
 
 
-async def _json_body(request: Request, config: ServiceConfig) -> dict[str, Any]:
-    body = await _read_body(request, config)
+def _json_object(body: bytes) -> dict[str, Any]:
     try:
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -271,6 +293,25 @@ async def _json_body(request: Request, config: ServiceConfig) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise ApiError(400, "bad_request", "The request body must be a JSON object")
     return obj
+
+
+async def _json_body(request: Request, config: ServiceConfig) -> dict[str, Any]:
+    return _json_object(await _read_body(request, config))
+
+
+def _push_batch(body: bytes) -> PushBatch:
+    """A push body as the protocol's batch, or 400 naming what is wrong with it."""
+    obj = _json_object(body)
+    problem = validate.check_batch(obj)
+    if problem is not None:
+        raise ApiError(400, "bad_request", f"Not a push batch: {problem[1]}", field=problem[0])
+    if not isinstance(obj.get("events", []), list):
+        raise ApiError(400, "bad_request", "Not a push batch: events must be a list")
+    try:
+        return PushBatch.from_json(obj)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise ApiError(400, "bad_request",
+                       f"Not a push batch: {type(exc).__name__}: {exc}") from None
 
 
 def _token(request: Request) -> str:
@@ -313,28 +354,23 @@ class Service:
     async def push(self, request: Request) -> Response:
         who = await self.who(request)
         after_seq = _after_seq(request)
-        obj = await _json_body(request, self.config)
-        problem = validate.check_batch(obj)
-        if problem is not None:
-            raise ApiError(400, "bad_request", f"Not a push batch: {problem[1]}", field=problem[0])
-        try:
-            batch = PushBatch.from_json(obj)
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise ApiError(400, "bad_request", f"Not a push batch: {type(exc).__name__}: {exc}") from None
-        if not isinstance(obj.get("events", []), list):
-            raise ApiError(400, "bad_request", "Not a push batch: events must be a list")
+        body = await _read_body(request, self.config)
         # Catch-up batches and fresh scans queue apart, so a full queue of the first never
-        # turns the second away.
-        small = len(batch.events) <= self.config.express_max_events
+        # turns the second away. (Counted on the bytes, before decoding: a wrong count only
+        # picks the queue; admission itself counts the decoded events.)
+        small = body.count(b'"event_id"') <= self.config.express_max_events
         queue = "small" if small else "large"
         if self.waiting[queue] >= self.config.queue_per_worker:
+            self.centre.note_contended()
             raise _busy(self.config.busy_retry_s, "The centre has a full queue of batches: "
                         "retrying shortly")
         self.waiting[queue] += 1
         try:
-            reply, queued = await run_in_threadpool(self.centre.push, who, batch, after_seq)
-            # Every slot was taken: sending ahead would only lengthen the queue (§4a).
-            return JSONResponse(reply, headers={SEND_AHEAD_HEADER: "no"} if queued else None)
+            reply, no_ahead = await run_in_threadpool(self.centre.push, who, body, after_seq,
+                                                      small)
+            # Slots all taken, or stations being turned away: sending ahead would only add to
+            # the queue (§4a).
+            return JSONResponse(reply, headers={SEND_AHEAD_HEADER: "no"} if no_ahead else None)
         finally:
             self.waiting[queue] -= 1
 

@@ -282,23 +282,78 @@ def _admitted_session(
     return StationRow(r[1], r[2], r[3], int(r[4]), int(r[5]), r[6], r[7]), types
 
 
+def slot_free(conn: Connection, admission: Admission, small: bool) -> bool:
+    """Whether an admission slot (an express one too for a `small` batch) is free right now:
+    taken and let go in one short transaction. The service asks this before reading a batch
+    when it would turn the batch away at once anyway (no line to wait in), so a storm's
+    refused pushes cost a round trip, not the decoding and checking of their events."""
+    slots = list(range(admission.slots))
+    if small:
+        slots += [EXPRESS_OFFSET + k for k in range(admission.express_slots)]
+    try:
+        free = conn.exec_driver_sql(
+            "SELECT EXISTS (SELECT 1 FROM unnest(%s::int[]) k "
+            "WHERE pg_try_advisory_xact_lock(%s, k))", (slots, admission.lock_class)).scalar()
+    finally:
+        conn.rollback()
+    return bool(free)
+
+
+# A batch sent ahead whose predecessor is nowhere in sight (not being applied, not stored) for
+# this long is answered OutOfOrder at once: the predecessor was refused (busy) or lost, so
+# waiting the whole order wait would only hold a connection and a thread for nothing.
+ORDER_ABSENT_S = 1.0
+
+
 def _wait_in_order(cur: Any, sid: str, after_seq: int, deadline: float) -> None:
     """Until the station's events up to `after_seq` are stored (the batch sent before this one
-    committed), or OutOfOrder at `deadline`. Polls one keyed row, holding no lock and no slot:
-    the batch ahead is being applied meanwhile, usually for a few tens of milliseconds."""
+    committed), or OutOfOrder at `deadline`. While the batch before is being applied it holds
+    the station's row: this waits on that row lock (no polling, no slot; the lock is taken in a
+    savepoint and let go at once, so the batch before is never held up by this one). When the
+    batch before is not there at all for ORDER_ABSENT_S (refused busy, or not arrived), OutOfOrder
+    comes early."""
     delay = 0.002
+    absent_since: float | None = None
     while True:
         cur.execute("SELECT high_seq FROM station_stations WHERE station_id = %s", (sid,))
         row = cur.fetchone()
         if row is None or int(row[0]) >= after_seq:
             return
-        left = deadline - time.monotonic()
+        now = time.monotonic()
+        left = deadline - now
+        if absent_since is not None and now - absent_since >= ORDER_ABSENT_S:
+            left = 0.0
         if left <= 0:
             raise OutOfOrder(f"Station {sid}'s batch up to sequence {after_seq} had not reached "
                              "the centre when the batch sent after it did: both are sent again, "
                              "in order")
-        time.sleep(min(delay, left))
+        if _applying(cur, sid, left):
+            absent_since = None  # it was being applied, and is done now: look again at once
+            continue
+        if absent_since is None:
+            absent_since = time.monotonic()
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 1.5, 0.02)
+
+
+def _applying(cur: Any, sid: str, wait_s: float) -> bool:
+    """Whether a batch of the station was being applied (it holds the station's row); if so,
+    wait (at most `wait_s`) until it is done. Any lock taken here is let go before returning."""
+    probe = "SELECT 1 FROM station_stations WHERE station_id = %s FOR KEY SHARE"
+    cur.execute("SAVEPOINT in_order")
+    try:
+        try:
+            cur.execute(probe + " NOWAIT", (sid,))
+            return False
+        except psycopg2.errors.LockNotAvailable:
+            cur.execute("ROLLBACK TO SAVEPOINT in_order")
+        try:
+            cur.execute(f"SET LOCAL lock_timeout = {max(1, int(wait_s * 1000))}; {probe}", (sid,))
+        except psycopg2.errors.LockNotAvailable:
+            pass
+        return True
+    finally:
+        cur.execute("ROLLBACK TO SAVEPOINT in_order; RELEASE SAVEPOINT in_order")
 
 
 def _push_once(

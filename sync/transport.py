@@ -125,8 +125,9 @@ class HttpTransport:
     # The worker may send the next batch before this one's answer (docs/sync.md, "Sending
     # ahead"): the centre applies it only after the events up to `after_seq` are stored.
     pipelining = True
-    # False once the centre said it had to queue a batch (SEND_AHEAD_HEADER: "no"); the worker
-    # then sends one batch at a time on this connection
+    # False while the centre's latest push reply says it is contended (SEND_AHEAD_HEADER: "no":
+    # a batch had to queue, or stations are being turned away); the worker then sends one
+    # batch at a time
     ahead_welcome = True
 
     def push(self, batch: PushBatch, *, after_seq: int | None = None) -> PushReply:
@@ -189,8 +190,9 @@ class HttpTransport:
     def _answer(self, resp: httpx.Response, parse: Callable[[dict[str, Any]], T]) -> T:
         obj = _json_of(resp)
         status = resp.status_code
-        if resp.headers.get(SEND_AHEAD_HEADER) == "no":
-            self.ahead_welcome = False
+        if status == 200 and resp.request.url.path.endswith("/v1/push"):
+            # each push reply says whether sending ahead is welcome now (a storm passes)
+            self.ahead_welcome = resp.headers.get(SEND_AHEAD_HEADER) != "no"
         if status == 200:
             if obj is None:
                 raise TransientError(_not_the_service(resp, self.url))

@@ -5,16 +5,17 @@ lane that keeps a live station's fresh scans from waiting behind catch-up batche
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
 
 from central.app import ADMISSION_LOCK
 from central.service import EXPRESS_OFFSET
-from sync.errors import Busy
+from sync.errors import Busy, OutOfOrder
 from tests.sync.conftest import Events, batch, push_as
 from tests.sync.service_proc import CentralService
-from tests.sync.stationkit import until
+from tests.sync.stationkit import central_scalar, until
 
 pytestmark = pytest.mark.central
 
@@ -119,3 +120,51 @@ def test_a_batch_waits_in_line_instead_of_being_sent_away(central_db, tmp_path) 
         conn.close()
         eng.dispose()
         service.stop()
+
+
+def test_while_stations_are_turned_away_replies_ask_not_to_send_ahead(central_db, slow_line,
+                                                                      qtbot) -> None:
+    """A storm: a batch turned away busy makes the next replies say "don't send ahead" (a batch
+    sent ahead would only add to the pushes turned away); once no one has been turned away for a
+    while, they welcome it again, and the station's transport follows the latest reply."""
+    service, conn = slow_line
+    big, _ = _batches("T1")
+    _hold(conn, 0)
+    with pytest.raises(Busy):
+        push_as(service.access("T1", central_db.register("T1")), "T1", big)
+    _release(conn, 0)
+    calm = service.access("T2", central_db.register("T2")).transport()
+    ev = Events("T2")
+    try:
+        calm.push(batch("T2", [ev.parent("SB00001")]))
+        assert calm.ahead_welcome is False
+        n = [1]
+
+        def welcome_again() -> bool:
+            n[0] += 1
+            calm.push(batch("T2", [ev.link("SB00001", f"T2C{n[0]:03d}")]))
+            return calm.ahead_welcome
+
+        qtbot.waitUntil(welcome_again, timeout=15_000)
+    finally:
+        calm.close()
+
+
+def test_a_batch_sent_ahead_of_one_turned_away_is_answered_at_once(central_db) -> None:
+    """The batch before it was refused (so it never holds the station's row and never lands):
+    the one sent ahead is answered out_of_order after about a second with nothing written,
+    instead of holding a service thread for the whole order wait."""
+    central_db.service(extra=("--order-wait", "30"))
+    access = central_db.add_station("T3")
+    ev = Events("T3", start_seq=61)
+    transport = access.transport()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(OutOfOrder):
+            transport.push(batch("T3", [ev.parent("SB00004")]), after_seq=60)
+        waited = time.monotonic() - t0
+    finally:
+        transport.close()
+    assert waited < 15, waited  # not the 30 s order wait
+    assert central_scalar(central_db, "SELECT count(*) FROM station_events "
+                          "WHERE station_id = 'T3'") == 0

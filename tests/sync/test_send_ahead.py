@@ -20,14 +20,14 @@ from tests.sync.stationkit import central_scalar, local_rows, login, make_statio
 
 pytestmark = pytest.mark.central
 
-def _waiting_in_order(central_db) -> bool:
-    """A service session is between polls of the station's high-water mark (it is waiting)."""
+def _waiting_on_row(central_db) -> bool:
+    """A service session waits for the station's row (held by a batch being applied)."""
     eng = central_db.engine(poolclass=sa.pool.NullPool)
     try:
         with eng.connect() as conn:
             return bool(conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' "
-                "AND position('SELECT high_seq FROM station_stations' in query) = 1").scalar())
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND position('FOR KEY SHARE' in query) > 0").scalar())
     finally:
         eng.dispose()
 
@@ -40,16 +40,28 @@ def test_a_batch_that_arrives_first_waits_for_the_one_before_it(central_db, qtbo
     # C00003 to a parent the centre does not know yet would create it differently.
     second = [ev.unlink("SB00001", "C00001"), ev.link("SB00001", "C00003")]
     transport = access.transport()
-    pool = ThreadPoolExecutor(max_workers=1)
+    other = access.transport()
+    pool = ThreadPoolExecutor(max_workers=2)
+    # The station's row held, as a batch being applied holds it: the batch sent ahead waits on
+    # it (without polling) instead of giving up on a predecessor that is not there.
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    holder = eng.connect()
     try:
+        holder.exec_driver_sql("SELECT 1 FROM station_stations WHERE station_id = 'A1' "
+                               "FOR UPDATE")
         ahead = pool.submit(transport.push, batch("A1", second), after_seq=3)
-        qtbot.waitUntil(lambda: _waiting_in_order(central_db), timeout=10_000)
-        assert not ahead.done()
-        reply1 = transport.push(batch("A1", first))
+        qtbot.waitUntil(lambda: _waiting_on_row(central_db), timeout=10_000)
+        before = pool.submit(other.push, batch("A1", first))
+        holder.rollback()  # the predecessor arrives after the batch sent ahead of it
+        reply1 = before.result(timeout=30)
         reply2 = ahead.result(timeout=30)
     finally:
+        holder.rollback()
+        holder.close()
+        eng.dispose()
         pool.shutdown(wait=True)
         transport.close()
+        other.close()
     assert [r.result for r in reply1.results] == ["applied"] * 3
     assert [(r.seq, r.result) for r in reply2.results] == [(4, "applied"), (5, "applied")]
     assert reply2.high_seq == 5 and reply2.station_count == 5
