@@ -138,8 +138,11 @@ def run_station(base: str, access: tuple[str, str, str, float | None], ready: An
             from bench.ingest import InProcess
 
             return InProcess(url, sid, admission_wait_s=wait)
-        return HttpTransport(url, token, station_id=sid)
+        t = HttpTransport(url, token, station_id=sid)
+        t.timing_log = server  # where the centre spent each batch's time (Server-Timing)
+        return t
 
+    server: list[dict[str, float]] = []
     # Connected before the start, as a station that is up and waiting for the network would
     # be: the figures are batch round trips, not process start-up or the first connection.
     transport = new_transport()
@@ -185,7 +188,7 @@ def run_station(base: str, access: tuple[str, str, str, float | None], ready: An
         issues = conn.exec_driver_sql("SELECT count(*) FROM sync_issues").scalar()
         conn.rollback()
     store.close()
-    out.put({"station": sid, "acks": acks, "drain_s": drain, "pending": pending,
+    out.put({"station": sid, "acks": acks, "server": server, "drain_s": drain, "pending": pending,
              "states": states, "issues": issues, "error_texts": errors[:3], **totals})
 
 
@@ -356,8 +359,18 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
                  "fresh_scan_p95_s": round(lat[min(len(lat) - 1, int(len(lat) * 0.95))], 3)
                  if lat else None,
                  "fresh_scan_max_s": round(lat[-1], 3) if lat else None}
+    # Through the service: the centre's own share of each acknowledged batch (Server-Timing),
+    # p50 / p95 per part over all batches; the rest of an acknowledgement is the station's
+    # encoding and decoding and the HTTP round trip.
+    server: dict[str, Any] = {}
+    timings = [t for r in results for t in r.get("server", [])]
+    for part in (timings[0] if timings else {}):
+        v = sorted(t.get(part, 0.0) for t in timings)
+        server[f"server_{part}_p50_ms"] = round(v[len(v) // 2], 1)
+        server[f"server_{part}_p95_ms"] = round(v[min(len(v) - 1, int(len(v) * 0.95))], 1)
     return {
         **fresh,
+        **server,
         "stations": stations,
         "events": total,
         "p50_ack_ms": round(pct(0.50), 1),

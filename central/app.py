@@ -135,6 +135,24 @@ def api_error_for(exc: SyncError) -> ApiError:
     return ApiError(400, "refused", exc.message)
 
 
+@dataclass
+class Pushed:
+    """A push applied: the reply; whether the station should stop sending ahead (the batch had
+    to queue for admission, or another push was turned away busy a moment ago); when the
+    work on it began on a thread, and how long each part took (s), for Server-Timing."""
+
+    reply: dict[str, Any]
+    no_ahead: bool
+    started: float
+    parts: dict[str, float]
+
+
+def server_timing(parts: dict[str, float]) -> str:
+    """The Server-Timing header of a push reply (durations in ms): where the centre spent
+    the time of a batch, so a slow acknowledgement can be told apart from a slow link."""
+    return ", ".join(f"{name};dur={secs * 1000:.1f}" for name, secs in parts.items())
+
+
 class Centre:
     """The service's database side: one engine (the service role), the admission settings."""
 
@@ -184,11 +202,11 @@ class Centre:
         return self._with_connection(run)
 
     def push(self, who: StationIdentity, body: bytes, after_seq: int | None = None,
-             small: bool = False) -> tuple[dict[str, Any], bool]:
-        """Read one push body and apply it: the reply, and whether the station should stop
-        sending ahead (the batch had to queue for admission, or another push found the centre
-        full a moment ago). With no line to wait in (admission wait 0) a batch that would be
-        turned away anyway is turned away before its events are decoded and checked."""
+             small: bool = False) -> Pushed:
+        """Read one push body and apply it. With no line to wait in (admission wait 0) a batch
+        that would be turned away anyway is turned away before its events are decoded and
+        checked."""
+        started = time.perf_counter()
         a = self.admission
         if a is not None and a.wait_s <= 0 and after_seq is None and not self._with_connection(
                 lambda conn: service.slot_free(conn, a, small)):
@@ -196,6 +214,7 @@ class Centre:
             raise Busy(random.uniform(0.5, 1.5) * a.busy_retry_s,
                        "The centre is busy with other stations' batches: retrying shortly")
         batch = _push_batch(body)
+        parsed = time.perf_counter()
         wait = self.config.order_wait_s or self.config.admission_wait_s + 2.0
         pacing = service.Pacing(after_seq, time.monotonic() + wait)
         try:
@@ -204,7 +223,12 @@ class Centre:
         except Busy:
             self.note_contended()
             raise
-        return reply.to_json(), pacing.queued or time.monotonic() < self.contended_until
+        done = time.perf_counter()
+        ordered = pacing.ordered_at or parsed
+        admitted = pacing.admitted_at or ordered
+        return Pushed(reply.to_json(), pacing.queued or time.monotonic() < self.contended_until,
+                      started, {"check": parsed - started, "order": ordered - parsed,
+                                "admission": admitted - ordered, "apply": done - admitted})
 
     def note_contended(self) -> None:
         """A push was turned away busy (every slot taken, or this worker's queue full): for the
@@ -352,9 +376,12 @@ class Service:
         return who
 
     async def push(self, request: Request) -> Response:
+        t0 = time.perf_counter()
         who = await self.who(request)
+        t1 = time.perf_counter()
         after_seq = _after_seq(request)
         body = await _read_body(request, self.config)
+        t2 = time.perf_counter()
         # Catch-up batches and fresh scans queue apart, so a full queue of the first never
         # turns the second away. (Counted on the bytes, before decoding: a wrong count only
         # picks the queue; admission itself counts the decoded events.)
@@ -366,13 +393,17 @@ class Service:
                         "retrying shortly")
         self.waiting[queue] += 1
         try:
-            reply, no_ahead = await run_in_threadpool(self.centre.push, who, body, after_seq,
-                                                      small)
-            # Slots all taken, or stations being turned away: sending ahead would only add to
-            # the queue (§4a).
-            return JSONResponse(reply, headers={SEND_AHEAD_HEADER: "no"} if no_ahead else None)
+            pushed = await run_in_threadpool(self.centre.push, who, body, after_seq, small)
         finally:
             self.waiting[queue] -= 1
+        headers = {"Server-Timing": server_timing(
+            {"identify": t1 - t0, "read": t2 - t1, "thread": pushed.started - t2, **pushed.parts,
+             "total": time.perf_counter() - t0})}
+        if pushed.no_ahead:
+            # Slots all taken, or stations being turned away: sending ahead would only add to
+            # the queue (§4a).
+            headers[SEND_AHEAD_HEADER] = "no"
+        return JSONResponse(pushed.reply, headers=headers)
 
     async def pull(self, request: Request) -> Response:
         who = await self.who(request)

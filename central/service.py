@@ -122,6 +122,10 @@ class Pacing:
     after_seq: int | None = None
     deadline: float = 0.0
     queued: bool = False
+    # perf_counter() when the batch was in order (its events checked, the one before stored)
+    # and when it got its slot: the service's Server-Timing parts
+    ordered_at: float = 0.0
+    admitted_at: float = 0.0
 
 
 EXPRESS_OFFSET = 1000  # express slot k is advisory lock (lock_class, EXPRESS_OFFSET + k)
@@ -386,7 +390,11 @@ def _push_once(
     if pacing is not None and pacing.after_seq is not None:
         _wait_in_order(cur, sid, pacing.after_seq, pacing.deadline)
     small = admission is not None and len(batch.events) <= admission.express_max_events
+    if pacing is not None:
+        pacing.ordered_at = time.perf_counter()
     st, types = _admitted_session(cur, sid, admission if batch.events else None, small, pacing)
+    if pacing is not None:
+        pacing.admitted_at = time.perf_counter()
     ids = [e.event_id for e in events if e] + [b[0] for i in problems if (b := _bad(batch.events[i]))]
     seqs = [e.seq for e in events if e] + [b[1] for i in problems if (b := _bad(batch.events[i]))]
     stored: dict[str, Any] = {}

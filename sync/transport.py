@@ -129,6 +129,10 @@ class HttpTransport:
     # a batch had to queue, or stations are being turned away); the worker then sends one
     # batch at a time
     ahead_welcome = True
+    # Where the centre spent the last push's time (ms per part, from its Server-Timing header),
+    # and, when a list is set here (benchmarks), every push's
+    last_server_timing: dict[str, float] = {}  # noqa: RUF012 - replaced, never mutated
+    timing_log: list[dict[str, float]] | None = None
 
     def push(self, batch: PushBatch, *, after_seq: int | None = None) -> PushReply:
         headers = None if after_seq is None else {AFTER_SEQ_HEADER: str(after_seq)}
@@ -193,6 +197,9 @@ class HttpTransport:
         if status == 200 and resp.request.url.path.endswith("/v1/push"):
             # each push reply says whether sending ahead is welcome now (a storm passes)
             self.ahead_welcome = resp.headers.get(SEND_AHEAD_HEADER) != "no"
+            self.last_server_timing = server_timing(resp.headers.get("server-timing", ""))
+            if self.timing_log is not None:
+                self.timing_log.append(self.last_server_timing)
         if status == 200:
             if obj is None:
                 raise TransientError(_not_the_service(resp, self.url))
@@ -266,6 +273,22 @@ def _not_the_service(resp: httpx.Response, url: str) -> str:
         hint = ": a proxy in front of the centre could not reach the sync service"
     return (f"The address {url} answered with something other than the sync service ({what}, "
             f"{kind}){hint}. Nothing was marked sent: the events stay queued.")
+
+
+def server_timing(header: str) -> dict[str, float]:
+    """A Server-Timing header as {name: milliseconds}; parts without a readable dur are left
+    out (the header only informs, it never decides anything)."""
+    out: dict[str, float] = {}
+    for part in header.split(","):
+        name, _, params = part.strip().partition(";")
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "dur" and name:
+                try:
+                    out[name] = float(value)
+                except ValueError:
+                    pass
+    return out
 
 
 def _short(text: str) -> str:
