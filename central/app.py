@@ -194,25 +194,33 @@ class Centre:
                 raise mapped or TransientError(str(exc.orig)) from exc
             raise
 
-    def identify(self, token: str) -> StationIdentity | None:
-        def run(conn: sa.Connection) -> StationIdentity | None:
-            who = identify(conn, token)
-            conn.rollback()
-            return who
+    def identify(self, token: str, probe_small: bool | None = None,
+                 ) -> tuple[StationIdentity | None, bool]:
+        """The station a token belongs to; with `probe_small` set (a push that would be turned
+        away at once if no slot is free), also whether a slot is free now (else True): one
+        connection and one thread for both, as in a storm most pushes end right here."""
+        def run(conn: sa.Connection) -> tuple[StationIdentity | None, bool]:
+            try:
+                who = identify(conn, token)
+                a = self.admission
+                if who is None or who.revoked or probe_small is None or a is None:
+                    return who, True
+                return who, service.slot_free(conn, a, probe_small)
+            finally:
+                conn.rollback()
         return self._with_connection(run)
 
-    def push(self, who: StationIdentity, body: bytes, after_seq: int | None = None,
-             small: bool = False) -> Pushed:
-        """Read one push body and apply it. With no line to wait in (admission wait 0) a batch
-        that would be turned away anyway is turned away before its events are decoded and
-        checked."""
+    def turned_away(self) -> Busy:
+        """The busy answer for a push that finds every slot taken."""
+        self.note_contended()
+        retry = self.admission.busy_retry_s if self.admission else self.config.busy_retry_s
+        return Busy(random.uniform(0.5, 1.5) * retry,
+                    "The centre is busy with other stations' batches: retrying shortly")
+
+    def push(self, who: StationIdentity, body: bytes, after_seq: int | None = None) -> Pushed:
+        """Read one push body and apply it."""
         started = time.perf_counter()
         a = self.admission
-        if a is not None and a.wait_s <= 0 and after_seq is None and not self._with_connection(
-                lambda conn: service.slot_free(conn, a, small)):
-            self.note_contended()
-            raise Busy(random.uniform(0.5, 1.5) * a.busy_retry_s,
-                       "The centre is busy with other stations' batches: retrying shortly")
         batch = _push_batch(body)
         parsed = time.perf_counter()
         wait = self.config.order_wait_s or self.config.admission_wait_s + 2.0
@@ -361,8 +369,14 @@ class Service:
         self.waiting = {"small": 0, "large": 0}  # pushes in this worker (event loop only)
 
     async def who(self, request: Request) -> StationIdentity:
+        return (await self._identify(request))[0]
+
+    async def _identify(self, request: Request, probe_small: bool | None = None,
+                        ) -> tuple[StationIdentity, bool]:
+        """The station of the request's token (401/403 otherwise), and whether an admission
+        slot is free (asked only with `probe_small` set)."""
         token = _token(request)
-        who = await run_in_threadpool(self.centre.identify, token)
+        who, free = await run_in_threadpool(self.centre.identify, token, probe_small)
         if who is None:
             raise ApiError(401, "token_unknown",
                            "The centre does not know this station token (mistyped, or replaced "
@@ -373,31 +387,41 @@ class Service:
                            f"Station {who.station_id} is revoked at the centre: ask the central "
                            "administrator. Its scans stay queued at the station.",
                            station=who.station_id)
-        return who
+        return who, free
 
     async def push(self, request: Request) -> Response:
         t0 = time.perf_counter()
-        who = await self.who(request)
-        t1 = time.perf_counter()
         after_seq = _after_seq(request)
         body = await _read_body(request, self.config)
-        t2 = time.perf_counter()
         # Catch-up batches and fresh scans queue apart, so a full queue of the first never
         # turns the second away. (Counted on the bytes, before decoding: a wrong count only
         # picks the queue; admission itself counts the decoded events.)
         small = body.count(b'"event_id"') <= self.config.express_max_events
         queue = "small" if small else "large"
+        a = self.centre.admission
+        # With no line to wait in (admission wait 0) a push that finds every slot taken is
+        # turned away at once; in a storm that is most pushes, so it is found out as cheaply as
+        # can be: here when this worker's own pushes hold every slot of the lane, else with the
+        # token's look-up. Its events are then never decoded or checked.
+        probe = a is not None and a.wait_s <= 0 and after_seq is None
+        lane = (a.slots + (a.express_slots if small else 0)) if a is not None else 0
+        if probe and self.waiting[queue] >= lane:
+            raise self.centre.turned_away()
         if self.waiting[queue] >= self.config.queue_per_worker:
             self.centre.note_contended()
             raise _busy(self.config.busy_retry_s, "The centre has a full queue of batches: "
                         "retrying shortly")
         self.waiting[queue] += 1
         try:
-            pushed = await run_in_threadpool(self.centre.push, who, body, after_seq, small)
+            who, free = await self._identify(request, small if probe else None)
+            t1 = time.perf_counter()
+            if not free:
+                raise self.centre.turned_away()
+            pushed = await run_in_threadpool(self.centre.push, who, body, after_seq)
         finally:
             self.waiting[queue] -= 1
         headers = {"Server-Timing": server_timing(
-            {"identify": t1 - t0, "read": t2 - t1, "thread": pushed.started - t2, **pushed.parts,
+            {"receive": t1 - t0, "thread": pushed.started - t1, **pushed.parts,
              "total": time.perf_counter() - t0})}
         if pushed.no_ahead:
             # Slots all taken, or stations being turned away: sending ahead would only add to

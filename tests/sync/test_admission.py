@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -168,3 +169,34 @@ def test_a_batch_sent_ahead_of_one_turned_away_is_answered_at_once(central_db) -
     assert waited < 15, waited  # not the 30 s order wait
     assert central_scalar(central_db, "SELECT count(*) FROM station_events "
                           "WHERE station_id = 'T3'") == 0
+
+
+def test_with_no_line_a_push_is_turned_away_before_its_events_are_read(central_db,
+                                                                       tmp_path) -> None:
+    """No admission wait: a push finding every slot taken gets 503 before its body is decoded
+    (in a storm most pushes end there, so they must cost little); the same body with a slot
+    free is read, and refused for what it is."""
+    service = CentralService(central_db.service_url(), tmp_path / "noline",
+                             extra=("--admission-wait", "0"))
+    service.start()
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    conn = eng.connect()
+    token = central_db.register("N1")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    not_json = b'{"station_id": "N1", "events": [' + b'{"event_id": "x"},' * 40 + b' oops'
+    try:
+        _hold(conn, 0)
+        r = httpx.post(service.url + "/v1/push", content=not_json, headers=headers)
+        assert r.status_code == 503 and r.json()["error"] == "busy", r.text
+        assert int(r.headers["Retry-After"]) >= 1
+        _release(conn, 0)
+        r = httpx.post(service.url + "/v1/push", content=not_json, headers=headers)
+        assert r.status_code == 400 and r.json()["error"] == "bad_json", r.text
+        # and a real batch goes through once the slot is free
+        reply = push_as(service.access("N1", token), "N1", [Events("N1").parent("SB00001")])
+        assert reply.results[0].result == "applied"
+    finally:
+        conn.rollback()
+        conn.close()
+        eng.dispose()
+        service.stop()
