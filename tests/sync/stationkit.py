@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,11 +19,31 @@ from station.store.local import LocalStore
 from sync.worker import SyncWorker
 from tests.sync.proxy import TcpProxy
 
+_templates: dict[str, Path] = {}
+
+
+def _demo_template(area: str) -> Path:
+    """A demo station set up once per test process and area (`init --demo`: the schema, the bag
+    types and the demo operators, whose password hashes are most of the cost of a station)."""
+    folder = _templates.get(area)
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="tt-station-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        store = LocalStore.open(resolve(folder), create=True)
+        store.init_station("TEMPLATE", area, demo=True)
+        store.close()
+        _templates[area] = folder
+    return folder
+
 
 def make_station(base: Path, station_id: str, area: str = "North") -> LocalStore:
-    """A fresh station with demo operators (the centre's demo users have the same names)."""
-    store = LocalStore.open(resolve(base), create=True)
-    store.init_station(station_id, area, demo=True)
+    """A fresh station with demo operators (the centre's demo users have the same names): a
+    copy of the process's demo station of that area, given its station id as `init` would."""
+    paths = resolve(base)
+    paths.ensure()
+    shutil.copytree(_demo_template(area), paths.data_dir, dirs_exist_ok=True)
+    store = LocalStore.open(paths)
+    store.save_settings(store.settings().replace(station_id=station_id.strip().upper()))
     return store
 
 
