@@ -41,9 +41,10 @@ connect-demo: install
 run: install
 	$(VENV)/bin/tracetrack-station $(ARGS)
 
-## Install what the tests need and run them all
+## Install what the tests need and run them all, on two workers (TEST_WORKERS=0: in one process)
+TEST_WORKERS ?= 2
 test: install-test
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: install-test
 	$(VENV)/bin/ruff check station sync central ui bench tests

@@ -1,8 +1,10 @@
 """Root test configuration: offscreen Qt, strict Qt warnings, no thread and no Qt timer left
-running after a test."""
+running after a test; on several workers (pytest-xdist), the slow tests first and the tests
+marked `alone` with nothing alongside."""
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import os
 import sys
@@ -10,10 +12,12 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
@@ -21,6 +25,103 @@ os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
 os.environ.pop("TRACETRACK_BASEDIR", None)
 os.environ.pop("TRACETRACK_PASSWORD", None)
 os.environ.pop("TRACETRACK_CENTRAL_URL", None)
+
+
+# -- several workers ------------------------------------------------------------------------------
+#
+# `make test` runs the suite on two workers (pytest-xdist, `-n 2 --dist worksteal`, Makefile).
+# Each worker is a pytest session of its own: its own throwaway PostgreSQL (pgserver in a fresh
+# folder, Unix socket only), its own template database, its `serve` processes and TCP proxies on
+# free ports, its own temp folders. What they share is the machine's cores, hence two rules:
+#
+# - Slow tests first. Worksteal gives each worker half of the collection and lets an idle worker
+#   take the tail of the other's queue; with the tests marked `slow` at the head, the run ends on
+#   short tests instead of one worker finishing a 45 s test while the other waits.
+# - A test marked `alone` runs with no other test alongside: it measures how the window keeps
+#   time while it drains a backlog on both cores itself (tests/ui/test_sync_responsiveness.py);
+#   another worker's test on the same two cores would measure that worker instead. It waits
+#   for the test running on the other worker to end, and none starts until it is done.
+#
+# Both only apply on workers: a run without -n (one test, a debugger) is a plain pytest run.
+
+
+# Hypothesis: no deadline on an example. How long one takes is not what these properties assert,
+# and beside another worker's test an example of a few milliseconds can take over the default
+# 200 ms, which hypothesis reports as a flaky failure. Everything else is each test's settings.
+settings.register_profile("tracetrack", deadline=None)
+settings.load_profile("tracetrack")
+
+
+def _on_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _on_worker(config):  # the same order on every worker (xdist checks that)
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
+
+
+class _Turns:
+    """Whose turn it is, across the workers of one run: two lock files in the run's temp folder
+    (the workers' folders are in it). A test goes through the gate (held exclusively for a
+    moment, so a test waiting to run alone is not overtaken by the other worker's next tests)
+    and holds the room, shared, or exclusively when it runs alone."""
+
+    def __init__(self, folder: Path) -> None:
+        self.gate = open(folder / "turns-gate.lock", "a+b")  # noqa: SIM115 - held for the run
+        self.room = open(folder / "turns-room.lock", "a+b")  # noqa: SIM115
+
+    @contextmanager
+    def turn(self, alone: bool) -> Iterator[None]:
+        fcntl.flock(self.gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self.room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(self.gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(self.room, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self.gate.close()
+        self.room.close()
+
+
+_turns: _Turns | None = None
+_ROOT = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _turns
+    if _on_worker(config):
+        # the worker's basetemp is <the run's basetemp>/<worker id>
+        _turns = _Turns(Path(config.option.basetemp).parent)
+        return
+    # The tests start some 400 processes of this project (`tracetrack-central serve` for each
+    # central test, the station's commands): compiled once here, the project's modules are not
+    # compiled again by each of them where PYTHONDONTWRITEBYTECODE is set (it only stops
+    # writing: a __pycache__ that is there is read; one out of date is ignored).
+    import compileall
+
+    for package in ("station", "sync", "central", "ui"):
+        compileall.compile_dir(_ROOT / package, quiet=2)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _turns
+    if _turns is not None:
+        _turns.close()
+        _turns = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Set-up (session fixtures included), call and teardown all happen in the test's turn."""
+    if _turns is None:
+        return (yield)
+    with _turns.turn(alone=item.get_closest_marker("alone") is not None):
+        return (yield)
 
 
 # -- threads --------------------------------------------------------------------------------------

@@ -105,6 +105,7 @@ class _LoopWatch:
 
 @pytest.mark.central
 @pytest.mark.slow
+@pytest.mark.alone  # its bounds are for this drain on both cores, not beside another test's
 def test_window_stays_responsive_while_a_100k_backlog_drains(
     window, qtbot, store, central_db  # noqa: F811
 ) -> None:
