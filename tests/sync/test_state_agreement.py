@@ -1,203 +1,33 @@
-"""Agreement on STATE: after the same operations, a station's SQLite view and the centre's
-PostgreSQL tables hold the same bags, links, counters, bills, bill lines and bill figures.
-
-test_rule_agreement.py compares the verdicts (result, reason); here the rows those verdicts left
-behind are compared field by field, through one normalised snapshot per side:
-
-- every shared rule case (tests/rule_cases.py), run at a real station and pushed to the centre;
-- random event sequences at several stations (hypothesis): conflicts (the same child linked to
-  two parents, a parent filled past its capacity by two stations, a parent added to two bills,
-  one bill id created twice), undos, bill work; each station syncs through the real sync service
-  and, after pulling the centre's feed, must hold exactly the centre's state (docs/sync.md §14).
+"""Agreement on STATE at several stations: random event sequences (hypothesis) and hand-written
+conflicts (the same child linked to two parents, a parent filled past its capacity by two
+stations, a parent added to two bills, one bill id created twice), undos, bill work; each
+station syncs through the real sync service and, after pulling the centre's feed, must hold
+exactly the centre's state (docs/sync.md §14): the same bags, links, counters, bills, bill lines
+and bill figures, compared field by field through one normalised snapshot per side
+(tests/sync/agreement.py). Every shared rule case (tests/rule_cases.py), its verdict and the
+state it leaves: test_rule_agreement.py.
 """
 
 from __future__ import annotations
 
-import difflib
-import pprint
 import shutil
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from station.paths import resolve
-from station.reports import list_bills
 from station.store.local import LocalStore
-from sync.pull import correct_rejected, event_from_row
-from tests.rule_cases import CASES, RuleCase
-from tests.sync.conftest import push_as
+from tests.sync.agreement import Station, assert_same_state, centre_snapshot, station_snapshot
 from tests.sync.stationkit import worker_for
-from tests.sync.test_rule_agreement import STATION, Station
 
 pytestmark = pytest.mark.central
 
-# -- one normalised snapshot, two sources -------------------------------------------------------
-
-Snapshot = dict[str, Any]
-
-
-def _kg(value: Any) -> float:
-    return round(float(value or 0.0), 3)
-
-
-def _keep(code: str, codes: set[str] | None) -> bool:
-    return codes is None or code in codes
-
-
-def _build(bag_rows: Iterable[tuple[Any, ...]], link_rows: Iterable[tuple[Any, ...]],
-           bill_rows: Iterable[tuple[Any, ...]], line_rows: Iterable[tuple[Any, ...]],
-           codes: set[str] | None, bill_ids: set[str] | None) -> Snapshot:
-    """The plain structure both sides are reduced to (restricted to `codes` and `bill_ids`)."""
-    links = {c: p for c, p in link_rows if _keep(c, codes) or _keep(p, codes)}
-    per_parent: dict[str, int] = {}
-    for parent in links.values():
-        per_parent[parent] = per_parent.get(parent, 0) + 1
-    bags = {
-        code: {"kind": kind, "bag_type": bag_type if kind == "parent" else None,
-               "child_count": int(count), "status": status, "weight_kg": _kg(weight),
-               "area": area}
-        for code, kind, bag_type, count, status, weight, area in bag_rows if _keep(code, codes)
-    }
-    lines = {p: b for p, b in line_rows if _keep(b, bill_ids)}
-    bills = {
-        bill_id: {"status": status, "target": int(target), "closed_reason": reason or None,
-                  "linked": int(linked), "children": int(children),
-                  "actual_kg": _kg(actual), "expected_kg": _kg(expected),
-                  "parents": sorted(p for p, b in lines.items() if b == bill_id)}
-        for bill_id, status, target, reason, linked, children, actual, expected in bill_rows
-        if _keep(bill_id, bill_ids)
-    }
-    return {
-        "bags": dict(sorted(bags.items())),
-        "links": dict(sorted(links.items())),
-        # the counter each parent shows, next to what its links say
-        "counters": {code: (b["child_count"], per_parent.get(code, 0))
-                     for code, b in sorted(bags.items()) if b["kind"] == "parent"},
-        "bills": dict(sorted(bills.items())),
-        "bill_lines": dict(sorted(lines.items())),
-    }
-
-
-def station_snapshot(store: LocalStore, codes: set[str] | None = None,
-                     bill_ids: set[str] | None = None) -> Snapshot:
-    """The station's view (its SQLite store); bill figures as the station's reports compute them."""
-    with store.engine.connect() as conn:
-        bag_rows = conn.exec_driver_sql(
-            "SELECT code, kind, bag_type, child_count, status, weight_kg, area FROM bags").all()
-        link_rows = conn.exec_driver_sql("SELECT child_code, parent_code FROM links").all()
-        line_rows = conn.exec_driver_sql("SELECT parent_code, bill_id FROM bill_lines").all()
-        bill_rows = [(r.bill_id, r.status, r.target, r.closed_reason, r.linked, r.children,
-                      r.actual_kg, r.expected_kg) for r in list_bills(conn)]
-        conn.rollback()
-    return _build(bag_rows, link_rows, bill_rows, line_rows, codes, bill_ids)
-
-
-def centre_snapshot(admin_url: str, codes: set[str] | None = None,
-                    bill_ids: set[str] | None = None) -> Snapshot:
-    """The centre's tables (bill figures as the centre stores them in `bill`)."""
-    eng = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg2://", 1),
-                           poolclass=sa.pool.NullPool)
-    try:
-        with eng.connect() as conn:
-            bag_rows = conn.exec_driver_sql(
-                "SELECT qr_id, type, name, child_count, status, weight_kg, dispatch_area "
-                "FROM bag").all()
-            link_rows = conn.exec_driver_sql(
-                "SELECT c.qr_id, p.qr_id FROM link l JOIN bag c ON c.id = l.child_bag_id "
-                "JOIN bag p ON p.id = l.parent_bag_id").all()
-            line_rows = conn.exec_driver_sql(
-                "SELECT g.qr_id, b.bill_id FROM bill_bag bb JOIN bag g ON g.id = bb.bag_id "
-                "JOIN bill b ON b.id = bb.bill_id").all()
-            bill_rows = conn.exec_driver_sql(
-                "SELECT b.bill_id, b.status, b.parent_bag_count, n.closed_reason, "
-                "b.linked_parent_count, b.total_child_bags, b.total_weight_kg, "
-                "b.expected_weight_kg FROM bill b "
-                "LEFT JOIN station_bill_notes n ON n.bill_id = b.id").all()
-            conn.rollback()
-    finally:
-        eng.dispose()
-    return _build(bag_rows, link_rows, bill_rows, line_rows, codes, bill_ids)
-
-
-def assert_same_state(station: Snapshot, centre: Snapshot, what: str = "") -> None:
-    if station == centre:
-        return
-    diff = "\n".join(difflib.unified_diff(
-        pprint.pformat(station, width=100).splitlines(),
-        pprint.pformat(centre, width=100).splitlines(),
-        "station", "centre", lineterm="", n=2,
-    ))
-    raise AssertionError(f"station and centre disagree{' ' + what if what else ''}:\n{diff}")
-
-
-# -- 1. every shared rule case --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def case_station_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("state-station")
-    store = LocalStore.open(resolve(base), create=True)
-    store.init_station(STATION, "North", demo=True)
-    store.close()
-    return base
-
-
-def _correct_rejections(store: LocalStore, rejected: dict[str, str | None]) -> None:
-    """What the station does with the centre's rejections of its own events (sync/worker.py)."""
-    if not rejected:
-        return
-    with store.engine.connect() as conn, conn.begin():
-        for row in conn.exec_driver_sql("SELECT * FROM events ORDER BY seq").mappings():
-            if row["event_id"] in rejected:
-                correct_rejected(conn, event_from_row(row), rejected[row["event_id"]])
-
-
-# Known disagreements, one case each (strict: the test fails once the two sides agree).
-KNOWN: dict[str, str] = {}  # rule cases where station and centre are known to differ
-
-
-def _case_params() -> list[Any]:
-    return [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(strict=True, reason=KNOWN[c.name])]
-                         if c.name in KNOWN else []) for c in CASES]
-
-
-@pytest.mark.parametrize("case", _case_params())
-def test_rule_case_leaves_the_same_state(case: RuleCase, central_db, tmp_path,
-                                         case_station_template) -> None:
-    shutil.copytree(case_station_template, tmp_path / "station")
-    station = Station(tmp_path / "station")
-    try:
-        for step in case.setup:
-            assert station.run(*step).ok, f"setup step {step} refused"
-        setup_events = station.events()
-        station.clock.now += timedelta(minutes=case.minutes_before_op)
-        station.run(*case.op)
-        recorded = station.events()[len(setup_events):]
-        url = central_db.add_station(STATION)
-        rejected: dict[str, str | None] = {}
-        for events in (setup_events, recorded):
-            if events:
-                reply = push_as(url, STATION, events)
-                rejected.update({r.event_id: r.reason for r in reply.results
-                                 if r.result == "rejected"})
-        # A station refusal recorded nothing; the centre, sent the same event, rejects it
-        # (test_rule_agreement.py) and so changes nothing either: no need to push it here.
-        _correct_rejections(station.store, rejected)
-        assert_same_state(station_snapshot(station.store), centre_snapshot(central_db.url),
-                          f"after {case.name!r}")
-    finally:
-        station.close()
-
-
-# -- 2. random sequences at several stations ---------------------------------------------------------
+# -- random sequences at several stations ---------------------------------------------------------
 
 # Each example gets its own codes (its number in them), so one centre serves every example: the
 # snapshots are restricted to the example's codes and bills.
