@@ -65,9 +65,18 @@ def focus_widget() -> QWidget:
     return w
 
 
+def _holding_keys() -> bool:
+    """Whether a window's scanner input holds keys it has not decided on yet."""
+    return any(w.scanner_input.detector.active for w in QApplication.topLevelWidgets()
+               if hasattr(w, "scanner_input"))
+
+
 def type_slowly(qtbot, text: str, widget: QWidget | None = None) -> None:  # noqa: ANN001
-    """A person typing: well over the scanner gap between keys."""
+    """A person typing: well over the scanner gap between keys. The scanner input holds each key
+    for up to that gap (it could begin a burst) before it goes on to the field: this returns
+    once the last one has gone on, however late the busy machine fires its timer."""
     QTest.keyClicks(widget or focus_widget(), text, Qt.KeyboardModifier.NoModifier, HUMAN_DELAY_MS)
+    qtbot.waitUntil(lambda: not _holding_keys(), timeout=5000)
 
 
 def scan_keys(
