@@ -68,6 +68,7 @@ class SyncBridge(QObject):
         store = self.host.store
         if factory is None:
             if not self.host.settings.central_url:
+                self.problem = "this station is not connected to a centre"
                 return False
             try:
                 factory = transport_factory(store)
@@ -75,6 +76,7 @@ class SyncBridge(QObject):
                 self.problem = getattr(exc, "message", str(exc))
                 self._show_state("blocked")
                 return False
+        self.problem = None
         self.worker = SyncWorker(store, factory, listener=_Relay(self), **self._worker_options)
         _freeze_heap(self)
         self.worker.start()

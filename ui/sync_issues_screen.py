@@ -261,7 +261,9 @@ class SyncIssuesScreen(QWidget):
         self._update_buttons()
 
     def _bridge_problem(self) -> str:
-        return str(self.bridge.problem) if self.bridge is not None else ""
+        if self.bridge is None:
+            return "this window has no sync worker"
+        return self.bridge.problem or "the sync worker did not start"
 
     def _on_task_connect_failed(self, err: TaskError) -> None:
         reason = err.message.strip().rstrip(".")

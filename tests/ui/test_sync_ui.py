@@ -187,6 +187,7 @@ def test_admin_connects_the_station_from_the_window(window, qtbot, central_db, m
     access = central_db.add_station("T1")
     bridge = window.attach_sync(backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
     assert bridge.worker is None  # not connected yet: the station works alone
+    assert bridge.problem == "this station is not connected to a centre"
     screen = _open_connect_form(window, qtbot)
     try:
         _type_and_connect(qtbot, screen, access.url, access.token)
@@ -197,6 +198,7 @@ def test_admin_connects_the_station_from_the_window(window, qtbot, central_db, m
         assert screen.centre_label.text() == f"Centre: {access.url}"
         assert window.settings.central_url == access.url
         assert bridge.worker is not None and bridge.worker.running
+        assert bridge.problem is None
         for f in window.store.paths.data_dir.iterdir():  # the store, its WAL, the UI settings
             if f.is_file() and f.name != "secrets.json":
                 assert access.token not in f.read_bytes().decode("latin-1"), f.name
