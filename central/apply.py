@@ -42,6 +42,7 @@ from central.apply_write import (
     copy_text,
     dumps,
     event_line,
+    event_prefix,
     event_row,
     recount_bills,
     take_delta,
@@ -51,6 +52,6 @@ from central.apply_write import (
 __all__ = [
     "APPLIED", "DUPLICATE", "EVENT_COLUMNS", "REJECTED", "BatchState", "CentreResult", "Delta",
     "RetryBatch", "bag_type_of", "bag_types_from_rows", "copy_rows", "copy_text",
-    "decide_event", "dumps", "event_line", "event_row", "hhmm", "load_bag_types",
+    "decide_event", "dumps", "event_line", "event_prefix", "event_row", "hhmm", "load_bag_types",
     "load_state", "parse_time", "recount_bills", "take_delta", "write_delta",
 ]

@@ -344,14 +344,24 @@ def _text(v: Any) -> str:
     return _copy_str(v if type(v) is str else str(v))
 
 
-def event_line(station_id: str, ev: Event, res: CentreResult) -> str:
-    """The event log row of a decided event, as a COPY text line."""
+def event_prefix(station_id: str, ev: Event) -> str:
+    """The columns of an event's log row that do not depend on its result (COPY text, ending
+    in a tab). Built before the batch waits for its turn, so it costs nothing while the
+    station's row is held (central.service)."""
     return "\t".join((
         _copy_str(ev.event_id), _copy_str(station_id), str(ev.seq), _copy_str(str(ev.type)),
         _copy_str(ev.operator), _copy_str(ev.device_time), _text(ev.parent), _text(ev.child),
         _text(ev.bill), _copy_json(ev.data), _copy_str(ev.app_version),
-        str(ev.protocol_version), res.result, _text(res.reason), _text(res.message),
-    )) + "\n"
+        str(ev.protocol_version), "",
+    ))
+
+
+def event_line(station_id: str, ev: Event, res: CentreResult, prefix: str | None = None) -> str:
+    """The event log row of a decided event, as a COPY text line (`prefix`: its
+    event_prefix, when already built)."""
+    if prefix is None:
+        prefix = event_prefix(station_id, ev)
+    return f"{prefix}{res.result}\t{_text(res.reason)}\t{_text(res.message)}\n"
 
 
 def dumps(value: Any) -> str:

@@ -367,6 +367,7 @@ def _push_once(
     # Reading and checking the events needs no slot: it is done before asking for one, so it
     # overlaps with another batch being written.
     events: list[Event | None] = []
+    prefixes: dict[int, str] = {}  # index -> its log row's columns before the result
     problems: dict[int, str] = {}
     for i, w in enumerate(batch.events):
         # Every field against the central column it lands in, before anything is written: a
@@ -383,6 +384,7 @@ def _push_once(
             wire_ev = Event.from_wire(w)
             apply.parse_time(wire_ev.device_time)
             events.append(wire_ev)
+            prefixes[i] = apply.event_prefix(sid, wire_ev)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             events.append(None)
             problems[i] = f"{type(exc).__name__}: {exc}"
@@ -462,7 +464,8 @@ def _push_once(
     fresh.sort(key=lambda p: p[1].seq)
     applied: list[tuple[int, str]] = []  # (seq, event_id) of the events recorded now
     if fresh:
-        _decide_and_write(cur, sid, st.area, types, fresh, results, applied, st.scope, redo)
+        _decide_and_write(cur, sid, st.area, types, fresh, results, applied, st.scope, redo,
+                          prefixes)
     for i, r in enumerate(results):
         if r is None:  # repeats inside the batch
             results[i] = results[seen[_key_of(events[i], batch.events[i])]]
@@ -505,7 +508,7 @@ def _push_once(
 def _decide_and_write(
     cur: Any, sid: str, area: str, types: tuple[BagType, ...], fresh: list[tuple[int, Event]],
     results: list[EventResult | None], applied: list[tuple[int, str]], scope: str = "area",
-    redo: set[str] | None = None,
+    redo: set[str] | None = None, prefixes: dict[int, str] | None = None,
 ) -> None:
     """Decide the new events in sequence order, then write what they changed and their log
     (events decided anew, `redo`, get their logged result replaced instead)."""
@@ -524,7 +527,7 @@ def _decide_and_write(
         if redo and fev.event_id in redo:
             redone.append((out.result, out.reason, out.message, fev.event_id))
             continue
-        lines.append(apply.event_line(sid, fev, out))
+        lines.append(apply.event_line(sid, fev, out, prefixes.get(i) if prefixes else None))
         applied.append((fev.seq, fev.event_id))
     apply.write_delta(cur, apply.take_delta(state), state.types)
     if lines:
