@@ -12,6 +12,7 @@ import gzip
 import json
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -133,6 +134,7 @@ class HttpTransport:
     # and, when a list is set here (benchmarks), every push's
     last_server_timing: dict[str, float] = {}  # noqa: RUF012 - replaced, never mutated
     timing_log: list[dict[str, float]] | None = None
+    _station_parts: dict[str, float] = {}  # noqa: RUF012 - replaced, never mutated
 
     def push(self, batch: PushBatch, *, after_seq: int | None = None) -> PushReply:
         headers = None if after_seq is None else {AFTER_SEQ_HEADER: str(after_seq)}
@@ -160,6 +162,9 @@ class HttpTransport:
               parse: Callable[[dict[str, Any]], T], extra: dict[str, str] | None = None) -> T:
         headers: dict[str, str] = dict(extra) if extra else {}
         content: bytes | None = None
+        timed = self.timing_log is not None
+        waited = _cpu_wait_ms() if timed else 0.0
+        t0 = time.perf_counter()
         if body is not None:
             # ASCII JSON: a damaged value (a lone surrogate, NaN) still travels, and the centre
             # rejects that one event by name instead of the whole batch being unreadable.
@@ -169,7 +174,15 @@ class HttpTransport:
                 content = gzip.compress(content, compresslevel=1)
                 headers["Content-Encoding"] = "gzip"
         try:
+            t1 = time.perf_counter()
             resp = self.client.request(method, path, content=content, headers=headers)
+            if timed:
+                self._station_parts = {
+                    "station_encode": (t1 - t0) * 1000.0,
+                    "station_exchange": (time.perf_counter() - t1) * 1000.0,
+                    "station_cpu_wait": _cpu_wait_ms() - waited,
+                    "station_events": float(len(body.get("events") or ()) if body else 0),
+                }
         except httpx.ConnectTimeout as exc:
             raise TransientError(f"The centre at {self.url} did not answer the connection within "
                                  f"{CONNECT_TIMEOUT_S:.0f} s: offline, retrying") from exc
@@ -199,7 +212,9 @@ class HttpTransport:
             self.ahead_welcome = resp.headers.get(SEND_AHEAD_HEADER) != "no"
             self.last_server_timing = server_timing(resp.headers.get("server-timing", ""))
             if self.timing_log is not None:
-                self.timing_log.append(self.last_server_timing)
+                # with the station's own parts: encoding the batch, and the exchange (sending,
+                # the centre's work, the answer coming back)
+                self.timing_log.append({**self.last_server_timing, **self._station_parts})
         if status == 200:
             if obj is None:
                 raise TransientError(_not_the_service(resp, self.url))
@@ -289,6 +304,17 @@ def server_timing(header: str) -> dict[str, float]:
                 except ValueError:
                     pass
     return out
+
+
+def _cpu_wait_ms() -> float:
+    """How long this thread has waited for a CPU so far (ms; Linux scheduler statistics, 0
+    elsewhere). Benchmarks take it out of a station's figures: there, hundreds of station
+    processes share the centre's cores, which no real station does."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _short(text: str) -> str:

@@ -24,13 +24,19 @@ def test_a_push_reply_times_the_centres_parts(central_db) -> None:
     finally:
         transport.close()
     assert len(transport.timing_log) == 2
-    for t in transport.timing_log:
+    for entry, events in zip(transport.timing_log, (2, 1), strict=True):
+        t = {k: v for k, v in entry.items() if not k.startswith("station_")}
         assert tuple(t) == PARTS
         assert all(v >= 0 for v in t.values())
         # the parts happen one after the other within the total (rounded to 0.1 ms each)
         assert sum(v for k, v in t.items() if k != "total") <= t["total"] + 0.5
         assert t["apply"] > 0
-    assert transport.last_server_timing == transport.timing_log[-1]
+        # the station's own parts beside them: the exchange holds the centre's whole share
+        assert entry["station_events"] == events
+        assert entry["station_encode"] >= 0 and entry["station_cpu_wait"] >= 0
+        assert entry["station_exchange"] + 0.5 >= t["total"]
+    assert transport.last_server_timing == {
+        k: v for k, v in transport.timing_log[-1].items() if not k.startswith("station_")}
 
 
 def test_a_server_timing_header_is_read_leniently() -> None:
