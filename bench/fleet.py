@@ -364,7 +364,9 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
     # encoding and decoding and the HTTP round trip.
     server: dict[str, Any] = {}
     # (busy answers carry no timing: only pushes that were applied are counted)
-    timings = [t for r in results for t in r.get("server", []) if "apply" in t]
+    applied = [[t for t in r.get("server", []) if "apply" in t] for r in results]
+    timings = [t for ts in applied for t in ts]
+    firsts = [ts[0] for ts in applied if ts]  # each station's first (all arrive at one instant)
     for t in timings:  # outside the centre's handler: the HTTP server, the wire, the station
         if "station_exchange" in t and "total" in t:
             t["outside"] = t["station_exchange"] - t["total"]
@@ -372,27 +374,21 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
     # here 200 station processes share the centre's two cores, which no real station does.
     own: list[float] = []
     own_first: list[float] = []
-    for r in results:
-        pushes = [t for t in r.get("server", []) if "apply" in t and t.get("station_events")]
-        for k, t in enumerate(pushes):
+    for ts in applied:
+        for k, t in enumerate(t for t in ts if t.get("station_events")):
             ms = t["station_encode"] + t["station_exchange"] - t["station_cpu_wait"]
             (own_first if k == 0 else own).append(ms)
     if own or own_first:
-        both = sorted(own + own_first)
-        server["p95_ack_ms_station_cpu_wait_out"] = round(both[int(len(both) * 0.95)], 1)
+        server["p95_ack_ms_station_cpu_wait_out"] = round(pct(0.95, sorted(own + own_first)), 1)
         if own:
-            own.sort()
             server["p95_ack_ms_after_first_station_cpu_wait_out"] = round(
-                own[int(len(own) * 0.95)], 1)
-    firsts = [next(t for t in r["server"] if "apply" in t) for r in results
-              if any("apply" in t for t in r.get("server", []))]
+                pct(0.95, sorted(own)), 1)
     for part in (timings[0] if timings else {}):
         v = sorted(t.get(part, 0.0) for t in timings)
-        server[f"server_{part}_p50_ms"] = round(v[len(v) // 2], 1)
-        server[f"server_{part}_p95_ms"] = round(v[min(len(v) - 1, int(len(v) * 0.95))], 1)
-        # each station's first applied batch apart (they all arrive at one instant)
-        f = sorted(t.get(part, 0.0) for t in firsts)
-        server[f"server_first_{part}_p95_ms"] = round(f[min(len(f) - 1, int(len(f) * 0.95))], 1)
+        server[f"server_{part}_p50_ms"] = round(pct(0.50, v), 1)
+        server[f"server_{part}_p95_ms"] = round(pct(0.95, v), 1)
+        server[f"server_first_{part}_p95_ms"] = round(
+            pct(0.95, sorted(t.get(part, 0.0) for t in firsts)), 1)
     return {
         **fresh,
         **server,
