@@ -15,7 +15,7 @@ from tests.sync.stationkit import central_scalar
 from tests.sync.test_long_offline import insert_events, month_of_scans
 
 BACKLOG = 6_000
-BATCH = 300
+BATCH = 60  # small batches: the drain lasts long enough for several 400 ms status refreshes
 
 
 def _pending(text: str) -> int | None:
