@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -41,9 +40,6 @@ from sync.protocol import (
 )
 
 MAX_ATTEMPTS = 6
-# Events decided before their writing starts, in a batch larger than this (0: the whole batch
-# is decided, then written). Measured in BENCHMARKS.md (ingest, "decide and write overlap").
-WRITE_RUN = 100
 _RETRY_CODES = {"40P01", "40001", "23505"}  # deadlock, serialization, concurrent insert
 
 
@@ -514,55 +510,28 @@ def _decide_and_write(
     results: list[EventResult | None], applied: list[tuple[int, str]], scope: str = "area",
     redo: set[str] | None = None, prefixes: dict[int, str] | None = None,
 ) -> None:
-    """Decide the new events in sequence order and write what they changed and their log, a run
-    of WRITE_RUN events written while the next is decided (events decided anew, `redo`, get
-    their logged result replaced instead)."""
+    """Decide the new events in sequence order, then write what they changed and their log
+    (events decided anew, `redo`, get their logged result replaced instead)."""
     state = apply.load_state(cur, [e for _, e in fresh], sid, area, types, scope)
     lines: list[str] = []
     redone: list[tuple[str, str | None, str | None, str]] = []
-
-    def write(delta: apply.Delta, run: list[str]) -> None:
-        apply.write_delta(cur, delta, state.types)
-        if run:
-            apply.copy_text(cur, "station_events", apply.EVENT_COLUMNS, run)
-
-    # Deciding is Python, writing is mostly PostgreSQL's work: in a batch of more than WRITE_RUN
-    # events, each run of WRITE_RUN is written by a helper thread (same connection, same
-    # transaction, one run at a time, in order) while the next run is decided. A run's delta is
-    # the net change of a prefix of the batch, so every cut is a consistent state.
-    pool: ThreadPoolExecutor | None = None
-    writing: Future[None] | None = None
-    try:
-        for n, (i, fev) in enumerate(fresh, 1):
-            try:
-                out = apply.decide_event(state, fev)
-            except (KeyError, TypeError, ValueError) as exc:
-                out = apply.CentreResult(
-                    "rejected", Reason.MALFORMED_EVENT,
-                    say(Reason.MALFORMED_EVENT, event=fev.event_id, seq=fev.seq, problem=exc),
-                )
-            results[i] = EventResult(fev.event_id, fev.seq, out.result, out.reason, out.message)  # type: ignore[arg-type]
-            if redo and fev.event_id in redo:
-                redone.append((out.result, out.reason, out.message, fev.event_id))
-            else:
-                lines.append(apply.event_line(sid, fev, out, prefixes.get(i) if prefixes else None))
-                applied.append((fev.seq, fev.event_id))
-            if WRITE_RUN and n % WRITE_RUN == 0 and n < len(fresh):
-                if writing is not None:
-                    writing.result()  # the run before is written (its error raised here)
-                if pool is None:
-                    pool = ThreadPoolExecutor(1, thread_name_prefix="centre-write")
-                writing = pool.submit(write, apply.take_delta(state), lines)
-                lines = []
-        if writing is not None:
-            done, writing = writing, None
-            done.result()
-        write(apply.take_delta(state), lines)
-    finally:
-        if writing is not None:  # deciding failed: the connection is left alone before it rolls back
-            wait([writing])
-        if pool is not None:
-            pool.shutdown(wait=True)
+    for i, fev in fresh:
+        try:
+            out = apply.decide_event(state, fev)
+        except (KeyError, TypeError, ValueError) as exc:
+            out = apply.CentreResult(
+                "rejected", Reason.MALFORMED_EVENT,
+                say(Reason.MALFORMED_EVENT, event=fev.event_id, seq=fev.seq, problem=exc),
+            )
+        results[i] = EventResult(fev.event_id, fev.seq, out.result, out.reason, out.message)  # type: ignore[arg-type]
+        if redo and fev.event_id in redo:
+            redone.append((out.result, out.reason, out.message, fev.event_id))
+            continue
+        lines.append(apply.event_line(sid, fev, out, prefixes.get(i) if prefixes else None))
+        applied.append((fev.seq, fev.event_id))
+    apply.write_delta(cur, apply.take_delta(state), state.types)
+    if lines:
+        apply.copy_text(cur, "station_events", apply.EVENT_COLUMNS, lines)
     for result, reason, message, event_id in redone:
         # the event is already counted in the station's figures: only its result changes
         cur.execute(
