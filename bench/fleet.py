@@ -120,10 +120,11 @@ def _warm_imports() -> None:
     import sync.worker  # noqa: F401
 
 
-def run_station(base: str, access: tuple[str, str, str, float | None], ready: Any, start: Any,
+def run_station(base: str, access: tuple[str, str, str, float | None, int], ready: Any, start: Any,
                 out: Any, batch: int, nice: int = 0) -> None:
     """One station process: wait for the start signal, drain with the real worker, report.
-    `access` is ("service", service URL, token, _) or ("in-process", service role URL, _, wait)."""
+    `access` is ("service", service URL, token, _, _) or ("in-process", service role URL, _, wait,
+    slots)."""
     from sync.transport import HttpTransport
     from sync.worker import SyncWorker
 
@@ -131,13 +132,13 @@ def run_station(base: str, access: tuple[str, str, str, float | None], ready: An
     store = LocalStore.open(resolve(base))
     sid = store.settings().station_id
     acks: list[float] = []
-    path, url, token, wait = access
+    path, url, token, wait, slots = access
 
     def new_transport() -> Any:
         if path == "in-process":
             from bench.ingest import InProcess
 
-            return InProcess(url, sid, admission_wait_s=wait)
+            return InProcess(url, sid, slots=slots, admission_wait_s=wait)
         t = HttpTransport(url, token, station_id=sid)
         t.timing_log = server  # where the centre spent each batch's time (Server-Timing)
         return t
@@ -192,7 +193,7 @@ def run_station(base: str, access: tuple[str, str, str, float | None], ready: An
              "states": states, "issues": issues, "error_texts": errors[:3], **totals})
 
 
-def run_live(base: str, access: tuple[str, str, str, float | None], ready: Any, start: Any,
+def run_live(base: str, access: tuple[str, str, str, float | None, int], ready: Any, start: Any,
              stop: Any, out: Any, nice: int = 0) -> None:
     """A station scanning live during the storm: one new scan a second, its worker woken by it
     (as the window wakes it), each scan timed from being stored at the station until the
@@ -204,7 +205,7 @@ def run_live(base: str, access: tuple[str, str, str, float | None], ready: Any, 
     os.nice(nice)
     store = LocalStore.open(resolve(base))
     sid = store.settings().station_id
-    _, url, token, _ = access
+    _, url, token, _, _ = access
     transport = HttpTransport(url, token, station_id=sid)
     transport.whoami()
     made = [transport]
@@ -258,6 +259,7 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
     tmp = Path(tempfile.mkdtemp(prefix="tt-fleet-"))
     serve: Serve | None = None
     wait = args.admission_wait
+    slots = args.slots or args.workers  # serve's default: one per worker
     try:
         url = fresh_db(admin, "tt_bench_fleet_" + path.replace("-", "_"))
         eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
@@ -270,16 +272,16 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
             live_token = register(conn, "LIVE-1", AREA) if live else ""
         role_url = service_url(url)
         if path == "service":
-            extra = ("--slots", str(args.slots), "--queue", str(args.queue))
+            extra = ("--slots", str(slots), "--queue", str(args.queue))
             if wait is not None:
                 extra += ("--admission-wait", str(wait))
             serve = Serve(role_url, workers=args.workers, extra=extra).start()
             log(f"serve on {serve.url} ({args.workers} workers, {' '.join(extra)})")
-            accesses = [("service", serve.url, tok, None) for tok in tokens]
+            accesses = [("service", serve.url, tok, None, slots) for tok in tokens]
         else:
             log("in-process: each station applies with central.service.push on its own "
                 "connection as the service role (no HTTP)")
-            accesses = [("in-process", role_url, "", wait) for _ in tokens]
+            accesses = [("in-process", role_url, "", wait, slots) for _ in tokens]
         log(f"preparing {stations} stations x {events} events")
         bases = make_stations(tmp, stations, events)
         _warm_imports()
@@ -300,7 +302,7 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
                 ldb.execute("UPDATE settings SET value = ? WHERE key = 'station_id'",
                             (json.dumps("LIVE-1"),))
             procs.append(ctx.Process(target=run_live, args=(
-                str(live_base), ("service", serve.url, live_token, None), ready, start, stop,
+                str(live_base), ("service", serve.url, live_token, None, slots), ready, start, stop,
                 live_out, args.station_nice), daemon=True))
         for p in procs:
             p.start()
@@ -418,8 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--stations", type=int)
     ap.add_argument("--events", type=int)
-    ap.add_argument("--slots", type=int, default=1,
-                    help="batches the centre applies at once (serve --slots; default 1)")
+    ap.add_argument("--slots", type=int, default=None,
+                    help="batches the centre applies at once (serve --slots; default as serve: "
+                    "one per worker)")
     ap.add_argument("--workers", type=int, default=2, help="serve --workers (default 2)")
     ap.add_argument("--admission-wait", type=float, default=None, metavar="S",
                     help="serve --admission-wait (default: the service's own, 2 s)")
@@ -470,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "bench": "fleet",
         "size": {"stations": stations, "events_per_station": events,
-                 "conflict_share": CONFLICT_SHARE, "admission_slots": args.slots,
+                 "conflict_share": CONFLICT_SHARE, "admission_slots": args.slots or args.workers,
                  "batch": args.batch, "serve_workers": args.workers,
                  "station_nice": args.station_nice,
                  "admission_wait_s": 2.0 if args.admission_wait is None else args.admission_wait,

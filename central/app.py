@@ -65,7 +65,7 @@ CONTENDED_S = 2.0  # after a push was turned away busy, replies say "don't send 
 @dataclass(frozen=True)
 class ServiceConfig:
     url: str  # the service role's postgresql:// URL
-    slots: int = 1  # batches applied at once, across all workers (1 measured best on 2 cores)
+    slots: int = 1  # batches applied at once, across all workers (serve: one per worker by default)
     admission_wait_s: float = 2.0  # wait in line for a slot this long before 503
     busy_retry_s: float = 1.0  # the Retry-After a busy answer suggests (jittered)
     express_slots: int = 1  # extra slots only small batches (fresh scans) may take

@@ -33,8 +33,9 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS")
     p.add_argument("--keyfile", help="TLS private key (PEM) of --certfile")
-    p.add_argument("--slots", type=int, default=1,
-                   help="batches applied at once across all workers (default 1)")
+    p.add_argument("--slots", type=int, default=None,
+                   help="batches applied at once across all workers (default: one per worker "
+                   "process, so one batch is decided while another is written)")
     p.add_argument("--admission-wait", type=float, default=2.0, metavar="S",
                    help="how long a batch waits in line for a slot before 503 (default 2 s)")
     p.add_argument("--order-wait", type=float, default=0.0, metavar="S",
@@ -129,6 +130,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if bool(args.certfile) != bool(args.keyfile):
         raise ValueError("HTTPS needs both --certfile and --keyfile")
+    if args.slots is None:
+        args.slots = args.workers
     if args.workers < 1 or args.slots < 1:
         raise ValueError("--workers and --slots must be at least 1")
     server = None

@@ -200,3 +200,30 @@ def test_with_no_line_a_push_is_turned_away_before_its_events_are_read(central_d
         conn.close()
         eng.dispose()
         service.stop()
+
+
+def test_serve_takes_one_slot_per_worker_by_default(central_db, tmp_path) -> None:
+    """`serve --workers 2` without `--slots` applies two batches at once (BENCHMARKS.md: one
+    decided while the other is written): with one slot held a batch still gets in, with both
+    held it is turned away."""
+    service = CentralService(central_db.service_url(), tmp_path / "two", workers=2,
+                             extra=("--admission-wait", "0"))
+    service.start()
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    conn = eng.connect()
+    try:
+        access = service.access("TW", central_db.register("TW"))
+        big, _ = _batches("TW")
+        _hold(conn, 0)
+        assert sum(r.result == "applied" for r in push_as(access, "TW", big[:30]).results) == 30
+        _hold(conn, 1)
+        with pytest.raises(Busy):
+            push_as(access, "TW", big[30:])
+        _release(conn, 1)
+        assert sum(r.result == "applied" for r in push_as(access, "TW", big[30:]).results) == 30
+        _release(conn, 0)
+    finally:
+        conn.rollback()
+        conn.close()
+        eng.dispose()
+        service.stop()
