@@ -163,7 +163,9 @@ class SyncIssuesScreen(QWidget):
         self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.token_edit.setPlaceholderText("station token")
         self.ca_edit = QLineEdit(self)
-        self.ca_edit.setPlaceholderText("CA file (only for a centre with its own CA)")
+        self.ca_edit.setPlaceholderText("CA file (optional)")
+        self.ca_edit.setToolTip("Only for a centre whose certificate comes from its own "
+                                "certificate authority: that authority's PEM file")
         self.connect_button = QPushButton("Connect", self)
         self.connect_button.clicked.connect(self._on_connect_button_clicked)
         centre = QHBoxLayout()
