@@ -331,7 +331,7 @@ class CpuMeter:
 
 def token_lookup_ms(role_url: str, token: str, n: int = 200) -> float:
     """What the service does per request before the batch is read: the token's station looked
-    up on a pooled connection (pre-ping, one keyed SELECT, rollback): the service's own code."""
+    up on a pooled connection (one keyed SELECT outside a transaction): the service's own code."""
     from central.app import Centre, ServiceConfig
 
     centre = Centre(ServiceConfig(url=role_url))

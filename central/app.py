@@ -36,7 +36,7 @@ from starlette.routing import Route
 
 from central import db, service, validate
 from central.openapi import openapi_document
-from central.stations import StationIdentity, identify
+from central.stations import IDENTIFY_SQL, StationIdentity, token_hash
 from station import APP_VERSION
 from sync.errors import (
     Busy,
@@ -60,6 +60,17 @@ log = logging.getLogger("tracetrack.central")
 CONFIG_ENV = "TRACETRACK_SERVE_CONFIG"  # JSON of ServiceConfig, for uvicorn's worker processes
 ADMISSION_LOCK = 0x7474  # advisory lock class of the admission slots ("tt")
 CONTENDED_S = 2.0  # after a push was turned away busy, replies say "don't send ahead" this long
+# A pooled connection idle longer than this is pinged before use (a PostgreSQL restart leaves
+# dead ones in the pool); one in use moments ago is not: that ping was a round trip per request.
+PING_AFTER_IDLE_S = 1.0
+KNOWN_TOKENS_MAX = 4096  # tokens a worker remembers (their stations), beyond which it forgets all
+
+# The token's station (stations.IDENTIFY_SQL), and whether an admission slot is free right now (taken and let go by the one
+# statement, which runs outside a transaction), for a known station that is not revoked.
+_IDENTIFY_FREE_SQL = (
+    "SELECT station_id, area, scope, revoked_at IS NOT NULL, revoked_at IS NOT NULL OR EXISTS "
+    "(SELECT 1 FROM unnest(%s::int[]) k WHERE pg_try_advisory_xact_lock(%s, k)) "
+    "FROM station_stations WHERE token_hash = %s")
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,27 @@ def api_error_for(exc: SyncError) -> ApiError:
     return ApiError(400, "refused", exc.message)
 
 
+class NotIdentified(Exception):
+    """A request's token names no station (`who` None) or a revoked one."""
+
+    def __init__(self, who: StationIdentity | None) -> None:
+        super().__init__("not identified")
+        self.who = who
+
+
+def refusal(who: StationIdentity | None) -> ApiError:
+    """The 401 / 403 for a token that names no station, or a revoked one."""
+    if who is None:
+        return ApiError(401, "token_unknown",
+                        "The centre does not know this station token (mistyped, or replaced "
+                        "by rotate-token): ask the central administrator for the current one",
+                        headers={"WWW-Authenticate": "Bearer"})
+    return ApiError(403, "station_revoked",
+                    f"Station {who.station_id} is revoked at the centre: ask the central "
+                    "administrator. Its scans stay queued at the station.",
+                    station=who.station_id)
+
+
 @dataclass
 class Pushed:
     """A push applied: the reply; whether the station should stop sending ahead (the batch had
@@ -153,6 +185,31 @@ def server_timing(parts: dict[str, float]) -> str:
     return ", ".join(f"{name};dur={secs * 1000:.1f}" for name, secs in parts.items())
 
 
+def _note_idle(dbapi_conn: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+    """On checkout from the pool: ping a connection that sat idle over PING_AFTER_IDLE_S, and
+    have the pool replace it if it is dead. (One that died while in use moments ago fails its
+    request with "database unavailable", and the pool then drops every connection older.)"""
+    since = record.info.get("idle_since")
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+        return
+    import psycopg2
+
+    dbapi_conn.autocommit = True
+    try:
+        cur = dbapi_conn.cursor()
+        cur.execute("SELECT 1")
+        cur.close()
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        raise sa.exc.DisconnectionError(str(exc)) from exc
+    finally:
+        if not dbapi_conn.closed:
+            dbapi_conn.autocommit = False
+
+
 class Centre:
     """The service's database side: one engine (the service role), the admission settings."""
 
@@ -162,7 +219,7 @@ class Centre:
             config.url,
             pool_size=config.pool_size,
             max_overflow=2 * config.queue_per_worker + 4,
-            pool_pre_ping=True,
+            pool_pre_ping=False,  # see _ping_if_idle
             pool_timeout=config.body_timeout_s + config.admission_wait_s + 5,
             connect_args={
                 "connect_timeout": 5,
@@ -174,7 +231,13 @@ class Centre:
                             f"{config.idle_in_transaction_ms}"),
             },
         )
+        sa.event.listen(self.engine, "checkin", _note_idle)
+        sa.event.listen(self.engine, "checkout", _ping_if_idle)
         self.contended_until = 0.0  # monotonic; see note_contended
+        # token hash -> its station, for pushes: each push checks in its own transaction that
+        # the station's row still holds the token (service.TokenChanged), so a rotated or
+        # revoked token stops at once; this only saves the look-up's round trips.
+        self.known: dict[str, StationIdentity] = {}
         self.admission = (service.Admission(config.slots, ADMISSION_LOCK, config.busy_retry_s,
                                             config.admission_wait_s, config.express_slots,
                                             config.express_max_events)
@@ -194,21 +257,10 @@ class Centre:
                 raise mapped or TransientError(str(exc.orig)) from exc
             raise
 
-    def identify(self, token: str, probe_small: bool | None = None,
-                 ) -> tuple[StationIdentity | None, bool]:
-        """The station a token belongs to; with `probe_small` set (a push that would be turned
-        away at once if no slot is free), also whether a slot is free now (else True): one
-        connection and one thread for both, as in a storm most pushes end right here."""
-        def run(conn: sa.Connection) -> tuple[StationIdentity | None, bool]:
-            try:
-                who = identify(conn, token)
-                a = self.admission
-                if who is None or who.revoked or probe_small is None or a is None:
-                    return who, True
-                return who, service.slot_free(conn, a, probe_small)
-            finally:
-                conn.rollback()
-        return self._with_connection(run)
+    def identify(self, token: str) -> StationIdentity | None:
+        """The station a token belongs to (None: a token the centre does not know)."""
+        return self._with_connection(
+            lambda conn: self._identify_on(conn, token_hash(token), None))[0]
 
     def turned_away(self) -> Busy:
         """The busy answer for a push that finds every slot taken."""
@@ -217,26 +269,97 @@ class Centre:
         return Busy(random.uniform(0.5, 1.5) * retry,
                     "The centre is busy with other stations' batches: retrying shortly")
 
-    def push(self, who: StationIdentity, body: bytes, after_seq: int | None = None) -> Pushed:
-        """Read one push body and apply it."""
+    def push(self, token: str, body: bytes, after_seq: int | None = None,
+             probe_small: bool | None = None) -> Pushed:
+        """Identify the token, read the push body and apply it: one connection and one thread
+        for all of it. With `probe_small` set (no line to wait in), a push that finds every
+        slot taken is turned away before its body is decoded (Busy)."""
         started = time.perf_counter()
-        a = self.admission
+        h = token_hash(token)
+        remembered = self.known.get(h) if probe_small is None else None
+        timing = {"started": started}
+
+        def run(conn: sa.Connection) -> Pushed:
+            who = remembered
+            if who is None:
+                who, free = self._identify_on(conn, h, probe_small)
+                if who is None or who.revoked:
+                    raise NotIdentified(who)
+                self.remember(h, who)
+                if not free:
+                    raise self.turned_away()
+            timing["identify"] = time.perf_counter() - started
+            return self._apply(conn, who, h, body, after_seq, timing)
+
+        try:
+            return self._with_connection(run)
+        except Busy:
+            self.note_contended()
+            raise
+        except (TransientError, NotIdentified):
+            raise
+        except (SyncError, ApiError) as exc:
+            if remembered is None:
+                raise
+            # Refused while identified from memory: the token may have changed since. Look it
+            # up again, so the answer is the one a fresh request would get.
+            self.known.pop(h, None)
+            who = self._with_connection(lambda conn: self._identify_on(conn, h, None))[0]
+            if who is None or who.revoked:
+                raise NotIdentified(who) from None
+            if isinstance(exc, service.TokenChanged):
+                return self.push(token, body, after_seq, probe_small)
+            raise
+
+    def _apply(self, conn: sa.Connection, who: StationIdentity, h: str, body: bytes,
+               after_seq: int | None, timing: dict[str, float]) -> Pushed:
+        checking = time.perf_counter()
         batch = _push_batch(body)
         parsed = time.perf_counter()
         wait = self.config.order_wait_s or self.config.admission_wait_s + 2.0
         pacing = service.Pacing(after_seq, time.monotonic() + wait)
-        try:
-            reply = self._with_connection(
-                lambda conn: service.push(conn, who.station_id, batch, a, pacing))
-        except Busy:
-            self.note_contended()
-            raise
+        reply = service.push(conn, who.station_id, batch, self.admission, pacing, token_hash=h)
         done = time.perf_counter()
         ordered = pacing.ordered_at or parsed
         admitted = pacing.admitted_at or ordered
         return Pushed(reply.to_json(), pacing.queued or time.monotonic() < self.contended_until,
-                      started, {"check": parsed - started, "order": ordered - parsed,
-                                "admission": admitted - ordered, "apply": done - admitted})
+                      timing["started"],
+                      {"identify": timing["identify"], "check": parsed - checking,
+                       "order": ordered - parsed, "admission": admitted - ordered,
+                       "apply": done - admitted})
+
+    def _identify_on(self, conn: sa.Connection, h: str, probe_small: bool | None,
+                     ) -> tuple[StationIdentity | None, bool]:
+        """The station of token hash `h` and, with `probe_small` set, whether a slot is free
+        (else True): one statement outside any transaction (one round trip, not three)."""
+        import psycopg2
+
+        a = self.admission
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.autocommit = True
+        try:
+            cur = dbapi.cursor()
+            if probe_small is None or a is None:
+                cur.execute(IDENTIFY_SQL, (h,))
+            else:
+                cur.execute(_IDENTIFY_FREE_SQL, (service.slot_keys(a, probe_small),
+                                                 a.lock_class, h))
+            row = cur.fetchone()
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            conn.invalidate()
+            raise TransientError(f"The central database cannot be reached: {exc}") from exc
+        finally:
+            if not dbapi.closed:
+                dbapi.autocommit = False
+        if row is None:
+            return None, True
+        return StationIdentity(*row[:4]), True if len(row) < 5 else bool(row[4])
+
+    def remember(self, h: str, who: StationIdentity) -> None:
+        if len(self.known) >= KNOWN_TOKENS_MAX:
+            self.known.clear()
+        self.known[h] = who
 
     def note_contended(self) -> None:
         """A push was turned away busy (every slot taken, or this worker's queue full): for the
@@ -369,30 +492,17 @@ class Service:
         self.waiting = {"small": 0, "large": 0}  # pushes in this worker (event loop only)
 
     async def who(self, request: Request) -> StationIdentity:
-        return (await self._identify(request))[0]
-
-    async def _identify(self, request: Request, probe_small: bool | None = None,
-                        ) -> tuple[StationIdentity, bool]:
-        """The station of the request's token (401/403 otherwise), and whether an admission
-        slot is free (asked only with `probe_small` set)."""
-        token = _token(request)
-        who, free = await run_in_threadpool(self.centre.identify, token, probe_small)
-        if who is None:
-            raise ApiError(401, "token_unknown",
-                           "The centre does not know this station token (mistyped, or replaced "
-                           "by rotate-token): ask the central administrator for the current one",
-                           headers={"WWW-Authenticate": "Bearer"})
-        if who.revoked:
-            raise ApiError(403, "station_revoked",
-                           f"Station {who.station_id} is revoked at the centre: ask the central "
-                           "administrator. Its scans stay queued at the station.",
-                           station=who.station_id)
-        return who, free
+        """The station of the request's token (401 / 403 otherwise)."""
+        who = await run_in_threadpool(self.centre.identify, _token(request))
+        if who is None or who.revoked:
+            raise refusal(who)
+        return who
 
     async def push(self, request: Request) -> Response:
         t0 = time.perf_counter()
         after_seq = _after_seq(request)
         body = await _read_body(request, self.config)
+        token = _token(request)
         # Catch-up batches and fresh scans queue apart, so a full queue of the first never
         # turns the second away. (Counted on the bytes, before decoding: a wrong count only
         # picks the queue; admission itself counts the decoded events.)
@@ -401,8 +511,8 @@ class Service:
         a = self.centre.admission
         # With no line to wait in (admission wait 0) a push that finds every slot taken is
         # turned away at once; in a storm that is most pushes, so it is found out as cheaply as
-        # can be: here when this worker's own pushes hold every slot of the lane, else with the
-        # token's look-up. Its events are then never decoded or checked.
+        # can be: here when this worker's own pushes hold every slot of the lane, else by the
+        # token's look-up (the same statement). Its events are then never decoded or checked.
         probe = a is not None and a.wait_s <= 0 and after_seq is None
         lane = (a.slots + (a.express_slots if small else 0)) if a is not None else 0
         if probe and self.waiting[queue] >= lane:
@@ -413,11 +523,11 @@ class Service:
                         "retrying shortly")
         self.waiting[queue] += 1
         try:
-            who, free = await self._identify(request, small if probe else None)
             t1 = time.perf_counter()
-            if not free:
-                raise self.centre.turned_away()
-            pushed = await run_in_threadpool(self.centre.push, who, body, after_seq)
+            pushed = await run_in_threadpool(self.centre.push, token, body, after_seq,
+                                             small if probe else None)
+        except NotIdentified as exc:
+            raise refusal(exc.who) from None
         finally:
             self.waiting[queue] -= 1
         headers = {"Server-Timing": server_timing(

@@ -25,6 +25,7 @@ from sync.errors import (
     OutOfOrder,
     StationMismatch,
     StationRevoked,
+    SyncError,
     TransientError,
     UpgradeRequired,
 )
@@ -128,12 +129,22 @@ class Pacing:
     admitted_at: float = 0.0
 
 
+class TokenChanged(SyncError):
+    """The token a push was identified by is no longer the station's (rotated or revoked while
+    the service remembered it): nothing was written; the service looks the token up again."""
+
+    def __init__(self, station_id: str) -> None:
+        super().__init__(f"The token of station {station_id} changed at the centre")
+        self.station_id = station_id
+
+
 EXPRESS_OFFSET = 1000  # express slot k is advisory lock (lock_class, EXPRESS_OFFSET + k)
 
 
 def push(
     conn: Connection, authenticated_station_id: str, batch: PushBatch,
-    admission: Admission | None = None, pacing: Pacing | None = None,
+    admission: Admission | None = None, pacing: Pacing | None = None, *,
+    token_hash: str | None = None,
 ) -> PushReply:
     """Apply one batch in one transaction (committed here); per-event results in batch order.
 
@@ -142,7 +153,9 @@ def push(
     (`pacing.after_seq`: the last sequence number of the batch sent before it) is applied only
     once the station's events up to there are stored; at `pacing.deadline` without them it is
     refused with OutOfOrder and nothing is written. `pacing.queued` tells whether the batch had
-    to queue for admission.
+    to queue for admission. With `token_hash` (the service's identity of the caller, possibly
+    remembered from an earlier request) the station's row must still hold that token, checked
+    in the batch's own transaction: else TokenChanged, nothing written.
     """
     sid = authenticated_station_id
     if batch.protocol_version not in ACCEPTED_VERSIONS:
@@ -153,7 +166,7 @@ def push(
         claimed = str(w.get("station_id", sid)) if isinstance(w, dict) else sid
         if claimed != sid:
             raise StationMismatch(sid, claimed)
-    return _push_split(conn, sid, batch, admission, {}, pacing)
+    return _push_split(conn, sid, batch, admission, {}, pacing, token_hash)
 
 
 class _DatabaseRefused(Exception):
@@ -166,24 +179,25 @@ class _DatabaseRefused(Exception):
 
 def _push_split(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
-    refused: dict[str, str], pacing: Pacing | None = None,
+    refused: dict[str, str], pacing: Pacing | None = None, token_hash: str | None = None,
 ) -> PushReply:
     """Push a batch; if the database refuses it for its content, apply it in halves (each its
     own transaction, in sequence order) down to the one event it refuses, which is recorded as
     rejected: a batch always ends with a result for every event (docs/sync.md §5)."""
     try:
-        return _push_attempts(conn, sid, batch, admission, refused, pacing)
+        return _push_attempts(conn, sid, batch, admission, refused, pacing, token_hash)
     except _DatabaseRefused as exc:
         if len(batch.events) <= 1:
             key = validate.event_key(batch.events[0]) if batch.events else None
             if key is None or key[0] in refused:
                 raise TransientError(f"The central database refused a batch: {exc}") from exc
             refused[key[0]] = f"the central database refused it ({exc})"
-            return _push_attempts(conn, sid, batch, admission, refused)
+            return _push_attempts(conn, sid, batch, admission, refused, None, token_hash)
         mid = len(batch.events) // 2
-        first = _push_split(conn, sid, replace(batch, events=batch.events[:mid]), admission, refused)
+        first = _push_split(conn, sid, replace(batch, events=batch.events[:mid]), admission,
+                            refused, None, token_hash)
         second = _push_split(conn, sid, replace(batch, events=batch.events[mid:]), admission,
-                             refused)
+                             refused, None, token_hash)
         return replace(second, results=first.results + second.results)
 
 
@@ -194,12 +208,12 @@ _CONTENT_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.Program
 
 def _push_attempts(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
-    refused: dict[str, str], pacing: Pacing | None = None,
+    refused: dict[str, str], pacing: Pacing | None = None, token_hash: str | None = None,
 ) -> PushReply:
     for attempt in range(MAX_ATTEMPTS):
         try:
             with conn.begin():
-                return _push_once(conn, sid, batch, admission, refused, pacing)
+                return _push_once(conn, sid, batch, admission, refused, pacing, token_hash)
         except apply.RetryBatch:
             pass
         except (psycopg2.Error, sa_exc.DBAPIError) as exc:
@@ -234,11 +248,12 @@ _KEYED_PLANS = "SET LOCAL enable_seqscan = off"
 
 def _admitted_session(
     cur: Any, sid: str, admission: Admission | None, small: bool = False,
-    pacing: Pacing | None = None,
+    pacing: Pacing | None = None, token_hash: str | None = None,
 ) -> tuple[StationRow, tuple[BagType, ...]]:
     """The batch's first round trip: keyed plans, an admission slot, the station's row locked,
-    the bag types (each a round trip of its own before, and every one counts when 200
-    stations share two cores)."""
+    the bag types, the station's token (each a round trip of its own before, and every one
+    counts when 200 stations share two cores). With `token_hash`, the row must hold that token
+    (TokenChanged otherwise, before waiting for a slot)."""
     slots = list(range(admission.slots)) if admission else []
     random.shuffle(slots)
     express: list[int] = []
@@ -252,10 +267,13 @@ def _admitted_session(
         f"{_KEYED_PLANS}; SELECT {lock}, s.station_id, s.area, s.scope, s.high_seq, "
         "s.event_count, s.rolling_hash, now(), (SELECT coalesce(json_agg(json_build_array("
         "t.name, t.pattern, t.lookalike, t.capacity, t.nominal_kg, t.kg_per_child, t.example) "
-        "ORDER BY t.name), '[]') FROM station_bag_types t) FROM station_session(%s) s",
+        "ORDER BY t.name), '[]') FROM station_bag_types t), s.token_hash "
+        "FROM station_session(%s) s",
         ((slots[0], sid) if slots else (sid,)),
     )
     r = cur.fetchone()
+    if token_hash is not None and r[9] != token_hash:
+        raise TokenChanged(sid)
     admitted = bool(r[0])
     for slot in slots[1:]:
         if admitted:
@@ -286,21 +304,13 @@ def _admitted_session(
     return StationRow(r[1], r[2], r[3], int(r[4]), int(r[5]), r[6], r[7]), types
 
 
-def slot_free(conn: Connection, admission: Admission, small: bool) -> bool:
-    """Whether an admission slot (an express one too for a `small` batch) is free right now:
-    taken and let go in one short transaction. The service asks this before reading a batch
-    when it would turn the batch away at once anyway (no line to wait in), so a storm's
-    refused pushes cost a round trip, not the decoding and checking of their events."""
+def slot_keys(admission: Admission, small: bool) -> list[int]:
+    """The advisory lock keys (of `admission.lock_class`) a batch may take: the common slots,
+    and the express ones too for a `small` batch."""
     slots = list(range(admission.slots))
     if small:
         slots += [EXPRESS_OFFSET + k for k in range(admission.express_slots)]
-    try:
-        free = conn.exec_driver_sql(
-            "SELECT EXISTS (SELECT 1 FROM unnest(%s::int[]) k "
-            "WHERE pg_try_advisory_xact_lock(%s, k))", (slots, admission.lock_class)).scalar()
-    finally:
-        conn.rollback()
-    return bool(free)
+    return slots
 
 
 # A batch sent ahead whose predecessor is nowhere in sight (not being applied, not stored) for
@@ -363,6 +373,7 @@ def _applying(cur: Any, sid: str, wait_s: float) -> bool:
 def _push_once(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
     refused: dict[str, str] | None = None, pacing: Pacing | None = None,
+    token_hash: str | None = None,
 ) -> PushReply:
     # Reading and checking the events needs no slot: it is done before asking for one, so it
     # overlaps with another batch being written.
@@ -394,7 +405,8 @@ def _push_once(
     small = admission is not None and len(batch.events) <= admission.express_max_events
     if pacing is not None:
         pacing.ordered_at = time.perf_counter()
-    st, types = _admitted_session(cur, sid, admission if batch.events else None, small, pacing)
+    st, types = _admitted_session(cur, sid, admission if batch.events else None, small, pacing,
+                                  token_hash)
     if pacing is not None:
         pacing.admitted_at = time.perf_counter()
     ids = [e.event_id for e in events if e] + [b[0] for i in problems if (b := _bad(batch.events[i]))]

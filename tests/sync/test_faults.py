@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from central.invariants import check_invariants
+from sync.errors import TransientError
 from sync.worker import SyncListener, SyncSummary
 from tests.sync.proxy import TcpProxy
 from tests.sync.service_proc import CentralService
@@ -161,6 +162,33 @@ def test_killed_station_process_resumes_where_it_was(central_db, tmp_path) -> No
     assert summary["applied"] + summary["duplicate"] == summary["sent"]
     _assert_exactly_once(central_db.url, store, total)
     store.close()
+
+
+@pytest.mark.parametrize("idle", [True, False], ids=["idle", "just-used"])
+def test_service_connections_ended_by_postgresql(central_db, monkeypatch, idle) -> None:
+    """PostgreSQL ends the service's connection (a restart, an administrator). Idle longer than
+    PING_AFTER_IDLE_S, it is pinged and replaced when taken from the pool, unseen by the
+    request; used moments ago, its request fails as "database unavailable" (the station keeps
+    its events and retries) and the next request gets a new connection."""
+    from central import app
+
+    monkeypatch.setattr(app, "PING_AFTER_IDLE_S", 0.0 if idle else 3600.0)
+    token = central_db.register("PK1")
+    centre = app.Centre(app.ServiceConfig(url=central_db.service_url()))
+    try:
+        who = centre.identify(token)
+        assert who is not None and who.station_id == "PK1"
+        ended = central_scalar(
+            central_db.url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'tracetrack-central-serve' AND datname = current_database()")
+        assert ended == 1
+        if not idle:
+            with pytest.raises(TransientError, match="cannot be reached"):
+                centre.identify(token)
+        who = centre.identify(token)
+        assert who is not None and who.station_id == "PK1"
+    finally:
+        centre.engine.dispose()
 
 
 # -- restarts mid-drain ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from tests.sync.conftest import Events, batch
 
 pytestmark = pytest.mark.central
 
-PARTS = ("receive", "thread", "check", "order", "admission", "apply", "total")
+PARTS = ("receive", "thread", "identify", "check", "order", "admission", "apply", "total")
 
 
 def test_a_push_reply_times_the_centres_parts(central_db) -> None:

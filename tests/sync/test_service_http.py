@@ -250,6 +250,32 @@ def test_rotated_token_mid_drain_old_refused_new_sends_the_rest_once(central_db,
     worker.close()
 
 
+def test_a_token_the_service_remembers_stops_at_once(central_db) -> None:
+    """The service remembers which station a token belongs to (a push then needs no look-up of
+    its own), but every push checks the token in its own transaction: rotated, the old token's
+    next push is refused 401; revoked, 403, also for a malformed batch (the token is what is
+    wrong, not the batch); nothing is written either way."""
+    access = central_db.add_station("K1")  # one worker: the process that remembers is asked
+    ev = Events("K1")
+    assert push_as(access, "K1", [ev.parent("SB00001")]).results[0].result == "applied"
+    out = _run_central(central_db, "rotate-token", "K1", "--json")
+    assert out.returncode == 0, out.stderr
+    link = ev.link("SB00001", "C00001")
+    with pytest.raises(TokenRefused):
+        push_as(access, "K1", [link])
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 1
+    renewed = central_db.service().access("K1", json.loads(out.stdout)["token"])
+    assert push_as(renewed, "K1", [link]).results[0].result == "applied"  # remembered now
+    out = _run_central(central_db, "revoke-station", "K1")
+    assert out.returncode == 0, out.stderr
+    r = httpx.post(renewed.url + "/v1/push", content=b'{"station_id": "K1", "events": [oops',
+                   headers={"Authorization": f"Bearer {renewed.token}"})
+    assert r.status_code == 403 and r.json()["error"] == "station_revoked", r.text
+    with pytest.raises(StationRevoked):
+        push_as(renewed, "K1", [ev.link("SB00001", "C00002")])
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 2
+
+
 def _push_batch_for(sid: str, batch):
     from station import APP_VERSION
     from sync.protocol import PROTOCOL_VERSION, PushBatch
