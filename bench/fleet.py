@@ -110,6 +110,49 @@ def make_stations(root: Path, count: int, events: int) -> list[Path]:
     return bases
 
 
+def _stat(pid: int) -> tuple[int, float, float] | None:
+    """(parent pid, own CPU s, reaped children's CPU s) of a process (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick,
+            (int(fields[13]) + int(fields[14])) / tick)
+
+
+def tree_cpu_s(root: int | None) -> float:
+    """CPU seconds used so far by a process and all its descendants, those that ended too
+    (each ended one is in its parent's reaped-children figure): the serve process with its
+    workers, or PostgreSQL's postmaster with every backend that came and went."""
+    if root is None:
+        return 0.0
+    stats = {int(d): st for d in os.listdir("/proc") if d.isdigit()
+             if (st := _stat(int(d))) is not None}
+    children: dict[int, list[int]] = {}
+    for pid, st in stats.items():
+        children.setdefault(st[0], []).append(pid)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += stats[pid][1] + stats[pid][2]
+            todo.extend(children.get(pid, ()))
+    return total
+
+
+def postmaster_pid(url: str) -> int | None:
+    """The PostgreSQL server's main process, when it runs on this machine."""
+    eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with eng.connect() as conn:
+            backend = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() or 0)
+    finally:
+        eng.dispose()
+    st = _stat(backend)
+    return st[0] if st is not None else None
+
+
 def _warm_imports() -> None:
     """Import what the station processes use before forking (shared, not imported N times)."""
     import httpx  # noqa: F401
@@ -163,6 +206,7 @@ def run_station(base: str, access: tuple[str, str, str, float | None, int], read
     ready.put(sid)
     start.wait()
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     errors: list[str] = []
     pending = -1
     deadline = time.monotonic() + 600
@@ -182,6 +226,7 @@ def run_station(base: str, access: tuple[str, str, str, float | None, int], read
         if pending == 0:
             break
     drain = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     worker.close()
     with store.connect() as conn:
         states = dict(conn.exec_driver_sql(
@@ -190,6 +235,7 @@ def run_station(base: str, access: tuple[str, str, str, float | None, int], read
         conn.rollback()
     store.close()
     out.put({"station": sid, "acks": acks, "server": server, "drain_s": drain, "pending": pending,
+             "cpu_s": cpu,
              "states": states, "issues": issues, "error_texts": errors[:3], **totals})
 
 
@@ -309,10 +355,14 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
         for _ in procs:  # every station has its store open and waits for the start
             ready.get(timeout=300)
         log(f"all stations online at once (load {os.getloadavg()[0]:.2f})")
+        pg_root = postmaster_pid(url)
+        serve_root = serve.proc.pid if serve is not None and serve.proc is not None else None
+        pg0, serve0 = tree_cpu_s(pg_root), tree_cpu_s(serve_root)
         t0 = time.perf_counter()
         start.set()
         results = [out.get(timeout=900) for _ in range(len(bases))]
         wall = time.perf_counter() - t0
+        pg_cpu, serve_cpu = tree_cpu_s(pg_root) - pg0, tree_cpu_s(serve_root) - serve0
         stop.set()
         live_result = live_out.get(timeout=120) if len(procs) > len(bases) else None
         for p in procs:
@@ -391,9 +441,17 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
         server[f"server_{part}_p95_ms"] = round(pct(0.95, v), 1)
         server[f"server_first_{part}_p95_ms"] = round(
             pct(0.95, sorted(t.get(part, 0.0) for t in firsts)), 1)
+    # Where the CPU went while the fleet drained (µs per event): the station processes (in-process
+    # they also decide and write), the serve process and its workers, PostgreSQL (every backend
+    # and its background processes); and how much of the two cores that is.
+    station_cpu = sum(r["cpu_s"] for r in results)
+    per_event = {"stations": station_cpu, "serve": serve_cpu, "postgres": pg_cpu}
+    cpu = {f"cpu_us_per_event_{k}": round(v / total * 1e6, 1) for k, v in per_event.items()}
+    cpu["cpu_share_of_two_cores"] = round(sum(per_event.values()) / (2 * wall), 3)
     return {
         **fresh,
         **server,
+        **cpu,
         "stations": stations,
         "events": total,
         "p50_ack_ms": round(pct(0.50), 1),
