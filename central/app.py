@@ -65,8 +65,9 @@ CONTENDED_S = 2.0  # after a push was turned away busy, replies say "don't send 
 PING_AFTER_IDLE_S = 1.0
 KNOWN_TOKENS_MAX = 4096  # tokens a worker remembers (their stations), beyond which it forgets all
 
-# The token's station (stations.IDENTIFY_SQL), and whether an admission slot is free right now (taken and let go by the one
-# statement, which runs outside a transaction), for a known station that is not revoked.
+# The token's station (stations.IDENTIFY_SQL), and whether an admission slot is free right now
+# (taken and let go by the one statement, which runs outside a transaction) for a known station
+# that is not revoked.
 _IDENTIFY_FREE_SQL = (
     "SELECT station_id, area, scope, revoked_at IS NOT NULL, revoked_at IS NOT NULL OR EXISTS "
     "(SELECT 1 FROM unnest(%s::int[]) k WHERE pg_try_advisory_xact_lock(%s, k)) "
