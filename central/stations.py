@@ -144,15 +144,9 @@ class StationIdentity:
     revoked: bool
 
 
-# A token's station (a StationIdentity's fields), by the token's hash
+# A token's station (a StationIdentity's fields), by the token's hash (the service's Centre)
 IDENTIFY_SQL = ("SELECT station_id, area, scope, revoked_at IS NOT NULL FROM station_stations "
                 "WHERE token_hash = %s")
-
-
-def identify(conn: Connection, token: str) -> StationIdentity | None:
-    """The station a token belongs to, or None for a token the centre does not know."""
-    row = conn.exec_driver_sql(IDENTIFY_SQL, (token_hash(token),)).first()
-    return None if row is None else StationIdentity(*row)
 
 
 @dataclass(frozen=True)
