@@ -319,6 +319,8 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
         role_url = service_url(url)
         if path == "service":
             extra = ("--slots", str(slots), "--queue", str(args.queue))
+            if args.worker_slots is not None:
+                extra += ("--worker-slots", str(args.worker_slots))
             if wait is not None:
                 extra += ("--admission-wait", str(wait))
             serve = Serve(role_url, workers=args.workers, extra=extra).start()
@@ -380,6 +382,13 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
                               "AND result = 'applied'").scalar() or 0
             scans = c("SELECT count(*) FROM scan").scalar() or 0
             links = c("SELECT count(*) FROM link").scalar() or 0
+            # How the drain went over time: seconds from the first stored event until half and
+            # nine tenths of them were (a drain whose last tenth crawls is a tail of stations
+            # backing off, not a slow centre)
+            spread = c("SELECT " + ", ".join(
+                f"extract(epoch FROM percentile_disc({q}) WITHIN GROUP (ORDER BY received_at) "
+                "- min(received_at))" for q in (0.5, 0.9)) + " FROM station_events"
+                + fleet_only).one()
             problems = check_invariants(conn)
         eng.dispose()
     finally:
@@ -448,6 +457,13 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
     per_event = {"stations": station_cpu, "serve": serve_cpu, "postgres": pg_cpu}
     cpu = {f"cpu_us_per_event_{k}": round(v / total * 1e6, 1) for k, v in per_event.items()}
     cpu["cpu_share_of_two_cores"] = round(sum(per_event.values()) / (2 * wall), 3)
+    if timings:  # how much of the drain the slots were applying (Server-Timing `apply`)
+        cpu["slot_busy_share"] = round(sum(t["apply"] for t in timings) / 1000 / (
+            wall * max(1, getattr(args, "slots", None) or args.workers)), 3)
+    if spread is not None and len(spread) == 2 and None not in spread:
+        cpu["stored_half_s"], cpu["stored_90_s"] = (round(float(x), 1) for x in spread)
+    drains = sorted(r["drain_s"] for r in results)
+    cpu["station_drain_p50_s"] = round(drains[len(drains) // 2], 1)
     return {
         **fresh,
         **server,
@@ -482,6 +498,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="batches the centre applies at once (serve --slots; default as serve: "
                     "one per worker)")
     ap.add_argument("--workers", type=int, default=2, help="serve --workers (default 2)")
+    ap.add_argument("--worker-slots", type=int, default=None, metavar="N",
+                    help="serve --worker-slots (default as serve: the slots shared out over "
+                    "the workers; 0: no limit per worker)")
     ap.add_argument("--admission-wait", type=float, default=None, metavar="S",
                     help="serve --admission-wait (default: the service's own, 2 s)")
     ap.add_argument("--batch", type=int, default=BATCH, help="events per batch (max 500)")
@@ -533,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
         "size": {"stations": stations, "events_per_station": events,
                  "conflict_share": CONFLICT_SHARE, "admission_slots": args.slots or args.workers,
                  "batch": args.batch, "serve_workers": args.workers,
+                 "worker_slots": (-(-(args.slots or args.workers) // args.workers)
+                                  if args.worker_slots is None else args.worker_slots),
                  "station_nice": args.station_nice,
                  "admission_wait_s": 2.0 if args.admission_wait is None else args.admission_wait,
                  "path": "SyncWorker + HttpTransport -> tracetrack-central serve"},

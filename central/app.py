@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import random
+import threading
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -81,6 +82,8 @@ class ServiceConfig:
     admission_wait_s: float = 2.0  # wait in line for a slot this long before 503
     busy_retry_s: float = 1.0  # the Retry-After a busy answer suggests (jittered)
     express_slots: int = 1  # extra slots only small batches (fresh scans) may take
+    # catch-up batches one worker process applies at once (0: as many as it gets slots for)
+    worker_slots: int = 0
     express_max_events: int = 25  # a batch this small counts as fresh scans
     # A batch sent ahead waits this long for the one before it (0: the admission wait + 2 s)
     order_wait_s: float = 0.0
@@ -241,7 +244,9 @@ class Centre:
         self.known: dict[str, StationIdentity] = {}
         self.admission = (service.Admission(config.slots, ADMISSION_LOCK, config.busy_retry_s,
                                             config.admission_wait_s, config.express_slots,
-                                            config.express_max_events)
+                                            config.express_max_events,
+                                            threading.BoundedSemaphore(config.worker_slots)
+                                            if config.worker_slots > 0 else None)
                           if config.slots > 0 else None)
 
     def _with_connection(self, fn: Any) -> Any:

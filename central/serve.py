@@ -36,6 +36,9 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--slots", type=int, default=None,
                    help="batches applied at once across all workers (default: one per worker "
                    "process, so one batch is decided while another is written)")
+    p.add_argument("--worker-slots", type=int, default=None, metavar="N",
+                   help="catch-up batches one worker process applies at once (default: the "
+                   "slots shared out over the workers, rounded up; 0: no limit of its own)")
     p.add_argument("--admission-wait", type=float, default=2.0, metavar="S",
                    help="how long a batch waits in line for a slot before 503 (default 2 s)")
     p.add_argument("--order-wait", type=float, default=0.0, metavar="S",
@@ -134,6 +137,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.slots = args.workers
     if args.workers < 1 or args.slots < 1:
         raise ValueError("--workers and --slots must be at least 1")
+    if args.worker_slots is None:
+        args.worker_slots = -(-args.slots // args.workers)
+    if args.worker_slots < 0:
+        raise ValueError("--worker-slots must be 0 or more")
     server = None
     url = args.url or os.environ.get(db.URL_ENV)
     if url:
@@ -145,7 +152,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         url=url, slots=args.slots, admission_wait_s=args.admission_wait,
         order_wait_s=args.order_wait, queue_per_worker=args.queue,
         express_slots=args.express_slots, express_max_events=args.express_max,
-        max_body_bytes=args.max_body, body_timeout_s=args.body_timeout,
+        worker_slots=args.worker_slots, max_body_bytes=args.max_body, body_timeout_s=args.body_timeout,
     )
     os.environ[CONFIG_ENV] = config.to_env()
     scheme = "https" if args.certfile else "http"

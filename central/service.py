@@ -6,8 +6,9 @@ calls these with the station id the token belongs to, on the service role's own 
 from __future__ import annotations
 
 import random
+import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -111,6 +112,11 @@ class Admission:
     # it is not stuck behind 500-event batches of stations draining a day's backlog.
     express_slots: int = 1
     express_max_events: int = 25
+    # Catch-up batches this process applies at once (None: no limit of its own). A worker
+    # process that held two slots would decide both batches under one interpreter lock, in
+    # turn, while another worker stood idle; with one per process each slot has its own CPU.
+    # A batch waits here first (first come, first served within the process), then for a slot.
+    gate: threading.Semaphore | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -211,9 +217,11 @@ def _push_attempts(
     refused: dict[str, str], pacing: Pacing | None = None, token_hash: str | None = None,
 ) -> PushReply:
     for attempt in range(MAX_ATTEMPTS):
+        held: list[threading.Semaphore] = []  # the process's gate, once this attempt has it
         try:
             with conn.begin():
-                return _push_once(conn, sid, batch, admission, refused, pacing, token_hash)
+                return _push_once(conn, sid, batch, admission, refused, pacing, token_hash,
+                                  held)
         except apply.RetryBatch:
             pass
         except (psycopg2.Error, sa_exc.DBAPIError) as exc:
@@ -230,6 +238,9 @@ def _push_attempts(
                 raise
         except (ValueError, UnicodeError) as exc:  # the driver refused a value
             raise _DatabaseRefused(exc) from exc
+        finally:
+            for gate in held:  # after the commit or rollback that let the slot go
+                gate.release()
         # another station got there first: back off a little, then decide again
         time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
     raise TransientError("The centre is busy with conflicting batches: retrying later")
@@ -249,11 +260,23 @@ _KEYED_PLANS = "SET LOCAL enable_seqscan = off"
 def _admitted_session(
     cur: Any, sid: str, admission: Admission | None, small: bool = False,
     pacing: Pacing | None = None, token_hash: str | None = None,
+    held: list[threading.Semaphore] | None = None,
 ) -> tuple[StationRow, tuple[BagType, ...]]:
     """The batch's first round trip: keyed plans, an admission slot, the station's row locked,
     the bag types, the station's token (each a round trip of its own before, and every one
     counts when 200 stations share two cores). With `token_hash`, the row must hold that token
-    (TokenChanged otherwise, before waiting for a slot)."""
+    (TokenChanged otherwise, before waiting for a slot). A catch-up batch first takes the
+    process's gate (Admission.gate), appended to `held` for the caller to let go after the
+    transaction ends."""
+    line_until = time.monotonic() + (admission.wait_s if admission else 0.0)
+    if admission is not None and admission.gate is not None and not small and held is not None:
+        if not admission.gate.acquire(blocking=False):
+            if pacing is not None:
+                pacing.queued = True
+            if admission.wait_s <= 0 or not admission.gate.acquire(timeout=admission.wait_s):
+                raise Busy(random.uniform(0.5, 1.5) * admission.busy_retry_s,
+                           "The centre is busy with other stations' batches: retrying shortly")
+        held.append(admission.gate)
     slots = list(range(admission.slots)) if admission else []
     random.shuffle(slots)
     express: list[int] = []
@@ -289,7 +312,8 @@ def _admitted_session(
         cur.execute("SAVEPOINT admission")
         try:
             line = express[0] if express else slots[0]  # a small batch waits in the express line
-            cur.execute(f"SET LOCAL lock_timeout = {int(admission.wait_s * 1000)}; "
+            left_ms = max(1, int((line_until - time.monotonic()) * 1000))
+            cur.execute(f"SET LOCAL lock_timeout = {left_ms}; "
                         f"SELECT pg_advisory_xact_lock({lock_class}, %s); "
                         "SET LOCAL lock_timeout = 0", (line,))
             admitted = True
@@ -373,7 +397,7 @@ def _applying(cur: Any, sid: str, wait_s: float) -> bool:
 def _push_once(
     conn: Connection, sid: str, batch: PushBatch, admission: Admission | None,
     refused: dict[str, str] | None = None, pacing: Pacing | None = None,
-    token_hash: str | None = None,
+    token_hash: str | None = None, held: list[threading.Semaphore] | None = None,
 ) -> PushReply:
     # Reading and checking the events needs no slot: it is done before asking for one, so it
     # overlaps with another batch being written.
@@ -406,7 +430,7 @@ def _push_once(
     if pacing is not None:
         pacing.ordered_at = time.perf_counter()
     st, types = _admitted_session(cur, sid, admission if batch.events else None, small, pacing,
-                                  token_hash)
+                                  token_hash, held)
     if pacing is not None:
         pacing.admitted_at = time.perf_counter()
     ids = [e.event_id for e in events if e] + [b[0] for i in problems if (b := _bad(batch.events[i]))]

@@ -227,3 +227,67 @@ def test_serve_takes_one_slot_per_worker_by_default(central_db, tmp_path) -> Non
         conn.close()
         eng.dispose()
         service.stop()
+
+
+@pytest.mark.parametrize("worker_slots", [1, 0])
+def test_a_worker_applies_one_catch_up_batch_at_a_time(central_db, tmp_path,
+                                                       worker_slots: int) -> None:
+    """Two slots, one worker: with `--worker-slots 1` (what serve takes with one slot per
+    worker) a second catch-up batch waits for the worker's first one even though a slot is free
+    (two batches under one interpreter lock would only take turns), and is turned away after
+    its wait; fresh scans still pass. With `--worker-slots 0` it takes the free slot."""
+    service = CentralService(central_db.service_url(), tmp_path / f"gate{worker_slots}",
+                             extra=("--slots", "2", "--worker-slots", str(worker_slots),
+                                    "--admission-wait", "0.5"))
+    service.start()
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    conn = eng.connect()
+    first_token, second_token = central_db.register("G1"), central_db.register("G2")
+    live_token = central_db.register("G3")
+    first, _ = _batches("G1")
+    ev = Events("G2")  # parents of its own, so either batch may go first
+    second = [ev.parent("SB00011")] + [ev.link("SB00011", f"G2C{i:03d}") for i in range(29)]
+    second += [ev.parent("SB00012")] + [ev.link("SB00012", f"G2D{i:03d}") for i in range(29)]
+    out: dict = {}
+    t = None
+    try:
+        # G1's batch is in the worker, stopped at its station's row (held here)
+        conn.exec_driver_sql("SELECT 1 FROM station_stations WHERE station_id = 'G1' FOR UPDATE")
+
+        def push_first() -> None:
+            try:
+                out["reply"] = push_as(service.access("G1", first_token), "G1", first)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                out["error"] = exc
+
+        t = threading.Thread(target=push_first, name="first-push")
+        t.start()
+        until(lambda: conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND application_name = 'tracetrack-central-serve'").scalar() == 1,
+              timeout=20, what="G1's batch waiting for its station's row")
+        if worker_slots == 1:
+            with pytest.raises(Busy):
+                push_as(service.access("G2", second_token), "G2", second)
+            assert central_scalar(central_db, "SELECT count(*) FROM station_events "
+                                  "WHERE station_id = 'G2'") == 0
+        else:
+            applied = push_as(service.access("G2", second_token), "G2", second).results
+            assert sum(r.result == "applied" for r in applied) == 60
+        live = push_as(service.access("G3", live_token), "G3", [Events("G3").parent("SB00009")])
+        assert live.results[0].result == "applied"  # fresh scans do not wait for the gate
+        conn.rollback()  # G1's row is free: its batch goes on
+        t.join(30)
+        assert "error" not in out, out.get("error")
+        assert sum(r.result == "applied" for r in out["reply"].results) == 60
+        # the worker let its gate go with that batch: the next one gets in
+        assert len(push_as(service.access("G2", second_token), "G2", second).results) == 60
+        assert central_scalar(central_db, "SELECT count(*) FROM station_events "
+                              "WHERE station_id = 'G2'") == 60
+    finally:
+        conn.rollback()
+        if t is not None:
+            t.join(30)
+        conn.close()
+        eng.dispose()
+        service.stop()
