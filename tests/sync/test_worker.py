@@ -7,7 +7,7 @@ import random
 import pytest
 
 from station.store.local import LocalStore
-from sync.worker import BACKOFF_CAP_S, SyncListener, backoff_delay, list_issues, read_status
+from sync.worker import BACKOFF_CAP_S, BUSY_CAP_S, SyncListener, backoff_delay, list_issues, read_status
 from tests.sync.conftest import Events, push_as
 from tests.sync.stationkit import (
     central_scalar,
@@ -44,6 +44,23 @@ def test_backoff_is_full_jitter_capped_and_honours_retry_after() -> None:
         assert min(delays) < ceiling * 0.2  # ... not clustered at the top
     assert BACKOFF_CAP_S <= 60
     assert all(backoff_delay(0, rng, retry_after=12.5) >= 12.5 for _ in range(100))
+
+
+def test_busy_answers_back_off_to_a_few_seconds_only() -> None:
+    """The centre said busy (its line is full): the delay grows with the busy answers in a row
+    up to BUSY_CAP_S, with full jitter, so a station turned away again and again is back within
+    seconds instead of sleeping up to a minute while the centre has room; the centre's
+    Retry-After stays a floor, even above that cap."""
+    rng = random.Random(7)
+    assert 1.0 < BUSY_CAP_S < BACKOFF_CAP_S
+    for failures in range(0, 40):
+        ceiling = min(BUSY_CAP_S, 1.0 * 2**failures)
+        delays = [backoff_delay(failures, rng, busy=True) for _ in range(200)]
+        assert all(0.0 <= d <= ceiling for d in delays)
+        assert max(delays) > ceiling * 0.8 and min(delays) < ceiling * 0.2
+    assert all(backoff_delay(30, rng, retry_after=12.5, busy=True) >= 12.5 for _ in range(100))
+    # a link that keeps failing still backs off to the full cap
+    assert max(backoff_delay(30, rng) for _ in range(200)) > BUSY_CAP_S * 2
 
 
 @pytest.mark.central
