@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -429,6 +430,12 @@ def _now(conn: Connection) -> str:
     return conn.execute(select(func.strftime("%Y-%m-%dT%H:%M:%fZ", "now"))).scalar_one()
 
 
+def sqlite_now(at: datetime) -> str:
+    """`at` as _now writes the time (SQLite's strftime('%Y-%m-%dT%H:%M:%fZ'))."""
+    at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
 def recount(conn: Connection, parents: Iterable[str], bill_ids: Iterable[str],
             *, with_bills: bool = True) -> None:
     """Parents' figures from their links and open bills' statuses from their lines, now."""
@@ -448,10 +455,13 @@ def rebuild_after_bootstrap(conn: Connection) -> None:
 # -- correcting the view after a rejection ------------------------------------------------------------
 
 
-def correct_rejected(conn: Connection, ev: Event, reason: str | None) -> None:
+def correct_rejected(conn: Connection, ev: Event, reason: str | None,
+                     now: str | None = None) -> None:
     """Undo the local effect of an event the centre rejected (the feed then brings its truth):
-    the effects of the event that takes it back (station.effects.undo_of), written now."""
+    the effects of the event that takes it back (station.effects.undo_of), written `now`
+    (sqlite_now; default: SQLite's clock)."""
     undo = undo_of(ev.type, reason)
+    when = now or _now(conn)
     if undo is EventType.CHILD_UNLINKED and ev.child and ev.parent:
         # Only the link this event made goes (its own event_seq); the parent's figures follow.
         own = conn.execute(
@@ -462,26 +472,26 @@ def correct_rejected(conn: Connection, ev: Event, reason: str | None) -> None:
         ).scalar()
         eff = link_effects(conn, undo, ev.child, ev.parent, ev.parent if own else None,
                            parents_only=True)
-        write_effects(conn, eff, _now(conn))
+        write_effects(conn, eff, when)
         if own:
             _drop_own_child_bag(conn, ev)
     elif undo is EventType.CHILD_LINKED and ev.child and ev.parent:
         # The centre kept the link (e.g. the parent is on a closed bill): show it again.
         if link_of(conn, ev.child) is None and _exists(conn, ev.child) and _exists(conn, ev.parent):
             eff = link_effects(conn, undo, ev.child, ev.parent, None, parents_only=True)
-            write_effects(conn, eff, _now(conn), added_at=ev.device_time)
+            write_effects(conn, eff, when, added_at=ev.device_time)
     elif undo is EventType.BILL_PARENT_REMOVED and ev.parent and ev.bill:
         eff = effects_of(undo, parent_code=ev.parent, bill_id=ev.bill,
                          bill=read_bill(conn, ev.bill), on_bill=bill_of_parent(conn, ev.parent))
-        write_effects(conn, eff, _now(conn))
+        write_effects(conn, eff, when)
     elif undo is EventType.BILL_PARENT_ADDED and ev.parent and ev.bill:
         # The centre kept the line: show it again (not provisional: the centre has it).
         bill = read_bill(conn, ev.bill)
         if bill_of_parent(conn, ev.parent) is None and bill is not None:
             eff = effects_of(undo, parent_code=ev.parent, bill=bill)
-            write_effects(conn, eff, _now(conn), added_at=ev.device_time, provisional=False)
+            write_effects(conn, eff, when, added_at=ev.device_time, provisional=False)
     elif undo is EventType.BILL_REOPENED and ev.bill:
-        write_effects(conn, effects_of(undo, bill=read_bill(conn, ev.bill)), _now(conn))
+        write_effects(conn, effects_of(undo, bill=read_bill(conn, ev.bill)), when)
     elif ev.type is EventType.PARENT_SCANNED and ev.parent and \
             reason in (Reason.CODE_IS_CHILD, Reason.KIND_CONFLICT):
         # The centre holds the code as a child: the parent bag made here goes, unless in use.

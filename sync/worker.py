@@ -69,6 +69,7 @@ BUSY_BATCH_KEEP_S = 30.0  # a batch turned away as "busy" is resent unchanged wi
 # 60 s cap, a station turned away five or six times in a storm slept up to half a minute while
 # the centre had room: the last tenth of a 200-station drain took 40 % of its time.
 BUSY_CAP_S = 4.0
+NOTIFY_EVERY_S = 0.2  # while draining, the listener hears the figures at most this often
 
 
 def backoff_delay(failures: int, rng: random.Random, *, base: float = BACKOFF_BASE_S,
@@ -178,6 +179,7 @@ class SyncWorker:
         self.on_ack = on_ack
         self.failures = 0
         self.next_delay_s = 0.0
+        self._notified_at = 0.0  # monotonic, when the listener last heard the figures
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -526,17 +528,22 @@ class SyncWorker:
         out: list[dict[str, Any]] = []
         seqs: list[int] = []
         resend: list[str] = []
+        wires = [pull_mod.event_from_row(r).to_wire() for r in rows]
+        # Measured one by one only when all of them together are over the limit (one encoding
+        # of the list is several times cheaper than one per event, and never smaller than
+        # their sum)
+        whole = len(json.dumps(wires, separators=(",", ":"))) <= self.max_batch_bytes
         size = 0
-        for r in rows:
-            wire = pull_mod.event_from_row(r).to_wire()
-            n = len(json.dumps(wire, separators=(",", ":")))
-            if out and size + n > self.max_batch_bytes:
-                break
+        for r, wire in zip(rows, wires, strict=True):
+            if not whole:
+                n = len(json.dumps(wire, separators=(",", ":")))
+                if out and size + n > self.max_batch_bytes:
+                    break
+                size += n
             out.append(wire)
             seqs.append(r.seq)
             if r.result_reason == RESEND_REQUESTED:
                 resend.append(r.event_id)
-            size += n
         oldest_s = None
         if oldest:
             oldest_s = max(0.0, (self.clock() - parse_iso(oldest)).total_seconds())
@@ -577,29 +584,9 @@ class SyncWorker:
                             result_message=bindparam("message"), synced_at=bindparam("at")),
                     marks,
                 )
-            resent = {sent[e]["seq"] for e in batch.resend if e in sent}
-            for seq, reason, message, raw_reason in rejected:
-                stmt = sqlite_insert(sync_issues).values(
-                    event_seq=seq, reason=reason, message=message, created_at=now)
-                if seq in resent:
-                    # sent again and refused again: an open issue again, with the new reason
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=["event_seq"],
-                        set_={"reason": reason, "message": message, "created_at": now,
-                              "acknowledged_by": None, "acknowledged_at": None})
-                else:
-                    stmt = stmt.on_conflict_do_nothing(index_elements=["event_seq"])
-                conn.execute(stmt)
-                row = conn.execute(select(events).where(events.c.seq == seq)).first()
-                if row is None:
-                    continue
-                try:
-                    # In a savepoint: a view that cannot be corrected must not stop the results
-                    # being recorded (the events would be resent for ever); the feed fixes it.
-                    with conn.begin_nested():
-                        pull_mod.correct_rejected(conn, pull_mod.event_from_row(row), raw_reason)
-                except Exception:
-                    log.exception("could not correct the view after rejected event %s", seq)
+            if rejected:
+                self._record_rejected(conn, rejected,
+                                      {sent[e]["seq"] for e in batch.resend if e in sent}, now)
         for m in marks:
             if m["state"] == "applied":
                 summary.applied += 1
@@ -607,7 +594,51 @@ class SyncWorker:
                 summary.duplicate += 1
             else:
                 summary.rejected += 1
-        self._notify()
+        # The figures a window shows (a status read is a few milliseconds: not after every
+        # batch of a fast drain); the run's end always tells the last ones
+        if time.monotonic() - self._notified_at >= NOTIFY_EVERY_S:
+            self._notify()
+
+    def _record_rejected(self, conn: Connection, rejected: list[tuple[int, str, str, str | None]],
+                         resent: set[int], now: str) -> None:
+        """A sync issue for each rejected event (open again for one that was sent again), and
+        the view corrected after each (in seq order)."""
+        issues = [{"event_seq": seq, "reason": reason, "message": message, "created_at": now}
+                  for seq, reason, message, _raw in rejected]
+        new = [i for i in issues if i["event_seq"] not in resent]
+        again = [i for i in issues if i["event_seq"] in resent]
+        if new:
+            conn.execute(sqlite_insert(sync_issues).on_conflict_do_nothing(
+                index_elements=["event_seq"]), new)
+        if again:
+            # sent again and refused again: an open issue again, with the new reason
+            up = sqlite_insert(sync_issues)
+            conn.execute(up.on_conflict_do_update(
+                index_elements=["event_seq"],
+                set_={"reason": up.excluded.reason, "message": up.excluded.message,
+                      "created_at": up.excluded.created_at, "acknowledged_by": None,
+                      "acknowledged_at": None}), again)
+        rows = {r.seq: r for r in conn.execute(
+            select(events).where(events.c.seq.in_([r[0] for r in rejected])))}
+        todo = [(seq, pull_mod.event_from_row(rows[seq]), raw)
+                for seq, _reason, _message, raw in rejected if seq in rows]
+        at = pull_mod.sqlite_now(self.clock())
+        # In a savepoint: a view that cannot be corrected must not stop the results being
+        # recorded (the events would be resent for ever); the feed fixes it. All in one first;
+        # if one fails, each in its own, so the others still count.
+        try:
+            with conn.begin_nested():
+                for _seq, ev, raw in todo:
+                    pull_mod.correct_rejected(conn, ev, raw, now=at)
+            return
+        except Exception:  # noqa: BLE001 - found again below, event by event
+            pass
+        for seq, ev, raw in todo:
+            try:
+                with conn.begin_nested():
+                    pull_mod.correct_rejected(conn, ev, raw, now=at)
+            except Exception:
+                log.exception("could not correct the view after rejected event %s", seq)
 
     # -- convergence (docs/sync.md §16) ----------------------------------------------------------
 
@@ -697,6 +728,7 @@ class SyncWorker:
         return read_status(self._db(), self.clock)
 
     def _notify(self) -> None:
+        self._notified_at = time.monotonic()
         try:
             self.listener.status_changed(self.status())
         except Exception:  # noqa: BLE001 - a listener bug must not stop syncing

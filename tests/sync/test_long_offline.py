@@ -83,10 +83,11 @@ def test_a_month_offline_drains_in_one_run_in_order(central_db, tmp_path) -> Non
     assert summary.error is None, summary.error
     assert (summary.sent, summary.applied, summary.pending) == (SCANS, SCANS, 0)
     assert summary.batches == SCANS // 500 and summary.converged is True
-    # the progress figure came down batch by batch, to 0
+    # the progress figure came down during the drain (told at most every NOTIFY_EVERY_S, the
+    # drain takes seconds), to 0
     figures = [p for p in progress.pending if p < SCANS]
     assert figures == sorted(figures, reverse=True) and figures[-1] == 0
-    assert len(figures) >= SCANS // 500
+    assert len(figures) >= 5, figures
     # all 50 000 at the centre, each once, applied in the station's order, device times kept
     assert central_scalar(central_db.url, "SELECT count(DISTINCT event_id) FROM station_events "
                                           "WHERE station_id = 'LONG-1'") == SCANS

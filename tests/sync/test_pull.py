@@ -302,3 +302,43 @@ def test_links_made_while_the_first_download_runs_keep_the_view_whole(central_db
         assert c.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
     assert local_rows(store, "SELECT child_count FROM bags WHERE code='SB00050'") == [(1,)]
     store.close()
+
+
+def test_a_rejection_whose_view_cannot_be_corrected_leaves_the_others_corrected(
+        central_db, tmp_path) -> None:
+    """Two links the centre rejects (their children are in another parent there): their view
+    corrections go together, and when one of them fails (here the store refuses to delete that
+    link) the other is still corrected and both results and sync issues are recorded."""
+    other = central_db.add_station("D2")
+    ev = Events("D2")
+    push_as(other, "D2", [ev.parent("SB00003"), ev.link("SB00003", "Z0001"),
+                          ev.link("SB00003", "Z0002")])
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    svc = login(store)
+    svc.record_scan("SB00002")
+    assert svc.record_scan("Z0001").ok and svc.record_scan("Z0002").ok
+    svc.close()
+    conn = store.connect(write=True)
+    with conn.begin():
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_z1 BEFORE DELETE ON links WHEN old.child_code = 'Z0001' "
+            "BEGIN SELECT RAISE(ABORT, 'this link stays'); END")
+    conn.close()
+    worker = worker_for(store, url, pull=False)
+    try:
+        summary = worker.run_once()
+    finally:
+        worker.close()
+    assert summary.error is None, summary.error
+    assert (summary.applied, summary.rejected) == (1, 2)
+    assert local_rows(store, "SELECT child_code, sync_state FROM events WHERE child_code "
+                             "IS NOT NULL ORDER BY 1") == [("Z0001", "rejected"),
+                                                          ("Z0002", "rejected")]
+    issues = local_rows(store, "SELECT e.child_code, i.reason FROM sync_issues i "
+                               "JOIN events e ON e.seq = i.event_seq ORDER BY 1")
+    assert issues == [("Z0001", "child_on_other_parent"), ("Z0002", "child_on_other_parent")]
+    # Z0002's link made here is gone; Z0001's stays (its correction failed; the feed mends it)
+    assert local_rows(store, "SELECT child_code, parent_code FROM links ORDER BY 1") == [
+        ("Z0001", "SB00002")]
+    store.close()

@@ -7,7 +7,14 @@ import random
 import pytest
 
 from station.store.local import LocalStore
-from sync.worker import BACKOFF_CAP_S, BUSY_CAP_S, SyncListener, backoff_delay, list_issues, read_status
+from sync.worker import (
+    BACKOFF_CAP_S,
+    BUSY_CAP_S,
+    SyncListener,
+    backoff_delay,
+    list_issues,
+    read_status,
+)
 from tests.sync.conftest import Events, push_as
 from tests.sync.stationkit import (
     central_scalar,
