@@ -552,8 +552,9 @@ def main(argv: list[str] | None = None) -> int:
         "size": {"stations": stations, "events_per_station": events,
                  "conflict_share": CONFLICT_SHARE, "admission_slots": args.slots or args.workers,
                  "batch": args.batch, "serve_workers": args.workers,
-                 "worker_slots": (-(-(args.slots or args.workers) // args.workers)
-                                  if args.worker_slots is None else args.worker_slots),
+                 "worker_slots": args.worker_slots if args.worker_slots is not None else
+                 (-(-(args.slots or args.workers) // args.workers)
+                  if args.admission_wait is None or args.admission_wait > 0 else 0),
                  "station_nice": args.station_nice,
                  "admission_wait_s": 2.0 if args.admission_wait is None else args.admission_wait,
                  "path": "SyncWorker + HttpTransport -> tracetrack-central serve"},

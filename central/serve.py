@@ -38,7 +38,8 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                    "process, so one batch is decided while another is written)")
     p.add_argument("--worker-slots", type=int, default=None, metavar="N",
                    help="catch-up batches one worker process applies at once (default: the "
-                   "slots shared out over the workers, rounded up; 0: no limit of its own)")
+                   "slots shared out over the workers, rounded up, or with --admission-wait 0 "
+                   "no limit of its own: 0)")
     p.add_argument("--admission-wait", type=float, default=2.0, metavar="S",
                    help="how long a batch waits in line for a slot before 503 (default 2 s)")
     p.add_argument("--order-wait", type=float, default=0.0, metavar="S",
@@ -138,7 +139,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.slots < 1:
         raise ValueError("--workers and --slots must be at least 1")
     if args.worker_slots is None:
-        args.worker_slots = -(-args.slots // args.workers)
+        # With no line to wait in there is no gate either: a push whose worker is applying
+        # would be turned away while another worker stood idle.
+        args.worker_slots = -(-args.slots // args.workers) if args.admission_wait > 0 else 0
     if args.worker_slots < 0:
         raise ValueError("--worker-slots must be 0 or more")
     server = None

@@ -220,8 +220,12 @@ def _push_attempts(
         held: list[threading.Semaphore] = []  # the process's gate, once this attempt has it
         try:
             with conn.begin():
-                return _push_once(conn, sid, batch, admission, refused, pacing, token_hash,
-                                  held)
+                reply = _push_once(conn, sid, batch, admission, refused, pacing, token_hash,
+                                   held)
+                # Let go before the commit: the station's next batch, sent ahead, waits for
+                # this commit (its row) and must find the gate free when it comes
+                _let_go(held)
+            return reply
         except apply.RetryBatch:
             pass
         except (psycopg2.Error, sa_exc.DBAPIError) as exc:
@@ -239,11 +243,15 @@ def _push_attempts(
         except (ValueError, UnicodeError) as exc:  # the driver refused a value
             raise _DatabaseRefused(exc) from exc
         finally:
-            for gate in held:  # after the commit or rollback that let the slot go
-                gate.release()
+            _let_go(held)
         # another station got there first: back off a little, then decide again
         time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
     raise TransientError("The centre is busy with conflicting batches: retrying later")
+
+
+def _let_go(held: list[threading.Semaphore]) -> None:
+    while held:
+        held.pop().release()
 
 
 def _bad(w: Any) -> tuple[str, int] | None:
