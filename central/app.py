@@ -87,7 +87,7 @@ class ServiceConfig:
     express_max_events: int = 25  # a batch this small counts as fresh scans
     # A batch sent ahead waits this long for the one before it (0: the admission wait + 2 s)
     order_wait_s: float = 0.0
-    queue_per_worker: int = 24  # pushes waiting in one worker beyond which 503 comes at once
+    queue_per_worker: int = 4  # pushes in one worker, each lane, beyond which 503 comes at once
     max_body_bytes: int = 4 * 1024 * 1024  # as sent (compressed or not): 413 above
     max_json_bytes: int = 16 * 1024 * 1024  # after decompressing: 413 above
     body_timeout_s: float = 10.0  # the whole body must arrive within this: 408 after
@@ -222,7 +222,8 @@ class Centre:
         self.engine = db.make_engine(
             config.url,
             pool_size=config.pool_size,
-            max_overflow=2 * config.queue_per_worker + 4,
+            # the pushes of both lanes, and room for pulls and status calls, which no queue bounds
+            max_overflow=2 * max(config.queue_per_worker, 24) + 4,
             pool_pre_ping=False,  # see _ping_if_idle
             pool_timeout=config.body_timeout_s + config.admission_wait_s + 5,
             connect_args={

@@ -291,3 +291,55 @@ def test_a_worker_applies_one_catch_up_batch_at_a_time(central_db, tmp_path,
         conn.close()
         eng.dispose()
         service.stop()
+
+
+def test_beyond_the_queue_a_catch_up_batch_is_turned_away_at_once(central_db, tmp_path) -> None:
+    """`--queue 1`: with one catch-up batch in the worker (waiting in line for the slot held
+    here), the next is answered busy at once instead of waiting its turn in a long line; fresh
+    scans queue apart and pass; the waiting batch is applied once the slot is free."""
+    service = CentralService(central_db.service_url(), tmp_path / "q1",
+                             extra=("--queue", "1", "--admission-wait", "20"))
+    service.start()
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    conn = eng.connect()
+    first, _ = _batches("Q1")
+    ev = Events("Q2")
+    second = [ev.parent("SB00011")] + [ev.link("SB00011", f"Q2C{i:03d}") for i in range(29)]
+    tokens = {sid: central_db.register(sid) for sid in ("Q1", "Q2", "Q3")}
+    out: dict = {}
+    t = None
+    try:
+        _hold(conn, 0)
+
+        def push_first() -> None:
+            try:
+                out["reply"] = push_as(service.access("Q1", tokens["Q1"]), "Q1", first)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                out["error"] = exc
+
+        t = threading.Thread(target=push_first, name="queued-push")
+        t.start()
+        until(lambda: bool(conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND classid = %s", (ADMISSION_LOCK,)).scalar()), timeout=20,
+              what="Q1's batch waiting in line")
+        t0 = time.monotonic()
+        with pytest.raises(Busy) as busy:
+            push_as(service.access("Q2", tokens["Q2"]), "Q2", second)
+        assert time.monotonic() - t0 < 10  # not after the 20 s admission wait
+        assert "queue" in str(busy.value)
+        live = push_as(service.access("Q3", tokens["Q3"]), "Q3", [Events("Q3").parent("SB00021")])
+        assert live.results[0].result == "applied"
+        _release(conn, 0)
+        t.join(30)
+        assert "error" not in out, out.get("error")
+        assert sum(r.result == "applied" for r in out["reply"].results) == 60
+        assert central_scalar(central_db, "SELECT count(*) FROM station_events "
+                              "WHERE station_id = 'Q2'") == 0
+    finally:
+        conn.rollback()
+        if t is not None:
+            t.join(30)
+        conn.close()
+        eng.dispose()
+        service.stop()
