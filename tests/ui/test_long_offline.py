@@ -14,8 +14,9 @@ from tests.sync.conftest import _central_template, central_db, central_url  # no
 from tests.sync.stationkit import central_scalar
 from tests.sync.test_long_offline import insert_events, month_of_scans
 
-BACKLOG = 6_000
-BATCH = 60  # small batches: the drain lasts long enough for several 400 ms status refreshes
+BACKLOG = 20_000
+BATCH = 30  # small batches: the drain lasts long enough for several 400 ms status refreshes
+# (6 000 events in batches of 60 drained in about a second here: two figures between)
 
 
 def _pending(text: str) -> int | None:
