@@ -4,8 +4,11 @@ lane that keeps a live station's fresh scans from waiting behind catch-up batche
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -229,6 +232,49 @@ def test_serve_takes_one_slot_per_worker_by_default(central_db, tmp_path) -> Non
         service.stop()
 
 
+@contextlib.contextmanager
+def _serving(central_db, folder, extra: tuple[str, ...]) -> Iterator[tuple[CentralService, Any,
+                                                                         list[threading.Thread]]]:
+    """A serve process with `extra`, an admin session, and a list for the threads pushing in
+    the background (joined before the service stops)."""
+    service = CentralService(central_db.service_url(), folder, extra=extra)
+    service.start()
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    conn = eng.connect()
+    threads: list[threading.Thread] = []
+    try:
+        yield service, conn, threads
+    finally:
+        conn.rollback()
+        for t in threads:
+            t.join(30)
+        conn.close()
+        eng.dispose()
+        service.stop()
+
+
+def _push_behind(threads: list[threading.Thread], access, sid: str, events: list[dict]) -> dict:
+    """Push on a thread of its own; the dict gets its "reply" or "error", and "thread"."""
+    out: dict = {}
+
+    def run() -> None:
+        try:
+            out["reply"] = push_as(access, sid, events)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            out["error"] = exc
+
+    out["thread"] = threading.Thread(target=run, name=f"push-{sid}")
+    out["thread"].start()
+    threads.append(out["thread"])
+    return out
+
+
+def _applied_behind(out: dict) -> int:
+    out["thread"].join(30)
+    assert "error" not in out, out.get("error")
+    return sum(r.result == "applied" for r in out["reply"].results)
+
+
 @pytest.mark.parametrize("worker_slots", [1, 0])
 def test_a_worker_applies_one_catch_up_batch_at_a_time(central_db, tmp_path,
                                                        worker_slots: int) -> None:
@@ -236,89 +282,50 @@ def test_a_worker_applies_one_catch_up_batch_at_a_time(central_db, tmp_path,
     worker) a second catch-up batch waits for the worker's first one even though a slot is free
     (two batches under one interpreter lock would only take turns), and is turned away after
     its wait; fresh scans still pass. With `--worker-slots 0` it takes the free slot."""
-    service = CentralService(central_db.service_url(), tmp_path / f"gate{worker_slots}",
-                             extra=("--slots", "2", "--worker-slots", str(worker_slots),
-                                    "--admission-wait", "0.5"))
-    service.start()
-    eng = central_db.engine(poolclass=sa.pool.NullPool)
-    conn = eng.connect()
-    first_token, second_token = central_db.register("G1"), central_db.register("G2")
-    live_token = central_db.register("G3")
+    extra = ("--slots", "2", "--worker-slots", str(worker_slots), "--admission-wait", "0.5")
     first, _ = _batches("G1")
     ev = Events("G2")  # parents of its own, so either batch may go first
     second = [ev.parent("SB00011")] + [ev.link("SB00011", f"G2C{i:03d}") for i in range(29)]
     second += [ev.parent("SB00012")] + [ev.link("SB00012", f"G2D{i:03d}") for i in range(29)]
-    out: dict = {}
-    t = None
-    try:
+    tokens = {sid: central_db.register(sid) for sid in ("G1", "G2", "G3")}
+    with _serving(central_db, tmp_path / f"gate{worker_slots}", extra) as (service, conn, threads):
         # G1's batch is in the worker, stopped at its station's row (held here)
         conn.exec_driver_sql("SELECT 1 FROM station_stations WHERE station_id = 'G1' FOR UPDATE")
-
-        def push_first() -> None:
-            try:
-                out["reply"] = push_as(service.access("G1", first_token), "G1", first)
-            except Exception as exc:  # noqa: BLE001 - reported below
-                out["error"] = exc
-
-        t = threading.Thread(target=push_first, name="first-push")
-        t.start()
+        out = _push_behind(threads, service.access("G1", tokens["G1"]), "G1", first)
         until(lambda: conn.exec_driver_sql(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
             "AND application_name = 'tracetrack-central-serve'").scalar() == 1,
               timeout=20, what="G1's batch waiting for its station's row")
         if worker_slots == 1:
             with pytest.raises(Busy):
-                push_as(service.access("G2", second_token), "G2", second)
+                push_as(service.access("G2", tokens["G2"]), "G2", second)
             assert central_scalar(central_db, "SELECT count(*) FROM station_events "
                                   "WHERE station_id = 'G2'") == 0
         else:
-            applied = push_as(service.access("G2", second_token), "G2", second).results
+            applied = push_as(service.access("G2", tokens["G2"]), "G2", second).results
             assert sum(r.result == "applied" for r in applied) == 60
-        live = push_as(service.access("G3", live_token), "G3", [Events("G3").parent("SB00009")])
+        live = push_as(service.access("G3", tokens["G3"]), "G3", [Events("G3").parent("SB00009")])
         assert live.results[0].result == "applied"  # fresh scans do not wait for the gate
         conn.rollback()  # G1's row is free: its batch goes on
-        t.join(30)
-        assert "error" not in out, out.get("error")
-        assert sum(r.result == "applied" for r in out["reply"].results) == 60
+        assert _applied_behind(out) == 60
         # the worker let its gate go with that batch: the next one gets in
-        assert len(push_as(service.access("G2", second_token), "G2", second).results) == 60
+        assert len(push_as(service.access("G2", tokens["G2"]), "G2", second).results) == 60
         assert central_scalar(central_db, "SELECT count(*) FROM station_events "
                               "WHERE station_id = 'G2'") == 60
-    finally:
-        conn.rollback()
-        if t is not None:
-            t.join(30)
-        conn.close()
-        eng.dispose()
-        service.stop()
 
 
 def test_beyond_the_queue_a_catch_up_batch_is_turned_away_at_once(central_db, tmp_path) -> None:
     """`--queue 1`: with one catch-up batch in the worker (waiting in line for the slot held
     here), the next is answered busy at once instead of waiting its turn in a long line; fresh
     scans queue apart and pass; the waiting batch is applied once the slot is free."""
-    service = CentralService(central_db.service_url(), tmp_path / "q1",
-                             extra=("--queue", "1", "--admission-wait", "20"))
-    service.start()
-    eng = central_db.engine(poolclass=sa.pool.NullPool)
-    conn = eng.connect()
     first, _ = _batches("Q1")
     ev = Events("Q2")
     second = [ev.parent("SB00011")] + [ev.link("SB00011", f"Q2C{i:03d}") for i in range(29)]
     tokens = {sid: central_db.register(sid) for sid in ("Q1", "Q2", "Q3")}
-    out: dict = {}
-    t = None
-    try:
+    extra = ("--queue", "1", "--admission-wait", "20")
+    with _serving(central_db, tmp_path / "q1", extra) as (service, conn, threads):
         _hold(conn, 0)
-
-        def push_first() -> None:
-            try:
-                out["reply"] = push_as(service.access("Q1", tokens["Q1"]), "Q1", first)
-            except Exception as exc:  # noqa: BLE001 - reported below
-                out["error"] = exc
-
-        t = threading.Thread(target=push_first, name="queued-push")
-        t.start()
+        out = _push_behind(threads, service.access("Q1", tokens["Q1"]), "Q1", first)
         until(lambda: bool(conn.exec_driver_sql(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
             "AND classid = %s", (ADMISSION_LOCK,)).scalar()), timeout=20,
@@ -331,15 +338,6 @@ def test_beyond_the_queue_a_catch_up_batch_is_turned_away_at_once(central_db, tm
         live = push_as(service.access("Q3", tokens["Q3"]), "Q3", [Events("Q3").parent("SB00021")])
         assert live.results[0].result == "applied"
         _release(conn, 0)
-        t.join(30)
-        assert "error" not in out, out.get("error")
-        assert sum(r.result == "applied" for r in out["reply"].results) == 60
+        assert _applied_behind(out) == 60
         assert central_scalar(central_db, "SELECT count(*) FROM station_events "
                               "WHERE station_id = 'Q2'") == 0
-    finally:
-        conn.rollback()
-        if t is not None:
-            t.join(30)
-        conn.close()
-        eng.dispose()
-        service.stop()
