@@ -37,6 +37,7 @@ from bench.ingest import fresh_db, log, server_url
 from bench.serve_proc import Serve, register, service_url
 from central import db as central_db
 from central.invariants import check_invariants
+from central.serve import default_worker_slots
 from central.users import add_demo_users
 from station import APP_VERSION, PROTOCOL_VERSION
 from station.events import uuid7
@@ -459,7 +460,7 @@ def run_fleet(admin: str, path: str, stations: int, events: int, args: Any,
     cpu["cpu_share_of_two_cores"] = round(sum(per_event.values()) / (2 * wall), 3)
     if timings:  # how much of the drain the slots were applying (Server-Timing `apply`)
         cpu["slot_busy_share"] = round(sum(t["apply"] for t in timings) / 1000 / (
-            wall * max(1, getattr(args, "slots", None) or args.workers)), 3)
+            wall * (args.slots or args.workers)), 3)
     if spread is not None and len(spread) == 2 and None not in spread:
         cpu["stored_half_s"], cpu["stored_90_s"] = (round(float(x), 1) for x in spread)
     drains = sorted(r["drain_s"] for r in results)
@@ -553,8 +554,8 @@ def main(argv: list[str] | None = None) -> int:
                  "conflict_share": CONFLICT_SHARE, "admission_slots": args.slots or args.workers,
                  "batch": args.batch, "serve_workers": args.workers,
                  "worker_slots": args.worker_slots if args.worker_slots is not None else
-                 (-(-(args.slots or args.workers) // args.workers)
-                  if args.admission_wait is None or args.admission_wait > 0 else 0),
+                 default_worker_slots(args.slots or args.workers, args.workers,
+                                      2.0 if args.admission_wait is None else args.admission_wait),
                  "station_nice": args.station_nice,
                  "admission_wait_s": 2.0 if args.admission_wait is None else args.admission_wait,
                  "path": "SyncWorker + HttpTransport -> tracetrack-central serve"},

@@ -131,6 +131,13 @@ def _demo(eng: Any, area: str, args: argparse.Namespace) -> None:
           f"--central {url})", flush=True)
 
 
+def default_worker_slots(slots: int, workers: int, admission_wait_s: float) -> int:
+    """`--worker-slots` when not given: the slots shared out over the workers, rounded up.
+    With no line to wait in (admission wait 0) there is no gate either: a push whose worker is
+    applying would be turned away while another worker stood idle."""
+    return -(-slots // workers) if admission_wait_s > 0 else 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -141,9 +148,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.slots < 1:
         raise ValueError("--workers and --slots must be at least 1")
     if args.worker_slots is None:
-        # With no line to wait in there is no gate either: a push whose worker is applying
-        # would be turned away while another worker stood idle.
-        args.worker_slots = -(-args.slots // args.workers) if args.admission_wait > 0 else 0
+        args.worker_slots = default_worker_slots(args.slots, args.workers, args.admission_wait)
     if args.worker_slots < 0:
         raise ValueError("--worker-slots must be 0 or more")
     server = None
