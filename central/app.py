@@ -247,7 +247,8 @@ class Centre:
                                             config.admission_wait_s, config.express_slots,
                                             config.express_max_events,
                                             threading.BoundedSemaphore(config.worker_slots)
-                                            if config.worker_slots > 0 else None)
+                                            if config.worker_slots > 0 else None,
+                                            service.Turns())
                           if config.slots > 0 else None)
 
     def _with_connection(self, fn: Any) -> Any:
@@ -269,12 +270,14 @@ class Centre:
         return self._with_connection(
             lambda conn: self._identify_on(conn, token_hash(token), None))[0]
 
-    def turned_away(self) -> Busy:
-        """The busy answer for a push that finds every slot taken."""
+    def turned_away(self, message: str | None = None) -> Busy:
+        """The busy answer for a push that finds every slot taken (or its queue full), with
+        its turn to come back (service.Turns)."""
         self.note_contended()
-        retry = self.admission.busy_retry_s if self.admission else self.config.busy_retry_s
-        return Busy(random.uniform(0.5, 1.5) * retry,
-                    "The centre is busy with other stations' batches: retrying shortly")
+        if self.admission is None:
+            return Busy(random.uniform(0.5, 1.5) * self.config.busy_retry_s,
+                        message or "The centre is busy: retrying shortly")
+        return self.admission.busy(message) if message else self.admission.busy()
 
     def push(self, token: str, body: bytes, after_seq: int | None = None,
              probe_small: bool | None = None) -> Pushed:
@@ -327,6 +330,9 @@ class Centre:
         pacing = service.Pacing(after_seq, time.monotonic() + wait)
         reply = service.push(conn, who.station_id, batch, self.admission, pacing, token_hash=h)
         done = time.perf_counter()
+        a = self.admission
+        if a is not None and a.turns is not None and len(batch.events) > a.express_max_events:
+            a.turns.finished()  # the pace turns are given at (a catch-up batch applied)
         ordered = pacing.ordered_at or parsed
         admitted = pacing.admitted_at or ordered
         return Pushed(reply.to_json(), pacing.queued or time.monotonic() < self.contended_until,
@@ -525,9 +531,8 @@ class Service:
         if probe and self.waiting[queue] >= lane:
             raise self.centre.turned_away()
         if self.waiting[queue] >= self.config.queue_per_worker:
-            self.centre.note_contended()
-            raise _busy(self.config.busy_retry_s, "The centre has a full queue of batches: "
-                        "retrying shortly")
+            raise self.centre.turned_away("The centre has a full queue of batches: "
+                                          "retrying shortly")
         self.waiting[queue] += 1
         try:
             t1 = time.perf_counter()

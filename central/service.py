@@ -96,6 +96,45 @@ def session(cur: Any, station_id: str) -> StationRow:
     return StationRow(r[0], r[1], r[2], int(r[3]), int(r[4]), r[5], r[6])
 
 
+class Turns:
+    """When a batch turned away busy should come back: the Retry-After of this process's busy
+    answers (docs/sync.md §8). Each one turned away is given the next free turn in a book of
+    turns, one every `spacing_s`: how often this process finished a catch-up batch while
+    batches were being turned away. So a storm's stations come back one after another at the
+    pace the centre applies, not all at once, and when only a few are left they come back as
+    soon as there is room instead of after a backoff grown on the luck of the line.
+
+    The book is this process's own (each worker turns away and applies its share); a turn not
+    taken up costs only that much of the horizon, which falls back to now as time passes."""
+
+    LEARN = 0.1  # weight of the newest interval in the spacing's moving average
+    BUSY_GAP_S = 1.0  # finishes further apart than this: the process was not busy in between
+
+    def __init__(self, spacing_s: float = 0.05, floor_s: float = 0.1,
+                 ceiling_s: float = 30.0) -> None:
+        self.spacing_s = spacing_s
+        self.floor_s = floor_s
+        self.ceiling_s = ceiling_s
+        self.booked_until = 0.0  # monotonic: the last turn given
+        self._last_finish: float | None = None
+        self._lock = threading.Lock()
+
+    def finished(self, now: float | None = None) -> None:
+        """A catch-up batch was applied (committed) by this process."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            last, self._last_finish = self._last_finish, now
+            if last is not None and 0 < now - last < self.BUSY_GAP_S:
+                self.spacing_s += self.LEARN * ((now - last) - self.spacing_s)
+
+    def next_turn(self, now: float | None = None) -> float:
+        """Seconds until the next free turn, which is given (booked) to the caller."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self.booked_until = max(self.booked_until, now) + self.spacing_s
+            return min(self.ceiling_s, max(self.floor_s, self.booked_until - now))
+
+
 @dataclass(frozen=True)
 class Admission:
     """Admission control (docs/sync.md §8): at most `slots` batches applied at once, whoever
@@ -117,6 +156,15 @@ class Admission:
     # turn, while another worker stood idle; with one per process each slot has its own CPU.
     # A batch waits here first (first come, first served within the process), then for a slot.
     gate: threading.Semaphore | None = field(default=None, compare=False)
+    # When a batch turned away should come back (None: about busy_retry_s, jittered).
+    turns: Turns | None = field(default=None, compare=False)
+
+    def busy(self, message: str = "The centre is busy with other stations' batches: "
+             "retrying shortly") -> Busy:
+        """The busy answer for a batch turned away, with its turn to come back."""
+        retry = (self.turns.next_turn() if self.turns is not None
+                 else random.uniform(0.5, 1.5) * self.busy_retry_s)
+        return Busy(retry, message)
 
 
 @dataclass
@@ -282,8 +330,7 @@ def _admitted_session(
             if pacing is not None:
                 pacing.queued = True
             if admission.wait_s <= 0 or not admission.gate.acquire(timeout=admission.wait_s):
-                raise Busy(random.uniform(0.5, 1.5) * admission.busy_retry_s,
-                           "The centre is busy with other stations' batches: retrying shortly")
+                raise admission.busy()
         held.append(admission.gate)
     slots = list(range(admission.slots)) if admission else []
     random.shuffle(slots)
@@ -330,8 +377,7 @@ def _admitted_session(
             cur.execute("ROLLBACK TO SAVEPOINT admission")
     if not admitted:
         assert admission is not None
-        raise Busy(random.uniform(0.5, 1.5) * admission.busy_retry_s,
-                   "The centre is busy with other stations' batches: retrying shortly")
+        raise admission.busy()
     types = apply.bag_types_from_rows(r[8])
     return StationRow(r[1], r[2], r[3], int(r[4]), int(r[5]), r[6], r[7]), types
 

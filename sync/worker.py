@@ -64,11 +64,14 @@ MAX_BATCH_BYTES = 1_000_000
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
 BUSY_BATCH_KEEP_S = 30.0  # a batch turned away as "busy" is resent unchanged within this
-# "Busy" is the centre pacing its line, not a broken link: consecutive busy answers back off
-# exponentially too, but only up to this (the centre's Retry-After still a floor). With the
-# 60 s cap, a station turned away five or six times in a storm slept up to half a minute while
-# the centre had room: the last tenth of a 200-station drain took 40 % of its time.
+# "Busy" is the centre pacing its line, not a broken link. The centre's busy answer names when
+# to come back (its Retry-After is the batch's turn, docs/sync.md §8): the station comes back
+# then (never sooner, up to a fifth later), however many busy answers came before. A busy
+# answer without one backs off exponentially, but only up to BUSY_CAP_S: with the 60 s cap, a
+# station turned away five or six times in a storm slept up to half a minute while the centre
+# had room.
 BUSY_CAP_S = 4.0
+BUSY_MIN_S = 0.05
 NOTIFY_EVERY_S = 0.2  # while draining, the listener hears the figures at most this often
 
 
@@ -76,7 +79,10 @@ def backoff_delay(failures: int, rng: random.Random, *, base: float = BACKOFF_BA
                   cap: float = BACKOFF_CAP_S, retry_after: float | None = None,
                   busy: bool = False) -> float:
     """Full jitter: uniform(0, min(cap, base * 2**failures)); the centre's retry-after is a floor.
-    After a busy answer the cap is BUSY_CAP_S at most."""
+    After a busy answer: the centre's retry-after, up to a fifth later (within BUSY_MIN_S and
+    the cap); without one, full jitter with a cap of BUSY_CAP_S at most."""
+    if busy and retry_after is not None:
+        return min(cap, max(BUSY_MIN_S, retry_after * rng.uniform(1.0, 1.2)))
     if busy:
         cap = min(cap, BUSY_CAP_S)
     ceiling = min(cap, base * (2 ** min(failures, 30)))

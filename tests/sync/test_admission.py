@@ -341,3 +341,51 @@ def test_beyond_the_queue_a_catch_up_batch_is_turned_away_at_once(central_db, tm
         assert _applied_behind(out) == 60
         assert central_scalar(central_db, "SELECT count(*) FROM station_events "
                               "WHERE station_id = 'Q2'") == 0
+
+
+def test_batches_turned_away_are_given_turns_one_after_another(central_db, tmp_path) -> None:
+    """`--queue 1`, one worker, its line full: each catch-up batch turned away is told to come
+    back at a later turn than the one before it (Retry-After), so a storm's stations come back
+    one after another; once the turns given have passed, the next batch turned away is told to
+    come back soon again. Nothing of the turned-away batches is written."""
+    first, _ = _batches("T1")
+    sids = [f"T{i}" for i in range(2, 8)]
+    tokens = {sid: central_db.register(sid) for sid in ["T1", *sids]}
+    extra = ("--queue", "1", "--admission-wait", "20", "--workers", "1")
+    with _serving(central_db, tmp_path / "turns", extra) as (service, conn, threads):
+        _hold(conn, 0)
+        out = _push_behind(threads, service.access("T1", tokens["T1"]), "T1", first)
+        until(lambda: bool(conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND classid = %s", (ADMISSION_LOCK,)).scalar()), timeout=20,
+              what="T1's batch waiting in line")
+        given: list[tuple[float, float]] = []  # (when answered, come back after)
+        transports = {sid: service.access(sid, tokens[sid]).transport() for sid in sids}
+        try:
+            pushes = []
+            for sid, transport in transports.items():
+                transport.whoami()  # connected before, so the pushes come close together
+                ev = Events(sid)
+                pushes.append(batch(sid, [ev.parent("SB00031")] + [
+                    ev.link("SB00031", f"{sid}C{i:03d}") for i in range(29)]))
+            for pb, transport in zip(pushes, transports.values(), strict=True):
+                with pytest.raises(Busy) as busy:
+                    transport.push(pb)
+                given.append((time.monotonic(), busy.value.retry_after))
+        finally:
+            for transport in transports.values():
+                transport.close()
+        due = [at + after for at, after in given]
+        assert due == sorted(due) and due[-1] - due[0] > 0.1, given  # later and later turns
+        assert given[-1][1] > given[0][1]
+        # after the last turn given has passed, a batch turned away gets a turn soon again
+        until(lambda: time.monotonic() > due[-1], timeout=30, what="the turns to pass")
+        ev = Events("T2")
+        with pytest.raises(Busy) as again:
+            push_as(service.access("T2", tokens["T2"]), "T2",
+                    [ev.parent("SB00041")] + [ev.link("SB00041", f"T2E{i:03d}") for i in range(29)])
+        assert again.value.retry_after < given[-1][1]
+        _release(conn, 0)
+        assert _applied_behind(out) == 60
+        assert central_scalar(central_db, "SELECT count(*) FROM station_events "
+                              "WHERE station_id <> 'T1'") == 0

@@ -10,6 +10,7 @@ from station.store.local import LocalStore
 from sync.worker import (
     BACKOFF_CAP_S,
     BUSY_CAP_S,
+    BUSY_MIN_S,
     SyncListener,
     backoff_delay,
     list_issues,
@@ -53,11 +54,25 @@ def test_backoff_is_full_jitter_capped_and_honours_retry_after() -> None:
     assert all(backoff_delay(0, rng, retry_after=12.5) >= 12.5 for _ in range(100))
 
 
-def test_busy_answers_back_off_to_a_few_seconds_only() -> None:
-    """The centre said busy (its line is full): the delay grows with the busy answers in a row
-    up to BUSY_CAP_S, with full jitter, so a station turned away again and again is back within
-    seconds instead of sleeping up to a minute while the centre has room; the centre's
-    Retry-After stays a floor, even above that cap."""
+def test_a_busy_answer_is_retried_at_the_turn_the_centre_gave() -> None:
+    """The centre said busy and when to come back (its turn for the batch): the station comes
+    back then, never sooner and at most a fifth later, however many busy answers came before
+    (no backoff grown on the luck of the line, not capped below what the centre asked)."""
+    rng = random.Random(7)
+    for failures in (0, 1, 5, 30):
+        delays = [backoff_delay(failures, rng, retry_after=0.3, busy=True) for _ in range(200)]
+        assert all(0.3 <= d <= 0.36 for d in delays)
+        assert max(delays) - min(delays) > 0.03  # spread, so turned-away stations do not bunch
+    assert all(12.5 <= backoff_delay(30, rng, retry_after=12.5, busy=True) <= 15.0
+               for _ in range(100))
+    assert backoff_delay(3, rng, retry_after=0.0, busy=True) >= BUSY_MIN_S
+    assert backoff_delay(3, rng, retry_after=600.0, busy=True) == BACKOFF_CAP_S
+
+
+def test_busy_answers_without_a_turn_back_off_to_a_few_seconds_only() -> None:
+    """Busy with no time to come back given: the delay grows with the busy answers in a row up
+    to BUSY_CAP_S, with full jitter, so a station turned away again and again is back within
+    seconds instead of sleeping up to a minute while the centre has room."""
     rng = random.Random(7)
     assert 1.0 < BUSY_CAP_S < BACKOFF_CAP_S
     for failures in range(0, 40):
@@ -65,7 +80,6 @@ def test_busy_answers_back_off_to_a_few_seconds_only() -> None:
         delays = [backoff_delay(failures, rng, busy=True) for _ in range(200)]
         assert all(0.0 <= d <= ceiling for d in delays)
         assert max(delays) > ceiling * 0.8 and min(delays) < ceiling * 0.2
-    assert all(backoff_delay(30, rng, retry_after=12.5, busy=True) >= 12.5 for _ in range(100))
     # a link that keeps failing still backs off to the full cap
     assert max(backoff_delay(30, rng) for _ in range(200)) > BUSY_CAP_S * 2
 
