@@ -76,7 +76,7 @@ def event_from_row(row: Any) -> Event:
         event_id=m["event_id"], station_id=m["station_id"], seq=m["seq"],
         type=EventType(m["type"]), operator=m["operator"], device_time=m["device_time"],
         parent=m["parent_code"], child=m["child_code"], bill=m["bill_id"],
-        data=json.loads(m["data"] or "{}"), app_version=m["app_version"],
+        data=json.loads(d) if (d := m["data"]) and d != "{}" else {}, app_version=m["app_version"],
         protocol_version=m["protocol_version"],
     )
 

@@ -75,6 +75,12 @@ BUSY_MIN_S = 0.05
 NOTIFY_EVERY_S = 0.2  # while draining, the listener hears the figures at most this often
 
 
+# Marks an event with the centre's result, only while it is pending (a result for an event
+# marked meanwhile, e.g. by a reply that came twice, changes nothing).
+_MARK_SQL = (f"UPDATE events SET sync_state = ?, result_reason = ?, result_message = ?, "
+             f"synced_at = ? WHERE event_id = ? AND sync_state = '{SyncState.PENDING.value}'")
+
+
 def backoff_delay(failures: int, rng: random.Random, *, base: float = BACKOFF_BASE_S,
                   cap: float = BACKOFF_CAP_S, retry_after: float | None = None,
                   busy: bool = False) -> float:
@@ -559,15 +565,14 @@ class SyncWorker:
         """Mark what the reply says, in one short local transaction; unknown ids stay pending."""
         sent = {e["event_id"]: e for e in batch.events}
         now = iso(self.clock())
-        marks: list[dict[str, Any]] = []
+        marks: list[tuple[str, str | None, str | None, str, str]] = []
         rejected: list[tuple[int, str, str, str | None]] = []
         for r in reply.results:
             ev = sent.get(r.event_id)
             if ev is None or r.seq != ev["seq"]:
                 log.warning("the centre answered for an event not in the batch: %s", r.event_id)
                 continue
-            marks.append({"eid": r.event_id, "state": r.result, "reason": r.reason,
-                          "message": r.message, "at": now})
+            marks.append((r.result, r.reason, r.message, now, r.event_id))
             if r.result == "rejected":
                 reason = r.reason or "rejected"
                 message = r.message or f"The centre refused event {r.seq} ({reason})"
@@ -579,24 +584,16 @@ class SyncWorker:
             log.warning("%d events of the batch got no result; they stay pending", missing)
         conn = self._db()
         with db.translated(self.store.paths.store), conn.begin():
-            from sqlalchemy import bindparam
-
             if marks:
-                conn.execute(
-                    update(events)
-                    .where(events.c.event_id == bindparam("eid"),
-                           events.c.sync_state == SyncState.PENDING.value)
-                    .values(sync_state=bindparam("state"), result_reason=bindparam("reason"),
-                            result_message=bindparam("message"), synced_at=bindparam("at")),
-                    marks,
-                )
+                # one prepared statement for all (no per-row work of the SQL layer)
+                conn.exec_driver_sql(_MARK_SQL, marks)
             if rejected:
                 self._record_rejected(conn, rejected,
                                       {sent[e]["seq"] for e in batch.resend if e in sent}, now)
         for m in marks:
-            if m["state"] == "applied":
+            if m[0] == "applied":
                 summary.applied += 1
-            elif m["state"] == "duplicate":
+            elif m[0] == "duplicate":
                 summary.duplicate += 1
             else:
                 summary.rejected += 1
@@ -735,6 +732,8 @@ class SyncWorker:
 
     def _notify(self) -> None:
         self._notified_at = time.monotonic()
+        if type(self.listener).status_changed is SyncListener.status_changed:
+            return  # nobody listens (a headless station): the figures are not read for nothing
         try:
             self.listener.status_changed(self.status())
         except Exception:  # noqa: BLE001 - a listener bug must not stop syncing
