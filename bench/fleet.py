@@ -508,8 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single-events", type=int, default=None, metavar="N",
                     help="first, one station alone drains N events the same way (default 2 000 "
                          "quick, 100 000 full): the rate the fleet's aggregate is compared with")
-    ap.add_argument("--queue", type=int, default=4, metavar="N",
-                    help="serve --queue: pushes one worker takes in at once (default 4, as serve)")
+    ap.add_argument("--queue", type=int, default=2, metavar="N",
+                    help="serve --queue: pushes one worker takes in at once (default 2, as serve)")
     ap.add_argument("--station-nice", type=int, default=10, metavar="N",
                     help="the station processes run at this niceness (default 10): they stand "
                          "for separate computers, so they must not starve the centre's "

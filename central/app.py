@@ -87,7 +87,7 @@ class ServiceConfig:
     express_max_events: int = 25  # a batch this small counts as fresh scans
     # A batch sent ahead waits this long for the one before it (0: the admission wait + 2 s)
     order_wait_s: float = 0.0
-    queue_per_worker: int = 4  # pushes in one worker, each lane, beyond which 503 comes at once
+    queue_per_worker: int = 2  # pushes in one worker, each lane, beyond which 503 comes at once
     max_body_bytes: int = 4 * 1024 * 1024  # as sent (compressed or not): 413 above
     max_json_bytes: int = 16 * 1024 * 1024  # after decompressing: 413 above
     body_timeout_s: float = 10.0  # the whole body must arrive within this: 408 after

@@ -51,11 +51,12 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="a batch of at most this many events counts as fresh scans (default 25)")
     p.add_argument("--max-body", type=int, default=4 * 1024 * 1024, metavar="BYTES",
                    help="largest request body accepted (default 4 MiB)")
-    p.add_argument("--queue", type=int, default=4, metavar="N",
+    p.add_argument("--queue", type=int, default=2, metavar="N",
                    help="pushes one worker takes in at once, each queue (catch-up, fresh "
-                   "scans), those being applied included; beyond it 503 at once (default 4: "
-                   "enough to keep its slot fed, and a batch waits in line tens of "
-                   "milliseconds, not a second)")
+                   "scans), those being applied included; beyond it 503 at once, with the "
+                   "batch's turn to come back (default 2: the batch being applied and one ready "
+                   "behind it, so the slot is kept fed and a batch waits in line about one "
+                   "apply at most)")
     p.add_argument("--body-timeout", type=float, default=10.0, metavar="S",
                    help="a request body must arrive within this (default 10 s)")
     p.add_argument("--data-dir", help=f"embedded PostgreSQL's folder (default ${DATA_ENV} or the "
