@@ -84,6 +84,42 @@ def test_busy_answers_without_a_turn_back_off_to_a_few_seconds_only() -> None:
     assert max(backoff_delay(30, rng) for _ in range(200)) > BUSY_CAP_S * 2
 
 
+def test_a_batch_reports_the_backlog_and_the_age_of_the_queue_s_head(tmp_path) -> None:
+    """Each batch carries the station's backlog (every pending event) and how long the event at
+    the head of the queue (the first recorded of those pending) has waited, by the worker's
+    clock; a batch sent ahead (after the one in flight) reports the same head."""
+    from datetime import UTC, datetime
+
+    from sync.worker import SyncWorker
+
+    store = make_station(tmp_path, "Q1")
+    _fill(store, parents=1, children=5)  # six events, seq 1-6
+    with store.engine.begin() as conn:
+        for seq in range(1, 7):
+            conn.exec_driver_sql("UPDATE events SET device_time = ? WHERE seq = ?",
+                                 (f"2026-11-02T06:{seq:02d}:00.000+00:00", seq))
+        # the device clock jumped back an hour before event 5 was scanned
+        conn.exec_driver_sql("UPDATE events SET device_time = '2026-11-02T05:05:00.000+00:00' "
+                             "WHERE seq = 5")
+    now = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
+    worker = SyncWorker(store, lambda: None, clock=lambda: now, max_batch_events=2)  # type: ignore[arg-type,return-value]
+    try:
+        first = worker.next_batch()
+        assert first is not None and first.seqs == [1, 2]
+        assert first.backlog == 6 and first.oldest_pending_s == pytest.approx(59 * 60)
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE events SET sync_state = 'applied' WHERE seq <= 2")
+        head = worker.next_batch()
+        assert head is not None and head.seqs == [3, 4]
+        assert head.backlog == 4 and head.oldest_pending_s == pytest.approx(57 * 60)
+        ahead = worker.next_batch(after_seq=4)
+        assert ahead is not None and ahead.seqs == [5, 6]
+        assert ahead.backlog == 4 and ahead.oldest_pending_s == pytest.approx(57 * 60)
+    finally:
+        worker.close()
+        store.close()
+
+
 @pytest.mark.central
 def test_drain_marks_every_event_and_converges(central_db, tmp_path) -> None:
     url = central_db.add_station("D1")
