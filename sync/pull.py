@@ -464,12 +464,10 @@ def correct_rejected(conn: Connection, ev: Event, reason: str | None,
     when = now or _now(conn)
     if undo is EventType.CHILD_UNLINKED and ev.child and ev.parent:
         # Only the link this event made goes (its own event_seq); the parent's figures follow.
-        own = conn.execute(
-            select(links.c.child_code).where(
-                links.c.child_code == ev.child, links.c.parent_code == ev.parent,
-                links.c.event_seq == ev.seq,
-            )
-        ).scalar()
+        # (plain SQL here and below: building the statement costs more than running it)
+        own = conn.exec_driver_sql(
+            "SELECT child_code FROM links WHERE child_code = :c AND parent_code = :p "
+            "AND event_seq = :s", {"c": ev.child, "p": ev.parent, "s": ev.seq}).scalar()
         eff = link_effects(conn, undo, ev.child, ev.parent, ev.parent if own else None,
                            parents_only=True)
         write_effects(conn, eff, when)
@@ -511,19 +509,19 @@ def _drop_own_child_bag(conn: Connection, ev: Event) -> None:
     event of this station names it. A bag the centre sent keeps its own creation time."""
     if link_of(conn, ev.child or "") is not None:
         return
-    others = conn.execute(
-        select(func.count()).select_from(events).where(
-            events.c.child_code == ev.child, events.c.seq != ev.seq)
-    ).scalar_one()
+    others = conn.exec_driver_sql(
+        "SELECT count(*) FROM events WHERE child_code = :c AND seq != :s",
+        {"c": ev.child, "s": ev.seq}).scalar_one()
     if others:
         return
-    conn.execute(delete(bags).where(
-        bags.c.code == ev.child, bags.c.kind == "child",
-        bags.c.created_at == ev.device_time, bags.c.created_by == ev.operator))
+    conn.exec_driver_sql(
+        "DELETE FROM bags WHERE code = :c AND kind = 'child' AND created_at = :t "
+        "AND created_by = :op", {"c": ev.child, "t": ev.device_time, "op": ev.operator})
 
 
 def _exists(conn: Connection, code: str) -> bool:
-    return conn.execute(select(bags.c.code).where(bags.c.code == code)).scalar() is not None
+    return conn.exec_driver_sql("SELECT 1 FROM bags WHERE code = :c", {"c": code}).scalar() \
+        is not None
 
 
 # -- the pull loop ---------------------------------------------------------------------------------

@@ -341,4 +341,9 @@ def test_a_rejection_whose_view_cannot_be_corrected_leaves_the_others_corrected(
     # Z0002's link made here is gone; Z0001's stays (its correction failed; the feed mends it)
     assert local_rows(store, "SELECT child_code, parent_code FROM links ORDER BY 1") == [
         ("Z0001", "SB00002")]
+    # and so is the child bag that link made here (the centre never made it); SB00002 counts
+    # only the link that stays
+    assert local_rows(store, "SELECT code FROM bags WHERE kind = 'child' ORDER BY 1") == [
+        ("Z0001",)]
+    assert local_rows(store, "SELECT child_count FROM bags WHERE code = 'SB00002'") == [(1,)]
     store.close()
