@@ -248,7 +248,7 @@ class Centre:
                                             config.express_max_events,
                                             threading.BoundedSemaphore(config.worker_slots)
                                             if config.worker_slots > 0 else None,
-                                            service.Turns())
+                                            service.Turns(), service.Turns())
                           if config.slots > 0 else None)
 
     def _with_connection(self, fn: Any) -> Any:
@@ -270,14 +270,16 @@ class Centre:
         return self._with_connection(
             lambda conn: self._identify_on(conn, token_hash(token), None))[0]
 
-    def turned_away(self, message: str | None = None) -> Busy:
+    def turned_away(self, message: str | None = None, *, small: bool = False) -> Busy:
         """The busy answer for a push that finds every slot taken (or its queue full), with
-        its turn to come back (service.Turns)."""
+        its turn to come back (service.Turns; fresh scans, `small`, from their own book)."""
         self.note_contended()
         if self.admission is None:
             return Busy(random.uniform(0.5, 1.5) * self.config.busy_retry_s,
                         message or "The centre is busy: retrying shortly")
-        return self.admission.busy(message) if message else self.admission.busy()
+        if message:
+            return self.admission.busy(message, small=small)
+        return self.admission.busy(small=small)
 
     def push(self, token: str, body: bytes, after_seq: int | None = None,
              probe_small: bool | None = None) -> Pushed:
@@ -297,7 +299,7 @@ class Centre:
                     raise NotIdentified(who)
                 self.remember(h, who)
                 if not free:
-                    raise self.turned_away()
+                    raise self.turned_away(small=bool(probe_small))
             timing["identify"] = time.perf_counter() - started
             return self._apply(conn, who, h, body, after_seq, timing)
 
@@ -529,10 +531,10 @@ class Service:
         probe = a is not None and a.wait_s <= 0 and after_seq is None
         lane = (a.slots + (a.express_slots if small else 0)) if a is not None else 0
         if probe and self.waiting[queue] >= lane:
-            raise self.centre.turned_away()
+            raise self.centre.turned_away(small=small)
         if self.waiting[queue] >= self.config.queue_per_worker:
             raise self.centre.turned_away("The centre has a full queue of batches: "
-                                          "retrying shortly")
+                                          "retrying shortly", small=small)
         self.waiting[queue] += 1
         try:
             t1 = time.perf_counter()

@@ -156,13 +156,17 @@ class Admission:
     # turn, while another worker stood idle; with one per process each slot has its own CPU.
     # A batch waits here first (first come, first served within the process), then for a slot.
     gate: threading.Semaphore | None = field(default=None, compare=False)
-    # When a batch turned away should come back (None: about busy_retry_s, jittered).
+    # When a batch turned away should come back (None: about busy_retry_s, jittered); fresh
+    # scans (small batches) have a book of their own, so a live scan turned away is never given
+    # a turn behind a storm's catch-up batches.
     turns: Turns | None = field(default=None, compare=False)
+    express_turns: Turns | None = field(default=None, compare=False)
 
     def busy(self, message: str = "The centre is busy with other stations' batches: "
-             "retrying shortly") -> Busy:
+             "retrying shortly", *, small: bool = False) -> Busy:
         """The busy answer for a batch turned away, with its turn to come back."""
-        retry = (self.turns.next_turn() if self.turns is not None
+        book = self.express_turns if small else self.turns
+        retry = (book.next_turn() if book is not None
                  else random.uniform(0.5, 1.5) * self.busy_retry_s)
         return Busy(retry, message)
 
@@ -330,7 +334,7 @@ def _admitted_session(
             if pacing is not None:
                 pacing.queued = True
             if admission.wait_s <= 0 or not admission.gate.acquire(timeout=admission.wait_s):
-                raise admission.busy()
+                raise admission.busy()  # (the gate is for catch-up batches only)
         held.append(admission.gate)
     slots = list(range(admission.slots)) if admission else []
     random.shuffle(slots)
@@ -377,7 +381,7 @@ def _admitted_session(
             cur.execute("ROLLBACK TO SAVEPOINT admission")
     if not admitted:
         assert admission is not None
-        raise admission.busy()
+        raise admission.busy(small=small)
     types = apply.bag_types_from_rows(r[8])
     return StationRow(r[1], r[2], r[3], int(r[4]), int(r[5]), r[6], r[7]), types
 

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from central.app import ADMISSION_LOCK
-from central.service import EXPRESS_OFFSET
+from central.service import EXPRESS_OFFSET, Turns
 from sync.errors import Busy, OutOfOrder
 from tests.sync.conftest import Events, batch, push_as
 from tests.sync.service_proc import CentralService
@@ -378,14 +378,30 @@ def test_batches_turned_away_are_given_turns_one_after_another(central_db, tmp_p
         due = [at + after for at, after in given]
         assert due == sorted(due) and due[-1] - due[0] > 0.1, given  # later and later turns
         assert given[-1][1] > given[0][1]
+        # Fresh scans have a book of their own: with the express slot taken and one small batch
+        # waiting for it, another is turned away with a turn of its own, not one behind the
+        # catch-up batches' turns given above
+        _hold(conn, EXPRESS_OFFSET)
+        small = _push_behind(threads, service.access("T2", tokens["T2"]), "T2",
+                             [Events("T2").parent("SB00051")])
+        until(lambda: conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND classid = %s", (ADMISSION_LOCK,)).scalar() == 2, timeout=20,
+              what="T2's fresh scan waiting in line too")
+        with pytest.raises(Busy) as live:
+            push_as(service.access("T3", tokens["T3"]), "T3", [Events("T3").parent("SB00061")])
+        assert live.value.retry_after == pytest.approx(Turns().floor_s)  # its book's first turn
+        assert live.value.retry_after < given[-1][1]
+        _release(conn, EXPRESS_OFFSET)
+        assert _applied_behind(small) == 1
         # after the last turn given has passed, a batch turned away gets a turn soon again
         until(lambda: time.monotonic() > due[-1], timeout=30, what="the turns to pass")
-        ev = Events("T2")
+        ev = Events("T4")
         with pytest.raises(Busy) as again:
-            push_as(service.access("T2", tokens["T2"]), "T2",
-                    [ev.parent("SB00041")] + [ev.link("SB00041", f"T2E{i:03d}") for i in range(29)])
+            push_as(service.access("T4", tokens["T4"]), "T4",
+                    [ev.parent("SB00041")] + [ev.link("SB00041", f"T4E{i:03d}") for i in range(29)])
         assert again.value.retry_after < given[-1][1]
         _release(conn, 0)
         assert _applied_behind(out) == 60
         assert central_scalar(central_db, "SELECT count(*) FROM station_events "
-                              "WHERE station_id <> 'T1'") == 0
+                              "WHERE station_id <> 'T1'") == 1  # T2's fresh scan only
