@@ -85,10 +85,10 @@ def backoff_delay(failures: int, rng: random.Random, *, base: float = BACKOFF_BA
                   cap: float = BACKOFF_CAP_S, retry_after: float | None = None,
                   busy: bool = False) -> float:
     """Full jitter: uniform(0, min(cap, base * 2**failures)); the centre's retry-after is a floor.
-    After a busy answer: the centre's retry-after, up to a fifth later (within BUSY_MIN_S and
-    the cap); without one, full jitter with a cap of BUSY_CAP_S at most."""
+    After a busy answer: the centre's retry-after, up to a fifth later (the cap only bounds the
+    fifth: never sooner than asked); without one, full jitter with a cap of BUSY_CAP_S at most."""
     if busy and retry_after is not None:
-        return min(cap, max(BUSY_MIN_S, retry_after * rng.uniform(1.0, 1.2)))
+        return max(BUSY_MIN_S, retry_after, min(cap, retry_after * rng.uniform(1.0, 1.2)))
     if busy:
         cap = min(cap, BUSY_CAP_S)
     ceiling = min(cap, base * (2 ** min(failures, 30)))
