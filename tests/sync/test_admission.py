@@ -48,6 +48,13 @@ def _release(conn, slot: int) -> None:
     conn.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", (ADMISSION_LOCK, slot))
 
 
+def _waiting_in_line(conn, n: int, what: str) -> None:
+    """Until `n` batches wait in PostgreSQL's lock queue for an admission slot."""
+    until(lambda: conn.exec_driver_sql(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND classid = %s", (ADMISSION_LOCK,)).scalar() == n, timeout=20, what=what)
+
+
 def _batches(sid: str) -> tuple[list[dict], list[dict]]:
     ev = Events(sid)
     big = [ev.parent("SB00001")] + [ev.link("SB00001", f"{sid}C{i:03d}") for i in range(29)]
@@ -98,13 +105,7 @@ def test_a_batch_waits_in_line_instead_of_being_sent_away(central_db, tmp_path) 
 
         t = threading.Thread(target=push, name="waiting-push")
         t.start()
-
-        def waiting() -> bool:
-            return bool(conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                "AND classid = %s", (ADMISSION_LOCK,)).scalar())
-
-        until(waiting, timeout=20, what="the batch waiting in line for the slot")
+        _waiting_in_line(conn, 1, "the batch waiting in line for the slot")
         _release(conn, 0)
         t.join(30)
         assert "error" not in out, out.get("error")
@@ -326,10 +327,7 @@ def test_beyond_the_queue_a_catch_up_batch_is_turned_away_at_once(central_db, tm
     with _serving(central_db, tmp_path / "q1", extra) as (service, conn, threads):
         _hold(conn, 0)
         out = _push_behind(threads, service.access("Q1", tokens["Q1"]), "Q1", first)
-        until(lambda: bool(conn.exec_driver_sql(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-            "AND classid = %s", (ADMISSION_LOCK,)).scalar()), timeout=20,
-              what="Q1's batch waiting in line")
+        _waiting_in_line(conn, 1, "Q1's batch waiting in line")
         t0 = time.monotonic()
         with pytest.raises(Busy) as busy:
             push_as(service.access("Q2", tokens["Q2"]), "Q2", second)
@@ -355,10 +353,7 @@ def test_batches_turned_away_are_given_turns_one_after_another(central_db, tmp_p
     with _serving(central_db, tmp_path / "turns", extra) as (service, conn, threads):
         _hold(conn, 0)
         out = _push_behind(threads, service.access("T1", tokens["T1"]), "T1", first)
-        until(lambda: bool(conn.exec_driver_sql(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-            "AND classid = %s", (ADMISSION_LOCK,)).scalar()), timeout=20,
-              what="T1's batch waiting in line")
+        _waiting_in_line(conn, 1, "T1's batch waiting in line")
         given: list[tuple[float, float]] = []  # (when answered, come back after)
         transports = {sid: service.access(sid, tokens[sid]).transport() for sid in sids}
         try:
@@ -384,10 +379,7 @@ def test_batches_turned_away_are_given_turns_one_after_another(central_db, tmp_p
         _hold(conn, EXPRESS_OFFSET)
         small = _push_behind(threads, service.access("T2", tokens["T2"]), "T2",
                              [Events("T2").parent("SB00051")])
-        until(lambda: conn.exec_driver_sql(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-            "AND classid = %s", (ADMISSION_LOCK,)).scalar() == 2, timeout=20,
-              what="T2's fresh scan waiting in line too")
+        _waiting_in_line(conn, 2, "T2's fresh scan waiting in line too")
         with pytest.raises(Busy) as live:
             push_as(service.access("T3", tokens["T3"]), "T3", [Events("T3").parent("SB00061")])
         assert live.value.retry_after == pytest.approx(Turns().floor_s)  # its book's first turn
