@@ -520,8 +520,8 @@ def _drop_own_child_bag(conn: Connection, ev: Event) -> None:
 
 
 def _exists(conn: Connection, code: str) -> bool:
-    return conn.exec_driver_sql("SELECT 1 FROM bags WHERE code = :c", {"c": code}).scalar() \
-        is not None
+    found = conn.exec_driver_sql("SELECT 1 FROM bags WHERE code = :c", {"c": code}).scalar()
+    return found is not None
 
 
 # -- the pull loop ---------------------------------------------------------------------------------
