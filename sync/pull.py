@@ -81,6 +81,30 @@ def event_from_row(row: Any) -> Event:
     )
 
 
+# An event's row as the wire has it (Event.to_wire()), read without building an Event.
+WIRE_COLUMNS = ("seq", "event_id", "station_id", "type", "operator", "device_time",
+                "parent_code", "child_code", "bill_id", "data", "app_version", "protocol_version")
+# Bytes of JSON a stored text character can become at most (a character outside the BMP is
+# written as two \uXXXX escapes), and the bytes of an event's keys, numbers and punctuation.
+WIRE_BOUND_PER_CHAR = 12
+WIRE_BOUND_FIXED = 320
+_EVENT_TYPES = frozenset(t.value for t in EventType)
+
+
+def wire_from_values(v: Any) -> dict[str, Any]:
+    """The wire form of an event from its row's WIRE_COLUMNS values (in that order): the same
+    dict as event_from_row(row).to_wire(), and the same ValueError for an unknown type."""
+    if v[3] not in _EVENT_TYPES:
+        raise ValueError(f"{v[3]!r} is not a valid EventType")
+    d = v[9]
+    return {
+        "event_id": v[1], "station_id": v[2], "seq": v[0], "type": v[3], "operator": v[4],
+        "device_time": v[5], "parent": v[6], "child": v[7], "bill": v[8],
+        "data": json.loads(d) if d and d != "{}" else {}, "app_version": v[10],
+        "protocol_version": v[11],
+    }
+
+
 @dataclass
 class _Touched:
     parents: set[str]

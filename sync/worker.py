@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from station import APP_VERSION, PROTOCOL_VERSION
@@ -74,6 +73,27 @@ BUSY_CAP_S = 4.0
 BUSY_MIN_S = 0.05
 NOTIFY_EVERY_S = 0.2  # while draining, the listener hears the figures at most this often
 
+
+# The next batch: the wire's columns (sync.pull.WIRE_COLUMNS), then the resend mark, then an upper
+# bound of the event's size as JSON (every text column, escaped at worst, plus keys and numbers).
+_PENDING = f"sync_state = '{SyncState.PENDING.value}'"
+_BOUND_SQL = " + ".join(f"coalesce(length({c}), 0)" for c in (
+    "event_id", "station_id", "type", "operator", "device_time", "parent_code", "child_code",
+    "bill_id", "data", "app_version"))
+_BATCH_COLUMNS = (f"{', '.join(pull_mod.WIRE_COLUMNS)}, result_reason, "
+                  f"{pull_mod.WIRE_BOUND_PER_CHAR} * ({_BOUND_SQL}) + {pull_mod.WIRE_BOUND_FIXED}")
+_REASON, _BOUND = len(pull_mod.WIRE_COLUMNS), len(pull_mod.WIRE_COLUMNS) + 1
+_BATCH_SQL = f"SELECT {_BATCH_COLUMNS} FROM events WHERE {_PENDING} ORDER BY seq LIMIT ?"
+_BATCH_AFTER_SQL = (f"SELECT {_BATCH_COLUMNS} FROM events WHERE {_PENDING} AND seq > ? "
+                    "ORDER BY seq LIMIT ?")
+_BACKLOG_SQL = f"SELECT count(*) FROM events WHERE {_PENDING}"
+_HEAD_SQL = f"SELECT device_time FROM events WHERE {_PENDING} ORDER BY seq LIMIT 1"
+
+# A sync issue for a rejected event (seq, reason, message, created_at), once per event.
+_ISSUE_SQL = ("INSERT INTO sync_issues (event_seq, reason, message, created_at) "
+              "VALUES (?, ?, ?, ?) ON CONFLICT (event_seq)")
+_ISSUE_AGAIN = (" DO UPDATE SET reason = excluded.reason, message = excluded.message, "
+                "created_at = excluded.created_at, acknowledged_by = NULL, acknowledged_at = NULL")
 
 # Marks an event with the centre's result, only while it is pending (a result for an event
 # marked meanwhile, e.g. by a reply that came twice, changes nothing).
@@ -521,32 +541,30 @@ class SyncWorker:
         """The oldest pending events (after `after_seq`, those of a batch still in flight),
         bounded by count and bytes, in sequence order."""
         conn = self._reader()
-        pending = events.c.sync_state == SyncState.PENDING.value
-        after = pending if after_seq is None else pending & (events.c.seq > after_seq)
         with conn.begin():
-            rows = conn.execute(
-                select(events)
-                .where(after)
-                .order_by(events.c.seq)
-                .limit(self.max_batch_events)
-            ).all()
+            if after_seq is None:
+                rows = conn.exec_driver_sql(_BATCH_SQL, (self.max_batch_events,)).all()
+            else:
+                rows = conn.exec_driver_sql(_BATCH_AFTER_SQL,
+                                            (after_seq, self.max_batch_events)).all()
             if not rows:
                 return None
-            backlog = conn.execute(select(func.count()).where(pending)).scalar_one()
+            backlog = conn.exec_driver_sql(_BACKLOG_SQL).scalar_one()
             # The age of the event at the head of the queue (the first recorded of those
             # pending): found on the queue's index, where the oldest device time would read
             # every pending row, for every batch (4 ms a batch with 40 000 pending)
-            oldest = rows[0].device_time if after_seq is None else conn.execute(
-                select(events.c.device_time).where(pending).order_by(events.c.seq).limit(1)
-            ).scalar()
+            oldest = rows[0][5] if after_seq is None else conn.exec_driver_sql(_HEAD_SQL).scalar()
         out: list[dict[str, Any]] = []
         seqs: list[int] = []
         resend: list[str] = []
-        wires = [pull_mod.event_from_row(r).to_wire() for r in rows]
-        # Measured one by one only when all of them together are over the limit (one encoding
-        # of the list is several times cheaper than one per event, and never smaller than
-        # their sum)
-        whole = len(json.dumps(wires, separators=(",", ":"))) <= self.max_batch_bytes
+        # Straight from the row to the wire (the same dict Event.to_wire() gives: building
+        # Event objects first cost as much as reading the rows)
+        wires = [pull_mod.wire_from_values(r) for r in rows]
+        # Measured one by one only when all of them together may be over the limit: the rows'
+        # text, as JSON, is at most WIRE_BOUND_PER_CHAR bytes a character (the bound is summed by
+        # SQLite), and one encoding of the list is several times cheaper than one per event.
+        whole = (sum(r[_BOUND] for r in rows) <= self.max_batch_bytes
+                 or len(json.dumps(wires, separators=(",", ":"))) <= self.max_batch_bytes)
         size = 0
         for r, wire in zip(rows, wires, strict=True):
             if not whole:
@@ -555,9 +573,9 @@ class SyncWorker:
                     break
                 size += n
             out.append(wire)
-            seqs.append(r.seq)
-            if r.result_reason == RESEND_REQUESTED:
-                resend.append(r.event_id)
+            seqs.append(r[0])
+            if r[_REASON] == RESEND_REQUESTED:
+                resend.append(r[1])
         oldest_s = None
         if oldest:
             oldest_s = max(0.0, (self.clock() - parse_iso(oldest)).total_seconds())
@@ -608,23 +626,17 @@ class SyncWorker:
                          resent: set[int], now: str) -> None:
         """A sync issue for each rejected event (open again for one that was sent again), and
         the view corrected after each (in seq order)."""
-        issues = [{"event_seq": seq, "reason": reason, "message": message, "created_at": now}
-                  for seq, reason, message, _raw in rejected]
-        new = [i for i in issues if i["event_seq"] not in resent]
-        again = [i for i in issues if i["event_seq"] in resent]
+        issues = [(seq, reason, message, now) for seq, reason, message, _raw in rejected]
+        new = [i for i in issues if i[0] not in resent]
+        again = [i for i in issues if i[0] in resent]
         if new:
-            conn.execute(sqlite_insert(sync_issues).on_conflict_do_nothing(
-                index_elements=["event_seq"]), new)
+            conn.exec_driver_sql(_ISSUE_SQL + " DO NOTHING", new)
         if again:
             # sent again and refused again: an open issue again, with the new reason
-            up = sqlite_insert(sync_issues)
-            conn.execute(up.on_conflict_do_update(
-                index_elements=["event_seq"],
-                set_={"reason": up.excluded.reason, "message": up.excluded.message,
-                      "created_at": up.excluded.created_at, "acknowledged_by": None,
-                      "acknowledged_at": None}), again)
-        rows = {r.seq: r for r in conn.execute(
-            select(events).where(events.c.seq.in_([r[0] for r in rejected])))}
+            conn.exec_driver_sql(_ISSUE_SQL + _ISSUE_AGAIN, again)
+        seqs = [r[0] for r in rejected]
+        rows = {r.seq: r for r in conn.exec_driver_sql(
+            f"SELECT * FROM events WHERE seq IN ({', '.join('?' * len(seqs))})", tuple(seqs))}
         todo = [(seq, pull_mod.event_from_row(rows[seq]), raw)
                 for seq, _reason, _message, raw in rejected if seq in rows]
         at = pull_mod.sqlite_now(self.clock())

@@ -120,6 +120,66 @@ def test_a_batch_reports_the_backlog_and_the_age_of_the_queue_s_head(tmp_path) -
         store.close()
 
 
+def test_a_batch_is_the_events_wire_form_within_its_byte_bound(tmp_path) -> None:
+    """The batch is read straight from the rows: each event exactly as Event.to_wire() has it
+    (text the JSON encoding escapes at length included), and a byte bound that the cheap
+    estimate lets through is still kept when the real encoding is close to it."""
+    import json
+
+    from sync.pull import event_from_row
+    from sync.worker import _BATCH_SQL, SyncWorker
+
+    store = make_station(tmp_path, "W1")
+    _fill(store, parents=1, children=3)  # seq 1-4
+    odd = "\U0001f600\"\\\x01é"  # a character outside the BMP, a quote, a backslash, a control
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE events SET operator = ?, data = ? WHERE seq = 2",
+                             (odd * 20, json.dumps({"note": odd * 30})))
+        conn.exec_driver_sql("UPDATE events SET data = '' WHERE seq = 3")
+        rows = conn.exec_driver_sql("SELECT * FROM events ORDER BY seq").all()
+        bounds = [r[-1] for r in conn.exec_driver_sql(_BATCH_SQL, (10,)).all()]
+    expected = [event_from_row(r).to_wire() for r in rows]
+    whole = len(json.dumps(expected, separators=(",", ":")))
+    # the estimate SQLite makes of each event's size is never under its real size
+    sizes = [len(json.dumps(w, separators=(",", ":"))) for w in expected]
+    assert all(n <= b for n, b in zip(sizes, bounds, strict=True)), (sizes, bounds)
+    try:
+        worker = SyncWorker(store, lambda: None)  # type: ignore[arg-type,return-value]
+        batch = worker.next_batch()
+        assert batch is not None and batch.events == expected and batch.seqs == [1, 2, 3, 4]
+        worker.close()
+        # A limit under the whole encoding (less its commas and brackets): the last no longer fits.
+        worker = SyncWorker(store, lambda: None, max_batch_bytes=whole - 10)  # type: ignore[arg-type,return-value]
+        batch = worker.next_batch()
+        assert batch is not None and batch.seqs == [1, 2, 3]
+        worker.close()
+        worker = SyncWorker(store, lambda: None, max_batch_bytes=whole)  # type: ignore[arg-type,return-value]
+        batch = worker.next_batch()
+        assert batch is not None and batch.seqs == [1, 2, 3, 4]
+    finally:
+        worker.close()
+        store.close()
+
+
+def test_an_event_of_unknown_type_stops_the_batch_as_before(tmp_path) -> None:
+    """A row whose type the station does not know is not sent (the same error as reading it as
+    an Event), instead of travelling as something the centre would have to guess at."""
+    from sync.worker import SyncWorker
+
+    store = make_station(tmp_path, "W2")
+    _fill(store, parents=1, children=1)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
+        conn.exec_driver_sql("UPDATE events SET type = 'bag_teleported' WHERE seq = 2")
+    worker = SyncWorker(store, lambda: None)  # type: ignore[arg-type,return-value]
+    try:
+        with pytest.raises(ValueError, match="bag_teleported"):
+            worker.next_batch()
+    finally:
+        worker.close()
+        store.close()
+
+
 @pytest.mark.central
 def test_drain_marks_every_event_and_converges(central_db, tmp_path) -> None:
     url = central_db.add_station("D1")
