@@ -719,10 +719,7 @@ class SyncWorker:
     def _pending_count(self) -> int:
         conn = self._reader()
         with conn.begin():
-            return int(conn.execute(
-                select(func.count()).select_from(events).where(
-                    events.c.sync_state == SyncState.PENDING.value)
-            ).scalar_one())
+            return int(conn.exec_driver_sql(_BACKLOG_SQL).scalar_one())
 
     def _set_state(self, state: str, *, last_sync: bool = False, error: str | None = None) -> None:
         # Only what changed is written: a station told "busy" again and again (200 stations
