@@ -673,10 +673,8 @@ class SyncWorker:
             h = pull_mod.get_sync_state(conn, HASH_VALUE) or ""
             if done_seq > high or done_seq < b_seq:
                 done_seq, h = b_seq, b_hash
-            ids = conn.execute(
-                select(events.c.event_id).where(events.c.seq > done_seq).order_by(events.c.seq)
-            ).scalars()
-            for eid in ids:
+            for (eid,) in conn.exec_driver_sql(
+                    "SELECT event_id FROM events WHERE seq > ? ORDER BY seq", (done_seq,)):
                 h = rolling_hash(h, eid)
             if high > done_seq:
                 pull_mod.set_sync_state(conn, HASH_SEQ, str(high))
