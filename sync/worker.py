@@ -429,11 +429,6 @@ class SyncWorker:
                         break
                     if summary.batches == 0 and not inflight:
                         self._set_state(SYNCING)
-                    if depth == 1:
-                        # Alone (the run's first batch, or the centre asked for one at a time):
-                        # sent from this thread, with no hand-over to a sending thread and back
-                        inflight.append((batch, self._request_now(transport, batch)))
-                        break
                     if pool is None:
                         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sync-push")
                     inflight.append((batch, pool.submit(self._request, transport, batch, after)))
@@ -504,16 +499,6 @@ class SyncWorker:
             oldest_pending_s=batch.oldest_pending_s, device_time=iso(self.clock()),
             resend=list(batch.resend),
         )
-
-    def _request_now(self, transport: Transport,
-                     batch: Batch) -> Future[tuple[PushReply, float, float]]:
-        """One push on this thread, its outcome as a finished Future (like a sent-ahead one)."""
-        done: Future[tuple[PushReply, float, float]] = Future()
-        try:
-            done.set_result(self._request(transport, batch, None))
-        except Exception as exc:  # noqa: BLE001 - raised again where the answer is read
-            done.set_exception(exc)
-        return done
 
     def _request(self, transport: Transport, batch: Batch,
                  after_seq: int | None) -> tuple[PushReply, float, float]:
