@@ -84,9 +84,10 @@ def event_from_row(row: Any) -> Event:
 # An event's row as the wire has it (Event.to_wire()), read without building an Event.
 WIRE_COLUMNS = ("seq", "event_id", "station_id", "type", "operator", "device_time",
                 "parent_code", "child_code", "bill_id", "data", "app_version", "protocol_version")
-# Bytes of JSON a stored text character can become at most (a character outside the BMP is
-# written as two \uXXXX escapes), and the bytes of an event's keys, numbers and punctuation.
-WIRE_BOUND_PER_CHAR = 12
+# Bytes of JSON a byte of stored (UTF-8) text can become at most (a control character or NUL is
+# written as a 6-byte \uXXXX escape; a 4-byte character as two), and the bytes of an event's
+# keys, numbers and punctuation.
+WIRE_BOUND_PER_BYTE = 6
 WIRE_BOUND_FIXED = 320
 _EVENT_TYPES = frozenset(t.value for t in EventType)
 

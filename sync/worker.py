@@ -77,11 +77,12 @@ NOTIFY_EVERY_S = 0.2  # while draining, the listener hears the figures at most t
 # The next batch: the wire's columns (sync.pull.WIRE_COLUMNS), then the resend mark, then an upper
 # bound of the event's size as JSON (every text column, escaped at worst, plus keys and numbers).
 _PENDING = f"sync_state = '{SyncState.PENDING.value}'"
-_BOUND_SQL = " + ".join(f"coalesce(length({c}), 0)" for c in (
+# (bytes, not characters: SQLite's length() of text stops at a NUL)
+_BOUND_SQL = " + ".join(f"coalesce(length(CAST({c} AS BLOB)), 0)" for c in (
     "event_id", "station_id", "type", "operator", "device_time", "parent_code", "child_code",
     "bill_id", "data", "app_version"))
 _BATCH_COLUMNS = (f"{', '.join(pull_mod.WIRE_COLUMNS)}, result_reason, "
-                  f"{pull_mod.WIRE_BOUND_PER_CHAR} * ({_BOUND_SQL}) + {pull_mod.WIRE_BOUND_FIXED}")
+                  f"{pull_mod.WIRE_BOUND_PER_BYTE} * ({_BOUND_SQL}) + {pull_mod.WIRE_BOUND_FIXED}")
 _REASON, _BOUND = len(pull_mod.WIRE_COLUMNS), len(pull_mod.WIRE_COLUMNS) + 1
 _BATCH_SQL = f"SELECT {_BATCH_COLUMNS} FROM events WHERE {_PENDING} ORDER BY seq LIMIT ?"
 _BATCH_AFTER_SQL = (f"SELECT {_BATCH_COLUMNS} FROM events WHERE {_PENDING} AND seq > ? "
@@ -561,7 +562,7 @@ class SyncWorker:
         # Event objects first cost as much as reading the rows)
         wires = [pull_mod.wire_from_values(r) for r in rows]
         # Measured one by one only when all of them together may be over the limit: the rows'
-        # text, as JSON, is at most WIRE_BOUND_PER_CHAR bytes a character (the bound is summed by
+        # text, as JSON, is at most WIRE_BOUND_PER_BYTE bytes a byte (the bound is summed by
         # SQLite), and one encoding of the list is several times cheaper than one per event.
         whole = (sum(r[_BOUND] for r in rows) <= self.max_batch_bytes
                  or len(json.dumps(wires, separators=(",", ":"))) <= self.max_batch_bytes)

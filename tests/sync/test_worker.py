@@ -131,10 +131,13 @@ def test_a_batch_is_the_events_wire_form_within_its_byte_bound(tmp_path) -> None
 
     store = make_station(tmp_path, "W1")
     _fill(store, parents=1, children=3)  # seq 1-4
-    odd = "\U0001f600\"\\\x01é"  # a character outside the BMP, a quote, a backslash, a control
+    # a character outside the BMP, a quote, a backslash, a control character, a NUL
+    odd = "\U0001f600\"\\\x01\x00é"
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE events SET operator = ?, data = ? WHERE seq = 2",
-                             (odd * 20, json.dumps({"note": odd * 30})))
+        # (a NUL first: SQLite's length() of text counts only what comes before it)
+        conn.exec_driver_sql("UPDATE events SET operator = ? WHERE seq = 2", ("\x00" + odd * 60,))
+        conn.exec_driver_sql("UPDATE events SET data = ? WHERE seq = 4",
+                             (json.dumps({"note": odd * 30}),))
         conn.exec_driver_sql("UPDATE events SET data = '' WHERE seq = 3")
         rows = conn.exec_driver_sql("SELECT * FROM events ORDER BY seq").all()
         bounds = [r[-1] for r in conn.exec_driver_sql(_BATCH_SQL, (10,)).all()]
