@@ -5,17 +5,25 @@ The keys go through the application event filter, the burst detector, the read q
 task runner (record_scan committed with synchronous=FULL on a seeded store) and back to the
 GUI thread, exactly as a USB scanner's keys would. The GUI thread sleeps in its event loop
 between keys (a driver on QTimers), as in the real application.
+
+With --drain the station has its whole history still to send, and scans while its window's own
+sync (the bridge and worker of `attach_sync`, in this process) drains it to a real centre (a
+throwaway PostgreSQL and a `serve` process with two workers): the scans made while the backlog
+was draining are reported on their own (`during_drain`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -25,7 +33,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QKeyEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from bench.data import build_store  # noqa: E402
+from bench.data import AREA, STATION_ID, build_store  # noqa: E402
 from bench.scan_path import percentile, scan_plan  # noqa: E402
 from station.store.local import LocalStore  # noqa: E402
 
@@ -50,6 +58,7 @@ class Driver(QObject):
         self._stamp_ms = 0.0
         self.waiting_paint = False
         self.latencies: list[float] = []
+        self.entered: list[float] = []  # when each measured scan's Enter was sent
         self.result_ms: list[float] = []
         self.outcomes: dict[str, int] = {}
         self.max_key_gap_ms = 0.0
@@ -124,6 +133,7 @@ class Driver(QObject):
             self.waiting_paint = False
             self._watchdog.stop()
             self.latencies.append((time.perf_counter() - self.t_enter) * 1000)
+            self.entered.append(self.t_enter)
             self.i += 1
             self._pause_timer.start(PAUSE_MS)
         return False
@@ -141,18 +151,73 @@ class Driver(QObject):
         self._next_scan()
 
 
+@contextlib.contextmanager
+def draining_centre(station_id: str, area: str) -> Iterator[tuple[str, str]]:
+    """A centre for the station to drain to: (service URL, the station's token)."""
+    import sqlalchemy as sa
+
+    from bench.ingest import fresh_db, server_url
+    from bench.serve_proc import Serve, register, service_url
+    from central import db as central_db
+    from central.users import add_demo_users
+
+    admin, srv = server_url()
+    try:
+        url = fresh_db(admin, "tt_bench_scan_drain")
+        eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
+        central_db.migrate(eng)
+        with eng.begin() as conn:
+            add_demo_users(conn, area)
+            token = register(conn, station_id, area)
+        eng.dispose()
+        with Serve(service_url(url), workers=2) as serve:
+            yield serve.url, token
+    finally:
+        if srv is not None:
+            srv.cleanup()
+
+
+class _Drained:
+    """When the window's sync first finished a run with nothing left to send (GUI thread)."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self.events = 0
+
+    def on_run_finished(self, summary) -> None:  # noqa: ANN001
+        self.events += summary.sent
+        if self.at is None and summary.error is None and summary.pending == 0:
+            self.at = time.perf_counter()
+
+
+def _pct_summary(values: list[float]) -> dict:
+    if not values:
+        return {"scans": 0}
+    return {"scans": len(values), "p50_ms": round(statistics.median(values), 3),
+            "p99_ms": round(percentile(values, 99), 3), "max_ms": round(max(values), 3)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--full", action="store_true", help="2 000 scans on a 200 000-bag store")
     ap.add_argument("--scans", type=int)
     ap.add_argument("--bags", type=int)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--drain", action="store_true",
+                    help="scan while the store's whole history drains to a real centre")
     args = ap.parse_args(argv)
     n_scans = args.scans or (2000 if args.full else 300)
     n_bags = args.bags or (200_000 if args.full else 20_000)
 
-    with tempfile.TemporaryDirectory(prefix="scan_to_screen-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="scan_to_screen-") as tmp, \
+            contextlib.ExitStack() as stack:
         gen = build_store(Path(tmp) / "station", bags=n_bags, seed=args.seed)
+        centre = None
+        if args.drain:
+            with sqlite3.connect(gen.paths.store) as db:  # the history, not yet sent
+                db.execute("UPDATE events SET sync_state = 'pending'")
+                backlog = db.execute("SELECT count(*) FROM events").fetchone()[0]
+            centre = stack.enter_context(draining_centre(STATION_ID, AREA))
         os.environ["TRACETRACK_NO_SOUND"] = "1"
         app = QApplication.instance() or QApplication(sys.argv[:1])
         from ui.main_window import MainWindow
@@ -172,8 +237,16 @@ def main(argv: list[str] | None = None) -> dict:
         plan = [c for c in scan_plan(n_scans + n_scans // 10, args.seed) if len(c) >= min_len]
         plan = plan[:n_scans]
         driver = Driver(app, window, plan)
-        driver.start()
+        drained = _Drained()
         t0 = time.perf_counter()
+        if centre is not None:
+            from sync.transport import HttpTransport
+
+            url, token = centre
+            bridge = window.attach_sync(
+                lambda: HttpTransport(url, token, station_id=STATION_ID), pull=False)
+            bridge.sync_run_finished.connect(drained.on_run_finished)
+        driver.start()
         app.exec()
         wall = time.perf_counter() - t0
         window.shutdown()
@@ -200,6 +273,13 @@ def main(argv: list[str] | None = None) -> dict:
             "p99_vs_frame_16ms": round(percentile(lat, 99) / 16.0, 3),
         },
     }
+    if args.drain:
+        end = drained.at if drained.at is not None else float("inf")
+        during = [ms for ms, at in zip(lat, driver.entered, strict=True) if at < end]
+        result["size"]["backlog_events"] = backlog
+        result["metrics"]["during_drain"] = _pct_summary(during)
+        result["metrics"]["drain_s"] = None if drained.at is None else round(drained.at - t0, 1)
+        result["metrics"]["events_sent"] = drained.events
     print(json.dumps(result))
     return result
 

@@ -662,8 +662,11 @@ class SyncWorker:
 
     def local_figures(self) -> tuple[int, int, str]:
         """(count, highest seq, rolling hash) over this station's events, hash cached by prefix;
-        on top of the centre's figures a reinstalled store continues from (sync/align.py)."""
-        conn = self._db()
+        on top of the centre's figures a reinstalled store continues from (sync/align.py).
+        Read without the store's write lock: hashing a long history takes a while (0.2 s for
+        200 000 events), and scans must not wait for it to commit (events are never changed,
+        only added after `high`; the cache is written after, in a short transaction)."""
+        conn = self._reader()
         with conn.begin():
             b_count, b_seq, b_hash = align_mod.base_of(conn)
             count, high = conn.execute(
@@ -675,9 +678,12 @@ class SyncWorker:
             if done_seq > high or done_seq < b_seq:
                 done_seq, h = b_seq, b_hash
             for (eid,) in conn.exec_driver_sql(
-                    "SELECT event_id FROM events WHERE seq > ? ORDER BY seq", (done_seq,)):
+                    "SELECT event_id FROM events WHERE seq > ? AND seq <= ? ORDER BY seq",
+                    (done_seq, high)):
                 h = rolling_hash(h, eid)
-            if high > done_seq:
+        if high > done_seq:
+            conn = self._db()
+            with conn.begin():
                 pull_mod.set_sync_state(conn, HASH_SEQ, str(high))
                 pull_mod.set_sync_state(conn, HASH_VALUE, h)
         return int(count), int(high), h
@@ -738,7 +744,8 @@ class SyncWorker:
         self._notify()
 
     def status(self) -> SyncStatus:
-        return read_status(self._db(), self.clock)
+        # on the reading connection: a plain BEGIN, never the write lock scans commit under
+        return read_status(self._reader(), self.clock)
 
     def _notify(self) -> None:
         self._notified_at = time.monotonic()
@@ -752,10 +759,10 @@ class SyncWorker:
 
 def read_status(conn: Connection, clock: Callable[[], datetime] = utcnow) -> SyncStatus:
     with conn.begin():
-        pending, oldest = conn.execute(
-            select(func.count(), func.min(events.c.device_time)).where(
-                events.c.sync_state == SyncState.PENDING.value)
-        ).one()
+        pending = conn.exec_driver_sql(_BACKLOG_SQL).scalar_one()
+        # the age of the queue's head, as a batch reports it (on the queue's index: the oldest
+        # device time of all pending events read every one of them, 20 ms at 200 000 pending)
+        oldest = conn.exec_driver_sql(_HEAD_SQL).scalar()
         issues = conn.execute(
             select(func.count()).select_from(sync_issues).where(
                 sync_issues.c.acknowledged_at.is_(None))

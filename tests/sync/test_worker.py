@@ -164,6 +164,51 @@ def test_a_batch_is_the_events_wire_form_within_its_byte_bound(tmp_path) -> None
         store.close()
 
 
+def test_the_worker_reads_its_figures_and_hashes_the_history_without_the_write_lock(
+        tmp_path, monkeypatch) -> None:
+    """A scan commits under the store's write lock; the worker's status read (after every run
+    and every 0.2 s of a drain) and its hashing of the history for the convergence check (0.2 s
+    for 200 000 events) must never hold that lock, or the scan waits for them."""
+    import sqlite3
+
+    import sync.worker as worker_mod
+    from sync.protocol import rolling_hash_of
+    from sync.worker import SyncWorker
+
+    store = make_station(tmp_path, "L1")
+    _fill(store, parents=1, children=5)  # six events
+    worker = SyncWorker(store, lambda: None)  # type: ignore[arg-type,return-value]
+    scan = sqlite3.connect(store.paths.store, timeout=0.2, isolation_level=None)
+    got_lock: list[bool] = []
+    hash_one = worker_mod.rolling_hash
+
+    def hashing(prev: str, event_id: str) -> str:  # a scan arrives while the worker hashes
+        if not got_lock:
+            try:
+                scan.execute("BEGIN IMMEDIATE")
+                scan.execute("ROLLBACK")
+                got_lock.append(True)
+            except sqlite3.OperationalError:
+                got_lock.append(False)
+        return hash_one(prev, event_id)
+
+    monkeypatch.setattr(worker_mod, "rolling_hash", hashing)
+    try:
+        count, high, h = worker.local_figures()
+        assert got_lock == [True]
+        ids = [r[0] for r in local_rows(store, "SELECT event_id FROM events ORDER BY seq")]
+        assert (count, high, h) == (6, 6, rolling_hash_of(ids))
+        # the status read while a scan holds the write lock: answered at once
+        scan.execute("BEGIN IMMEDIATE")
+        status = worker.status()
+        scan.execute("ROLLBACK")
+        assert (status.pending, status.issues) == (6, 0)
+    finally:
+        scan.close()
+        worker.close()
+        store.close()
+
+
 def test_an_event_of_unknown_type_stops_the_batch_as_before(tmp_path) -> None:
     """A row whose type the station does not know is not sent (the same error as reading it as
     an Event), instead of travelling as something the centre would have to guess at."""
