@@ -155,13 +155,13 @@ def fresh_db(admin_url: str, name: str) -> str:
 # -- (1) the real path: through the sync service ------------------------------------------------
 
 
-def _setup_centre(url: str) -> str:
+def setup_centre(url: str, station_id: str = STATION, area: str = AREA) -> str:
     """Schema, demo users and the bench station; returns the station's token."""
     eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
     central_db.migrate(eng)
     with eng.begin() as conn:
-        add_demo_users(conn, AREA)
-        token = register(conn, STATION, AREA)
+        add_demo_users(conn, area)
+        token = register(conn, station_id, area)
     eng.dispose()
     return token
 
@@ -277,7 +277,7 @@ def run_ingest(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     admission slot: the defaults) with the station's own transport (HttpTransport, token)."""
     from sync.transport import HttpTransport
 
-    token = _setup_centre(url)
+    token = setup_centre(url)
     with Serve(service_url(url)) as serve:
         transport = HttpTransport(serve.url, token, station_id=STATION)
         transport.whoami()  # connected and known, as a station that is up
@@ -381,7 +381,7 @@ class InProcess:
 
 
 def run_in_process(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
-    _setup_centre(url)
+    setup_centre(url)
     transport = InProcess(service_url(url))
     transport.connect()
     cpu = CpuMeter(url, None)

@@ -154,22 +154,13 @@ class Driver(QObject):
 @contextlib.contextmanager
 def draining_centre(station_id: str, area: str) -> Iterator[tuple[str, str]]:
     """A centre for the station to drain to: (service URL, the station's token)."""
-    import sqlalchemy as sa
-
-    from bench.ingest import fresh_db, server_url
-    from bench.serve_proc import Serve, register, service_url
-    from central import db as central_db
-    from central.users import add_demo_users
+    from bench.ingest import fresh_db, server_url, setup_centre
+    from bench.serve_proc import Serve, service_url
 
     admin, srv = server_url()
     try:
         url = fresh_db(admin, "tt_bench_scan_drain")
-        eng = central_db.make_engine(url, poolclass=sa.pool.NullPool)
-        central_db.migrate(eng)
-        with eng.begin() as conn:
-            add_demo_users(conn, area)
-            token = register(conn, station_id, area)
-        eng.dispose()
+        token = setup_centre(url, station_id, area)
         with Serve(service_url(url), workers=2) as serve:
             yield serve.url, token
     finally:
