@@ -9,7 +9,8 @@ between keys (a driver on QTimers), as in the real application.
 With --drain the station has its whole history still to send, and scans while its window's own
 sync (the bridge and worker of `attach_sync`, in this process) drains it to a real centre (a
 throwaway PostgreSQL and a `serve` process with two workers): the scans made while the backlog
-was draining are reported on their own (`during_drain`).
+was draining are reported on their own (`during_drain`). The sync only pushes, unless --pull: then
+it also downloads the centre's bags (the station's first download), as the window's sync does.
 """
 
 from __future__ import annotations
@@ -196,6 +197,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--drain", action="store_true",
                     help="scan while the store's whole history drains to a real centre")
+    ap.add_argument("--pull", action="store_true",
+                    help="with --drain: the sync also pulls (downloads the centre's bags), as the "
+                         "window's does")
     args = ap.parse_args(argv)
     n_scans = args.scans or (2000 if args.full else 300)
     n_bags = args.bags or (200_000 if args.full else 20_000)
@@ -235,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
 
             url, token = centre
             bridge = window.attach_sync(
-                lambda: HttpTransport(url, token, station_id=STATION_ID), pull=False)
+                lambda: HttpTransport(url, token, station_id=STATION_ID), pull=args.pull)
             bridge.sync_run_finished.connect(drained.on_run_finished)
         driver.start()
         app.exec()
