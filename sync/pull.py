@@ -15,7 +15,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -561,11 +561,15 @@ def pull_all(
     bootstrap_limit: int = 20000,
     should_stop: Callable[[], bool] = lambda: False,
     on_page: Callable[[PullPage], None] | None = None,
+    write_rows: int | None = None,
 ) -> int:
     """Follow the feed until caught up; each page and its cursor commit together (resumable).
 
     The first download asks for bigger pages (fewer round trips for a million bags); the feed
     afterwards uses `limit`, so one local transaction stays short while the window scans.
+    With `write_rows`, a page of the first download is written in transactions of at most that
+    many rows, its cursor with the last (its rows are upserts: a page cut short is simply written
+    again), so a scan never waits long for the store's write lock.
     """
     total = 0
     with store_conn.begin():
@@ -583,7 +587,7 @@ def pull_all(
         raw.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
         try:
             total, cursor, finished = _pull_pages(store_conn, fetch, cursor, True, should_stop,
-                                                  on_page)
+                                                  on_page, write_rows)
         finally:
             if store_conn.in_transaction():
                 store_conn.rollback()
@@ -612,6 +616,7 @@ def _pull_pages(
     bootstrapping: bool,
     should_stop: Callable[[], bool],
     on_page: Callable[[PullPage], None] | None,
+    write_rows: int | None = None,
 ) -> tuple[int, str | None, bool]:
     """Pages until caught up, or (when `bootstrapping`) until the first download is complete;
     returns (rows, cursor, whether it went on to the feed)."""
@@ -628,8 +633,16 @@ def _pull_pages(
             if page.bootstrap and not page.done and not should_stop():
                 ahead = pool.submit(fetch, page.cursor, True)
             try:
+                last = page
+                if write_rows and page.bootstrap and len(page.changes) > write_rows:
+                    cut = len(page.changes) - write_rows
+                    for i in range(0, cut, write_rows):
+                        with store_conn.begin():
+                            total += apply_page(store_conn, replace(
+                                page, changes=page.changes[i:min(i + write_rows, cut)]))
+                    last = replace(page, changes=page.changes[cut:])
                 with store_conn.begin():
-                    total += apply_page(store_conn, page)
+                    total += apply_page(store_conn, last)
                     set_sync_state(store_conn, PULL_CURSOR, page.cursor)
                     if (not page.bootstrap or page.done) and \
                             get_sync_state(store_conn, BOOTSTRAPPED) != "1":

@@ -193,6 +193,8 @@ class SyncWorker:
         backoff_cap_s: float = BACKOFF_CAP_S,
         pull_limit: int = 5000,
         pull: bool = True,
+        pull_bootstrap_limit: int = 20000,
+        pull_write_rows: int | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_ack: Callable[[float], None] | None = None,
@@ -206,6 +208,8 @@ class SyncWorker:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = min(backoff_cap_s, BACKOFF_CAP_S)
         self.pull_limit = pull_limit
+        self.pull_bootstrap_limit = pull_bootstrap_limit
+        self.pull_write_rows = pull_write_rows
         self.pull_enabled = pull
         self.rng = rng or random.Random()
         self.clock = clock
@@ -332,6 +336,7 @@ class SyncWorker:
                 centre_settings = CentreSettings()  # settings set at the centre come last
                 summary.pulled = pull_mod.pull_all(
                     self._db(), self._transport, self._station_id, limit=self.pull_limit,
+                    bootstrap_limit=self.pull_bootstrap_limit, write_rows=self.pull_write_rows,
                     should_stop=self._stop.is_set, on_page=centre_settings,
                 )
                 summary.notice = centre_settings.apply(self._db()) or summary.notice

@@ -21,6 +21,9 @@ from ui.status_bar import StationStatusBar
 
 log = logging.getLogger(__name__)
 
+WINDOW_PULL_PAGE_ROWS = 5000  # rows of a first-download page the window's sync asks for
+WINDOW_PULL_WRITE_ROWS = 1000  # rows written to the store in one transaction
+
 
 class _Relay(SyncListener):
     """Runs on the worker thread: only emits signals (queued into the GUI thread)."""
@@ -53,7 +56,11 @@ class SyncBridge(QObject):
         self.problem: str | None = None
         self.skew_message: str | None = None
         self._transport_factory = transport_factory
-        self._worker_options = worker_options
+        # The window's first download: pages the worker parses in a moment (the parse holds the
+        # GIL, so the GUI thread waits for it) and writes in short transactions (a scan waits
+        # for the store's write lock).
+        self._worker_options = {"pull_bootstrap_limit": WINDOW_PULL_PAGE_ROWS,
+                                "pull_write_rows": WINDOW_PULL_WRITE_ROWS, **worker_options}
         self.sync_state_changed.connect(self._on_worker_state_changed)
         self.sync_run_finished.connect(self._on_worker_run_finished)
         host.scan_recorded.connect(self._on_window_scan_recorded)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import sync.pull as pull_mod
 from station.paths import resolve
 from station.service import StationService
 from station.store.local import LocalStore
@@ -122,6 +123,64 @@ def test_bootstrap_resumes_after_a_cut(central_db, tmp_path) -> None:
     view = _view(store)
     assert len(view["links"]) == 120 and len([b for b in view["bags"] if b[1] == "parent"]) == 6
     store.close()
+
+
+def test_a_first_download_page_is_written_in_short_transactions_cursor_last(
+        central_db, tmp_path, monkeypatch) -> None:
+    """With write_rows (the window's sync), a page of the first download is written in
+    transactions of at most that many rows and its cursor comes with the last; a page cut short
+    by a failure is written again whole from the cursor before it, to the same view."""
+    from sqlalchemy import event
+
+    _seed_centre(central_db, parents=6, children=20)
+    url = central_db.add_station("D1")
+    whole = _fresh_station(tmp_path / "whole", "D1")
+    store = _fresh_station(tmp_path / "cut", "D1")
+    t = url.transport()
+    conn = store.connect(write=True)
+    commits: list[int] = []  # rows written by each committed transaction
+    written = {"rows": 0}
+    chunks: dict[str, int] = {}  # page cursor -> writes of that page so far
+    cut: list[str] = []  # the cursor of the page a failure cut short
+
+    def count_rows(*_args: object) -> None:
+        if written["rows"]:  # (not the pull's own reads)
+            commits.append(written["rows"])
+        written["rows"] = 0
+
+    event.listen(conn, "commit", count_rows)
+    original = pull_mod.apply_page
+
+    def applying(c, page):  # noqa: ANN001, ANN202
+        chunks[page.cursor] = chunks.get(page.cursor, 0) + 1
+        if chunks[page.cursor] == 2 and not cut:  # a power cut in a page's second write
+            cut.append(page.cursor)
+            raise RuntimeError("power cut")
+        written["rows"] += len(page.changes)
+        return original(c, page)
+
+    monkeypatch.setattr(pull_mod, "apply_page", applying)
+    try:
+        with pytest.raises(RuntimeError, match="power cut"):
+            pull_all(conn, t, "D1", bootstrap_limit=40, write_rows=15)
+        with conn.begin():
+            cursor = conn.exec_driver_sql(
+                "SELECT value FROM sync_state WHERE key = ?", (PULL_CURSOR,)).scalar()
+        assert cut and cursor != cut[0]  # the page cut short left its cursor unwritten
+        pull_all(conn, t, "D1", bootstrap_limit=40, write_rows=15)
+    finally:
+        conn.close()
+    assert len(commits) > 4 and max(commits) <= 15
+    wconn = whole.connect(write=True)
+    try:
+        pull_all(wconn, t, "D1", bootstrap_limit=40)
+    finally:
+        wconn.close()
+        t.close()
+    assert _view(store) == _view(whole)
+    assert len(_view(store)["links"]) == 120
+    store.close()
+    whole.close()
 
 
 def test_bill_written_directly_in_central_tables_reaches_the_station(central_db, tmp_path) -> None:
