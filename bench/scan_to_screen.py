@@ -209,8 +209,8 @@ def main(argv: list[str] | None = None) -> dict:
         gen = build_store(Path(tmp) / "station", bags=n_bags, seed=args.seed)
         centre = None
         if args.drain:
-            with sqlite3.connect(gen.paths.store) as db:  # the history, not yet sent
-                db.execute("UPDATE events SET sync_state = 'pending'")
+            with contextlib.closing(sqlite3.connect(gen.paths.store)) as db, db:
+                db.execute("UPDATE events SET sync_state = 'pending'")  # the history, not yet sent
                 backlog = db.execute("SELECT count(*) FROM events").fetchone()[0]
             centre = stack.enter_context(draining_centre(STATION_ID, AREA))
         os.environ["TRACETRACK_NO_SOUND"] = "1"

@@ -77,10 +77,10 @@ NOTIFY_EVERY_S = 0.2  # while draining, the listener hears the figures at most t
 # The next batch: the wire's columns (sync.pull.WIRE_COLUMNS), then the resend mark, then an upper
 # bound of the event's size as JSON (every text column, escaped at worst, plus keys and numbers).
 _PENDING = f"sync_state = '{SyncState.PENDING.value}'"
-# (bytes, not characters: SQLite's length() of text stops at a NUL)
-_BOUND_SQL = " + ".join(f"coalesce(length(CAST({c} AS BLOB)), 0)" for c in (
-    "event_id", "station_id", "type", "operator", "device_time", "parent_code", "child_code",
-    "bill_id", "data", "app_version"))
+# (every column but the two numbers; bytes, not characters: SQLite's length() of text stops at
+# a NUL)
+_BOUND_SQL = " + ".join(f"coalesce(length(CAST({c} AS BLOB)), 0)"
+                        for c in pull_mod.WIRE_COLUMNS if c not in ("seq", "protocol_version"))
 _BATCH_COLUMNS = (f"{', '.join(pull_mod.WIRE_COLUMNS)}, result_reason, "
                   f"{pull_mod.WIRE_BOUND_PER_BYTE} * ({_BOUND_SQL}) + {pull_mod.WIRE_BOUND_FIXED}")
 _REASON, _BOUND = len(pull_mod.WIRE_COLUMNS), len(pull_mod.WIRE_COLUMNS) + 1
