@@ -221,6 +221,10 @@ class SyncWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._transport: Transport | None = None
+        # Whether this connection has asked the centre what it holds under this station's id
+        # (align.py). Asked again until an answer came: a station that starts offline must not
+        # push before it knows (a reinstalled store would reuse numbers the centre holds).
+        self._aligned = False
         self._conn: Connection | None = None
         self._read_conn: Connection | None = None
         self._station_id = store.settings().station_id
@@ -329,7 +333,10 @@ class SyncWorker:
                 self.transport_factory = new_factory
             if self._transport is None:
                 self._transport = self.transport_factory()
+                self._aligned = False
+            if not self._aligned:
                 summary.notice = self._align()
+                self._aligned = True
             self._push_all(summary)
             if not self._stop.is_set() and self.pull_enabled:
                 self._set_state(SYNCING)

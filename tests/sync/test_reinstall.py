@@ -7,12 +7,14 @@ import shutil
 
 import pytest
 
+from tests.sync.proxy import TcpProxy
 from tests.sync.stationkit import (
     central_rows,
     central_scalar,
     local_rows,
     login,
     make_station,
+    upstream_of,
     worker_for,
 )
 
@@ -92,3 +94,34 @@ def test_store_restored_from_an_older_backup(central_db, tmp_path) -> None:
     _no_conflicts(central_db)
     assert local_rows(restored, "SELECT child_count FROM bags WHERE code = 'SB00001'") == [(9,)]
     restored.close()
+
+
+def test_a_reinstalled_station_that_starts_offline_still_continues_after_the_centre(
+        central_db, tmp_path) -> None:
+    """The question to the centre (what do you hold under my id?) fails while the link is
+    down; the worker asks it again on the first run that reaches the centre, before pushing,
+    instead of pushing numbers the centre already holds (each refused as seq_conflict)."""
+    access = central_db.add_station("RI-2")
+    first = make_station(tmp_path / "first", "RI-2")
+    _scan(first, ["SB00001", "A0001", "A0002", "A0003"])
+    assert _sync(first, access).applied == 4
+    first.close()
+    again = make_station(tmp_path / "again", "RI-2")  # reinstalled, in a shed with no link
+    _scan(again, ["SB00002", "B0001", "B0002"])
+    with TcpProxy(upstream_of(access.url)) as proxy:
+        worker = worker_for(again, access.at(f"http://127.0.0.1:{proxy.port}"))
+        try:
+            proxy.refuse(True)
+            down = worker.run_once()
+            assert down.error is not None and down.state == "offline" and down.applied == 0
+            proxy.refuse(False)  # the link is back
+            summary = worker.run_once()
+        finally:
+            worker.close()
+    assert summary.error is None and (summary.applied, summary.rejected) == (3, 0)
+    assert "renumbered" in (summary.notice or "")
+    assert summary.converged is True
+    assert [s for (s,) in local_rows(again, "SELECT seq FROM events ORDER BY seq")] == [5, 6, 7]
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 7
+    _no_conflicts(central_db)
+    again.close()
