@@ -334,6 +334,7 @@ class SyncWorker:
             if self._transport is None:
                 self._transport = self.transport_factory()
                 self._aligned = False
+                self._busy_batch = None  # read again: asking the centre may renumber the queue
             if not self._aligned:
                 summary.notice = self._align()
                 self._aligned = True
