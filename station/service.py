@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from station import APP_VERSION, PROTOCOL_VERSION
 from station.bills import BillFigures, Derived, bill_figures
 from station.codes import CodeKind, ParsedCode, classify, normalise, parse_bill_id
-from station.errors import CodeRefused, StationError
+from station.errors import CodeRefused, StationError, StoreError, StoreFull, StoreLocked
 from station.events import Event, EventType, uuid7
 from station.limits import check_code, check_text, wire_problems
 from station.reasons import Reason, say
@@ -234,6 +234,8 @@ class StationService:
             self.settings: StationSettings = load_settings(conn)
             self.bag_types = load_bag_types(conn)
         self.operator: Operator | None = None
+        # the current parent could not be let go at the last log-out: the next log-in does it
+        self._release_at_login = False
 
     def close(self) -> None:
         self.conn.close()
@@ -273,11 +275,35 @@ class StationService:
         now = self.clock()
         with self._write() as conn:
             operator = log_in(conn, name, password, now)
+            if self._release_at_login:
+                self.store.set_state(conn, CURRENT_PARENT, None)
+        self._release_at_login = False
         self.operator = operator
         return operator
 
-    def logout(self) -> None:
+    def logout(self) -> str | None:
+        """Log the operator out and let go of the current parent bag. Logging out never fails:
+        the operator is out first, so nothing more is recorded under their name whatever
+        happens next; when the store cannot take the parent's release now (busy, full), the
+        next log-in lets it go in its own transaction, and the sentence returned says so."""
+        if self.operator is None:
+            return None
         self.operator = None
+        code = ""
+        try:
+            with self._read() as conn:
+                current = self._current_parent(conn)
+            if current is not None:
+                code = f" {current.code}"
+                self.release_parent()
+        except StoreError as exc:
+            self._release_at_login = True
+            cause = ("the disk is full" if isinstance(exc, StoreFull) else
+                     "another program is writing to the store" if isinstance(exc, StoreLocked)
+                     else exc.message)
+            return (f"The current parent bag{code} stays selected until the next log-in "
+                    f"({cause})")
+        return None
 
     def _who(self) -> Operator:
         return logged_in(self.operator)

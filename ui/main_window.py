@@ -10,7 +10,9 @@ screens (a bill id) takes effect before the next read is routed.
 Where a read goes is one table (ui/keys.py SCAN_ROUTES): packing and bills record it, Review
 and Look-up look it up, Settings, Sync issues and open dialogs refuse it ("scanning is paused
 here") and record nothing. A read that arrived on a screen that records nothing is never
-recorded, even when the screen changed before its turn came. The global keys (F1-F12, Esc) are
+recorded, even when the screen changed before its turn came. F12 takes its place in the same
+line: reads that came before it are recorded under the operator, reads after it are refused as
+on the log-in screen. The global keys (F1-F12, Esc) are
 one table too (ui/keys.py GLOBAL_KEYS), bound here on the window so they work on every screen
 (F1 opens the About box of ui/about.py).
 
@@ -93,6 +95,9 @@ class _Arrival:
     where: str
 
 
+# In the line of reads: log the operator out here, after the reads that came before F12.
+_LOG_OUT = _Arrival(Route.LOGIN, "login", "log-out")
+
 _WHO_MAY = {Action.BILLS: "only a biller or an admin can", Action.SETTINGS: "only an admin can"}
 
 
@@ -130,6 +135,10 @@ class MainWindow(QMainWindow):
         )
         self._reads: deque[tuple[str, str, _Arrival]] = deque()
         self._read_busy = False
+        # F12 was pressed: reads from now on are refused as on the log-in screen; reads that came
+        # before it are still the operator's (the log-out waits behind them in `_reads`)
+        self._logging_out = False
+        self._settling_log_out = False
         self.reads_handled = 0
         self._closed = False
         self._screens: dict[str, _Screen] = {}
@@ -353,9 +362,12 @@ class MainWindow(QMainWindow):
         self._reads.append((raw, source, self._route_now()))
         self._pump_reads()
 
-    def _route_now(self) -> _Arrival:
+    def _route_now(self, arriving: bool = True) -> _Arrival:
         """Where a read goes now: the current screen's route, or paused while a dialog is open
-        (the new-bill dialog takes a scanned bill id: the bill screen hands it over)."""
+        (the new-bill dialog takes a scanned bill id: the bill screen hands it over). A read that
+        arrives after F12 is the next person's: refused as on the log-in screen."""
+        if arriving and self._logging_out:
+            return _Arrival(Route.LOGIN, "login", "")
         modal = QApplication.activeModalWidget()
         if modal is not None and modal is not self:
             if getattr(modal, "takes_scans", False) and self.current_screen_key == "bill":
@@ -374,7 +386,7 @@ class MainWindow(QMainWindow):
         have opened the bill screen; a screen that records nothing may have been opened)."""
         if not arrival.route.records:
             return arrival
-        return self._route_now()
+        return self._route_now(arriving=False)
 
     @property
     def reads_waiting(self) -> int:
@@ -385,6 +397,11 @@ class MainWindow(QMainWindow):
             return
         raw, source, arrival = self._reads.popleft()
         self._read_busy = True
+        if arrival is _LOG_OUT:
+            self._settling_log_out = True
+            self._submit_log_out(raw)
+            self._submit_barrier()
+            return
         route = self._route_of(arrival)
         try:
             if route.route is Route.PAUSED:
@@ -393,6 +410,9 @@ class MainWindow(QMainWindow):
                 self._hand_over(route.screen, raw, source)
         except Exception:
             log.exception("a screen failed to handle the read %r", raw)
+        self._submit_barrier()
+
+    def _submit_barrier(self) -> None:
         # The barrier: runs after every task the handler queued, and its callback after theirs.
         try:
             self.task_runner.submit(_barrier, self._on_task_read_settled,
@@ -408,7 +428,10 @@ class MainWindow(QMainWindow):
 
     def _on_task_read_settled(self, _value: object) -> None:
         self._read_busy = False
-        self.reads_handled += 1
+        if self._settling_log_out:
+            self._settling_log_out = False  # the log-out's place in line, not a read
+        else:
+            self.reads_handled += 1
         if self._reads:
             # Let the result paint before the next read (one frame per read at most).
             QTimer.singleShot(0, self._pump_reads)
@@ -444,21 +467,37 @@ class MainWindow(QMainWindow):
             self.show_screen("station")
 
     def log_out(self) -> None:
-        if self.operator is None:
+        """F12. Reads that came before it are the operator's and are recorded first (the
+        log-out takes its place in the line of reads); reads after it are the next person's and
+        are refused as on the log-in screen. Logging out never fails (StationService.logout)."""
+        if self.operator is None or self._logging_out:
             return
+        self._logging_out = True
         name = self.operator.username
+        if self.reads_waiting:
+            self._reads.append((name, "", _LOG_OUT))
+            self._pump_reads()
+        else:
+            self._submit_log_out(name)
 
-        def work(s: StationService) -> None:
-            if s.operator is not None and s.current_parent() is not None:
-                s.release_parent()
-            s.logout()
+    def _submit_log_out(self, name: str) -> None:
+        def failed(err: TaskError) -> None:  # a bug: the window logs out all the same
+            self._on_task_logged_out(name, err.message)
 
-        self.task_runner.submit(work, lambda _r: self._on_task_logged_out(name),
-                                self._on_task_failed)
+        try:
+            self.task_runner.submit(lambda s: s.logout(),
+                                    lambda note: self._on_task_logged_out(name, note), failed)
+        except RuntimeError:  # the task thread has stopped (the window is closing)
+            self._on_task_logged_out(name, None)
 
-    def _on_task_logged_out(self, name: str) -> None:
+    def _on_task_logged_out(self, name: str, note: object = None) -> None:
+        self._logging_out = False
         self.set_operator(None)
-        self.login_screen.show_info(f"{name} logged out. Next operator: log in")
+        text = f"{name} logged out. Next operator: log in"
+        if isinstance(note, str) and note:
+            self.login_screen.show_error(f"{text}. {note}")
+        else:
+            self.login_screen.show_info(text)
 
     def _on_task_failed(self, err: TaskError) -> None:
         self.notify("refused", err.message)

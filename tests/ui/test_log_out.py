@@ -1,0 +1,97 @@
+"""F12 logs the operator out whatever the store is doing: reads that came before F12 are the
+operator's, reads after it are the next person's, and nothing is recorded under a name that
+has left the station."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from station.service import StationService
+from tests.ui.conftest import focus_widget, log_in, post_scanner_bursts, scan_keys
+
+
+def _events(store) -> list[tuple]:  # noqa: ANN001
+    svc = StationService(store)
+    try:
+        return [(e["type"], e["operator"], e["parent_code"], e["child_code"])
+                for e in svc.event_log()]
+    finally:
+        svc.close()
+
+
+def _current_parent(store) -> str | None:  # noqa: ANN001
+    svc = StationService(store)
+    try:
+        current = svc.current_parent()
+        return current.code if current is not None else None
+    finally:
+        svc.close()
+
+
+def _settled(window, qtbot) -> None:  # noqa: ANN001
+    qtbot.waitUntil(lambda: window.reads_waiting == 0 and window.task_runner.pending == 0,
+                    timeout=20000)
+
+
+def test_f12_logs_out_while_another_program_holds_the_store(logged_in, qtbot) -> None:
+    """Letting go of the current parent is a write; with the store locked by another program
+    for longer than the store waits, the operator is logged out all the same (before, the
+    window stayed logged in and the next person's scans went under the operator's name)."""
+    window = logged_in
+    scan_keys(window, qtbot, "SB00001")  # a parent is current: logging out lets it go
+    _settled(window, qtbot)
+    other = sqlite3.connect(str(window.store.paths.store), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        QTest.keyClick(focus_widget(), Qt.Key.Key_F12)
+        qtbot.waitUntil(lambda: window.current_screen_key == "login", timeout=20000)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert window.operator is None
+    shown = window.login_screen.message.text()
+    assert shown.startswith("dispatcher logged out") and "stays selected until the next log-in" in shown
+    scan_keys(window, qtbot, "C0001")  # someone else scans at the window left open
+    _settled(window, qtbot)
+    assert [e for e in _events(window.store) if e[0] == "child_linked"] == []
+    assert "Not recorded: 'C0001'" in window.login_screen.message.text()
+    # the parent stayed selected in the store; the next log-in lets it go
+    assert _current_parent(window.store) == "SB00001"
+    log_in(window, qtbot, "dispatcher")
+    qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=5000)
+    _settled(window, qtbot)
+    assert _current_parent(window.store) is None
+    scan_keys(window, qtbot, "C0002")  # a child with no parent selected: refused, not linked
+    _settled(window, qtbot)
+    assert [e for e in _events(window.store) if e[0] == "child_linked"] == []
+
+
+def test_reads_before_f12_are_the_operators_and_reads_after_it_are_not(logged_in, qtbot) -> None:
+    """The store is slow for a moment and reads queue up; F12 comes after two of them. Both are
+    recorded under the operator (before, the second was refused behind the log-out and the
+    refusal was painted on a screen nobody could see); a read after F12 is not recorded, and
+    the log-in screen says so."""
+    window = logged_in
+    other = sqlite3.connect(str(window.store.paths.store), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        post_scanner_bursts("SB00001", "C0001")
+        qtbot.waitUntil(lambda: window.reads_waiting == 2, timeout=5000)
+        QTest.keyClick(focus_widget(), Qt.Key.Key_F12)
+        window.handle_read("C0002", "scanner")  # after F12: the next person's
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    qtbot.waitUntil(lambda: window.current_screen_key == "login", timeout=20000)
+    _settled(window, qtbot)
+    assert _events(window.store) == [
+        ("parent_scanned", "dispatcher", "SB00001", None),
+        ("child_linked", "dispatcher", "SB00001", "C0001"),
+    ]
+    assert window.operator is None
+    # the log-in screen says the read after F12 was not recorded
+    assert "Not recorded: 'C0002'" in window.login_screen.message.text()
+    assert window.reads_handled == 3
