@@ -448,7 +448,7 @@ class StationService:
         with self._write() as conn:
             current = self._current_parent(conn)
             child = read_child(conn, code)
-            if child.known_kind is None and current is None:
+            if child.known_kind is None:  # a known bill's id opens the bill, parent or not
                 bill = conn.execute(select(bills.c.bill_id).where(bills.c.bill_id == code)).scalar()
                 if bill is not None:
                     return self._bill_selected(bill)

@@ -341,6 +341,22 @@ def test_scanning_a_known_bill_id_selects_the_bill(service: StationService, make
     assert r.reason == "bill_selected"
 
 
+def test_a_bill_id_scanned_while_packing_a_parent_opens_the_bill_not_a_child(
+    service: StationService, make_service
+) -> None:
+    """A bill id that also fits a child pattern, scanned with a parent selected (the bill's
+    sheet lies on the bench): the bill, as with no parent selected; before, it was linked into
+    the parent as a child bag."""
+    assert make_service("biller").create_bill("BILL0001", 5).ok
+    assert service.record_scan("SB00001").ok
+    r = service.record_scan("BILL0001")
+    assert (r.outcome, r.reason, r.kind, r.code) == (A, "bill_selected", "bill", "BILL0001")
+    assert [e for e in service.event_log() if e["type"] == "child_linked"] == []
+    assert service.lookup_bag("SB00001").child_count == 0
+    current = service.current_parent()
+    assert current is not None and current.code == "SB00001"  # still packing it
+
+
 def test_bill_ids_and_bag_codes_do_not_clash(service: StationService, make_service) -> None:
     service.record_scan("SB00001")
     service.record_scan("C1111")
