@@ -41,6 +41,7 @@ from station.rules import (
     decide_select_parent,
     decide_unlink,
     refuse,
+    warn,
 )
 from station.session import Operator, log_in, logged_in, login_name, permission
 from station.settings import StationSettings, load_settings
@@ -453,7 +454,13 @@ class StationService:
                 if bill is not None:
                     return self._bill_selected(bill)
             facts = current.facts() if current else None
-            decision = decide_link(facts, child)
+            if facts is None and child.parent_code is not None:
+                # A second read of a child already packed (the scanner sent it twice, and the
+                # first read completed its parent): harmless, as with its parent selected.
+                decision = warn(Reason.ALREADY_ON_PARENT, say(
+                    Reason.ALREADY_ON_PARENT, child=code, parent=child.parent_code))
+            else:
+                decision = decide_link(facts, child)
             if not decision.changes:
                 return refused(decision, code, "child", current)
             assert current is not None

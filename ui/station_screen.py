@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from station import vocabulary as vocab
 from station.codes import escape_read
 from station.errors import NotLoggedIn
-from station.reasons import Reason, say
+from station.reasons import NO_CHANGE_WARNINGS, Reason, say
 from station.rules import Action, Outcome, may
 from station.service import Operator, OpResult, StationService
 from station.settings import StationSettings
@@ -339,8 +339,10 @@ class StationScreen(QWidget):
             if parent is not None and parent.bill_status == vocab.CLOSED_STORED:
                 complete = True  # on a closed bill: shown, never "selected" to pack
             kids = list(children) if children is not None else self.child_codes
-            if parent is None and self.parent_row is not None and not result.ok:
-                parent = self.parent_row  # a refusal without a parent leaves the screen as is
+            if parent is None and self.parent_row is not None and (
+                    not result.ok or result.reason in NO_CHANGE_WARNINGS):
+                # a refusal, or a read that changed nothing, without a parent: the screen as is
+                parent = self.parent_row
                 self._show_parent(parent, kids, current=self.parent_is_current)
             else:
                 self._show_parent(parent, kids, current=parent is not None and not complete)

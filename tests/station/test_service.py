@@ -357,6 +357,24 @@ def test_a_bill_id_scanned_while_packing_a_parent_opens_the_bill_not_a_child(
     assert current is not None and current.code == "SB00001"  # still packing it
 
 
+def test_a_double_read_of_the_child_that_completed_its_parent_is_a_harmless_rescan(
+    service: StationService,
+) -> None:
+    """The scanner sends the 30th child twice; the first read completed the parent (no parent
+    is selected after it). The second is an amber "already on", as any re-scan of a packed
+    child, not a red "scan the next parent, then the child again" (which was not true)."""
+    service.record_scan("SB00001")
+    for i in range(29):
+        assert service.record_scan(f"C{i:04d}").outcome is A
+    assert service.record_scan("C0029").reason == "parent_completed"
+    again = service.record_scan("C0029")
+    assert (again.outcome, again.reason) == (W, "already_on_parent")
+    assert "SB00001" in again.message and not again.changes.events
+    assert service.lookup_bag("SB00001").child_count == 30
+    loose = service.record_scan("C9999")  # a child never packed, still no parent: refused
+    assert (loose.outcome, loose.reason) == (R, "no_parent")
+
+
 def test_bill_ids_and_bag_codes_do_not_clash(service: StationService, make_service) -> None:
     service.record_scan("SB00001")
     service.record_scan("C1111")
