@@ -234,6 +234,8 @@ class SyncWorker:
         # changed (only a reply marks them), and 200 stations retrying must not each re-read
         # and re-encode their batch from the store at every try.
         self._busy_batch: tuple[float, Batch] | None = None
+        # both sides' figures when the events were last sent again for a disagreement (§16)
+        self._resent_for: tuple[int, int, str, int, int, str] | None = None
         self._stored_state: tuple[str | None, str | None] = (None, None)  # as last written
         self.aligned_message: str | None = None  # set when the store was renumbered (align.py)
 
@@ -707,11 +709,26 @@ class SyncWorker:
             return None  # not drained (stopped or new events arrived): nothing to compare yet
         count, high, h = self.local_figures()
         ok = (count, high, h) == (reply.station_count, reply.high_seq, reply.rolling_hash)
+        figures = (count, high, h, reply.station_count, reply.high_seq, reply.rolling_hash)
         conn = self._db()
         with conn.begin():
             if ok:
+                self._resent_for = None
                 pull_mod.set_sync_state(conn, CONVERGENCE, f"ok {count} {high}")
                 return True
+            if figures == self._resent_for:
+                # Sent again already, and neither side's figures moved: sending again would
+                # change nothing, and waking at once would send the history in a tight loop.
+                # Kept as it is (shown) until new events or the centre's figures change it.
+                msg = (f"Station and centre still disagree after this station sent its events "
+                       f"again: here {count} events up to {high}, centre {reply.station_count} "
+                       f"up to {reply.high_seq}. Nothing is sent again until that changes; "
+                       "an administrator should compare this station's events with the centre's")
+                if pull_mod.get_sync_state(conn, CONVERGENCE) != msg:
+                    log.warning(msg)
+                    pull_mod.set_sync_state(conn, CONVERGENCE, msg)
+                return False
+            self._resent_for = figures
             msg = (f"Station and centre disagree: here {count} events up to {high}, "
                    f"centre {reply.station_count} up to {reply.high_seq}; resending")
             log.warning(msg)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from central.invariants import check_invariants
 from sync.worker import SyncListener, SyncSummary
 from tests.sync.stationkit import (
+    central_exec,
     central_rows,
     central_scalar,
     local_rows,
@@ -158,3 +159,38 @@ def test_restored_centre_gets_back_exactly_what_it_lost(central_db, central_url,
     eng.dispose()
     for _, store, _ in stations.values():
         store.close()
+
+
+def test_a_disagreement_that_sending_again_does_not_mend_is_not_sent_again_and_again(
+        central_db, tmp_path) -> None:
+    """The centre's figures for a station are wrong in a way the station's events cannot mend
+    (here: its rolling hash damaged by hand). The station sends its events again once; they come
+    back as duplicates and the figures still differ. It then stops, says so, and does not wake
+    itself to send the whole history again (before: hundreds of runs a second, each sending
+    everything)."""
+    access = central_db.add_station("LOOP-1")
+    store = make_station(tmp_path / "st", "LOOP-1")
+    _scan(store, 1, 1, children=4)
+    worker = worker_for(store, access)
+    try:
+        first = worker.run_once()
+        assert (first.applied, first.converged) == (5, True)
+        central_exec(central_db.url, "UPDATE station_stations SET rolling_hash = 'damaged' "
+                                     "WHERE station_id = 'LOOP-1'")
+        told = worker.run_once()  # nothing pending: the empty batch brings the figures
+        assert told.converged is False and told.pending == 5  # queued to be sent again
+        again = worker.run_once()
+        assert (again.sent, again.converged) == (5, False)  # their first results, nothing doubled
+        assert again.pending == 0  # not queued a second time
+        still = local_rows(store, "SELECT value FROM sync_state WHERE key = 'convergence'")
+        assert "still disagree" in still[0][0] and "Nothing is sent again" in still[0][0]
+        quiet = worker.run_once()
+        assert (quiet.sent, quiet.pending, quiet.converged) == (0, 0, False)
+        # new scans still go, and the station is not told to stop for ever
+        _scan(store, 2, 1, children=0)
+        fresh = worker.run_once()
+        assert fresh.applied == 1 and fresh.converged is False
+    finally:
+        worker.close()
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 6
+    store.close()
