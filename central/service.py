@@ -231,8 +231,17 @@ class _DatabaseRefused(Exception):
     """The database refused the batch for what is in it (not for being unreachable or busy)."""
 
     def __init__(self, exc: BaseException) -> None:
-        text = str(_pg(exc)).strip().splitlines()
+        err = _pg(exc)
+        text = str(err).strip().splitlines()
         super().__init__(text[0] if text else type(exc).__name__)
+        # an event this centre holds already, sent under another number (its id is unique)
+        diag = getattr(err, "diag", None)
+        self.event_id_taken = isinstance(err, psycopg2.errors.UniqueViolation) and (
+            getattr(diag, "constraint_name", None) == "station_events_event_id_key")
+
+
+# In `refused`: look every event's id up (some came before under other numbers), not an id.
+LOOK_UP_IDS = "\x00look up every id"
 
 
 def _push_split(
@@ -245,6 +254,10 @@ def _push_split(
     try:
         return _push_attempts(conn, sid, batch, admission, refused, pacing, token_hash)
     except _DatabaseRefused as exc:
+        if exc.event_id_taken and LOOK_UP_IDS not in refused:
+            # events received before, under other numbers: their first results, all at once
+            refused[LOOK_UP_IDS] = ""
+            return _push_split(conn, sid, batch, admission, refused, pacing, token_hash)
         if len(batch.events) <= 1:
             key = validate.event_key(batch.events[0]) if batch.events else None
             if key is None or key[0] in refused:
@@ -494,9 +507,10 @@ def _push_once(
     ids = [e.event_id for e in events if e] + [b[0] for i in problems if (b := _bad(batch.events[i]))]
     seqs = [e.seq for e in events if e] + [b[1] for i in problems if (b := _bad(batch.events[i]))]
     stored: dict[str, Any] = {}
-    if seqs and min(seqs) <= st.high_seq:
+    if seqs and (min(seqs) <= st.high_seq or refused):
         # some of these may have been received before (a resend): their results stand.
-        # (Above the high-water mark nothing was; unique event ids guard the rest.)
+        # (Above the high-water mark nothing was, unless the same event comes under a new
+        # number: its unique id refuses it, and the batch comes back here with `refused` set.)
         cur.execute(
             "SELECT event_id, station_id, seq, result, reason, message "
             "FROM station_stored_results(%s, %s, %s)",
@@ -523,7 +537,9 @@ def _push_once(
             fresh.append((i, ev))
         elif key in stored:
             r = stored[key]
-            results[i] = EventResult(key, int(r[2]), r[3], r[4], r[5])
+            # its first result; under the number it came with when it is this station's (a
+            # store renumbered by mistake must be able to mark it, not send it for ever)
+            results[i] = EventResult(key, seq if r[1] == sid else int(r[2]), r[3], r[4], r[5])
         elif seq in stored_seq or (seq in fresh_seqs and key not in seen):
             results[i] = EventResult(
                 key, seq, "rejected", Reason.SEQ_CONFLICT,

@@ -64,26 +64,48 @@ def _local_chain(conn: Connection, upto: int, base: tuple[int, int, str]) -> tup
     return b_count + len(ids), max(int(high), b_seq), h
 
 
+def _unknown_held(conn: Connection, centre: PushReply) -> tuple[int, int, str] | None:
+    """The store's base when the centre holds events of this station the store does not know
+    (in the caller's transaction), else None."""
+    if centre.high_seq <= 0:
+        return None
+    base = base_of(conn)
+    if centre.high_seq <= base[1]:
+        return None  # already continuing after it (or the centre lost events: §16)
+    count, high, h = _local_chain(conn, centre.high_seq, base)
+    if (count, high, h) == (centre.station_count, centre.high_seq, centre.rolling_hash):
+        return None  # the store knows everything the centre holds
+    acked_high = conn.execute(
+        select(func.coalesce(func.max(events.c.seq), 0)).where(
+            events.c.sync_state != SyncState.PENDING.value)
+    ).scalar_one()
+    if int(acked_high) > centre.high_seq:
+        return None  # the centre is behind this store: the convergence check resends
+    return base
+
+
+def holds_unknown(conn: Connection, centre: PushReply) -> bool:
+    """Whether the centre holds events of this station that this store does not know of: then,
+    before anything is renumbered, the events this store still has queued under numbers the
+    centre has used are sent as they are (sync/worker.py). Those the centre holds already (a
+    store restored from a backup made before they were sent) come back with their first
+    results and are marked; the centre refuses the others as `seq_conflict` without recording
+    them, and `align` renumbers those."""
+    with conn.begin():
+        return _unknown_held(conn, centre) is not None
+
+
 def align(conn: Connection, centre: PushReply) -> str | None:
     """Compare the store with the centre's figures for this station; renumber and take the
     centre's figures as the base when the centre holds events the store does not. Returns a
-    message for the operator when it did, else None. One local transaction."""
-    if centre.high_seq <= 0:
-        return None
+    message for the operator when it did, else None. One local transaction. Every pending
+    event after the base is renumbered: those under numbers the centre has used were sent as
+    they are first (`holds_unknown`), so what is still pending is not at the centre."""
     with conn.begin():
-        base = base_of(conn)
-        if centre.high_seq <= base[1]:
-            return None  # already continuing after it (or the centre lost events: §16)
-        count, high, h = _local_chain(conn, centre.high_seq, base)
-        if (count, high, h) == (centre.station_count, centre.high_seq, centre.rolling_hash):
-            return None  # the store knows everything the centre holds
-        acked_high = conn.execute(
-            select(func.coalesce(func.max(events.c.seq), 0)).where(
-                events.c.sync_state != SyncState.PENDING.value)
-        ).scalar_one()
-        if int(acked_high) > centre.high_seq:
-            return None  # the centre is behind this store: the convergence check resends
-        moved = _renumber_pending(conn, after=centre.high_seq, from_seq=int(acked_high))
+        base = _unknown_held(conn, centre)
+        if base is None:
+            return None
+        moved = _renumber_pending(conn, after=centre.high_seq, from_seq=base[1])
         pull_mod.set_sync_state(
             conn, BASE, f"{centre.station_count} {centre.high_seq} {centre.rolling_hash}")
         pull_mod.set_sync_state(conn, SEQ_FLOOR, str(centre.high_seq))

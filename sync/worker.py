@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from station import APP_VERSION, PROTOCOL_VERSION
 from station.errors import StoreError
 from station.events import SyncState
+from station.reasons import Reason
 from station.store import db
 from station.store.local import LocalStore, iso, parse_iso, utcnow
 from station.store.schema import events, sync_issues
@@ -338,7 +339,7 @@ class SyncWorker:
                 self._aligned = False
                 self._busy_batch = None  # read again: asking the centre may renumber the queue
             if not self._aligned:
-                summary.notice = self._align()
+                summary.notice = self._align(summary)
                 self._aligned = True
             self._push_all(summary)
             if not self._stop.is_set() and self.pull_enabled:
@@ -379,12 +380,18 @@ class SyncWorker:
         self._notify()
         return summary
 
-    def _align(self) -> str | None:
+    def _align(self, summary: SyncSummary) -> str | None:
         """Once per connection, before pushing: does the centre hold events of this station that
-        this store does not know (a reinstalled or restored station)? Then continue after them."""
+        this store does not know (a reinstalled or restored station)? Then the events still
+        queued under numbers the centre has used go first as they are (those it holds come back
+        with their first results), and the rest continue after the centre's."""
         figures = align_mod.centre_figures(self._transport)
         if figures is None:
             return None
+        if align_mod.holds_unknown(self._db(), figures):
+            self._send_queued_upto(figures.high_seq, summary)
+            if self._stop.is_set():
+                raise TransientError("Stopped before the queue was compared with the centre")
         message = align_mod.align(self._db(), figures)
         if message is not None:
             conn = self._db()
@@ -392,6 +399,26 @@ class SyncWorker:
                 pull_mod.set_sync_state(conn, CONVERGENCE, message)
             self.aligned_message = message
         return message
+
+    def _send_queued_upto(self, high: int, summary: SyncSummary) -> None:
+        """Send the pending events numbered up to `high` as they are, batch by batch, and mark
+        what the centre answers, except `seq_conflict` (another event of the centre's under that
+        number: nothing was recorded there, and `align` renumbers these)."""
+        assert self._transport is not None
+        after: int | None = None
+        while not self._stop.is_set():
+            batch = self.next_batch(after)
+            if batch is None:
+                return
+            keep = [i for i, seq in enumerate(batch.seqs) if seq <= high]
+            if not keep:
+                return
+            if len(keep) < len(batch.seqs):
+                batch = replace(batch, events=[batch.events[i] for i in keep],
+                                seqs=[batch.seqs[i] for i in keep])
+            self.record_reply(batch, self._send(batch, summary), summary,
+                              keep_pending=(Reason.SEQ_CONFLICT,))
+            after = batch.seqs[-1]
 
     def _failed(self, summary: SyncSummary, state: str, message: str,
                 retry_after: float | None = None, *, blocked: bool = False,
@@ -597,8 +624,10 @@ class SyncWorker:
             oldest_s = max(0.0, (self.clock() - parse_iso(oldest)).total_seconds())
         return Batch(out, seqs, int(backlog), oldest_s, tuple(resend))
 
-    def record_reply(self, batch: Batch, reply: PushReply, summary: SyncSummary) -> None:
-        """Mark what the reply says, in one short local transaction; unknown ids stay pending."""
+    def record_reply(self, batch: Batch, reply: PushReply, summary: SyncSummary,
+                     keep_pending: tuple[str, ...] = ()) -> None:
+        """Mark what the reply says, in one short local transaction; unknown ids stay pending,
+        and so do results whose reason is in `keep_pending`."""
         sent = {e["event_id"]: e for e in batch.events}
         now = iso(self.clock())
         marks: list[tuple[str, str | None, str | None, str, str]] = []
@@ -607,6 +636,8 @@ class SyncWorker:
             ev = sent.get(r.event_id)
             if ev is None or r.seq != ev["seq"]:
                 log.warning("the centre answered for an event not in the batch: %s", r.event_id)
+                continue
+            if r.reason in keep_pending:
                 continue
             marks.append((r.result, r.reason, r.message, now, r.event_id))
             if r.result == "rejected":

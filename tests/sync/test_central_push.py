@@ -228,3 +228,25 @@ def test_seq_reused_with_another_event_id_is_rejected(central_db):
     reply = push_as(url, "D1", [clash])
     assert reply.results[0].reason == "seq_conflict"
     assert _scalar(central_db, "SELECT count(*) FROM bag") == 1
+
+
+def test_an_event_sent_again_under_a_new_number_gets_its_first_result(central_db):
+    """The same event (its id) pushed again under a number above what the centre holds, as a
+    store renumbered by mistake would: its first result, under the number it came with,
+    nothing recorded twice; the new event beside it is applied (before: a unique violation
+    on the event id, a 500 on every try, and the station's queue stuck behind it)."""
+    url = central_db.add_station("D1")
+    ev = Events("D1")
+    held = [ev.parent("SB00001"), ev.link("SB00001", "C0001")]
+    first = push_as(url, "D1", held)
+    again = [dict(e, seq=e["seq"] + 10) for e in held] + [dict(ev.link("SB00001", "C0002"), seq=13)]
+    reply = push_as(url, "D1", again)
+    assert [(r.event_id, r.seq, r.result) for r in reply.results] == [
+        (held[0]["event_id"], 11, first.results[0].result),
+        (held[1]["event_id"], 12, first.results[1].result),
+        (again[2]["event_id"], 13, "applied"),
+    ]
+    assert _scalar(central_db, "SELECT count(*) FROM station_events") == 3
+    assert _scalar(central_db, "SELECT child_count FROM bag WHERE qr_id = 'SB00001'") == 2
+    with central_db.engine().connect() as conn:
+        assert check_invariants(conn) == []

@@ -125,3 +125,39 @@ def test_a_reinstalled_station_that_starts_offline_still_continues_after_the_cen
     assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 7
     _no_conflicts(central_db)
     again.close()
+
+
+def test_a_backup_with_events_queued_that_the_centre_received_since(central_db, tmp_path) -> None:
+    """Last night's backup still had three events queued (the station was offline); the live
+    store sent them and two more, then its disk died and the backup came back. The three are
+    the centre's already, under the same numbers: they are marked with their first results,
+    only the new scan is renumbered after the centre's, and everything converges. (Before, all
+    four were renumbered, the centre refused the three by their ids with a 500 on every try,
+    and nothing the station scanned after the restore ever reached the centre.)"""
+    from station.paths import resolve
+    from station.store.local import LocalStore
+
+    access = central_db.add_station("RB-2")
+    store = make_station(tmp_path / "live", "RB-2")
+    _scan(store, ["SB00001", "C0001", "C0002"])  # offline all day: 3 events queued
+    store.close()
+    shutil.copytree(tmp_path / "live", tmp_path / "backup")
+    store = LocalStore.open(resolve(tmp_path / "live"))
+    assert _sync(store, access).applied == 3
+    _scan(store, ["C0003", "C0004"])
+    assert _sync(store, access).applied == 2
+    store.close()
+    restored = LocalStore.open(resolve(tmp_path / "backup"))  # the disk died
+    _scan(restored, ["C0005"])
+    summary = _sync(restored, access)
+    assert summary.error is None, summary.error
+    assert (summary.pending, summary.rejected, summary.converged) == (0, 0, True)
+    assert "renumbered" in (summary.notice or "")
+    assert local_rows(restored, "SELECT seq, sync_state FROM events ORDER BY seq") == [
+        (1, "applied"), (2, "applied"), (3, "applied"), (6, "applied")]
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 6
+    assert central_scalar(central_db.url, "SELECT child_count FROM bag WHERE qr_id = 'SB00001'") == 5
+    _no_conflicts(central_db)
+    again = _sync(restored, access)  # and it stays converged
+    assert (again.sent, again.converged) == (0, True)
+    restored.close()
