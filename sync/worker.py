@@ -219,6 +219,7 @@ class SyncWorker:
         self.next_delay_s = 0.0
         self._notified_at = 0.0  # monotonic, when the listener last heard the figures
         self._wake = threading.Event()
+        self._retry_now = threading.Event()  # cuts a backoff short: a new connection, stop()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._transport: Transport | None = None
@@ -253,6 +254,7 @@ class SyncWorker:
         """Ask the thread to stop after the current request, and wait for it."""
         self._stop.set()
         self._wake.set()
+        self._retry_now.set()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -265,6 +267,7 @@ class SyncWorker:
             self._new_factory = factory
         self.failures = 0
         self.wake()
+        self._retry_now.set()  # a new address or token: try it now, not after the backoff
 
     def wake(self) -> None:
         """New events were recorded (or the user asked): sync now, backoff permitting."""
@@ -286,8 +289,10 @@ class SyncWorker:
                     self._wake.wait(delay)
                     self._wake.clear()
                 else:
-                    # Backing off: a new scan does not cut the wait short (no stampede).
-                    self._stop.wait(delay)
+                    # Backing off: a new scan does not cut the wait short (no stampede); a new
+                    # connection (use_transport) or stop() does.
+                    self._retry_now.wait(delay)
+                self._retry_now.clear()
         finally:
             self._close()
 
@@ -354,8 +359,13 @@ class SyncWorker:
                 summary.settings_changed = centre_settings.changed
             self.failures = 0
             self.next_delay_s = self.interval_s
-            summary.state = ONLINE
-            self._set_state(ONLINE, last_sync=True)
+            if self._stop.is_set():
+                # stopped part-way (the window closing, a new connection): not a sync that
+                # finished, so neither "online" nor a new time of last sync is recorded
+                summary.state = SYNCING
+            else:
+                summary.state = ONLINE
+                self._set_state(ONLINE, last_sync=True)
         except Busy as exc:
             retry_after = exc.retry_after
             # Reachable, just busy: still "syncing" for the operator.

@@ -587,3 +587,71 @@ def test_upgrade_required_blocks_and_keeps_the_queue(central_db, tmp_path, monke
     assert status.state == "blocked" and "protocol version 99" in (status.message or "")
     assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 0
     store.close()
+
+
+def test_connecting_again_tries_at_once_instead_of_after_the_backoff(central_db, tmp_path) -> None:
+    """A station that could not reach its centre backs off (here up to 60 s); the operator
+    then connects with a good address and token (the Sync issues screen's Connect). The worker
+    tries the new connection at once, not after the rest of its backoff."""
+    import time
+
+    from tests.sync.proxy import TcpProxy
+    from tests.sync.stationkit import until, upstream_of
+
+    access = central_db.add_station("RC-1")
+    store = make_station(tmp_path / "st", "RC-1")
+    _fill(store, 1, 3)
+
+    class Runs(SyncListener):
+        def __init__(self) -> None:
+            self.runs: list = []
+
+        def run_finished(self, summary) -> None:  # noqa: ANN001
+            self.runs.append(summary)
+
+    heard = Runs()
+    with TcpProxy(upstream_of(access.url)) as proxy:
+        proxy.refuse(True)  # the centre cannot be reached
+        down = access.at(f"http://127.0.0.1:{proxy.port}")
+        worker = worker_for(store, down, backoff_base_s=30.0, backoff_cap_s=60.0)
+        worker.rng = random.Random(2)  # a backoff of 28.7 s
+        worker.listener = heard
+        worker.start()
+        try:
+            until(lambda: len(heard.runs) == 1, timeout=20, what="the first, failed run")
+            backoff = worker.next_delay_s
+            assert heard.runs[0].state == "offline" and backoff > 20
+            t0 = time.monotonic()
+            worker.use_transport(lambda: access.transport())
+            until(lambda: any(r.applied for r in heard.runs), timeout=20,
+                  what="a run on the new connection")
+            assert time.monotonic() - t0 < 10.0
+        finally:
+            worker.stop()
+            worker.close()
+    assert _states(store) == {"applied": 4}
+    store.close()
+
+
+def test_a_run_stopped_part_way_is_not_recorded_as_a_sync(central_db, tmp_path) -> None:
+    """stop() while a run drains (the window closing): the run ends without sending the rest,
+    and the store does not say "online, last sync just now" for a sync that did not finish."""
+    access = central_db.add_station("ST-1")
+    store = make_station(tmp_path / "st", "ST-1")
+    _fill(store, 1, 3)
+    worker = worker_for(store, access)
+    try:
+        worker.stop()  # asked to stop before the run gets going
+        stopped = worker.run_once()
+        assert (stopped.sent, stopped.state, stopped.pending) == (0, "syncing", 4)
+        assert local_rows(store, "SELECT value FROM sync_state WHERE key = 'last_sync_at'") == []
+    finally:
+        worker.close()
+    worker = worker_for(store, access)
+    try:
+        done = worker.run_once()
+        assert (done.applied, done.state) == (4, "online")
+        assert len(local_rows(store, "SELECT value FROM sync_state WHERE key = 'last_sync_at'")) == 1
+    finally:
+        worker.close()
+    store.close()
