@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from central import db, service, validate
 from central.openapi import openapi_document
-from central.stations import IDENTIFY_SQL, StationIdentity, token_hash
+from central.stations import CENTRE_HEADER, IDENTIFY_SQL, StationIdentity, centre_id, token_hash
 from station import APP_VERSION
 from sync.errors import (
     Busy,
@@ -243,6 +243,7 @@ class Centre:
         # the station's row still holds the token (service.TokenChanged), so a rotated or
         # revoked token stops at once; this only saves the look-up's round trips.
         self.known: dict[str, StationIdentity] = {}
+        self._centre_id: str | None = None
         self.admission = (service.Admission(config.slots, ADMISSION_LOCK, config.busy_retry_s,
                                             config.admission_wait_s, config.express_slots,
                                             config.express_max_events,
@@ -389,6 +390,15 @@ class Centre:
     def status(self, who: StationIdentity) -> dict[str, Any]:
         return self._with_connection(
             lambda conn: service.station_status(conn, who.station_id)).to_json()
+
+    def centre_id(self) -> str:
+        """This centre's identity (central.stations.centre_id), read once per process."""
+        if self._centre_id is None:
+            def run(conn: sa.Connection) -> str:
+                with conn.begin():
+                    return centre_id(conn)
+            self._centre_id = self._with_connection(run)
+        return self._centre_id
 
     def health(self) -> str | None:
         def run(conn: sa.Connection) -> str | None:
@@ -572,14 +582,18 @@ class Service:
 
     async def status(self, request: Request) -> Response:
         who = await self.who(request)
-        return JSONResponse(await run_in_threadpool(self.centre.status, who))
+        figures = await run_in_threadpool(self.centre.status, who)
+        cid = await run_in_threadpool(self.centre.centre_id)
+        return JSONResponse(figures, headers={CENTRE_HEADER: cid})
 
     async def whoami(self, request: Request) -> Response:
         who = await self.who(request)
+        cid = await run_in_threadpool(self.centre.centre_id)
         return JSONResponse({
             "station_id": who.station_id, "area": who.area, "scope": who.scope,
             "protocol_versions": sorted(ACCEPTED_VERSIONS), "service_version": APP_VERSION,
-        })
+            "centre_id": cid,
+        }, headers={CENTRE_HEADER: cid})
 
     async def healthz(self, request: Request) -> Response:
         try:

@@ -102,6 +102,9 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "scope": {"type": "string"},
                 "protocol_versions": {"type": "array", "items": {"type": "integer"}},
                 "service_version": {"type": "string"},
+                "centre_id": {"type": "string", "description": "This centre's identity (also "
+                              "the TraceTrack-Centre header of /v1/status): a station that "
+                              "finds another one downloads that centre's state afresh"},
             },
         },
     }

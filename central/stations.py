@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,22 @@ def token_hash(token: str) -> str:
 
 def new_token() -> str:
     return "tts_" + secrets.token_urlsafe(TOKEN_BYTES)
+
+
+CENTRE_ID_KEY = "centre_id"
+# The header every station-facing answer of the service carries: which centre this is.
+CENTRE_HEADER = "TraceTrack-Centre"
+
+
+def centre_id(conn: Connection) -> str:
+    """This centre's identity: made once (a random id kept in its database, so it moves with a
+    restored backup), then always the same. A station that finds another id has been connected
+    to another centre, and downloads that centre's state afresh (docs/sync.md §12)."""
+    conn.exec_driver_sql(
+        "INSERT INTO station_centre_settings (key, value) VALUES (%s, %s) "
+        "ON CONFLICT (key) DO NOTHING", (CENTRE_ID_KEY, str(uuid.uuid4())))
+    return str(conn.exec_driver_sql(
+        "SELECT value FROM station_centre_settings WHERE key = %s", (CENTRE_ID_KEY,)).scalar())
 
 
 def public_url(conn: Connection) -> str | None:

@@ -37,6 +37,31 @@ BASE = "centre_base"  # "count seq hash": the centre's figures this store contin
 SEQ_FLOOR = SEQ_FLOOR_KEY  # the station's next event number is above this (station/service.py)
 HASH_SEQ = "hash_seq"  # the worker's cache of the rolling hash up to a sequence (worker.py)
 HASH_VALUE = "hash_value"
+CENTRE_ID = "centre_id"  # the identity of the centre this store syncs with
+
+
+def note_centre(conn: Connection, centre_id: str | None,
+                also_reset: tuple[str, ...] = ()) -> str | None:
+    """Remember which centre this store syncs with. When it is another one than before (the
+    station was connected to another centre: a trial centre, then the real one), what belonged
+    to the old one is let go: the download position and the figures this store continued from,
+    so the new centre's state is downloaded afresh and the stores' figures are compared from
+    scratch. Returns a sentence for the operator when that happened. One local transaction."""
+    if not centre_id:
+        return None  # a centre that does not say (an older service): nothing to compare
+    with conn.begin():
+        known = pull_mod.get_sync_state(conn, CENTRE_ID)
+        pull_mod.set_sync_state(conn, CENTRE_ID, centre_id)
+        if known is None or known == centre_id:
+            return None
+        for key in (pull_mod.PULL_CURSOR, pull_mod.BOOTSTRAPPED, BASE, HASH_SEQ, HASH_VALUE,
+                    *also_reset):
+            pull_mod.set_sync_state(conn, key, None)
+    msg = ("This station is now connected to another centre than before: its bags, bills and "
+           "users are downloaded afresh from it, and the events of this station it lacks are "
+           "sent to it")
+    log.warning(msg)
+    return msg
 
 
 def base_of(conn: Connection) -> tuple[int, int, str]:

@@ -41,6 +41,8 @@ from sync.protocol import (
 
 log = logging.getLogger(__name__)
 
+CENTRE_HEADER = "TraceTrack-Centre"  # which centre answered (central.stations.CENTRE_HEADER)
+
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 60.0
 COMPRESS_ABOVE = 1024  # bytes of JSON: smaller bodies go as they are
@@ -135,6 +137,8 @@ class HttpTransport:
     last_server_timing: dict[str, float] = {}  # noqa: RUF012 - replaced, never mutated
     timing_log: list[dict[str, float]] | None = None
     _station_parts: dict[str, float] = {}  # noqa: RUF012 - replaced, never mutated
+    # The centre's identity, from its answers (status, whoami): None until one said it
+    centre_id: str | None = None
 
     def push(self, batch: PushBatch, *, after_seq: int | None = None) -> PushReply:
         headers = None if after_seq is None else {AFTER_SEQ_HEADER: str(after_seq)}
@@ -218,6 +222,9 @@ class HttpTransport:
         if status == 200:
             if obj is None:
                 raise TransientError(_not_the_service(resp, self.url))
+            centre = resp.headers.get(CENTRE_HEADER)
+            if centre:
+                self.centre_id = centre
             try:
                 return parse(obj)
             except (KeyError, TypeError, ValueError) as exc:

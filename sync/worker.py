@@ -398,6 +398,10 @@ class SyncWorker:
         figures = align_mod.centre_figures(self._transport)
         if figures is None:
             return None
+        moved = align_mod.note_centre(self._db(), getattr(self._transport, "centre_id", None),
+                                      also_reset=(CONVERGENCE,))
+        if moved is not None:
+            self._resent_for = None
         if align_mod.holds_unknown(self._db(), figures):
             self._send_queued_upto(figures.high_seq, summary)
             if self._stop.is_set():
@@ -408,7 +412,7 @@ class SyncWorker:
             with conn.begin():
                 pull_mod.set_sync_state(conn, CONVERGENCE, message)
             self.aligned_message = message
-        return message
+        return message or moved
 
     def _send_queued_upto(self, high: int, summary: SyncSummary) -> None:
         """Send the pending events numbered up to `high` as they are, batch by batch, and mark
