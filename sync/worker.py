@@ -402,10 +402,11 @@ class SyncWorker:
                                       also_reset=(CONVERGENCE,))
         if moved is not None:
             self._resent_for = None
-        if align_mod.holds_unknown(self._db(), figures):
-            self._send_queued_upto(figures.high_seq, summary)
-            if self._stop.is_set():
-                raise TransientError("Stopped before the queue was compared with the centre")
+        if not align_mod.holds_unknown(self._db(), figures):
+            return moved  # the usual case: the store knows all the centre holds
+        self._send_queued_upto(figures.high_seq, summary)
+        if self._stop.is_set():
+            raise TransientError("Stopped before the queue was compared with the centre")
         message = align_mod.align(self._db(), figures)
         if message is not None:
             conn = self._db()
