@@ -51,8 +51,10 @@ def note_centre(conn: Connection, centre_id: str | None,
         return None  # a centre that does not say (an older service): nothing to compare
     with conn.begin():
         known = pull_mod.get_sync_state(conn, CENTRE_ID)
+        if known == centre_id:
+            return None  # the usual case: nothing written
         pull_mod.set_sync_state(conn, CENTRE_ID, centre_id)
-        if known is None or known == centre_id:
+        if known is None:
             return None
         for key in (pull_mod.PULL_CURSOR, pull_mod.BOOTSTRAPPED, BASE, HASH_SEQ, HASH_VALUE,
                     *also_reset):
