@@ -231,6 +231,10 @@ class StationService:
         self.store = store
         self.clock = clock
         self.conn = store.connect(write=True)
+        # Reads go through a connection of their own (a plain BEGIN): a write connection's
+        # transactions take the store's write lock (BEGIN IMMEDIATE), so a read there would wait
+        # behind the sync worker's writes, or another program's, and hold up scans meanwhile.
+        self.reader = store.connect()
         with self._read() as conn:
             self.settings: StationSettings = load_settings(conn)
             self.bag_types = load_bag_types(conn)
@@ -240,6 +244,7 @@ class StationService:
 
     def close(self) -> None:
         self.conn.close()
+        self.reader.close()
 
     # -- transactions -------------------------------------------------------------------
 
@@ -250,13 +255,19 @@ class StationService:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        """A consistent read: on the reading connection (never the write lock), or inside the
+        write transaction under way, which sees its own changes."""
         with db.translated(self.store.paths.store):
-            outer = self.conn.in_transaction()
-            try:
+            if self.conn.in_transaction():
                 yield self.conn
+                return
+            conn = self.reader
+            outer = conn.in_transaction()
+            try:
+                yield conn
             finally:
-                if not outer and self.conn.in_transaction():
-                    self.conn.rollback()
+                if not outer and conn.in_transaction():
+                    conn.rollback()
 
     def reload(self) -> None:
         """Pick up settings and bag types changed elsewhere (settings screen, sync)."""

@@ -24,7 +24,7 @@ _STATE_COLOURS = {
 
 def status_of(service: StationService) -> StationStatus:
     """Runs on the task thread: one short read of the store, then release the snapshot."""
-    conn = service.conn
+    conn = service.reader  # a plain BEGIN: never the write lock scans commit under
     try:
         return read_status(conn)
     finally:

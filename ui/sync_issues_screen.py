@@ -104,7 +104,7 @@ class SyncIssuesModel(QAbstractTableModel):
 
 def _load(include_acknowledged: bool) -> Callable[[StationService], list[SyncIssue]]:
     def work(service: StationService) -> list[SyncIssue]:
-        conn = service.conn
+        conn = service.reader  # a read: never the write lock scans commit under
         if conn.in_transaction():
             conn.rollback()
         return list_issues(conn, include_acknowledged=include_acknowledged)

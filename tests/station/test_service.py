@@ -605,3 +605,31 @@ def test_a_station_id_from_before_the_limits_stays_usable(store, make_service) -
     svc = make_service("dispatcher")
     assert svc.record_scan("SB00001").outcome is A
     assert svc.event_log()[-1]["station_id"] == "old station"
+
+
+def test_reads_do_not_wait_for_another_writer(service: StationService, make_service) -> None:
+    """Another program (the sync worker, a CLI command) holds the store's write lock. What the
+    screens read (a bag, the current parent, the event log, a bill) is read at once, from what
+    was committed, instead of waiting up to 5 s and failing as "store busy"; a write still waits
+    for its turn."""
+    import sqlite3
+    import time
+
+    assert make_service("biller").create_bill("B-1", 3).ok
+    assert service.record_scan("SB00001").ok and service.record_scan("C0001").ok
+    other = sqlite3.connect(str(service.store.paths.store), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        t0 = time.monotonic()
+        bag = service.lookup_bag("SB00001")
+        current = service.current_parent()
+        log = service.event_log()
+        bill = service.bill_progress("B-1")
+        took = time.monotonic() - t0
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert took < 1.0, took
+    assert bag.child_count == 1 and current is not None and current.code == "SB00001"
+    assert [e["type"] for e in log][-2:] == ["parent_scanned", "child_linked"]
+    assert bill.target == 3
