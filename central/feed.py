@@ -139,7 +139,6 @@ class _Reader:
                 {"ids": child_ids},
             )
             rows = self.cur.fetchall()
-        found = {r[0] for r in rows}
         keep = [r for r in rows if self._in_area(r[4]) or self._in_area(r[5])]
         origins: dict[str, tuple[str, str]] = {}
         if keep:
@@ -161,7 +160,11 @@ class _Reader:
                 outside.append(pid)
         if outside:
             self.bags(page, outside, only_outside=True)
-        gone = [i for i in child_ids if i not in found]
+        # Gone from this station's view: children with no link now, and children whose link
+        # now joins two bags of other areas (moved out of this area's parent: the station still
+        # holds the link it was sent before, and nothing else would take it away)
+        kept = {r[0] for r in keep}
+        gone = [i for i in child_ids if i not in kept]
         if gone:
             for _id, code in self._codes(gone):
                 page.delete("link", code, {"child_code": code})

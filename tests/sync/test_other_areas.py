@@ -1,0 +1,59 @@
+"""Stations of two dispatch areas: a station holds its own area's bags and the links that touch
+them, and what moves out of its area leaves its view (central/feed.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sync.stationkit import (
+    central_rows,
+    central_scalar,
+    local_rows,
+    login,
+    make_station,
+    worker_for,
+)
+
+pytestmark = pytest.mark.central
+
+
+def test_a_child_moved_out_of_this_areas_parent_leaves_the_view(central_db, tmp_path) -> None:
+    """A South child put into a North parent, then moved back into a South parent: the North
+    station drops the link (before, the feed sent nothing for a link that now joins two bags
+    of another area, and North kept a phantom child in its parent for ever)."""
+    north = make_station(tmp_path / "n", "N-1", "North")
+    south = make_station(tmp_path / "s", "S-1", "South")
+    wn = worker_for(north, central_db.add_station("N-1", "North"))
+    ws = worker_for(south, central_db.add_station("S-1", "South"))
+    n, s = login(north, "dispatcher"), login(south, "biller")
+    try:
+        assert n.record_scan("SB10001").ok
+        assert wn.run_once().error is None
+        assert s.record_scan("SB20001").ok and s.record_scan("C2001").ok
+        assert ws.run_once().error is None
+        assert s.remove_child("C2001").ok
+        assert s.record_scan("SB10001").ok and s.record_scan("C2001").ok
+        assert ws.run_once().error is None
+        assert wn.run_once().error is None
+        assert local_rows(north, "SELECT child_code, parent_code FROM links") == [
+            ("C2001", "SB10001")]
+        assert local_rows(north, "SELECT child_count FROM bags WHERE code = 'SB10001'") == [(1,)]
+        assert s.remove_child("C2001").ok
+        assert s.record_scan("SB20001").ok and s.record_scan("C2001").ok
+        assert ws.run_once().error is None
+        assert wn.run_once().error is None
+        assert central_rows(central_db.url,
+                            "SELECT p.qr_id FROM link l JOIN bag c ON c.id = l.child_bag_id "
+                            "JOIN bag p ON p.id = l.parent_bag_id WHERE c.qr_id = 'C2001'"
+                            ) == [("SB20001",)]
+        assert central_scalar(central_db.url,
+                              "SELECT child_count FROM bag WHERE qr_id = 'SB10001'") == 0
+        assert local_rows(north, "SELECT child_code, parent_code FROM links") == []
+        assert local_rows(north, "SELECT child_count FROM bags WHERE code = 'SB10001'") == [(0,)]
+    finally:
+        n.close()
+        s.close()
+        wn.close()
+        ws.close()
+        north.close()
+        south.close()
