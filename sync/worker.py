@@ -699,8 +699,10 @@ class SyncWorker:
         seqs = [r[0] for r in rejected]
         rows = {r.seq: r for r in conn.exec_driver_sql(
             f"SELECT * FROM events WHERE seq IN ({', '.join('?' * len(seqs))})", tuple(seqs))}
+        # Newest first, as undoing goes: a refused step put right here before the refusal came
+        # back (a child removed and scanned back in) is taken back before the step it put right
         todo = [(seq, pull_mod.event_from_row(rows[seq]), raw)
-                for seq, _reason, _message, raw in rejected if seq in rows]
+                for seq, _reason, _message, raw in sorted(rejected, reverse=True) if seq in rows]
         at = pull_mod.sqlite_now(self.clock())
         # In a savepoint: a view that cannot be corrected must not stop the results being
         # recorded (the events would be resent for ever); the feed fixes it. All in one first;
