@@ -372,9 +372,11 @@ class BillScreen(QWidget):
         except RuntimeError:
             pass  # the window is shutting down: nothing more to show
 
-    def handle_read(self, raw: str, source: str) -> None:
-        """A read routed here by the main window (scanner, serial, camera, typed)."""
-        if self.create_dialog is not None and self.create_dialog.isVisible():
+    def handle_read(self, raw: str, source: str, *, into_dialog: bool = True) -> None:
+        """A read routed here by the main window (scanner, serial, camera, typed); one that
+        arrived while the new-bill dialog was open (`into_dialog`) fills its id field, one that
+        arrived before it opened goes onto the open bill."""
+        if into_dialog and self.create_dialog is not None and self.create_dialog.isVisible():
             self.create_dialog.scanned(raw)
             return
         cursor = self._cursor

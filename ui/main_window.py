@@ -12,7 +12,8 @@ and Look-up look it up, Settings, Sync issues and open dialogs refuse it ("scann
 here") and record nothing. A read that arrived on a screen that records nothing is never
 recorded, even when the screen changed before its turn came. F12 takes its place in the same
 line: reads that came before it are recorded under the operator, reads after it are refused as
-on the log-in screen. The global keys (F1-F12, Esc) are
+on the log-in screen. A dialog refuses (or, the new-bill dialog, takes) the reads that arrive
+while it is open, never one that arrived before it opened and waited its turn. The global keys (F1-F12, Esc) are
 one table too (ui/keys.py GLOBAL_KEYS), bound here on the window so they work on every screen
 (F1 opens the About box of ui/about.py).
 
@@ -93,6 +94,8 @@ class _Arrival:
     route: Route
     screen: str
     where: str
+    # arrived while the new-bill dialog was open: its id field takes it
+    into_dialog: bool = False
 
 
 # In the line of reads: log the operator out here, after the reads that came before F12.
@@ -369,9 +372,11 @@ class MainWindow(QMainWindow):
         if arriving and self._logging_out:
             return _Arrival(Route.LOGIN, "login", "")
         modal = QApplication.activeModalWidget()
-        if modal is not None and modal is not self:
+        # A dialog opened after a read arrived does not take it, nor pause it: the read goes to
+        # its screen (Ctrl+N or Ctrl+E pressed just after a scan, while the store was busy).
+        if arriving and modal is not None and modal is not self:
             if getattr(modal, "takes_scans", False) and self.current_screen_key == "bill":
-                return _Arrival(Route.BILL, "bill", "")
+                return _Arrival(Route.BILL, "bill", "", into_dialog=True)
             title = modal.windowTitle() or "a dialog"
             return _Arrival(Route.PAUSED, self.current_screen_key, f"{title!r} is open")
         key = self.current_screen_key
@@ -384,7 +389,7 @@ class MainWindow(QMainWindow):
         """A read that arrived where nothing is recorded stays unrecorded; one that arrived on
         packing or a bill goes where the window is now (a bill id scanned just before it may
         have opened the bill screen; a screen that records nothing may have been opened)."""
-        if not arrival.route.records:
+        if not arrival.route.records or arrival.into_dialog:
             return arrival
         return self._route_now(arriving=False)
 
@@ -407,7 +412,7 @@ class MainWindow(QMainWindow):
             if route.route is Route.PAUSED:
                 self._refuse_paused(raw, source, route.where)
             else:
-                self._hand_over(route.screen, raw, source)
+                self._hand_over(route.screen, raw, source, route.into_dialog)
         except Exception:
             log.exception("a screen failed to handle the read %r", raw)
         self._submit_barrier()
@@ -420,10 +425,13 @@ class MainWindow(QMainWindow):
         except RuntimeError:
             self._read_busy = False
 
-    def _hand_over(self, key: str, raw: str, source: str) -> None:
+    def _hand_over(self, key: str, raw: str, source: str, into_dialog: bool = False) -> None:
         handle = self._reader(key)
         if handle is None:
             raise LookupError(f"screen {key!r} takes no reads")
+        if key == "bill":
+            self.bill_screen.handle_read(raw, source, into_dialog=into_dialog)
+            return
         handle(raw, source)
 
     def _on_task_read_settled(self, _value: object) -> None:
