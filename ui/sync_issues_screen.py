@@ -6,6 +6,7 @@ happened; nothing is saved when the centre cannot be reached or refuses the toke
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -117,6 +118,8 @@ class SyncIssuesScreen(QWidget):
 
     settings_saved = Signal(object)  # StationSettings after connecting: the window applies them
     acknowledged = Signal(int)  # issues acknowledged: the status bar's count changed
+    # (url, token, CA file), and None or what went wrong: the centre answered Connect's question
+    _centre_checked = Signal(object, object)
 
     def __init__(self, host: ScreenHost, bridge: SyncBridge | None = None,
                  parent: QWidget | None = None) -> None:
@@ -124,6 +127,7 @@ class SyncIssuesScreen(QWidget):
         self.host = host
         self.bridge = bridge
         self.loads = 0  # finished loads (tests wait on it)
+        self._centre_checked.connect(self._on_centre_checked)
         self.title = QLabel("Sync issues: events the centre refused", self)
         f = self.title.font()
         f.setPointSize(f.pointSize() + 4)
@@ -226,7 +230,8 @@ class SyncIssuesScreen(QWidget):
     @Slot()
     def _on_connect_button_clicked(self) -> None:
         from station.centre import CentreSettingError, check_ca_file, check_central_url, check_token
-        from sync.cli import connect_station
+        from sync.cli import try_centre
+        from sync.errors import SyncError
 
         op = self.host.operator
         if op is None or not may(op.role, Action.SETTINGS):
@@ -241,14 +246,47 @@ class SyncIssuesScreen(QWidget):
             return
         self.message.setText(f"Trying the centre at {url}...")
         self.connect_button.setEnabled(False)
+        # The centre is asked who the token belongs to before anything is saved, on a thread of
+        # its own: a centre that is slow to answer (up to the 15 s read timeout) must not hold up
+        # the scans queued on the store's task thread.
+        station_id = self.host.settings.station_id
+        attempt = (url, token, ca)
+
+        def check() -> None:
+            problem: str | None = None
+            try:
+                try_centre(url, token, station_id, ca)
+            except (SyncError, CentreSettingError) as exc:
+                problem = exc.message
+            except Exception as exc:  # noqa: BLE001 - said on the screen, never a crash
+                problem = f"{type(exc).__name__}: {exc}"
+            try:
+                self._centre_checked.emit(attempt, problem)
+            except RuntimeError:  # the window closed meanwhile
+                pass
+
+        threading.Thread(target=check, name="centre-check", daemon=True).start()
+
+    @Slot(object, object)
+    def _on_centre_checked(self, attempt: tuple[str, str, str | None],
+                           problem: str | None) -> None:
+        from sync.cli import connect_station
+
+        if problem is not None:
+            self._connect_failed(problem)
+            return
+        url, token, ca = attempt
 
         def work(service: StationService) -> StationSettings:
-            # The centre is asked who the token belongs to before anything is saved.
-            connect_station(service.store, url, token, ca)
+            connect_station(service.store, url, token, ca, check=False)  # checked just now
             service.reload()
             return service.settings
 
-        self.host.task_runner.submit(work, self._on_task_connected, self._on_task_connect_failed)
+        try:
+            self.host.task_runner.submit(work, self._on_task_connected,
+                                         self._on_task_connect_failed)
+        except RuntimeError:
+            pass  # the window is closing
 
     def _on_task_connected(self, settings: StationSettings) -> None:
         self.token_edit.clear()
@@ -268,7 +306,10 @@ class SyncIssuesScreen(QWidget):
         return self.bridge.problem or "the sync worker did not start"
 
     def _on_task_connect_failed(self, err: TaskError) -> None:
-        reason = err.message.strip().rstrip(".")
+        self._connect_failed(err.message)
+
+    def _connect_failed(self, message: str) -> None:
+        reason = message.strip().rstrip(".")
         self.message.setText(f"Not connected: {reason}. Nothing was changed.")
         self._update_buttons()
 

@@ -265,6 +265,41 @@ def test_connect_that_cannot_work_says_why_and_keeps_nothing(
         bridge.stop()
 
 
+def test_a_centre_slow_to_answer_connect_does_not_hold_up_scans(window, qtbot, monkeypatch) -> None:
+    """Connect asks a centre that takes the connection and says nothing (a hung proxy): the
+    question waits on a thread of its own, so a scan made meanwhile is recorded at once (before,
+    it waited behind Connect on the store's task thread, 15 s), and nothing is kept."""
+    import socket
+    import time
+
+    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # takes connections, never answers
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    bridge = window.attach_sync()
+    screen = _open_connect_form(window, qtbot)
+    try:
+        _type_and_connect(qtbot, screen, url, "tts_" + "a" * 40)
+        assert screen.message.text().startswith("Trying")
+        QTest.keyClick(window, Qt.Key.Key_F2)
+        qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+        before = window.reads_handled
+        t0 = time.monotonic()
+        scan_keys(window, qtbot, "SB00001")
+        qtbot.waitUntil(lambda: window.reads_handled > before, timeout=30000)
+        took = time.monotonic() - t0
+        assert took < 3.0, f"the scan waited {took:.1f} s behind Connect"
+        assert "SB00001" in window.station_screen.banner.text()
+        assert screen.message.text().startswith("Trying")  # still asking
+        silent.close()  # the centre goes away: Connect says so, and keeps nothing
+        qtbot.waitUntil(lambda: screen.message.text().startswith("Not connected"), timeout=20000)
+        assert window.settings.central_url == "" and bridge.worker is None
+    finally:
+        silent.close()
+        bridge.stop()
+
+
 def test_settings_set_at_the_centre_take_effect_in_the_running_window(
     window, qtbot, central_db  # noqa: F811
 ) -> None:
