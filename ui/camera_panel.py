@@ -240,6 +240,9 @@ class CameraPanel(QWidget):
         self._reaper = QTimer(self)
         self._reaper.setInterval(100)
         self._reaper.timeout.connect(self._on_reaper_timeout)
+        # whether the configured camera should run now (an operator is logged in, for the
+        # window's panel): a camera set in Settings then starts at once
+        self.wanted = autostart
         if autostart and settings.camera.strip():
             self.start()
 
@@ -320,7 +323,7 @@ class CameraPanel(QWidget):
         self._set_picker(settings.camera)
         if not settings.camera.strip():
             self.stop()
-        elif self.running:
+        elif self.running or self.wanted:
             self.start()  # the new camera, resolution or decoder takes effect now
 
     # -- results ----------------------------------------------------------------------------
@@ -440,6 +443,7 @@ class _OperatorWatch(QObject):
 
     @Slot(object)
     def _on_main_operator_changed(self, operator: object) -> None:
+        self.panel.wanted = operator is not None
         if operator is None:
             self.panel.stop()
             self.panel._say("Camera off (nobody is logged in).")
