@@ -37,8 +37,8 @@ from PySide6.QtWidgets import (
 
 from station import vocabulary as vocab
 from station.bill_routing import BillCursor, BillOutcome, BillView, bill_read, load_view, open_bill
-from station.codes import normalise
-from station.reasons import Reason
+from station.codes import escape_read, normalise
+from station.reasons import Reason, say
 from station.reports import BillRow
 from station.rules import MAX_BILL_TARGET, Action, Outcome, may
 from station.service import Operator, OpResult, StationService
@@ -366,9 +366,10 @@ class BillScreen(QWidget):
         return self.view.row.bill_id if self.view else None
 
     def _submit(self, fn: Callable[[StationService], BillOutcome],
-                on_done: Callable[[BillOutcome], None]) -> None:
+                on_done: Callable[[BillOutcome], None],
+                on_error: Callable[[TaskError], None] | None = None) -> None:
         try:
-            self.host.task_runner.submit(fn, on_done, self._on_task_failed)
+            self.host.task_runner.submit(fn, on_done, on_error or self._on_task_failed)
         except RuntimeError:
             pass  # the window is shutting down: nothing more to show
 
@@ -381,7 +382,8 @@ class BillScreen(QWidget):
             return
         cursor = self._cursor
         self._submit(lambda s: bill_read(s, cursor, raw, source),
-                     lambda out: self._on_task_read_done(out, raw, source))
+                     lambda out: self._on_task_read_done(out, raw, source),
+                     lambda err: self._on_task_read_failed(raw, source, err))
 
     def open_bill(self, bill_id: str) -> None:
         """Open a bill (the packing screen calls this when a bill id is scanned there)."""
@@ -432,6 +434,16 @@ class BillScreen(QWidget):
     def _on_task_failed(self, err: TaskError) -> None:
         self.show_message("refused", err.message)
         self.host.sounds.play("error")
+
+    def _on_task_read_failed(self, raw: str, source: str, err: TaskError) -> None:
+        """A read the store could not take (disk full, busy): said with the code, in the scan
+        log, and to the window (sound, status, the camera's frame), as on the packing screen."""
+        message = say(Reason.NOT_SAVED, read=escape_read(raw), problem=err.message)
+        result = OpResult(Outcome.REFUSED, Reason.NOT_SAVED, message)
+        self.last_result = result
+        self.show_message("refused", message)
+        self._log(result, raw, source)
+        self.scan_result.emit(ScanRecord(result, raw, source))
 
     def _show_outcome(self, out: BillOutcome) -> None:
         if out.result is not None:
@@ -557,7 +569,7 @@ class BillScreen(QWidget):
             cursor.bill_id = r.code
             return BillOutcome(r, load_view(s, r.code))
 
-        self._submit(work, self._on_task_created)
+        self._submit(work, self._on_task_created, self._on_task_create_failed)
 
     def _on_task_created(self, out: BillOutcome) -> None:
         assert out.result is not None
@@ -573,6 +585,17 @@ class BillScreen(QWidget):
             dlg.accept()
         self._on_task_action_done(out, f"New bill {out.result.code}")
         self.entry.setFocus()
+
+    def _on_task_create_failed(self, err: TaskError) -> None:
+        """The store could not take the new bill (disk full, busy): said in the open dialog,
+        which stays open with what was typed."""
+        text = f"Bill not created: {err.message}"
+        dlg = self.create_dialog
+        if dlg is not None and dlg.isVisible():
+            dlg.show_error(text)
+        else:
+            self.show_message("refused", text)
+        self.host.sounds.play("error")
 
     @Slot(int)
     def _on_create_finished(self, _code: int) -> None:
