@@ -57,3 +57,33 @@ def test_a_child_moved_out_of_this_areas_parent_leaves_the_view(central_db, tmp_
         ws.close()
         north.close()
         south.close()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known: a station holds only the links that touch its own area, and counts a parent of "
+    "another area from those; its other children are not in this station's view (docs/sync.md "
+    "§12, 'Parents of another area')"))
+def test_a_parent_of_another_area_shows_its_count_at_the_centre(central_db, tmp_path) -> None:
+    """South packs two children into a South parent; North scans that parent and links one of
+    its own: North should show 3, as the centre does."""
+    north = make_station(tmp_path / "n", "N-1", "North")
+    south = make_station(tmp_path / "s", "S-1", "South")
+    wn = worker_for(north, central_db.add_station("N-1", "North"))
+    ws = worker_for(south, central_db.add_station("S-1", "South"))
+    n, s = login(north, "dispatcher"), login(south, "biller")
+    try:
+        assert s.record_scan("SB20001").ok and s.record_scan("C2001").ok
+        assert s.record_scan("C2002").ok
+        assert ws.run_once().error is None
+        assert n.record_scan("SB20001").ok and n.record_scan("C1001").ok
+        assert wn.run_once().error is None and wn.run_once().error is None
+        assert central_scalar(central_db.url,
+                              "SELECT child_count FROM bag WHERE qr_id = 'SB20001'") == 3
+        assert local_rows(north, "SELECT child_count FROM bags WHERE code = 'SB20001'") == [(3,)]
+    finally:
+        n.close()
+        s.close()
+        wn.close()
+        ws.close()
+        north.close()
+        south.close()
