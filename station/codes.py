@@ -74,8 +74,14 @@ class ParsedCode:
     label_text: str | None = None  # the whole printed label when the child came from one
 
 
+# A long read is shown by its head and tail around a spaced ellipsis: no piece of a message
+# longer than this without a space, so a message still wraps on a 1024-pixel screen.
+_SHOWN_HEAD, _SHOWN_TAIL = 20, 8
+
+
 def escape_read(raw: str, limit: int = 60) -> str:
-    """Show a raw read safely in a message: control characters as \\x1d, quoted, shortened."""
+    """Show a raw read safely in a message: control characters as \\x1d, quoted, shortened
+    (a read over `limit`, or over 32 characters, to its head and tail)."""
     out: list[str] = []
     for ch in raw:
         cat = unicodedata.category(ch)
@@ -87,8 +93,11 @@ def escape_read(raw: str, limit: int = 60) -> str:
         else:
             out.append(ch)
     text = "".join(out)
-    if len(text) > limit:
-        text = text[:limit] + "…"
+    if len(text) > min(limit, _SHOWN_HEAD + _SHOWN_TAIL + 4):
+        if limit >= _SHOWN_HEAD + _SHOWN_TAIL:
+            text = f"{text[:_SHOWN_HEAD]} … {text[-_SHOWN_TAIL:]}"
+        else:
+            text = text[:limit] + "…"
     return f"'{text}'"
 
 

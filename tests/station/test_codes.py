@@ -116,8 +116,11 @@ def test_refusal_messages_never_carry_raw_control_characters() -> None:
 
 
 def test_escape_read_shortens_long_reads() -> None:
-    shown = escape_read("Z" * 300)
-    assert shown.endswith("…'") and len(shown) < 80
+    shown = escape_read("A" * 150 + "Z" * 150)
+    # head and tail around a spaced ellipsis: no long piece without a space (it must wrap)
+    assert shown == "'" + "A" * 20 + " … " + "Z" * 8 + "'"
+    assert max(len(piece) for piece in shown.split()) <= 32
+    assert escape_read("X" * 32) == "'" + "X" * 32 + "'"  # short enough: whole
 
 
 def test_bag_types_are_data() -> None:
