@@ -96,3 +96,21 @@ def test_a_new_bill_not_saved_on_a_full_disk_is_said_in_its_dialog(qtbot, statio
         host.task_runner.submit(_free_the_disk)
         wait_idle(qtbot, host)
         close_window(host)
+
+
+@pytest.mark.parametrize("junk", ["X" * 500, "W" * 200 + "Ω" * 300])
+def test_a_long_junk_read_keeps_the_bill_banner_on_a_1024_screen(qtbot, tmp_path, junk) -> None:  # noqa: ANN001
+    """A 500-character read (a long QR, garbage): its message wraps inside the banner and the
+    window asks for no more than the screen (before: 1 470 px for a 1 004 px banner)."""
+    store = make_station(tmp_path / "st")
+    host = open_window(qtbot, store, "biller", "bill", size=(1024, 768))
+    try:
+        banner = host.bill_screen.feedback
+        host.handle_read(junk, "scanner")
+        wait_idle(qtbot, host)
+        assert junk[:20] in banner.text()
+        assert banner.minimumSizeHint().width() <= banner.width()
+        assert host.minimumSizeHint().width() <= 1024
+    finally:
+        close_window(host)
+        store.close()
