@@ -686,12 +686,31 @@ def summary_rows(s: Summary) -> list[SummaryRow]:
     return [*s.per_creator, s.overall]
 
 
+# Text a spreadsheet would take for a formula (=1+2, @SUM(...), +91..., -3+4, a tab first):
+# written as text, so the export shows what the store holds and runs nothing when opened.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(v: Any) -> Any:
+    """A value for a CSV cell: dates as text, text that a spreadsheet would read as a formula
+    with a leading apostrophe (the usual guard: Excel and LibreOffice then show it as text)."""
+    if isinstance(v, datetime):
+        return cell_text(v)
+    if isinstance(v, str) and v.startswith(_FORMULA_START):
+        return "'" + v
+    return v
+
+
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows([cell_text(v) if isinstance(v, datetime) else v for v in r] for r in rows)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(header)
+            w.writerows([csv_text(v) for v in r] for r in rows)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed export leaves nothing behind
+        raise
     tmp.replace(path)  # never leave half a report behind under the real name
 
 
@@ -734,6 +753,9 @@ def write_xlsx(
         widths = [len(h) for h in header]
         for n, v in enumerate(values):
             ws.append(list(v))
+            for c in ws[ws.max_row]:
+                if c.data_type == "f":  # text that looks like a formula is text here
+                    c.data_type = "s"
             if n < _WIDTH_SAMPLE:
                 for i, x in enumerate(v):
                     size = 16 if isinstance(x, datetime) else len(
@@ -756,5 +778,9 @@ def write_xlsx(
         sheet(f"Bill {detail.row.bill_id}".replace("/", "-"), PARENT_HEADERS,
               (parent_values(p) for p in detail.parents))
     tmp = path.with_name(path.name + ".part")
-    wb.save(tmp)
+    try:
+        wb.save(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed export leaves nothing behind
+        raise
     tmp.replace(path)

@@ -65,6 +65,25 @@ def _new_writer(path: Path, title: str, landscape: bool = False) -> QPdfWriter:
     return writer
 
 
+def _finish(tmp: Path, path: Path, ended: bool) -> None:
+    """Put the written file in place, only when it is a whole PDF. QPdfWriter and QPainter only
+    warn when they cannot write (a full disk): then the file is empty or cut short, is taken
+    away, and the error says so; a good file already at `path` stays."""
+    try:
+        with open(tmp, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 1024))
+            whole = ended and size > 0 and b"%%EOF" in f.read()
+    except OSError:
+        whole = False
+    if not whole:
+        tmp.unlink(missing_ok=True)
+        raise OSError(errno.ENOSPC, "The PDF could not be written whole (is the disk full?); "
+                      "nothing was saved", str(path))
+    tmp.replace(path)
+
+
 def _draw_text(p: QPainter, x: float, y: float, text: str, font: QFont,
                color: QColor | None = None) -> float:
     """Draw one line with its top at y; return the y below it."""
@@ -209,9 +228,9 @@ def write_bill_sheet(path: Path, detail: BillDetail, station_id: str) -> None:
     try:
         paint_bill_sheet(p, _page_rect(writer), detail, station_id)
     finally:
-        p.end()
+        ended = p.end()
     del writer
-    tmp.replace(path)
+    _finish(tmp, path, ended)
 
 
 def print_bill_sheet(printer: QPagedPaintDevice, detail: BillDetail, station_id: str) -> None:
@@ -285,9 +304,9 @@ def write_table(path: Path, title: str, lines: Sequence[str], headers: Sequence[
             y += row_h
         _draw_text(p, page.left(), page.bottom() - row_h, f"page {pages}", _font(7))
     finally:
-        p.end()
+        ended = p.end()
     del writer
-    tmp.replace(path)
+    _finish(tmp, path, ended)
     return pages
 
 

@@ -184,3 +184,59 @@ def test_pdf_in_a_fresh_process(base, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert pdf_page_count(tmp_path / "r.pdf") == 1
+
+
+def test_an_export_on_a_full_disk_is_an_error_and_leaves_the_earlier_file(
+        base, capsys, monkeypatch, qapp) -> None:  # noqa: ANN001
+    """A bill sheet written again on a disk that has filled up since: the command says it could
+    not write, exits 2, and the good sheet of before is still there, whole (before: "Wrote ...",
+    exit 0, and a 0-byte file in its place). CSV and XLSX leave no part-file behind either."""
+    from tests.sync.test_disk_full import fill, small_disk
+
+    monkeypatch.setenv("TRACETRACK_PASSWORD", "demo")
+    with small_disk("256k") as disk:
+        sheet = disk / "B-1.pdf"
+        code, _out, err = run(base, "report", "bill", "B-1", "--as", "biller", "--output",
+                              str(sheet), capsys=capsys)
+        assert code == 0, err
+        good = sheet.read_bytes()
+        assert good.rstrip().endswith(b"%%EOF")
+        fill(disk)
+        code, out, err = run(base, "report", "bill", "B-1", "--as", "biller", "--output",
+                             str(sheet), capsys=capsys)
+        assert code == 2, (out, err)
+        assert "Cannot write" in (out + err) and "nothing was saved" in (out + err)
+        assert sheet.read_bytes() == good
+        for fmt in ("csv", "xlsx"):
+            code, out, err = run(base, "report", "bills", "--as", "biller", "--output",
+                                 str(disk / f"bills.{fmt}"), capsys=capsys)
+            assert code == 2, (fmt, out, err)
+        assert sorted(p.name for p in disk.iterdir()) == ["B-1.pdf", "filler"]
+
+
+def test_exports_keep_text_that_looks_like_a_formula_as_text(tmp_path) -> None:
+    """A description, destination or vehicle starting with =, +, - or @ (from a keyboard or the
+    web system): text in the XLSX (not a formula), and guarded in the CSV, so opening the export
+    shows what the store holds and runs nothing."""
+    store = make_station(tmp_path / "st")
+    svc = StationService(store)
+    try:
+        svc.login("biller", "demo")
+        assert svc.create_bill("B-9", 2, '=HYPERLINK("http://x.example/a","open")', "@SUM(1,2)",
+                               "+91 RJ14").ok
+        with reports.reading(store) as conn:
+            rows = reports.list_bills(conn, reports.BillFilter(reports.today(), reports.today()))
+    finally:
+        svc.close()
+        store.close()
+    reports.write_xlsx(tmp_path / "b.xlsx", rows)
+    sheet = load_workbook(tmp_path / "b.xlsx")["Bills"]
+    col = reports.BILL_HEADERS.index("Description") + 1
+    cell = sheet.cell(2, col)
+    assert cell.data_type == "s" and cell.value == '=HYPERLINK("http://x.example/a","open")'
+    reports.write_bills_csv(tmp_path / "b.csv", rows)
+    with (tmp_path / "b.csv").open(encoding="utf-8", newline="") as fh:
+        row = list(csv.reader(fh))[1]
+    for name, shown in (("Description", '\'=HYPERLINK("http://x.example/a","open")'),
+                        ("Destination", "'@SUM(1,2)"), ("Vehicle", "'+91 RJ14")):
+        assert row[reports.BILL_HEADERS.index(name)] == shown
