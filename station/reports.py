@@ -436,9 +436,15 @@ def bill_row(conn: Connection, bill_id: str) -> BillRow | None:
 _EMPTY = (0, 0, 0, 0, 0, 0, 0, 0.0, 0.0)
 
 
+# The summary's row for bills with no creator on record (a bill of the web system whose user
+# was removed): named, so it is never taken for the overall row (creator "").
+NO_CREATOR = "(creator unknown)"
+
+
 def _summary_of(acc: dict[str, list[Any]], date_from: date, date_to: date) -> Summary:
     """Totals per creator (sorted by name) and their sum."""
-    per = tuple(SummaryRow(k, *acc[k]) for k in sorted(acc, key=str.lower))
+    per = tuple(SummaryRow(k or NO_CREATOR, *acc[k])
+                for k in sorted(acc, key=lambda k: (k == "", k.lower())))
     totals = [sum(getattr(p, f) for p in per) for f in (
         "bills", "open", "closed", "closed_short", "parents", "parents_short", "children",
         "actual_kg", "expected_kg")]

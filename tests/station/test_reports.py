@@ -286,3 +286,34 @@ def test_report_queries_use_the_report_indexes(station):
             if " bags" in q:
                 assert "COVERING INDEX ix_bags_parent_figures" in plan, plan
             assert "SCAN bags" not in plan and "SCAN bill_lines" not in plan, plan
+
+
+def test_bills_with_no_creator_on_record_are_a_named_row_not_a_second_total(station, tmp_path):
+    """A bill of the web system whose user was removed comes with no creator. The summary
+    shows it in a row of its own, "(creator unknown)", after the named creators; "All
+    operators" is the one total (before: two "All operators" rows, the first only that bill)."""
+    from sync.protocol import PullPage
+    from sync.pull import apply_page
+
+    svc, clock = station
+    assert svc.create_bill("B-1", 2).ok
+    at = reports.iso(clock.now)
+    page = PullPage([{"table": "bill", "op": "upsert", "row": {
+        "bill_id": "W-9", "description": "", "destination": "", "vehicle": "", "target": 3,
+        "status": "new", "created_by": None, "created_at": at, "updated_at": at,
+        "closed_reason": None}}], "f:1:1", True, False)
+    with svc.store.connect(write=True) as conn, conn.begin():
+        apply_page(conn, page)
+    day = clock.now.astimezone().date()
+    with reports.reading(svc.store) as conn:
+        by_sql = reports.summary(conn, day, day)
+        rows = reports.list_bills(conn, BillFilter(day, day))
+    by_rows = reports.summarise(rows, day, day)
+    for summ in (by_sql, by_rows):
+        names = [reports.summary_values(r)[0] for r in reports.summary_rows(summ)]
+        assert names == ["biller", reports.NO_CREATOR, reports.OVERALL]
+        assert summ.overall.bills == 2
+    reports.write_summary_csv(tmp_path / "s.csv", by_sql)
+    with (tmp_path / "s.csv").open(encoding="utf-8", newline="") as fh:
+        assert [r[0] for r in list(csv.reader(fh))[1:]] == [
+            "biller", reports.NO_CREATOR, reports.OVERALL]
