@@ -32,7 +32,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse as _StarletteJSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from central import db, service, validate
@@ -57,6 +58,17 @@ from sync.protocol import (
 )
 
 log = logging.getLogger("tracetrack.central")
+
+
+class JSONResponse(_StarletteJSONResponse):
+    """JSON answers in ASCII (\\uXXXX escapes): text a station sent that is not valid UTF-8 (a
+    lone surrogate in an event id it gets back with its result, or in a station id it claimed)
+    is answered as it came, instead of failing to encode after the batch was committed (a 500
+    on every resend, the station's queue stuck behind it)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, indent=None,
+                          separators=(",", ":")).encode("ascii")
 
 CONFIG_ENV = "TRACETRACK_SERVE_CONFIG"  # JSON of ServiceConfig, for uvicorn's worker processes
 ADMISSION_LOCK = 0x7474  # advisory lock class of the admission slots ("tt")
@@ -470,6 +482,9 @@ def _json_object(body: bytes) -> dict[str, Any]:
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "bad_json", f"The request body is not JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "bad_json", "The request body is not JSON the centre reads: "
+                       "nested too deep") from None
     if not isinstance(obj, dict):
         raise ApiError(400, "bad_request", "The request body must be a JSON object")
     return obj

@@ -18,6 +18,7 @@ from central.roles import ensure_service_role, role_url
 from central.stations import (
     StationAdminError,
     add_station,
+    check_public_url,
     list_stations,
     revoke_station,
     rotate_token,
@@ -30,6 +31,8 @@ def _engine(args: argparse.Namespace) -> sa.Engine:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    if args.public_url:
+        check_public_url(args.public_url)  # refused before anything is changed
     eng = _engine(args)
     with eng.connect() as conn:
         had_web = db.has_web_tables(conn)

@@ -128,8 +128,10 @@ class _Reader:
             if only_outside or self._in_area(r[7]):
                 page.upsert("bag", r[1], self._bag_row(r))
 
-    def links(self, page: _Page, child_ids: list[int], rows: list[tuple[Any, ...]] | None = None) -> None:
-        """Upsert current links of these children (delete where gone); rows may be pre-read."""
+    def links(self, page: _Page, child_ids: list[int], rows: list[tuple[Any, ...]] | None = None,
+              olds: dict[int, Any] | None = None) -> None:
+        """Upsert current links of these children (delete where gone); rows may be pre-read;
+        `olds`: the removed link rows the feed kept (their old parent)."""
         if rows is None:
             self.cur.execute(
                 f"SELECT l.child_bag_id, c.qr_id, p.qr_id, {ts('l.created_at')}, "
@@ -162,12 +164,26 @@ class _Reader:
             self.bags(page, outside, only_outside=True)
         # Gone from this station's view: children with no link now, and children whose link
         # now joins two bags of other areas (moved out of this area's parent: the station still
-        # holds the link it was sent before, and nothing else would take it away)
+        # holds the link it was sent before, and nothing else would take it away). Said only to
+        # a station that may hold the link (the child is its area's, or the parent it left
+        # was), so no station learns another area's codes.
         kept = {r[0] for r in keep}
         gone = [i for i in child_ids if i not in kept]
         if gone:
-            for _id, code in self._codes(gone):
-                page.delete("link", code, {"child_code": code})
+            left = {i: (olds or {}).get(i) or {} for i in gone}
+            old_parents = [int(p) for o in left.values() if (p := o.get("parent_bag_id"))]
+            self.cur.execute("SELECT id, qr_id, dispatch_area FROM bag WHERE id = ANY(%(ids)s)",
+                             {"ids": gone + old_parents})
+            bag = {r[0]: (r[1], r[2]) for r in self.cur.fetchall()}
+            for i in gone:
+                if i not in bag:
+                    continue
+                code, area = bag[i]
+                parent = left[i].get("parent_bag_id")
+                was_here = parent is not None and int(parent) in bag and self._in_area(
+                    bag[int(parent)][1])
+                if self._in_area(area) or was_here:
+                    page.delete("link", code, {"child_code": code})
 
     def _codes(self, ids: list[int]) -> list[tuple[int, str]]:
         self.cur.execute("SELECT id, qr_id FROM bag WHERE id = ANY(%(ids)s)", {"ids": ids})
@@ -274,6 +290,12 @@ def pull_page(cur: Any, station_id: str, area: str, scope: str, req: PullRequest
         cursor = f"b:{PHASES[0]}:0:{_xmin(cur)}"
     parts = cursor.split(":")
     try:
+        # the snapshot's transaction id: a number PostgreSQL takes as an xid8 (else a 400, not
+        # a database error on this page or on the first page of the feed after it)
+        xid_part = parts[3] if parts[0] == "b" and len(parts) == 4 else (
+            parts[1] if parts[0] == "f" and len(parts) == 3 else "")
+        if not (xid_part.isascii() and xid_part.isdigit() and int(xid_part) < 2 ** 63):
+            raise ValueError(cursor)
         if parts[0] == "b" and len(parts) == 4 and parts[1] in PHASES:
             page = _bootstrap(reader, parts[1], int(parts[2]), parts[3], limit)
         elif parts[0] == "f" and len(parts) == 3:
@@ -385,7 +407,7 @@ def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
             if i not in present and old and old.get("qr_id"):
                 page.delete("bag", old["qr_id"], {"code": old["qr_id"]})
     if by_table["link"]:
-        reader.links(page, list(by_table["link"]))
+        reader.links(page, list(by_table["link"]), olds=by_table["link"])
     if by_table["bill_bag"]:
         reader.lines(page, list(by_table["bill_bag"]))
     if rows:

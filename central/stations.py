@@ -69,6 +69,17 @@ def public_url(conn: Connection) -> str | None:
 
 
 def set_public_url(conn: Connection, url: str) -> str:
+    url = check_public_url(url)
+    conn.exec_driver_sql(
+        "INSERT INTO station_centre_settings (key, value) VALUES (%s, %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (PUBLIC_URL_KEY, url),
+    )
+    return url
+
+
+def check_public_url(url: str) -> str:
+    """The public URL as it is kept, or StationAdminError saying what is wrong with it (checked
+    before anything is written: `init` refuses a bad one with the database unchanged)."""
     url = url.strip().rstrip("/")
     if not url.lower().startswith(("https://", "http://")):
         raise StationAdminError(
@@ -87,10 +98,6 @@ def set_public_url(conn: Connection, url: str) -> str:
     if parts.username or parts.password:
         raise StationAdminError(
             "Put no name or password in the public URL: each station gets its own token")
-    conn.exec_driver_sql(
-        "INSERT INTO station_centre_settings (key, value) VALUES (%s, %s) "
-        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (PUBLIC_URL_KEY, url),
-    )
     return url
 
 
