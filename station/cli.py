@@ -103,6 +103,11 @@ def open_store(args: argparse.Namespace, *, create: bool = False) -> LocalStore:
         raise CommandError(exc.message, EXIT_NO_STATION) from exc
     except StoreError as exc:
         raise CommandError(exc.message, EXIT_STORE) from exc
+    except OSError as exc:  # the data folder cannot be made or opened (a file, no rights)
+        where = exc.filename or paths.data_dir
+        raise CommandError(f"The data folder {where} cannot be used: "
+                           f"{exc.strerror or exc}. Give another one with --basedir",
+                           EXIT_STORE) from exc
 
 
 def read_password(user: str) -> str:

@@ -232,11 +232,15 @@ def day_bounds(date_from: date | None, date_to: date | None) -> tuple[str | None
             f"The date range ends ({date_to}) before it starts ({date_from})",
         )
     start = end = None
-    if date_from is not None:
-        start = iso(datetime(date_from.year, date_from.month, date_from.day).astimezone())
-    if date_to is not None:
-        nxt = date_to + timedelta(days=1)
-        end = iso(datetime(nxt.year, nxt.month, nxt.day).astimezone())
+    try:
+        if date_from is not None:
+            start = iso(datetime(date_from.year, date_from.month, date_from.day).astimezone())
+        if date_to is not None:
+            nxt = date_to + timedelta(days=1)
+            end = iso(datetime(nxt.year, nxt.month, nxt.day).astimezone())
+    except (OverflowError, ValueError):  # the calendar's first or last day: no day around it
+        raise ReportError("bad_dates", f"The dates {date_from} to {date_to} are out of range: "
+                          "give dates between 1900 and 9998") from None
     return start, end
 
 

@@ -318,3 +318,22 @@ def test_doctor_says_when_the_centre_cannot_be_reached(base: Path, monkeypatch) 
 def test_usage_errors(base: Path) -> None:
     p = run("scan", "--as", "dispatcher", basedir=base)
     assert p.returncode == EXIT_USAGE and "scan needs codes" in p.stderr
+
+
+def test_a_data_folder_that_cannot_be_used_is_said_plainly(tmp_path: Path) -> None:
+    """--basedir naming a file (a USB stick's file picked by mistake): exit 5 with what is
+    wrong, no traceback (before: FileExistsError's traceback, exit 1, "refused by a rule")."""
+    (tmp_path / "usb").write_text("not a folder")
+    p = run("init", "--station-id", "D1", "--area", "North", basedir=tmp_path / "usb")
+    assert "Traceback" not in p.stderr
+    assert p.returncode == 5 and "cannot be used" in p.stderr and "--basedir" in p.stderr
+
+
+@pytest.mark.parametrize("dates", [("--from", "2026-01-01", "--to", "9999-12-31"),
+                                   ("--from", "0001-01-01")])
+def test_report_dates_at_the_ends_of_the_calendar_are_a_usage_error(
+        base: Path, tmp_path: Path, dates: tuple[str, ...]) -> None:
+    p = run("report", "bills", "--as", "biller", *dates, "--output", str(tmp_path / "a.csv"),
+            basedir=base)
+    assert "Traceback" not in p.stderr
+    assert p.returncode == 2 and "out of range" in p.stderr
