@@ -94,6 +94,35 @@ def _draw_text(p: QPainter, x: float, y: float, text: str, font: QFont,
     return y + fm.height()
 
 
+def _draw_wrapped(p: QPainter, x: float, y: float, width: float, text: str, font: QFont,
+                  max_lines: int = 12) -> float:
+    """Draw text wrapped within `width` (at spaces; its own line breaks kept),
+    at most `max_lines` lines (cut with an ellipsis); return the y below it."""
+    p.setFont(font)
+    p.setPen(QColor("black"))
+    fm = QFontMetricsF(font, p.device())
+    flags = int(Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap)
+    most = fm.lineSpacing() * max_lines + 1
+    # wrapped at spaces; a "word" too long for any line is broken where it must be
+    text = re.sub(r"\S{60}(?=\S)", lambda m: m.group(0) + " ", text)
+
+    def height(t: str) -> float:
+        return fm.boundingRect(QRectF(0, 0, width, 1e6), flags, t).height()
+
+    if height(text) > most:
+        lo, hi = 0, len(text)  # the longest head that fits with the ellipsis
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if height(text[:mid].rstrip() + " …") <= most:
+                lo = mid
+            else:
+                hi = mid - 1
+        text = text[:lo].rstrip() + " …"
+    h = height(text)
+    p.drawText(QRectF(x, y, width, h), flags, text)
+    return y + h
+
+
 BAR_COLOURS = {"done": "#1e7b34", "attention": "#e0a000", "open": "#1f5fbf"}
 SIGNATURES = ("Loaded by", "Checked by", "Driver")
 
@@ -126,8 +155,8 @@ def paint_bill_sheet(p: QPainter, page: QRectF, detail: BillDetail, station_id: 
         info.append(("Closed short, reason", detail.closed_reason or row.closed_reason
                      or "(none recorded)"))
     for label, value in info:
-        if value:
-            y = _draw_text(p, x0, y, f"{label}: {value}", _font(10))
+        if value:  # wrapped (a description may be long, or several lines), never over the next
+            y = _draw_wrapped(p, x0, y, w, f"{label}: {value}", _font(10))
     y += 8
 
     # Progress figures, the shortfall beside them, and a bar coloured by the state.
@@ -202,8 +231,8 @@ def paint_bill_sheet(p: QPainter, page: QRectF, detail: BillDetail, station_id: 
                 p.drawText(QRectF(cx, by, cw, row_h), int(Qt.AlignmentFlag.AlignVCenter), text)
                 cx += cw
             by += row_h
-    if not cells:
-        _draw_text(p, x0, y, "No parent bags on this bill yet.", _font(10))
+    if not cells:  # under the table's header row
+        _draw_text(p, x0, y + row_h * 1.25, "No parent bags on this bill yet.", _font(10))
     # Signature lines: name, signature and date for each person who handles the load.
     sy = page.bottom() - footer_h + QFontMetricsF(small, dev).height() * 0.5
     col_w = w / len(SIGNATURES)

@@ -392,3 +392,34 @@ def test_export_to_a_missing_folder_says_so_and_writes_nothing(qtbot, store, tmp
         assert not missing.exists()
     finally:
         close_window(host)
+
+
+def _word_box(doc, word: str):  # noqa: ANN001, ANN202
+    text = doc.getAllText(0).text()
+    i = text.find(word)
+    assert i >= 0, word
+    return doc.getSelectionAtIndex(0, i, len(word)).boundingRectangle()
+
+
+@pytest.mark.parametrize("description", [
+    "Lot 7 of the seed\nSECONDLINE\nTHIRDLINE",
+    " ".join(f"word{i:03d}" for i in range(100)) + " LASTWORD",
+])
+def test_bill_sheet_wraps_a_long_or_multiline_description(qtbot, tmp_path, description) -> None:  # noqa: ANN001
+    """The description wraps within the page and pushes what follows down (before: its extra
+    lines were printed over Destination and Vehicle, and a long one ran off the page)."""
+    from PySide6.QtPdf import QPdfDocument
+
+    row = reports.BillRow("B-LONG", "2026-03-10T06:00:00.000+00:00", "biller", "new", 0, 2, 0,
+                          0.0, 0.0, description, "Jaipur", "RJ14")
+    write_bill_sheet(tmp_path / "b.pdf", BillDetail(row, None, (), ()), "D1")
+    doc = QPdfDocument()
+    doc.load(str(tmp_path / "b.pdf"))
+    page_w = doc.pagePointSize(0).width()
+    last = "THIRDLINE" if "THIRDLINE" in description else "LASTWORD"
+    assert _word_box(doc, last).right() <= page_w
+    assert _word_box(doc, last).bottom() <= _word_box(doc, "Destination").top()
+    assert not _word_box(doc, "Destination").intersects(_word_box(doc, "Vehicle"))
+    header = _word_box(doc, "Parent")  # the table's header row, and the empty table's words
+    assert not header.intersects(_word_box(doc, "No parent bags"))
+    assert pdf_page_count(tmp_path / "b.pdf") == 1
