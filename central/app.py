@@ -59,6 +59,9 @@ from sync.protocol import (
 
 log = logging.getLogger("tracetrack.central")
 
+# The most events one push may hold (a station sends at most 500: sync.worker.MAX_BATCH_EVENTS).
+MAX_PUSH_EVENTS = 2000
+
 
 class JSONResponse(_StarletteJSONResponse):
     """JSON answers in ASCII (\\uXXXX escapes): text a station sent that is not valid UTF-8 (a
@@ -502,6 +505,12 @@ def _push_batch(body: bytes) -> PushBatch:
         raise ApiError(400, "bad_request", f"Not a push batch: {problem[1]}", field=problem[0])
     if not isinstance(obj.get("events", []), list):
         raise ApiError(400, "bad_request", "Not a push batch: events must be a list")
+    n = len(obj.get("events", []))
+    if n > MAX_PUSH_EVENTS:
+        # a batch holds an admission slot while it is applied: its size is bounded as its bytes
+        # are (stations send at most 500)
+        raise ApiError(413, "too_many_events", f"A push holds at most {MAX_PUSH_EVENTS} events, "
+                       f"this one {n}: send it in smaller batches")
     try:
         return PushBatch.from_json(obj)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:

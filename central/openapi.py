@@ -21,7 +21,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "The station is revoked",
         408: "The body did not arrive in time",
         409: "The body names another station than the token's",
-        413: "The body is over the size limit",
+        413: "The body is over the size limit, or a push holds more than 2 000 events",
         415: "Unsupported Content-Encoding",
         426: "The protocol version is not accepted: upgrade the station",
         503: "Busy (Retry-After) or the database cannot be reached",

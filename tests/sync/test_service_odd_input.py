@@ -124,3 +124,22 @@ def test_the_feed_says_nothing_of_another_areas_links(central_db) -> None:
     assert [r.result for r in reply.results] == ["applied", "applied"]
     _, changes = follow(cursor)
     assert "C2001" not in json.dumps(changes)
+
+
+def test_a_push_of_too_many_events_is_refused_before_it_takes_a_slot(central_db) -> None:
+    """A push of 2 001 events (stations send at most 500): 413 naming the limit, nothing
+    written; a push of 2 000 is taken (before: any number up to the 16 MiB body limit, 42 000
+    events holding an admission slot for seconds)."""
+    from central.app import MAX_PUSH_EVENTS
+
+    access = central_db.add_station("P1")
+    ev = Events("P1")
+    events = [ev.parent(f"SB{i:05d}") for i in range(MAX_PUSH_EVENTS + 1)]
+    body = json.dumps(batch("P1", events).to_json()).encode()
+    r = httpx.post(access.url + "/v1/push", content=body, headers=_h(access), timeout=60)
+    assert r.status_code == 413 and r.json()["error"] == "too_many_events", r.text
+    assert str(MAX_PUSH_EVENTS) in r.json()["message"]
+    status = httpx.get(access.url + "/v1/status", headers=_h(access), timeout=30).json()
+    assert status["station_count"] == 0
+    ok = push_as(access, "P1", events[:MAX_PUSH_EVENTS])
+    assert len(ok.results) == MAX_PUSH_EVENTS
