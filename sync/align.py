@@ -40,6 +40,13 @@ HASH_VALUE = "hash_value"
 CENTRE_ID = "centre_id"  # the identity of the centre this store syncs with
 
 
+def known_centre(conn: Connection) -> str | None:
+    """The id of the centre this store last synced with (read on its own, e.g. on the worker's
+    reading connection: the usual answer is "the same one", and nothing is written then)."""
+    with conn.begin():
+        return pull_mod.get_sync_state(conn, CENTRE_ID)
+
+
 def note_centre(conn: Connection, centre_id: str | None,
                 also_reset: tuple[str, ...] = ()) -> str | None:
     """Remember which centre this store syncs with. When it is another one than before (the

@@ -398,11 +398,14 @@ class SyncWorker:
         figures = align_mod.centre_figures(self._transport)
         if figures is None:
             return None
-        moved = align_mod.note_centre(self._db(), getattr(self._transport, "centre_id", None),
-                                      also_reset=(CONVERGENCE,))
-        if moved is not None:
+        # Both looked at on the reading connection (a plain BEGIN): a connection's first run
+        # takes the store's write lock only when there is something to write.
+        centre = getattr(self._transport, "centre_id", None)
+        moved = None
+        if centre and align_mod.known_centre(self._reader()) != centre:
+            moved = align_mod.note_centre(self._db(), centre, also_reset=(CONVERGENCE,))
             self._resent_for = None
-        if not align_mod.holds_unknown(self._db(), figures):
+        if not align_mod.holds_unknown(self._reader(), figures):
             return moved  # the usual case: the store knows all the centre holds
         self._send_queued_upto(figures.high_seq, summary)
         if self._stop.is_set():
