@@ -53,6 +53,16 @@ def login(store: LocalStore, user: str = "dispatcher") -> StationService:
     return service
 
 
+def scan(store: LocalStore, codes: list[str], user: str = "dispatcher") -> None:
+    """Record each code as a scan of `user` (each must be accepted)."""
+    svc = login(store, user)
+    try:
+        for code in codes:
+            assert svc.record_scan(code).ok, code
+    finally:
+        svc.close()
+
+
 def upstream_of(url: str) -> tuple[str, int] | str:
     """Where a server listens: the sync service's (host, port), or a PostgreSQL's Unix socket
     path (pgserver) or (host, port)."""

@@ -19,7 +19,7 @@ from tests.sync.conftest import (
     push_as,
     with_database,
 )
-from tests.sync.stationkit import central_scalar, local_rows, login, make_station, worker_for
+from tests.sync.stationkit import central_scalar, local_rows, make_station, scan, worker_for
 
 pytestmark = pytest.mark.central
 
@@ -40,15 +40,6 @@ def _second_centre(central_db: CentralDB, central_url: str, tmp_path) -> Iterato
         admin.dispose()
 
 
-def _scan(store, codes: list[str]) -> None:
-    svc = login(store)
-    try:
-        for code in codes:
-            assert svc.record_scan(code).ok, code
-    finally:
-        svc.close()
-
-
 def test_connected_to_another_centre_the_station_downloads_that_centres_state(
         central_db, central_url, tmp_path) -> None:
     """Before, the station kept the first centre's download position and asked the new centre
@@ -61,7 +52,7 @@ def test_connected_to_another_centre_the_station_downloads_that_centres_state(
         assert [r.result for r in reply.results] == ["applied"] * 3
         access_a = central_db.add_station("MOVE-1")
         store = make_station(tmp_path / "st", "MOVE-1")
-        _scan(store, ["SB00001", "A0001"])
+        scan(store, ["SB00001", "A0001"])
         worker = worker_for(store, access_a)
         try:
             first = worker.run_once()
@@ -104,7 +95,7 @@ def test_a_reinstalled_station_moved_to_another_centre_agrees_with_it(
     history again and again, hundreds of runs a second)."""
     access_a = central_db.add_station("RM-1")
     first = make_station(tmp_path / "first", "RM-1")
-    _scan(first, ["SB00001", "A0001", "A0002", "A0003"])
+    scan(first, ["SB00001", "A0001", "A0002", "A0003"])
     w = worker_for(first, access_a)
     try:
         assert w.run_once().applied == 4
@@ -112,7 +103,7 @@ def test_a_reinstalled_station_moved_to_another_centre_agrees_with_it(
         w.close()
     first.close()
     again = make_station(tmp_path / "again", "RM-1")  # reinstalled: continues after 4
-    _scan(again, ["SB00002", "B0001", "B0002"])
+    scan(again, ["SB00002", "B0001", "B0002"])
     with _second_centre(central_db, central_url, tmp_path) as other:
         worker = worker_for(again, access_a)
         heard = _Runs()

@@ -12,22 +12,13 @@ from tests.sync.stationkit import (
     central_rows,
     central_scalar,
     local_rows,
-    login,
     make_station,
+    scan,
     upstream_of,
     worker_for,
 )
 
 pytestmark = pytest.mark.central
-
-
-def _scan(store, codes: list[str]) -> None:
-    svc = login(store)
-    try:
-        for code in codes:
-            assert svc.record_scan(code).ok, code
-    finally:
-        svc.close()
 
 
 def _sync(store, access):
@@ -46,12 +37,12 @@ def _no_conflicts(central_db) -> None:
 def test_reinstalled_station_continues_after_the_centres_sequence(central_db, tmp_path) -> None:
     access = central_db.add_station("RI-1")
     first = make_station(tmp_path / "first", "RI-1")
-    _scan(first, ["SB00001"] + [f"A{i:04d}" for i in range(9)])
+    scan(first, ["SB00001"] + [f"A{i:04d}" for i in range(9)])
     assert _sync(first, access).applied == 10
     first.close()
     # the computer is reinstalled: a new store with the same id and token, scans before syncing
     again = make_station(tmp_path / "again", "RI-1")
-    _scan(again, ["SB00002", "B0001", "B0002", "B0003", "B0004"])
+    scan(again, ["SB00002", "B0001", "B0002", "B0003", "B0004"])
     assert [s for (s,) in local_rows(again, "SELECT seq FROM events ORDER BY seq")] == [1, 2, 3, 4, 5]
     summary = _sync(again, access)
     assert summary.error is None and summary.applied == 5 and summary.rejected == 0
@@ -59,7 +50,7 @@ def test_reinstalled_station_continues_after_the_centres_sequence(central_db, tm
     assert summary.converged is True
     assert [s for (s,) in local_rows(again, "SELECT seq FROM events ORDER BY seq")] == list(range(11, 16))
     # new scans continue after it, and the next drain agrees with the centre at once
-    _scan(again, ["B0005"])
+    scan(again, ["B0005"])
     assert local_rows(again, "SELECT max(seq) FROM events")[0][0] == 16
     summary = _sync(again, access)
     assert summary.applied == 1 and summary.converged is True and summary.notice is None
@@ -74,7 +65,7 @@ def test_reinstalled_station_continues_after_the_centres_sequence(central_db, tm
 def test_store_restored_from_an_older_backup(central_db, tmp_path) -> None:
     access = central_db.add_station("RB-1")
     store = make_station(tmp_path / "live", "RB-1")
-    _scan(store, ["SB00001", "C0001", "C0002", "C0003", "C0004"])
+    scan(store, ["SB00001", "C0001", "C0002", "C0003", "C0004"])
     assert _sync(store, access).applied == 5
     store.close()
     shutil.copytree(tmp_path / "live", tmp_path / "backup")  # last night's backup
@@ -82,11 +73,11 @@ def test_store_restored_from_an_older_backup(central_db, tmp_path) -> None:
     from station.store.local import LocalStore
 
     store = LocalStore.open(resolve(tmp_path / "live"))
-    _scan(store, ["C0005", "C0006", "C0007", "C0008", "C0009"])
+    scan(store, ["C0005", "C0006", "C0007", "C0008", "C0009"])
     assert _sync(store, access).applied == 5
     store.close()
     restored = LocalStore.open(resolve(tmp_path / "backup"))  # the disk died: back to the backup
-    _scan(restored, ["SB00002", "D0001", "D0002"])
+    scan(restored, ["SB00002", "D0001", "D0002"])
     summary = _sync(restored, access)
     assert summary.error is None and (summary.applied, summary.rejected) == (3, 0)
     assert summary.converged is True
@@ -103,11 +94,11 @@ def test_a_reinstalled_station_that_starts_offline_still_continues_after_the_cen
     instead of pushing numbers the centre already holds (each refused as seq_conflict)."""
     access = central_db.add_station("RI-2")
     first = make_station(tmp_path / "first", "RI-2")
-    _scan(first, ["SB00001", "A0001", "A0002", "A0003"])
+    scan(first, ["SB00001", "A0001", "A0002", "A0003"])
     assert _sync(first, access).applied == 4
     first.close()
     again = make_station(tmp_path / "again", "RI-2")  # reinstalled, in a shed with no link
-    _scan(again, ["SB00002", "B0001", "B0002"])
+    scan(again, ["SB00002", "B0001", "B0002"])
     with TcpProxy(upstream_of(access.url)) as proxy:
         worker = worker_for(again, access.at(f"http://127.0.0.1:{proxy.port}"))
         try:
@@ -139,16 +130,16 @@ def test_a_backup_with_events_queued_that_the_centre_received_since(central_db, 
 
     access = central_db.add_station("RB-2")
     store = make_station(tmp_path / "live", "RB-2")
-    _scan(store, ["SB00001", "C0001", "C0002"])  # offline all day: 3 events queued
+    scan(store, ["SB00001", "C0001", "C0002"])  # offline all day: 3 events queued
     store.close()
     shutil.copytree(tmp_path / "live", tmp_path / "backup")
     store = LocalStore.open(resolve(tmp_path / "live"))
     assert _sync(store, access).applied == 3
-    _scan(store, ["C0003", "C0004"])
+    scan(store, ["C0003", "C0004"])
     assert _sync(store, access).applied == 2
     store.close()
     restored = LocalStore.open(resolve(tmp_path / "backup"))  # the disk died
-    _scan(restored, ["C0005"])
+    scan(restored, ["C0005"])
     summary = _sync(restored, access)
     assert summary.error is None, summary.error
     assert (summary.pending, summary.rejected, summary.converged) == (0, 0, True)

@@ -69,6 +69,20 @@ def open_window(qtbot, store: LocalStore, who: str = "biller", screen: str | Non
     return window
 
 
+def station_with_bill(base: Path, parents: dict[str, int], bill_id: str = "B-1",
+                      target: int = 500) -> LocalStore:
+    """A demo station with these parents packed and an open bill made by the biller."""
+    store = make_station(base)
+    pack(store, parents)
+    svc = StationService(store)
+    try:
+        svc.login("biller", "demo")
+        assert svc.create_bill(bill_id, target).ok
+    finally:
+        svc.close()
+    return store
+
+
 def wait_idle(qtbot, window: MainWindow) -> None:  # noqa: ANN001
     """Every read handed over and every task of the window's runner done."""
     qtbot.waitUntil(lambda: window.reads_waiting == 0 and window.task_runner.pending == 0,

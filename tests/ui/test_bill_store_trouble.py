@@ -12,7 +12,13 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox
 
 from station.service import StationService
-from tests.ui.bill_support import close_window, make_station, open_window, pack, wait_idle
+from tests.ui.bill_support import (
+    close_window,
+    make_station,
+    open_window,
+    station_with_bill,
+    wait_idle,
+)
 from tests.ui.conftest import focus_widget, scan_keys, type_slowly
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -20,12 +26,7 @@ pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSi
 
 @pytest.fixture
 def station(tmp_path) -> Iterator:  # noqa: ANN001
-    store = make_station(tmp_path / "st")
-    pack(store, {"M444-00001": 15, "M444-00002": 15})
-    svc = StationService(store)
-    svc.login("biller", "demo")
-    assert svc.create_bill("B-1", 500).ok
-    svc.close()
+    store = station_with_bill(tmp_path / "st", {"M444-00001": 15, "M444-00002": 15})
     yield store
     store.close()
 
