@@ -73,5 +73,6 @@ class LoginFailed(StationError):
 
 
 class NotLoggedIn(StationError):
-    def __init__(self) -> None:
-        super().__init__("Log in first: this action is recorded under an operator's name")
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Log in first: this action is recorded under an operator's "
+                         "name")

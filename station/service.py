@@ -21,7 +21,14 @@ from sqlalchemy.engine import Connection
 from station import APP_VERSION, PROTOCOL_VERSION
 from station.bills import BillFigures, Derived, bill_figures
 from station.codes import CodeKind, ParsedCode, classify, normalise, parse_bill_id
-from station.errors import CodeRefused, StationError, StoreError, StoreFull, StoreLocked
+from station.errors import (
+    CodeRefused,
+    NotLoggedIn,
+    StationError,
+    StoreError,
+    StoreFull,
+    StoreLocked,
+)
 from station.events import Event, EventType, uuid7
 from station.limits import check_code, check_text, wire_problems
 from station.reasons import Reason, say
@@ -318,9 +325,23 @@ class StationService:
         return None
 
     def _who(self) -> Operator:
-        return logged_in(self.operator)
+        """The operator working, as the store holds them now: a user removed at the centre
+        (the pull took their row away) is logged out here, and one whose role or area changed
+        works with the new ones, from their next action on, not from their next log-in."""
+        op = logged_in(self.operator)
+        with self._read() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT role, area FROM operators WHERE username = ?", (op.username,)).first()
+        if row is None:
+            self.operator = None
+            raise NotLoggedIn(f"{op.username} is no longer an operator of this station (removed "
+                              "at the centre): log in again")
+        if (row[0], row[1]) != (op.role, op.area):
+            op = self.operator = Operator(op.username, row[0], row[1])
+        return op
 
     def _permission(self, action: Action) -> Decision | None:
+        self._who()
         return permission(self.operator, action)
 
     # -- events -------------------------------------------------------------------------

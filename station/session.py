@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from station.auth import CANNOT_LOG_IN_HERE, LOCKOUT, MAX_FAILURES, PasswordCheck, check_password
@@ -43,16 +43,30 @@ def login_name(username: object) -> str:
     return name
 
 
+_COLUMNS = (operators.c.username, operators.c.password_hash, operators.c.role, operators.c.area,
+            operators.c.failed_count, operators.c.locked_until)
+
+
+def _operator_named(conn: Connection, name: str) -> Any:
+    """The operator of this name: the one spelt so, else the one whose name differs only in
+    case (in any script: SQLite's lower() knows ASCII only); None when there is none, or when
+    two differ only in case and neither is spelt as typed (no guessing whose password it is)."""
+    row = conn.execute(select(*_COLUMNS).where(operators.c.username == name)).first()
+    if row is not None:
+        return row
+    folded = name.casefold()
+    names = [u for u in conn.execute(select(operators.c.username)).scalars()
+             if u.casefold() == folded]
+    if len(names) != 1:
+        return None
+    return conn.execute(select(*_COLUMNS).where(operators.c.username == names[0])).first()
+
+
 def log_in(conn: Connection, name: str, password: str, now: datetime) -> Operator:
-    """Check `name` (matched ignoring case) and `password` inside the caller's write
+    """Check `name` (as spelt, else ignoring case) and `password` inside the caller's write
     transaction on `conn`. A wrong password counts a failure, and the fifth locks the user for
     `LOCKOUT`: that count is committed before LoginFailed is raised, so it survives."""
-    row = conn.execute(
-        select(
-            operators.c.username, operators.c.password_hash, operators.c.role,
-            operators.c.area, operators.c.failed_count, operators.c.locked_until,
-        ).where(func.lower(operators.c.username) == name.lower())
-    ).first()
+    row = _operator_named(conn, name)
     if row is None:
         raise LoginFailed(Reason.UNKNOWN_USER, say(Reason.UNKNOWN_USER, name=name))
     uname, pw_hash, role, area, failed, locked_until = row

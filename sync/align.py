@@ -63,7 +63,8 @@ def note_centre(conn: Connection, centre_id: str | None,
         pull_mod.set_sync_state(conn, CENTRE_ID, centre_id)
         if known is None:
             return None
-        for key in (pull_mod.PULL_CURSOR, pull_mod.BOOTSTRAPPED, BASE, HASH_SEQ, HASH_VALUE,
+        for key in (pull_mod.PULL_CURSOR, pull_mod.BOOTSTRAPPED, pull_mod.DOWNLOAD_USERS, BASE,
+                    HASH_SEQ, HASH_VALUE,
                     *also_reset):
             pull_mod.set_sync_state(conn, key, None)
     msg = ("This station is now connected to another centre than before: its bags, bills and "

@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 
 PULL_CURSOR = "pull_cursor"
 BOOTSTRAPPED = "bootstrapped"
+# The operators a first download brought so far (a JSON list, kept with the download's pages):
+# when it is done, the operators it did not bring go (the demo users of `init --demo`, or the
+# users of a centre this station was connected to before).
+DOWNLOAD_USERS = "download_users"
 
 
 def get_sync_state(conn: Connection, key: str) -> str | None:
@@ -347,6 +351,28 @@ def _bill_bag_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched,
 def _user_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
     for r in rows:
         upsert_operator(conn, r["username"], r["password_hash"], r["role"], r.get("area"))
+    if bootstrap and rows:
+        seen = set(json.loads(get_sync_state(conn, DOWNLOAD_USERS) or "[]"))
+        seen.update(r["username"] for r in rows)
+        set_sync_state(conn, DOWNLOAD_USERS, json.dumps(sorted(seen)))
+
+
+def _drop_operators_not_downloaded(conn: Connection) -> None:
+    """After a first download: only the operators the centre sent may log in here (a demo
+    station's admin/demo, another centre's users, stop). A centre that sent none leaves
+    them all (nobody could log in at all otherwise)."""
+    seen = json.loads(get_sync_state(conn, DOWNLOAD_USERS) or "[]")
+    if seen:
+        gone = [u for u in conn.execute(select(operators.c.username)).scalars()
+                if u not in set(seen)]
+        for u in gone:
+            conn.execute(delete(operators).where(operators.c.username == u))
+        if gone:
+            log.warning("operators the centre does not have can no longer log in here: %s",
+                        ", ".join(gone))
+    else:
+        log.warning("the centre sent no operators: the ones this station had are kept")
+    set_sync_state(conn, DOWNLOAD_USERS, None)
 
 
 def _user_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
@@ -647,6 +673,7 @@ def _pull_pages(
                     if (not page.bootstrap or page.done) and \
                             get_sync_state(store_conn, BOOTSTRAPPED) != "1":
                         _stub_dangling(store_conn)
+                        _drop_operators_not_downloaded(store_conn)
                         rebuild_after_bootstrap(store_conn)
                         set_sync_state(store_conn, BOOTSTRAPPED, "1")
             except BaseException:

@@ -273,7 +273,7 @@ def test_a_camera_set_in_settings_starts_for_the_operator_logged_in(qtbot, windo
 
     from PySide6.QtTest import QTest
 
-    from tests.ui.conftest import focus_widget, log_in
+    from tests.ui.conftest import log_in
     from ui.resources import SCANNER_TEST_IMAGE
 
     folder = tmp_path / "frames"
@@ -287,10 +287,8 @@ def test_a_camera_set_in_settings_starts_for_the_operator_logged_in(qtbot, windo
     qtbot.waitUntil(lambda: window.current_screen_key == "settings", timeout=3000)
     screen = window.settings_screen
     screen.camera.setText(str(folder))
-    screen.camera.setFocus()
-    qtbot.waitUntil(lambda: focus_widget() is screen.camera, timeout=3000)
-    QTest.keyClick(focus_widget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: screen.message.text() == "Settings saved", timeout=5000)
+    qtbot.mouseClick(screen.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: screen.message.text() == "Settings saved", timeout=10000)
     qtbot.waitUntil(lambda: panel.running or panel.state is not CameraState.STOPPED,
                     timeout=WAIT_MS)
     assert "no camera is set" not in panel.status_label.text()
