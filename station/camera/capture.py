@@ -7,6 +7,7 @@ a frame that was overtaken by a newer one before the decoder got to it is droppe
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -22,6 +23,8 @@ import numpy as np
 
 from station.camera.debounce import DEFAULT_GONE_S, Debouncer
 from station.camera.decoders import DecodedCode, Decoder
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"})
 DEFAULT_FILE_FPS = 25.0  # for image folders, and videos that do not say their rate
@@ -137,15 +140,17 @@ class FolderCapture:
         return bool(self._files)
 
     def read(self) -> tuple[bool, np.ndarray | None]:
-        if self._next >= len(self._files):
-            self.ended = True
-            return False, None
-        path = self._files[self._next]
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            return False, None  # vanished or unreadable: the folder is not usable now
-        self._next += 1
-        return True, image
+        while self._next < len(self._files):
+            path = self._files[self._next]
+            self._next += 1
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if image is not None:
+                return True, image
+            # vanished or unreadable: skipped. (Taken as a lost camera, the folder was opened
+            # again from its first picture, and every label in it read again and again.)
+            log.warning("picture %s cannot be read: skipped", path)
+        self.ended = True
+        return False, None
 
     def get(self, prop: int) -> float:
         if prop == cv2.CAP_PROP_FPS:
@@ -266,6 +271,7 @@ class CaptureWorker:
         self.folder_fps = folder_fps
         self.frames_grabbed = 0
         self.frames_decoded = 0
+        self.decode_errors = 0  # frames the decoder could not take (skipped, see _decode_loop)
         self.frames_dropped = 0  # overtaken by a newer frame before the decoder was free
         self.status = CameraStatus(CameraState.STOPPED, f"{self.source.describe()} is off.")
         self._stop = threading.Event()
@@ -415,7 +421,16 @@ class CaptureWorker:
                 if frame is None:
                     return
                 t0 = time.perf_counter()
-                codes = self.decoder.decode(frame.image)
+                try:
+                    codes = self.decoder.decode(frame.image)
+                except Exception as exc:  # noqa: BLE001 - one bad frame never stops the reading
+                    # (an empty frame from a stream, a 16-bit picture, a decoder's own error):
+                    # skipped, counted and said, and the next frame is decoded as usual
+                    self.decode_errors += 1
+                    if self.decode_errors == 1 or self.decode_errors % 100 == 0:
+                        log.warning("a frame could not be decoded (%d so far): %s: %s",
+                                    self.decode_errors, type(exc).__name__, exc)
+                    continue
                 ms = (time.perf_counter() - t0) * 1000.0
                 accepted = self.debouncer.update(codes, frame.t)
                 self.frames_decoded += 1
