@@ -114,8 +114,8 @@ def run_window(paths: StationPaths, *, smoke_test: bool = False) -> int:
         status = int(app.exec())
     finally:
         closer.uninstall()
+        window.shutdown()  # stops the sync bridge too, without waiting on a silent centre
         sync_bridge.stop()
-        window.shutdown()
         store.close()
     if smoke is not None:
         return smoke.finish(status)

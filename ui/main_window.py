@@ -98,6 +98,8 @@ class _Arrival:
     into_dialog: bool = False
 
 
+SYNC_STOP_WAIT_S = 1.0  # how long closing the window waits for the sync worker's request
+
 # In the line of reads: log the operator out here, after the reads that came before F12.
 _LOG_OUT = _Arrival(Route.LOGIN, "login", "log-out")
 
@@ -623,6 +625,11 @@ class MainWindow(QMainWindow):
                 log.exception("could not hand over the read %r at shutdown", raw)
         self._closed = True
         self.save_ui_state()
+        if self.sync_bridge is not None:
+            # Not a 10 s wait on a centre that does not answer: the window closes now, and a
+            # request still in flight ends on its own in the worker's (daemon) thread, whose
+            # batch stays pending if no answer came (sent again at the next start).
+            self.sync_bridge.stop(timeout=SYNC_STOP_WAIT_S)
         self.status_panel.stop()
         self.station_screen.stop()
         if self._serial is not None:

@@ -40,6 +40,8 @@ class StationStatusBar(QStatusBar):
         super().__init__(parent)  # type: ignore[arg-type]
         self._runner = runner
         self.status: StationStatus | None = None
+        self.sync_problem: str | None = None  # why the window's sync cannot run (set_sync_problem)
+        self._stopped = False
         self._in_flight = False
         self._again = False
         self.centre_label = QLabel("centre: …")
@@ -61,19 +63,25 @@ class StationStatusBar(QStatusBar):
         self._soon.timeout.connect(self.refresh_status)
 
     def start(self) -> None:
+        self._stopped = False
         self._timer.start()
         self.refresh_status()
 
     def stop(self) -> None:
+        """No more refreshes (the window is closing): a late word from the sync worker, whose
+        request ended after the window closed, starts no timer."""
+        self._stopped = True
         self._timer.stop()
         self._soon.stop()
 
     def refresh_soon(self) -> None:
-        if not self._soon.isActive():
+        if not self._stopped and not self._soon.isActive():
             self._soon.start()
 
     @Slot()
     def refresh_status(self) -> None:
+        if self._stopped:
+            return
         if self._in_flight:
             self._again = True
             return
@@ -105,7 +113,18 @@ class StationStatusBar(QStatusBar):
             "QLabel { padding: 0 10px; font-size: 15px; %s }"
             % ("color: #b3261e; font-weight: bold;" if s.sync_issues else "")
         )
-        self.set_centre_state(s.centre_state)
+        # the stored state is the last worker's: while no worker can run, that is not the news
+        self.set_centre_state("not syncing" if self.sync_problem else s.centre_state)
+
+    def set_sync_problem(self, problem: str | None) -> None:
+        """Why this window's sync cannot run (None: it runs): shown in place of the centre's
+        last stored state, with the reason, until it runs again."""
+        self.sync_problem = problem
+        if problem:
+            self.set_centre_state("not syncing")
+            self.showMessage(f"Not syncing: {problem}")
+        else:
+            self.clearMessage()
 
     @Slot(str)
     def set_centre_state(self, state: str) -> None:

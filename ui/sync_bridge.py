@@ -81,9 +81,12 @@ class SyncBridge(QObject):
                 factory = transport_factory(store)
             except Exception as exc:  # shown in the status bar, never fatal
                 self.problem = getattr(exc, "message", str(exc))
-                self._show_state("blocked")
+                if self.status_panel is not None:
+                    self.status_panel.set_sync_problem(self.problem)
                 return False
         self.problem = None
+        if self.status_panel is not None:
+            self.status_panel.set_sync_problem(None)
         self.worker = SyncWorker(store, factory, listener=_Relay(self), **self._worker_options)
         _freeze_heap(self)
         self.worker.start()
@@ -101,9 +104,11 @@ class SyncBridge(QObject):
         self.worker.use_transport(factory)
         return True
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the worker: at most `timeout` seconds of waiting for a request in flight (it
+        ends on its own; a batch whose answer did not come stays pending and is sent again)."""
         if self.worker is not None:
-            self.worker.stop()
+            self.worker.stop(timeout)
             self.worker = None
         _unfreeze_heap(self)
 
@@ -140,6 +145,10 @@ class SyncBridge(QObject):
         if panel is not None:
             self._show_skew(panel, summary.clock_skew_s)
             panel.refresh_status()
+        if summary.notice:
+            # what the worker had to say once (settings from the centre refused, the queue
+            # renumbered, another centre): in the key bar, on every screen
+            self.host.notify("warning" if "NOT" in summary.notice else "info", summary.notice)
 
     def _show_skew(self, panel: StationStatusBar, skew: float | None) -> None:
         # Server order decides conflicts, never device clocks: a skew is a warning only.

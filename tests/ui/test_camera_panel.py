@@ -267,11 +267,9 @@ def test_camera_reads_take_the_scan_path_of_the_window(qtbot, camera_window, sto
 
 
 def test_a_camera_set_in_settings_starts_for_the_operator_logged_in(qtbot, window, tmp_path) -> None:
-    """An admin logged in with no camera set sets one in Settings (F9, Ctrl+S): it runs at once
-    (before, it stayed off until the next log-in, the panel still saying no camera was set)."""
+    """An admin logged in with no camera set sets one in Settings: it runs at once (before, it
+    stayed off until the next log-in, the panel still saying no camera was set)."""
     import shutil
-
-    from PySide6.QtTest import QTest
 
     from tests.ui.conftest import log_in
     from ui.resources import SCANNER_TEST_IMAGE
@@ -283,14 +281,9 @@ def test_a_camera_set_in_settings_starts_for_the_operator_logged_in(qtbot, windo
     qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
     panel = window.camera_panel
     assert not panel.running and "no camera is set" in panel.status_label.text()
-    QTest.keyClick(window, Qt.Key.Key_F9)
-    qtbot.waitUntil(lambda: window.current_screen_key == "settings", timeout=3000)
-    screen = window.settings_screen
-    screen.camera.setText(str(folder))
-    qtbot.mouseClick(screen.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: screen.message.text() == "Settings saved", timeout=10000)
-    qtbot.waitUntil(lambda: panel.running or panel.state is not CameraState.STOPPED,
-                    timeout=WAIT_MS)
-    assert "no camera is set" not in panel.status_label.text()
+    # what saving Settings (F9, Ctrl+S) hands the window (tests/ui/test_settings_screen.py)
+    window.apply_settings(window.store.settings().replace(camera=str(folder)))
+    qtbot.waitUntil(lambda: panel.state is not CameraState.STOPPED and "no camera is set"
+                    not in panel.status_label.text(), timeout=WAIT_MS)  # on (or its file ended)
     window.log_out()  # and it stops when nobody is logged in, as before
     qtbot.waitUntil(lambda: window.operator is None and not panel.running, timeout=WAIT_MS)

@@ -330,3 +330,87 @@ def test_settings_set_at_the_centre_take_effect_in_the_running_window(
         assert window.sounds.muted is False and window.scanner_input.detector.max_gap_ms == 40
     finally:
         bridge.stop()
+
+
+def test_a_sync_that_cannot_start_is_said_not_shown_as_online(window, qtbot, monkeypatch) -> None:
+    """The station synced last session ("online" stored), but its token cannot be read now
+    (its secrets file copied with the wrong rights): the status bar says it is not syncing, and
+    why (before: "centre: online" half a second later, with no worker at all)."""
+    import os
+
+    from station.centre import save_connection
+    from sync import pull as pull_mod
+
+    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
+    store = window.store
+    save_connection(store, "http://127.0.0.1:9", "tts_" + "a" * 40)
+    with store.connect(write=True) as conn, conn.begin():
+        pull_mod.set_sync_state(conn, "centre_state", "online")
+    os.chmod(store.paths.secrets, 0o644)
+    window.apply_settings(store.settings())  # as a window started on this store would have
+    bridge = window.attach_sync()
+    try:
+        assert bridge.worker is None and bridge.problem
+        panel = window.status_panel
+        panel.refresh_status()
+        qtbot.waitUntil(lambda: panel.status is not None, timeout=5000)
+        shown_before = panel.status
+        panel.refresh_status()  # a refresh from the store does not bring "online" back
+        qtbot.waitUntil(lambda: panel.status is not shown_before, timeout=5000)
+        assert panel.centre_label.text() == "centre: not syncing"
+        assert panel.currentMessage().startswith("Not syncing: ")
+    finally:
+        bridge.stop()
+
+
+def test_closing_the_window_ends_a_request_the_centre_does_not_answer(window, qtbot) -> None:
+    """The centre takes the connection and never answers; the window is closed: it does not
+    wait on the centre (before: 10 s of a frozen window in its close), and the worker ends with
+    its request."""
+    import socket
+    import threading
+    import time
+
+    from sync.transport import HttpTransport
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    silent.settimeout(20)
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    bridge = window.attach_sync(lambda: HttpTransport(url, "tts_" + "a" * 40, station_id="T1"))
+    def sync_threads() -> list[str]:
+        return [t.name for t in threading.enumerate()
+                if t.is_alive() and t.name.startswith(("sync-worker", "sync-push", "pull-read"))]
+
+    try:
+        conn, _ = silent.accept()  # the worker's request is in flight, waiting for an answer
+        t0 = time.monotonic()
+        window.close()
+        took = time.monotonic() - t0
+        assert took < 3.0, took  # the window did not wait on the silent centre
+        assert bridge.worker is None
+        conn.close()  # the centre goes away: the request in flight ends, and the worker with it
+        qtbot.waitUntil(lambda: not sync_threads(), timeout=10000)
+    finally:
+        silent.close()
+        bridge.stop()
+
+
+@pytest.mark.central
+def test_a_setting_from_the_centre_that_is_refused_is_said_in_the_window(
+        window, qtbot, central_db) -> None:  # noqa: F811
+    """The centre's admin sets a value the station refuses (a scanner gap of 100 s): the window
+    says so in its key bar (before: only a line in the log; the centre thought it in force)."""
+    from tests.sync.stationkit import central_exec
+
+    central_exec(central_db.url, "INSERT INTO station_centre_settings (key, value) "
+                 "VALUES (%s, %s)", "station.scanner_max_gap_ms", "100000")
+    access = central_db.add_station("T1")
+    bridge = window.attach_sync(lambda: access.transport(), interval_s=30)
+    try:
+        qtbot.waitUntil(lambda: "NOT applied" in window.key_bar.notice.text(), timeout=20000)
+        assert "scanner_max_gap_ms" in window.key_bar.notice.text()
+        assert window.settings.scanner_max_gap_ms != 100000
+    finally:
+        bridge.stop()
