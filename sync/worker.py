@@ -238,6 +238,7 @@ class SyncWorker:
         self._busy_batch: tuple[float, Batch] | None = None
         # both sides' figures when the events were last sent again for a disagreement (§16)
         self._resent_for: tuple[int, int, str, int, int, str] | None = None
+        self._centre_to_note: str | None = None  # a first centre's id, not stored yet
         self._stored_state: tuple[str | None, str | None] = (None, None)  # as last written
         self.aligned_message: str | None = None  # set when the store was renumbered (align.py)
 
@@ -402,7 +403,12 @@ class SyncWorker:
         # takes the store's write lock only when there is something to write.
         centre = getattr(self._transport, "centre_id", None)
         moved = None
-        if centre and align_mod.known_centre(self._reader()) != centre:
+        known = align_mod.known_centre(self._reader()) if centre else None
+        if centre and known is None:
+            # the first centre this store meets: kept with the run's last write (_note_skew),
+            # not in a transaction of its own (200 stations coming online at once all do this)
+            self._centre_to_note = centre
+        elif centre and known != centre:
             moved = align_mod.note_centre(self._db(), centre, also_reset=(CONVERGENCE,))
             self._resent_for = None
         if not align_mod.holds_unknown(self._reader(), figures):
@@ -585,6 +591,9 @@ class SyncWorker:
         conn = self._db()
         with conn.begin():
             pull_mod.set_sync_state(conn, CLOCK_SKEW, None if skew is None else f"{skew:.1f}")
+            if self._centre_to_note is not None:
+                pull_mod.set_sync_state(conn, align_mod.CENTRE_ID, self._centre_to_note)
+                self._centre_to_note = None
         if skew is not None and abs(skew) > CLOCK_SKEW_WARN_S:
             log.warning("this station's clock is %.0f s %s the centre's", abs(skew),
                         "ahead of" if skew > 0 else "behind")
