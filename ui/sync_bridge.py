@@ -67,11 +67,12 @@ class SyncBridge(QObject):
 
     # -- control (GUI thread) -------------------------------------------------------------------
 
-    def start(self) -> bool:
-        """Start syncing when the station is connected to a centre; False when it is not."""
+    def start(self, made: Callable[[], Transport] | None = None) -> bool:
+        """Start syncing when the station is connected to a centre; False when it is not.
+        `made`: the connection's transport factory, already read (off the GUI thread)."""
         if self.worker is not None:
             return True
-        factory = self._transport_factory
+        factory = made or self._transport_factory
         store = self.host.store
         if factory is None:
             if not self.host.settings.central_url:
@@ -92,12 +93,14 @@ class SyncBridge(QObject):
         self.worker.start()
         return True
 
-    def reconnect(self) -> bool:
-        """The centre's address or the token changed: the worker uses them from its next run."""
+    def reconnect(self, made: Callable[[], Transport] | None = None) -> bool:
+        """The centre's address or the token changed: the worker uses them from its next run.
+        `made`: their transport factory, already read on the task thread (reading the token may
+        wait on the system keyring, which the GUI thread must not)."""
         if self.worker is None:
-            return self.start()
+            return self.start(made)
         try:
-            factory = transport_factory(self.host.store)
+            factory = made or transport_factory(self.host.store)
         except Exception as exc:  # shown, never fatal
             self.problem = getattr(exc, "message", str(exc))
             return False

@@ -270,17 +270,21 @@ class SyncIssuesScreen(QWidget):
     @Slot(object, object)
     def _on_centre_checked(self, attempt: tuple[str, str, str | None],
                            problem: str | None) -> None:
-        from sync.cli import connect_station
+        from sync.cli import connect_station, transport_factory
 
         if problem is not None:
             self._connect_failed(problem)
             return
         url, token, ca = attempt
 
-        def work(service: StationService) -> StationSettings:
+        def work(service: StationService) -> tuple[StationSettings, Any]:
             connect_station(service.store, url, token, ca, check=False)  # checked just now
             service.reload()
-            return service.settings
+            try:  # the token read back here: the keyring may make whoever asks wait
+                made = transport_factory(service.store)
+            except Exception:  # noqa: BLE001 - the bridge reads it again and says what failed
+                made = None
+            return service.settings, made
 
         try:
             self.host.task_runner.submit(work, self._on_task_connected,
@@ -288,12 +292,13 @@ class SyncIssuesScreen(QWidget):
         except RuntimeError:
             pass  # the window is closing
 
-    def _on_task_connected(self, settings: StationSettings) -> None:
+    def _on_task_connected(self, result: tuple[StationSettings, Any]) -> None:
+        settings, made = result
         self.token_edit.clear()
         self.url_edit.clear()
         self.ca_edit.clear()
         self.settings_saved.emit(settings)
-        started = self.bridge.reconnect() if self.bridge is not None else False
+        started = self.bridge.reconnect(made) if self.bridge is not None else False
         self.message.setText(
             f"Connected: the centre at {settings.central_url} knows this station "
             f"({settings.station_id})" + ("; syncing" if started else

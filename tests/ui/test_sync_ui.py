@@ -414,3 +414,57 @@ def test_a_setting_from_the_centre_that_is_refused_is_said_in_the_window(
         assert window.settings.scanner_max_gap_ms != 100000
     finally:
         bridge.stop()
+
+
+@pytest.mark.central
+def test_connect_never_waits_on_the_keyring_on_the_gui_thread(
+        window, qtbot, central_db, monkeypatch) -> None:  # noqa: F811
+    """The system keyring is slow to answer (2 s: a Secret Service waking up): Connect reads the
+    token back on the task thread, and the GUI thread keeps running (before: it stood still
+    while the bridge read the token to start the worker)."""
+    import time
+
+    import keyring
+    from keyring.backend import KeyringBackend
+    from PySide6.QtCore import QTimer
+
+    class SlowKeyring(KeyringBackend):
+        priority = 5  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.kept: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            time.sleep(2.0)
+            return self.kept.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.kept[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.kept.pop((service, username), None)
+
+    monkeypatch.delenv("TRACETRACK_NO_KEYRING", raising=False)
+    old = keyring.get_keyring()
+    keyring.set_keyring(SlowKeyring())
+    access = central_db.add_station("T1")
+    bridge = window.attach_sync(backoff_base_s=0.05, backoff_cap_s=0.5, interval_s=30)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    try:
+        screen = _open_connect_form(window, qtbot)
+        timer.start()
+        _type_and_connect(qtbot, screen, access.url, access.token)
+        qtbot.waitUntil(lambda: screen.message.text().startswith(("Connected", "Not")),
+                        timeout=30000)
+        timer.stop()
+        assert screen.message.text().startswith("Connected"), screen.message.text()
+        gap = max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+        assert gap < 0.5, f"the GUI thread stood still {gap:.1f} s during Connect"
+    finally:
+        timer.stop()
+        bridge.stop()
+        keyring.set_keyring(old)
