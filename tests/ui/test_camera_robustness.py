@@ -16,6 +16,14 @@ from tests.ui.test_camera_panel import SIZE, WAIT_MS, _host
 from ui.camera_panel import CameraPanel
 
 
+def _watch(qtbot, panel: CameraPanel) -> None:  # noqa: ANN001
+    """Until the preview has shown 20 more pictures, the camera still on."""
+    qtbot.waitUntil(lambda: panel.state is CameraState.RUNNING, timeout=WAIT_MS)
+    shown = panel.view.pictures_shown
+    qtbot.waitUntil(lambda: panel.view.pictures_shown >= shown + 20, timeout=WAIT_MS)
+    assert panel.state is CameraState.RUNNING
+
+
 def test_a_16_bit_picture_in_the_folder_does_not_stop_the_reads(qtbot, tmp_path: Path) -> None:
     folder = write_folder(tmp_path / "frames", render_all(
         Renderer(*SIZE), [FrameSpec((Placed("C0001", 100, 100),))] * 5))
@@ -27,11 +35,7 @@ def test_a_16_bit_picture_in_the_folder_does_not_stop_the_reads(qtbot, tmp_path:
         worker_options={"loop": True, "folder_fps": 20.0}))
     panel.code_read.connect(reads.append)
     try:
-        qtbot.waitUntil(lambda: panel.state is CameraState.RUNNING, timeout=WAIT_MS)
-        shown = panel.view.pictures_shown
-        qtbot.waitUntil(lambda: panel.view.pictures_shown >= shown + 20, timeout=WAIT_MS)
-        # the preview goes on, the panel says the camera is on ...
-        assert panel.state is CameraState.RUNNING
+        _watch(qtbot, panel)  # the preview goes on, the panel says the camera is on ...
         # ... so the label in view must have been read
         assert reads == ["C0001"], (
             f"no read; decode thread alive: {panel.worker.running if panel.worker else None}, "
@@ -68,10 +72,7 @@ def test_one_decoder_error_does_not_stop_the_reads(qtbot, tmp_path: Path) -> Non
         worker_options={"loop": True, "folder_fps": 20.0}))
     panel.code_read.connect(reads.append)
     try:
-        qtbot.waitUntil(lambda: panel.state is CameraState.RUNNING, timeout=WAIT_MS)
-        shown = panel.view.pictures_shown
-        qtbot.waitUntil(lambda: panel.view.pictures_shown >= shown + 20, timeout=WAIT_MS)
-        assert panel.state is CameraState.RUNNING
+        _watch(qtbot, panel)
         assert reads == ["C0002"], f"decoder calls: {decoder.calls}"
     finally:
         panel.shutdown()
