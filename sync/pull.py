@@ -541,6 +541,15 @@ def correct_rejected(conn: Connection, ev: Event, reason: str | None,
             write_effects(conn, eff, when, added_at=ev.device_time, provisional=False)
     elif undo is EventType.BILL_REOPENED and ev.bill:
         write_effects(conn, effects_of(undo, bill=read_bill(conn, ev.bill)), when)
+    elif ev.type is EventType.BILL_CREATED and ev.bill and reason != Reason.BILL_EXISTS:
+        # The centre never made this bill (refused for who made it, or for its id): the one made
+        # here goes with its lines, while it is still this event's own (its time and operator;
+        # a bill the feed sent has the centre's)
+        own = {"b": ev.bill, "t": ev.device_time, "op": ev.operator}
+        if conn.exec_driver_sql("SELECT 1 FROM bills WHERE bill_id = :b AND created_at = :t "
+                                "AND created_by = :op", own).scalar() is not None:
+            conn.exec_driver_sql("DELETE FROM bill_lines WHERE bill_id = :b", own)
+            conn.exec_driver_sql("DELETE FROM bills WHERE bill_id = :b", own)
     elif ev.type is EventType.PARENT_SCANNED and ev.parent and \
             reason in (Reason.CODE_IS_CHILD, Reason.KIND_CONFLICT):
         # The centre holds the code as a child: the parent bag made here goes, unless in use.

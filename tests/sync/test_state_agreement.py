@@ -233,8 +233,6 @@ KNOWN_CONFLICTS: dict[str, str] = {
     "a reopen refused: the admin is a biller now":
         "a refused bill_reopened is not taken back here: the bill stays open at this station "
         "(station.effects has no undo for it; nothing in the feed changes the bill)",
-    "a bill refused: the biller is a dispatcher now":
-        "a refused bill_created is not taken back here: the bill stays at this station",
 }
 
 
