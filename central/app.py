@@ -38,7 +38,7 @@ from starlette.routing import Route
 
 from central import db, service, validate
 from central.openapi import openapi_document
-from central.stations import CENTRE_HEADER, IDENTIFY_SQL, StationIdentity, centre_id, token_hash
+from central.stations import IDENTIFY_SQL, StationIdentity, centre_id, token_hash
 from station import APP_VERSION
 from sync.errors import (
     Busy,
@@ -52,6 +52,7 @@ from sync.errors import (
 from sync.protocol import (
     ACCEPTED_VERSIONS,
     AFTER_SEQ_HEADER,
+    CENTRE_HEADER,
     SEND_AHEAD_HEADER,
     PullRequest,
     PushBatch,

@@ -47,8 +47,6 @@ def new_token() -> str:
 
 
 CENTRE_ID_KEY = "centre_id"
-# The header every station-facing answer of the service carries: which centre this is.
-CENTRE_HEADER = "TraceTrack-Centre"
 
 
 def centre_id(conn: Connection) -> str:

@@ -238,6 +238,7 @@ class StationService:
         self.store = store
         self.clock = clock
         self.conn = store.connect(write=True)
+        self._path = store.paths.store  # for the store's errors (built once: every action uses it)
         # Reads go through a connection of their own (a plain BEGIN): a write connection's
         # transactions take the store's write lock (BEGIN IMMEDIATE), so a read there would wait
         # behind the sync worker's writes, or another program's, and hold up scans meanwhile.
@@ -257,14 +258,14 @@ class StationService:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with db.translated(self.store.paths.store), self.conn.begin():
+        with db.translated(self._path), self.conn.begin():
             yield self.conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """A consistent read: on the reading connection (never the write lock), or inside the
         write transaction under way, which sees its own changes."""
-        with db.translated(self.store.paths.store):
+        with db.translated(self._path):
             if self.conn.in_transaction():
                 yield self.conn
                 return
@@ -329,9 +330,14 @@ class StationService:
         (the pull took their row away) is logged out here, and one whose role or area changed
         works with the new ones, from their next action on, not from their next log-in."""
         op = logged_in(self.operator)
-        with self._read() as conn:
-            row = conn.exec_driver_sql(
-                "SELECT role, area FROM operators WHERE username = ?", (op.username,)).first()
+        # One keyed read on the driver's connection (every action does this: no transaction of
+        # its own to begin and end): inside the write under way, else on the reading connection.
+        conn = self.conn if self.conn.in_transaction() else self.reader
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        with db.translated(self._path):
+            row = raw.execute("SELECT role, area FROM operators WHERE username = ?",
+                              (op.username,)).fetchone()
         if row is None:
             self.operator = None
             raise NotLoggedIn(f"{op.username} is no longer an operator of this station (removed "
@@ -413,8 +419,7 @@ class StationService:
     @_refuses_unsendable
     def record_scan(self, raw: str, source: str = "scanner") -> OpResult:
         """One read from a scanner, camera or the manual field: select a parent or link a child."""
-        self._who()
-        deny = self._permission(Action.SCAN)
+        deny = self._permission(Action.SCAN)  # NotLoggedIn first, as the operator's row says
         if deny:
             return refused(deny)
         try:
@@ -482,7 +487,8 @@ class StationService:
             current = self._current_parent(conn)
             child = read_child(conn, code)
             if child.known_kind is None:  # a known bill's id opens the bill, parent or not
-                bill = conn.execute(select(bills.c.bill_id).where(bills.c.bill_id == code)).scalar()
+                bill = conn.exec_driver_sql(  # plain SQL: every new child asks this
+                    "SELECT bill_id FROM bills WHERE bill_id = ?", (code,)).scalar()
                 if bill is not None:
                     return self._bill_selected(bill)
             facts = current.facts() if current else None

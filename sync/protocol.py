@@ -32,6 +32,9 @@ AFTER_SEQ_HEADER = "X-Tracetrack-After-Seq"
 # A push reply with this header set to "no": the batch found every admission slot taken, so
 # sending the next one ahead would only lengthen the centre's queue; the station stops doing so.
 SEND_AHEAD_HEADER = "X-Tracetrack-Send-Ahead"
+# Which centre answered (a random id of its database): a station that meets another one downloads
+# that centre's state afresh (status and whoami carry it).
+CENTRE_HEADER = "TraceTrack-Centre"
 
 MENDABLE_REASONS = MENDABLE
 

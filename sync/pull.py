@@ -361,10 +361,9 @@ def _drop_operators_not_downloaded(conn: Connection) -> None:
     """After a first download: only the operators the centre sent may log in here (a demo
     station's admin/demo, another centre's users, stop). A centre that sent none leaves
     them all (nobody could log in at all otherwise)."""
-    seen = json.loads(get_sync_state(conn, DOWNLOAD_USERS) or "[]")
+    seen = set(json.loads(get_sync_state(conn, DOWNLOAD_USERS) or "[]"))
     if seen:
-        gone = [u for u in conn.execute(select(operators.c.username)).scalars()
-                if u not in set(seen)]
+        gone = [u for u in conn.execute(select(operators.c.username)).scalars() if u not in seen]
         for u in gone:
             conn.execute(delete(operators).where(operators.c.username == u))
         if gone:

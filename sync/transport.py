@@ -31,6 +31,7 @@ from sync.errors import (
 )
 from sync.protocol import (
     AFTER_SEQ_HEADER,
+    CENTRE_HEADER,
     PROTOCOL_VERSION,
     SEND_AHEAD_HEADER,
     PullPage,
@@ -40,8 +41,6 @@ from sync.protocol import (
 )
 
 log = logging.getLogger(__name__)
-
-CENTRE_HEADER = "TraceTrack-Centre"  # which centre answered (central.stations.CENTRE_HEADER)
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 60.0
