@@ -260,6 +260,9 @@ class Centre:
         # revoked token stops at once; this only saves the look-up's round trips.
         self.known: dict[str, StationIdentity] = {}
         self._centre_id: str | None = None
+        # batches in flight here: one sent ahead decides itself while the one before it is
+        # written (central.ahead)
+        self.handoffs = service.ahead_mod.Handoffs()
         self.admission = (service.Admission(config.slots, ADMISSION_LOCK, config.busy_retry_s,
                                             config.admission_wait_s, config.express_slots,
                                             config.express_max_events,
@@ -346,7 +349,7 @@ class Centre:
         batch = _push_batch(body)
         parsed = time.perf_counter()
         wait = self.config.order_wait_s or self.config.admission_wait_s + 2.0
-        pacing = service.Pacing(after_seq, time.monotonic() + wait)
+        pacing = service.Pacing(after_seq, time.monotonic() + wait, ahead=self.handoffs)
         reply = service.push(conn, who.station_id, batch, self.admission, pacing, token_hash=h)
         done = time.perf_counter()
         a = self.admission
@@ -354,11 +357,15 @@ class Centre:
             a.turns.finished()  # the pace turns are given at (a catch-up batch applied)
         ordered = pacing.ordered_at or parsed
         admitted = pacing.admitted_at or ordered
+        parts = {"identify": timing["identify"], "check": parsed - checking,
+                 "order": ordered - parsed, "admission": admitted - ordered,
+                 "apply": done - admitted}
+        if pacing.look_stood is not None:
+            # decided on a look ahead while the batch before was written (inside "order"):
+            # whether those decisions stood, or were made again on the facts read under locks
+            parts["ahead_stood" if pacing.look_stood else "ahead_redone"] = pacing.look_s
         return Pushed(reply.to_json(), pacing.queued or time.monotonic() < self.contended_until,
-                      timing["started"],
-                      {"identify": timing["identify"], "check": parsed - checking,
-                       "order": ordered - parsed, "admission": admitted - ordered,
-                       "apply": done - admitted})
+                      timing["started"], parts)
 
     def _identify_on(self, conn: sa.Connection, h: str, probe_small: bool | None,
                      ) -> tuple[StationIdentity | None, bool]:

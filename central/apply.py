@@ -24,6 +24,7 @@ from central.apply_decide import (
     REJECTED,
     CentreResult,
     RetryBatch,
+    decide_batch,
     decide_event,
 )
 from central.apply_load import (
@@ -34,6 +35,7 @@ from central.apply_load import (
     load_bag_types,
     load_state,
     parse_time,
+    take_new_ids,
 )
 from central.apply_write import (
     EVENT_COLUMNS,
@@ -52,6 +54,6 @@ from central.apply_write import (
 __all__ = [
     "APPLIED", "DUPLICATE", "EVENT_COLUMNS", "REJECTED", "BatchState", "CentreResult", "Delta",
     "RetryBatch", "bag_type_of", "bag_types_from_rows", "copy_rows", "copy_text",
-    "decide_event", "dumps", "event_line", "event_prefix", "event_row", "hhmm", "load_bag_types",
-    "load_state", "parse_time", "recount_bills", "take_delta", "write_delta",
+    "decide_batch", "decide_event", "dumps", "event_line", "event_prefix", "event_row", "hhmm", "load_bag_types",
+    "load_state", "parse_time", "recount_bills", "take_delta", "take_new_ids", "write_delta",
 ]

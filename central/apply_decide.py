@@ -16,7 +16,7 @@ from station.codes import BagType, CodeKind, normalise, parse_bill_id
 from station.effects import BillChange, ParentChange, effects_of
 from station.errors import CodeRefused
 from station.events import Event, EventType
-from station.reasons import Reason
+from station.reasons import Reason, say
 from station.rules import (
     Action,
     BillFacts,
@@ -165,6 +165,21 @@ def _operator_refused(state: BatchState, raw: str, username: str, role: str) -> 
             "user's area (or role), then a biller or admin presses Send again on the Sync "
             "issues screen")
     return None
+
+
+def decide_batch(state: BatchState, fresh: list[tuple[int, Event]]) -> list[CentreResult]:
+    """Decide a batch's new events in the order given (sequence order), each on its own: one
+    the rules cannot read is rejected as malformed and the rest go on."""
+    out: list[CentreResult] = []
+    for _, ev in fresh:
+        try:
+            out.append(decide_event(state, ev))
+        except (KeyError, TypeError, ValueError) as exc:
+            out.append(CentreResult(
+                REJECTED, Reason.MALFORMED_EVENT,
+                say(Reason.MALFORMED_EVENT, event=ev.event_id, seq=ev.seq, problem=exc),
+            ))
+    return out
 
 
 def decide_event(state: BatchState, ev: Event) -> CentreResult:

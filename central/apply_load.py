@@ -127,6 +127,7 @@ class BatchState:
     scans: list[tuple[datetime, str, str, int | None]] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)  # bag ids taken for bags this batch makes
     parsed: dict[str, ParsedCode | CodeRefused] = field(default_factory=dict)
+    unknown: int = 0  # codes named that are no bag yet (each may become one)
 
     def classify(self, code: str) -> ParsedCode:
         """station.codes.classify, remembered per code for the batch (parents recur)."""
@@ -164,13 +165,18 @@ def _codes_of(events: Iterable[Event]) -> tuple[set[str], set[str], set[str]]:
 
 
 def load_state(cur: Any, events: list[Event], station_id: str, area: str,
-               types: tuple[BagType, ...] | None = None, scope: str = "area") -> BatchState:
+               types: tuple[BagType, ...] | None = None, scope: str = "area", *,
+               lock: bool = True, take_ids: bool = True) -> BatchState:
+    """The facts of everything `events` name, under row locks (unless `lock` is False: a
+    look ahead, central.ahead), with the ids for the bags they may make taken (`take_ids`;
+    else later, with take_new_ids)."""
     state = BatchState(load_bag_types(cur) if types is None else types, station_id, area,
                        station_scope=scope)
     bag_codes, bill_codes, users = _codes_of(events)
+    for_update = " FOR UPDATE" if lock else ""
     cur.execute(
         "SELECT id, qr_id, type, name, dispatch_area, status, created_at FROM bag "
-        "WHERE qr_id = ANY(%s) ORDER BY qr_id FOR UPDATE",
+        f"WHERE qr_id = ANY(%s) ORDER BY qr_id{for_update}",
         (sorted(bag_codes),),
     )
     by_id: dict[int, _Bag] = {}
@@ -180,18 +186,9 @@ def load_state(cur: Any, events: list[Event], station_id: str, area: str,
             b.btype = bag_type_of(code, name, state.types)
         state.bags[code] = b
         by_id[bid] = b
-    # Every code the batch names that is not a bag yet may become one (at most one each):
-    # take that many ids now, so that writing needs no round trip for them (unused ones are
-    # gaps in the sequence, as after any rollback)
-    unknown = len(bag_codes) - len(by_id)
-    if unknown:
-        cur.execute(
-            # the sequence's name looked up once, not per row (that cost ~5 us per bag)
-            "WITH q AS MATERIALIZED (SELECT pg_get_serial_sequence('bag', 'id')::regclass "
-            "AS seq) SELECT nextval(q.seq) FROM q, generate_series(1, %s)",
-            (unknown,),
-        )
-        state.new_ids = [r[0] for r in reversed(cur.fetchall())]
+    state.unknown = len(bag_codes) - len(by_id)
+    if take_ids:
+        take_new_ids(cur, state, state.unknown)
     child_ids = [b.id for b in by_id.values() if b.kind == "child"]
     parent_ids = [b.id for b in by_id.values() if b.kind == "parent"]
     if child_ids:
@@ -229,7 +226,7 @@ def load_state(cur: Any, events: list[Event], station_id: str, area: str,
     if bill_codes:
         cur.execute(
             "SELECT id, upper(bill_id), status, parent_bag_count, created_at FROM bill "
-            "WHERE upper(bill_id) = ANY(%s) ORDER BY upper(bill_id) FOR UPDATE",
+            f"WHERE upper(bill_id) = ANY(%s) ORDER BY upper(bill_id){for_update}",
             (sorted(bill_codes),),
         )
         bill_by_id: dict[int, _Bill] = {}
@@ -255,3 +252,17 @@ def load_state(cur: Any, events: list[Event], station_id: str, area: str,
             state.operator_facts[name.lower()] = (op_area, verified is not False)
     return state
 
+
+
+def take_new_ids(cur: Any, state: BatchState, unknown: int) -> None:
+    """Every code a batch names that is not a bag yet may become one (at most one each): take
+    that many ids now, so that writing needs no round trip for them (unused ones are gaps in
+    the sequence, as after any rollback)."""
+    if unknown > 0:
+        cur.execute(
+            # the sequence's name looked up once, not per row (that cost ~5 us per bag)
+            "WITH q AS MATERIALIZED (SELECT pg_get_serial_sequence('bag', 'id')::regclass "
+            "AS seq) SELECT nextval(q.seq) FROM q, generate_series(1, %s)",
+            (unknown,),
+        )
+        state.new_ids = [r[0] for r in reversed(cur.fetchall())]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ import psycopg2.errors
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
+from central import ahead as ahead_mod
 from central import apply, feed, validate
 from station.codes import BagType
 from station.events import Event
@@ -185,6 +187,13 @@ class Pacing:
     # and when it got its slot: the service's Server-Timing parts
     ordered_at: float = 0.0
     admitted_at: float = 0.0
+    # this process's batches in flight, for a batch sent ahead to decide itself while the one
+    # before it is written (central.ahead, docs/sync.md §4b); `upto`: this batch's last seq
+    ahead: ahead_mod.Handoffs | None = None
+    upto: int | None = None
+    # how long the look ahead took (s), and whether its decisions stood (None: no look ahead)
+    look_s: float = 0.0
+    look_stood: bool | None = None
 
 
 class TokenChanged(SyncError):
@@ -224,7 +233,18 @@ def push(
         claimed = str(w.get("station_id", sid)) if isinstance(w, dict) else sid
         if claimed != sid:
             raise StationMismatch(sid, claimed)
-    return _push_split(conn, sid, batch, admission, {}, pacing, token_hash)
+    handoffs = pacing.ahead if pacing is not None else None
+    if pacing is None or handoffs is None or not batch.events:
+        return _push_split(conn, sid, batch, admission, {}, pacing, token_hash)
+    last = batch.events[-1].get("seq") if isinstance(batch.events[-1], dict) else None
+    pacing.upto = last if isinstance(last, int) and not isinstance(last, bool) else None
+    if pacing.upto is None:
+        return _push_split(conn, sid, batch, admission, {}, pacing, token_hash)
+    handoffs.begin(sid, pacing.upto)
+    try:
+        return _push_split(conn, sid, batch, admission, {}, pacing, token_hash)
+    finally:
+        handoffs.end(sid, pacing.upto)
 
 
 class _DatabaseRefused(Exception):
@@ -495,6 +515,7 @@ def _push_once(
             events.append(None)
             problems[i] = f"{type(exc).__name__}: {exc}"
     cur = raw_cursor(conn)
+    look = _look_ahead(cur, sid, batch, events, pacing) if not refused else None
     if pacing is not None and pacing.after_seq is not None:
         _wait_in_order(cur, sid, pacing.after_seq, pacing.deadline)
     small = admission is not None and len(batch.events) <= admission.express_max_events
@@ -574,8 +595,17 @@ def _push_once(
     fresh.sort(key=lambda p: p[1].seq)
     applied: list[tuple[int, str]] = []  # (seq, event_id) of the events recorded now
     if fresh:
-        _decide_and_write(cur, sid, st.area, types, fresh, results, applied, st.scope, redo,
-                          prefixes)
+        if look is not None and (stored or redo or look.indices != [i for i, _ in fresh]):
+            look = None  # it decided events that are not all new after all
+        handoffs = pacing.ahead if pacing is not None else None
+        publish = None
+        if handoffs is not None and pacing is not None and pacing.upto is not None:
+            upto = pacing.upto
+            publish = lambda state: handoffs.decided(sid, upto, state)  # noqa: E731
+        stood = _decide_and_write(cur, sid, st.area, types, fresh, results, applied, st.scope,
+                                  redo, prefixes, look, publish, handoffs)
+        if pacing is not None:
+            pacing.look_stood = stood
     for i, r in enumerate(results):
         if r is None:  # repeats inside the batch
             results[i] = results[seen[_key_of(events[i], batch.events[i])]]
@@ -619,27 +649,47 @@ def _decide_and_write(
     cur: Any, sid: str, area: str, types: tuple[BagType, ...], fresh: list[tuple[int, Event]],
     results: list[EventResult | None], applied: list[tuple[int, str]], scope: str = "area",
     redo: set[str] | None = None, prefixes: dict[int, str] | None = None,
-) -> None:
+    look: ahead_mod.LookAhead | None = None,
+    publish: Callable[[apply.BatchState], None] | None = None,
+    handoffs: ahead_mod.Handoffs | None = None,
+) -> bool | None:
     """Decide the new events in sequence order, then write what they changed and their log
-    (events decided anew, `redo`, get their logged result replaced instead)."""
-    state = apply.load_state(cur, [e for _, e in fresh], sid, area, types, scope)
+    (events decided anew, `redo`, get their logged result replaced instead).
+
+    With `look` (the same events decided on a look ahead, central.ahead) the facts are still
+    read under locks, and the look's decisions stand only if it assumed exactly those facts
+    (returned: whether they stood; None without a look). `publish` is given the state once
+    decided, before anything is written."""
+    evs = [e for _, e in fresh]
+    outcomes: list[apply.CentreResult] | None = None
+    stood: bool | None = None
+    if look is not None and (look.state.station_area, look.state.station_scope,
+                             look.state.types) == (area, scope, types):
+        state = apply.load_state(cur, evs, sid, area, types, scope, take_ids=False)
+        stood = ahead_mod.facts(state) == look.facts
+        if handoffs is not None:
+            handoffs.counted(stood)
+        if stood:
+            state, delta, outcomes = look.state, look.delta, look.outcomes
+        else:
+            apply.take_new_ids(cur, state, state.unknown)
+    else:
+        state = apply.load_state(cur, evs, sid, area, types, scope)
+    if outcomes is None:
+        outcomes = apply.decide_batch(state, fresh)
+        delta = apply.take_delta(state)
+    if publish is not None:
+        publish(state)
     lines: list[str] = []
     redone: list[tuple[str, str | None, str | None, str]] = []
-    for i, fev in fresh:
-        try:
-            out = apply.decide_event(state, fev)
-        except (KeyError, TypeError, ValueError) as exc:
-            out = apply.CentreResult(
-                "rejected", Reason.MALFORMED_EVENT,
-                say(Reason.MALFORMED_EVENT, event=fev.event_id, seq=fev.seq, problem=exc),
-            )
+    for (i, fev), out in zip(fresh, outcomes, strict=True):
         results[i] = EventResult(fev.event_id, fev.seq, out.result, out.reason, out.message)  # type: ignore[arg-type]
         if redo and fev.event_id in redo:
             redone.append((out.result, out.reason, out.message, fev.event_id))
             continue
         lines.append(apply.event_line(sid, fev, out, prefixes.get(i) if prefixes else None))
         applied.append((fev.seq, fev.event_id))
-    apply.write_delta(cur, apply.take_delta(state), state.types)
+    apply.write_delta(cur, delta, state.types)
     if lines:
         apply.copy_text(cur, "station_events", apply.EVENT_COLUMNS, lines)
     for result, reason, message, event_id in redone:
@@ -648,6 +698,35 @@ def _decide_and_write(
             "UPDATE station_events SET result = %s, reason = %s, message = %s, "
             "received_at = now() WHERE event_id = %s AND station_id = %s",
             (result, reason, message, event_id, sid))
+    return stood
+
+
+def _look_ahead(cur: Any, sid: str, batch: PushBatch, events: list[Event | None],
+                pacing: Pacing | None) -> ahead_mod.LookAhead | None:
+    """For a batch sent ahead whose predecessor is being applied in this process: once that
+    one is decided, decide this one on a look ahead (central.ahead) while it is written. Only
+    a plain batch (every event readable, none repeated, all after the predecessor's, nothing
+    to send again) looks ahead; anything else is decided after the predecessor commits."""
+    if (pacing is None or pacing.ahead is None or pacing.after_seq is None or batch.resend
+            or not events):
+        return None
+    fresh: list[tuple[int, Event]] = []
+    for i, ev in enumerate(events):
+        if ev is None or ev.seq <= pacing.after_seq:
+            return None
+        fresh.append((i, ev))
+    if (len({ev.event_id for _, ev in fresh}) != len(fresh)
+            or len({ev.seq for _, ev in fresh}) != len(fresh)):
+        return None
+    prior = pacing.ahead.wait(sid, pacing.after_seq, pacing.deadline)
+    if prior is None:
+        return None
+    began = time.perf_counter()
+    fresh.sort(key=lambda p: p[1].seq)
+    cur.execute(_KEYED_PLANS)
+    look = ahead_mod.look_ahead(cur, sid, prior, fresh)
+    pacing.look_s = time.perf_counter() - began
+    return look
 
 
 def _key_of(ev: Event | None, w: Any) -> str:
