@@ -281,12 +281,16 @@ def run_ingest(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     with Serve(service_url(url)) as serve:
         transport = HttpTransport(serve.url, token, station_id=STATION)
         transport.whoami()  # connected and known, as a station that is up
+        transport.timing_log = []  # Server-Timing of every push: how the looks ahead went
         assert serve.proc is not None
         cpu = CpuMeter(url, serve.proc.pid)
         try:
             out = _push_all(transport, events, keep_every=20)
         finally:
             transport.close()
+        # batches sent ahead decided while the one before was written (docs/sync.md §4b)
+        out["looked_ahead"] = {k: sum(1 for t in transport.timing_log if f"ahead_{k}" in t)
+                               for k in ("stood", "redone")}
         out["cpu_ms_per_batch"] = cpu.per_batch(-(-len(events) // BATCH))
     out["path"] = "HttpTransport -> tracetrack-central serve (1 worker)"
     out["token_lookup_ms"] = token_lookup_ms(service_url(url), token)
@@ -671,6 +675,7 @@ def main(argv: list[str] | None = None) -> int:
             "in_process_cpu_ms_per_batch": inproc["cpu_ms_per_batch"],
             "codec_per_batch": codec,
             "sent_ahead": ingest["sent_ahead"],
+            "looked_ahead": ingest["looked_ahead"],
             "rate_as_tables_grow": ingest["rate_as_tables_grow"],
             "in_process_rate_as_tables_grow": inproc["rate_as_tables_grow"],
             "orm_events_per_s": round(orm["events_per_s"], 1),
