@@ -5,6 +5,7 @@ calls these with the station id the token belongs to, on the service role's own 
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -42,6 +43,8 @@ from sync.protocol import (
     PushReply,
     rolling_hash,
 )
+
+_log = logging.getLogger("tracetrack.central")
 
 MAX_ATTEMPTS = 6
 _RETRY_CODES = {"40P01", "40001", "23505"}  # deadlock, serialization, concurrent insert
@@ -724,7 +727,13 @@ def _look_ahead(cur: Any, sid: str, batch: PushBatch, events: list[Event | None]
     began = time.perf_counter()
     fresh.sort(key=lambda p: p[1].seq)
     cur.execute(_KEYED_PLANS)
-    look = ahead_mod.look_ahead(cur, sid, prior, fresh)
+    try:
+        look = ahead_mod.look_ahead(cur, sid, prior, fresh)
+    except (psycopg2.Error, sa_exc.DBAPIError):
+        raise  # the transaction is spoilt: the batch's attempt fails as any would
+    except Exception:  # noqa: BLE001 - a look ahead is only ever a shortcut
+        _log.exception("station %s: looking ahead failed; deciding after the commit", sid)
+        look = None
     pacing.look_s = time.perf_counter() - began
     return look
 

@@ -170,3 +170,44 @@ def test_handoffs_give_a_decided_state_to_the_batch_waiting_for_it(qtbot) -> Non
     h.end("S1", 7)
     waiter.join(timeout=10)
     assert got == [None] and h._flight == {}
+
+
+def test_a_look_ahead_that_fails_leaves_the_batch_decided_after_the_commit(central_db,
+                                                                          caplog) -> None:
+    """A look ahead is only a shortcut: one that cannot be made (here the state handed over is
+    missing a link's time) is logged, and the batch is decided after the commit as always."""
+    import logging
+
+    from central.apply_load import _Bag
+    from central.db import make_engine
+    from central.service import Pacing, push
+
+    central_db.register("LA3")
+    first, second = _first_and_second("LA3")
+    eng = make_engine(central_db.service_url(), poolclass=sa.pool.NullPool)
+    try:
+        with eng.connect() as conn:
+            assert [r.result for r in push(conn, "LA3", batch("LA3", first)).results] == [
+                "applied"] * 4
+        h = Handoffs()
+        upto = first[-1]["seq"]
+        broken = BatchState((), "LA3", "North")
+        # C00001's bag and link, without the time it was linked at
+        broken.bags["C00001"] = _Bag(1, "C00001", "child", "North", None)
+        broken.link_parent["C00001"] = "SB00001"
+        h.begin("LA3", upto)
+        h.decided("LA3", upto, broken)
+        pacing = Pacing(upto, time.monotonic() + 10, ahead=h)
+        with caplog.at_level(logging.ERROR, logger="tracetrack.central"), \
+                eng.connect() as conn:
+            reply = push(conn, "LA3", batch("LA3", second), pacing=pacing)
+        h.end("LA3", upto)
+    finally:
+        eng.dispose()
+    assert [(r.result, r.reason) for r in reply.results] == [
+        ("applied", "child_unlinked"), ("applied", "child_linked"),
+        ("applied", "parent_created"), ("applied", "child_linked"),
+        ("duplicate", "already_on_parent")]
+    assert pacing.look_stood is None  # no look ahead stood or was redone: there was none
+    assert "looking ahead failed" in caplog.text
+    assert _children(central_db, "SB00002") == ["C00001"]
