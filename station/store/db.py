@@ -153,7 +153,10 @@ def _on_begin(conn: Connection) -> None:
 
 
 def make_engine(path: Path) -> Engine:
-    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.QueuePool, pool_size=4)
+    # The path as the URL's database, never parsed out of a URL string: a folder named with
+    # '?' or '%' would otherwise open another file.
+    url = sa.engine.URL.create("sqlite", database=str(path))
+    engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=4)
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "begin", _on_begin)
     return engine

@@ -123,3 +123,27 @@ def test_paths_basedir_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_integrity_check_on_a_sound_store(store: LocalStore) -> None:
     assert db.integrity_check(store.engine) == []
+
+
+@pytest.mark.parametrize("folder", ["Station 2? (spare)", "stock 100%41 full", "Lager #3 Ölmühle"])
+def test_the_store_is_the_file_in_the_folder_whatever_the_folder_is_called(
+        tmp_path: Path, folder: str) -> None:
+    """A basedir whose name has '?' or '%' (a folder named by hand) still holds the store: the
+    station's data goes to its station.sqlite3 and to no other file (before: SQLite was handed a
+    URL, so 'Station 2? (spare)' wrote the store to a file 'Station 2' beside the folder, world-
+    readable, and '%41' opened a folder that does not exist)."""
+    base = tmp_path / folder
+    store = LocalStore.open(resolve(base), create=True)
+    try:
+        store.init_station("D1", "North", demo=True)
+        with store.engine.connect() as conn:
+            files = [r[2] for r in conn.exec_driver_sql("PRAGMA database_list") if r[1] == "main"]
+    finally:
+        store.close()
+    assert files == [str(base / "station.sqlite3")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder]
+    reopened = LocalStore.open(resolve(base))
+    try:
+        assert reopened.settings().station_id == "D1"
+    finally:
+        reopened.close()
