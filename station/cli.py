@@ -190,6 +190,7 @@ def exit_status(results: Iterable[OpResult], *, arguments: bool = False) -> int:
 def cmd_init(args: argparse.Namespace, out: Output) -> int:
     from station.centre import CentreSettingError, check_ca_file, check_central_url, read_token
     from station.secrets import SecretError, SecretStore
+    from station.settings import SettingError
 
     # The centre's address goes to the settings; the station's token to the keyring or a
     # user-only file (station/secrets.py), read from the environment or a prompt, never argv.
@@ -212,6 +213,8 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
             store.save_settings(store.settings().replace(central_ca_file=ca_file))
     except StationExists as exc:
         raise CommandError(exc.message, EXIT_EXISTS) from exc
+    except SettingError as exc:  # a station id or area init may not take: bad input
+        raise CommandError(exc.message, EXIT_USAGE) from exc
     except (StationError, SecretError) as exc:
         raise CommandError(exc.message, EXIT_STORE) from exc
     finally:

@@ -12,7 +12,13 @@ from station.auth import make_password_hash
 from station.codes import DEFAULT_BAG_TYPES, BagType
 from station.errors import NoStation, StationExists, StoreError
 from station.paths import StationPaths
-from station.settings import StationSettings, check_settings, load_settings, save_settings
+from station.settings import (
+    SettingError,
+    StationSettings,
+    check_settings,
+    load_settings,
+    save_settings,
+)
 from station.store import db
 from station.store.schema import bag_types, operators, station_state
 
@@ -89,7 +95,8 @@ class LocalStore:
         station_id = station_id.strip().upper()
         area = area.strip()
         if not station_id or not area:
-            raise StoreError("init needs --station-id and --area (neither may be empty)")
+            raise SettingError("init needs --station-id and --area (neither may be empty): "
+                               "no station was set up")
         with db.translated(self.paths.store), self.connect(write=True) as conn, conn.begin():
             current = load_settings(conn)
             if current.station_id:
@@ -100,7 +107,7 @@ class LocalStore:
             new = StationSettings(station_id=station_id, area=area, central_url=central_url)
             problem = check_settings(new)
             if problem:
-                raise StoreError(f"{problem}: no station was set up")
+                raise SettingError(f"{problem}: no station was set up")
             save_settings(conn, new)
             has_types = conn.execute(select(func.count()).select_from(bag_types)).scalar_one()
             if demo or not has_types:

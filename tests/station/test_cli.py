@@ -337,3 +337,21 @@ def test_report_dates_at_the_ends_of_the_calendar_are_a_usage_error(
             basedir=base)
     assert "Traceback" not in p.stderr
     assert p.returncode == 2 and "out of range" in p.stderr
+
+
+@pytest.mark.parametrize("station_id, area, said", [
+    ("dispatch 1!", "North", "Setting station_id"),
+    ("D1", "N" * 51, "Setting area"),
+    ("  ", "North", "--station-id"),
+])
+def test_init_with_a_bad_id_or_area_is_a_usage_error(
+        tmp_path: Path, station_id: str, area: str, said: str) -> None:
+    """A station id or area init may not take is bad input (2), said with what is allowed; not
+    "the store cannot be used" (5, as before), which sends an administrator looking at a sound
+    store."""
+    p = run("init", "--station-id", station_id, "--area", area, basedir=tmp_path)
+    assert "Traceback" not in p.stderr
+    assert p.returncode == EXIT_USAGE, p.stderr
+    assert said in p.stderr and "no station was set up" in p.stderr
+    good = run("init", "--station-id", "D1", "--area", "North", basedir=tmp_path)
+    assert good.returncode == EXIT_OK, good.stderr
