@@ -42,6 +42,19 @@ class StoreNotPrivate(StoreError):
         self.path = path
 
 
+class StoreTooNew(StoreError):
+    """The store's schema is a revision this version does not know (a newer version made it)."""
+
+    def __init__(self, path: str, revision: str) -> None:
+        super().__init__(
+            f"The station store {path} has schema {revision}, which this version of TraceTrack Station "
+            f"(schema {SCHEMA_VERSION}) does not know: a newer version made or upgraded it. "
+            "Nothing was changed in it. Install that newer version again to use this store."
+        )
+        self.path = path
+        self.revision = revision
+
+
 def store_files(path: Path) -> list[Path]:
     """The store and the files SQLite keeps beside it."""
     return [path] + [path.with_name(path.name + suffix) for suffix in SIDE_FILES]
@@ -210,9 +223,13 @@ def migrate(engine: Engine) -> None:
         return
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
+    if rev is not None and rev not in known:
+        raise StoreTooNew(str(engine.url.database), rev)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -12,7 +12,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from station.errors import NoStation, StoreCorrupt, StoreFull
+from station.errors import NoStation, StoreCorrupt, StoreError, StoreFull
 from station.paths import BASEDIR_ENV, resolve
 from station.service import StationService
 from station.store import db
@@ -147,3 +147,20 @@ def test_the_store_is_the_file_in_the_folder_whatever_the_folder_is_called(
         assert reopened.settings().station_id == "D1"
     finally:
         reopened.close()
+
+
+def test_a_store_from_a_newer_version_is_refused_in_plain_words(paths) -> None:
+    """A store a newer release migrated (the older package installed again over it) is refused
+    with its path and what to do, and left as it is (before: Alembic's 'Can't locate revision'
+    traceback, exit 1 from every command)."""
+    raw = sqlite3.connect(paths.store)
+    raw.execute("UPDATE alembic_version SET version_num = '0099'")
+    raw.commit()
+    raw.close()
+    with pytest.raises(StoreError) as info:
+        LocalStore.open(paths)
+    assert str(paths.store) in info.value.message and "0099" in info.value.message
+    assert "newer version" in info.value.message and "Nothing was changed" in info.value.message
+    raw = sqlite3.connect(paths.store)
+    assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0099",)]
+    raw.close()
