@@ -22,6 +22,7 @@ from station.centre import (
 )
 from station.cli import (
     EXIT_OK,
+    EXIT_STORE,
     CommandError,
     Output,
     common_options,
@@ -130,6 +131,8 @@ def cmd_sync(args: argparse.Namespace, out: Output) -> int:
                 clean = connect_station(store, args.central, token, args.ca_file)
             except (CentreSettingError, SyncError) as exc:
                 raise CommandError(exc.message, EXIT_SYNC) from exc
+            except SecretError as exc:  # the token file others can read (or cannot be read)
+                raise CommandError(exc.message, EXIT_STORE) from exc
             if not args.json:
                 out.stream.write(f"Connected to {clean}\n")
         elif args.ca_file:

@@ -355,3 +355,20 @@ def test_init_with_a_bad_id_or_area_is_a_usage_error(
     assert said in p.stderr and "no station was set up" in p.stderr
     good = run("init", "--station-id", "D1", "--area", "North", basedir=tmp_path)
     assert good.returncode == EXIT_OK, good.stderr
+
+
+def test_sync_central_with_a_secrets_file_others_can_read_says_so(base: Path, centre: str) -> None:
+    """Connecting to a centre when the token file is readable by others: the refusal in plain
+    words (chmod 600 ...), exit 5, the centre not kept (before: SecretError's traceback, exit 1)."""
+    secrets = base / "secrets.json"
+    secrets.write_text("{}")
+    secrets.chmod(0o644)
+    p = run("sync", "--once", "--central", centre, basedir=base, password=None,
+            env_extra={"TRACETRACK_NO_KEYRING": "1", "TRACETRACK_CENTRAL_TOKEN": "good-token"})
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.returncode == EXIT_STORE, p.stderr
+    assert f"chmod 600 {secrets}" in p.stderr
+    assert json.loads(secrets.read_text()) == {}
+    doctor = run("doctor", "--json", basedir=base, password=None,
+                 env_extra={"TRACETRACK_NO_KEYRING": "1"})
+    assert lines(doctor)[0]["centre"] == "not configured (this station works alone)"
