@@ -591,6 +591,12 @@ def main(
     parser = build_parser(registrars)
     args = parser.parse_args(argv)
     out = Output(bool(getattr(args, "json", False)))
+    basedir = getattr(args, "basedir", None)
+    if basedir is not None and not str(basedir).strip():
+        # `--basedir "$DIR"` with DIR unset must not fall back to the user's own station
+        out.error("--basedir is empty: give the station's folder, or leave --basedir out to "
+                  "use the platform's folders")
+        return EXIT_USAGE
     handler = getattr(args, "handler", None) or default_handler
     if handler is None:
         out.error("The station window is not available in this build; use a sub-command "

@@ -372,3 +372,21 @@ def test_sync_central_with_a_secrets_file_others_can_read_says_so(base: Path, ce
     doctor = run("doctor", "--json", basedir=base, password=None,
                  env_extra={"TRACETRACK_NO_KEYRING": "1"})
     assert lines(doctor)[0]["centre"] == "not configured (this station works alone)"
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_basedir_is_a_usage_error_not_the_users_own_station(
+        tmp_path: Path, empty: str) -> None:
+    """`--basedir "$STATION_DIR"` with the variable unset: refused (2), and the station in the
+    user's own folders is not touched (before: init created a station there, scan scanned into
+    it)."""
+    home = tmp_path / "home"
+    env = {"HOME": str(home), "XDG_DATA_HOME": str(home / "data"),
+           "XDG_CONFIG_HOME": str(home / "config"), "XDG_STATE_HOME": str(home / "state")}
+    p = run("--basedir", empty, "init", "--station-id", "D1", "--area", "North", env_extra=env)
+    assert "Traceback" not in p.stderr
+    assert p.returncode == EXIT_USAGE, p.stdout + p.stderr
+    assert "--basedir" in p.stderr and "empty" in p.stderr
+    p = run("doctor", "--basedir", empty, env_extra=env)
+    assert p.returncode == EXIT_USAGE, p.stdout + p.stderr
+    assert not home.exists()
