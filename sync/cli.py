@@ -7,6 +7,7 @@ without it the worker keeps running until interrupted. `--json` prints one summa
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import threading
 from collections.abc import Callable
@@ -38,6 +39,22 @@ from sync.worker import SyncListener, SyncSummary, SyncWorker
 EXIT_SYNC = 6  # the centre could not be reached, or refused the station
 
 
+MAX_INTERVAL_S = 86400.0  # a day; a wait the worker's timer can take
+
+
+def _interval(text: str) -> float:
+    """--interval: seconds above 0 (0, negative or nan would ask the centre again at once,
+    forever; inf cannot be waited for)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_INTERVAL_S:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds above 0 and at most {MAX_INTERVAL_S:g}")
+    return value
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "sync", help="send queued scans to the centre and fetch its changes",
@@ -51,8 +68,9 @@ def register(sub: Any) -> None:
                         "and goes to the keyring or a user-only file")
     p.add_argument("--ca-file", metavar="FILE",
                    help="certificate authority of a centre with its own CA (kept as a setting)")
-    p.add_argument("--interval", type=float, default=15.0, metavar="S",
-                   help="seconds between pulls when idle (default 15)")
+    p.add_argument("--interval", type=_interval, default=15.0, metavar="S",
+                   help="seconds between pulls when idle (default 15; above 0, at most "
+                        f"{MAX_INTERVAL_S:g})")
     p.add_argument("--batch", type=int, default=500, metavar="N", help="events per batch (max 500)")
     p.add_argument("--no-pull", action="store_true", help="only send, do not fetch changes")
     p.set_defaults(handler=cmd_sync)

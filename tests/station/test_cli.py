@@ -390,3 +390,14 @@ def test_an_empty_basedir_is_a_usage_error_not_the_users_own_station(
     p = run("doctor", "--basedir", empty, env_extra=env)
     assert p.returncode == EXIT_USAGE, p.stdout + p.stderr
     assert not home.exists()
+
+
+@pytest.mark.parametrize("interval", ["0", "-5", "nan", "inf"])
+def test_sync_refuses_an_interval_it_cannot_wait(base: Path, interval: str) -> None:
+    """`sync --interval` must be a real wait: 0, a negative or nan made the worker ask the centre
+    again at once, forever (a loop hammering the centre), and inf killed the worker thread with
+    OverflowError while the command went on running, syncing nothing. Now: a usage error (2)."""
+    p = run("sync", "--interval", interval, basedir=base, password=None)
+    assert "Traceback" not in p.stderr
+    assert p.returncode == EXIT_USAGE, p.stdout + p.stderr
+    assert "--interval" in p.stderr and "seconds" in p.stderr
