@@ -505,6 +505,19 @@ def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
     return min((int(p["status"]) for p in problems), default=EXIT_OK)
 
 
+def _event_number(text: str) -> int:
+    """--since: 0 or an event number (SQLite cannot compare with anything past 2^63-1)."""
+    from station.limits import INT64_MAX
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= INT64_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 0 or an event number (up to {INT64_MAX})")
+    return value
+
+
 def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracetrack-station",
@@ -572,7 +585,8 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
     p.add_argument("code")
 
     p = add("export-events", cmd_export_events, "print the event log as JSON lines")
-    p.add_argument("--since", type=int, default=0, metavar="SEQ")
+    p.add_argument("--since", type=_event_number, default=0, metavar="SEQ",
+                   help="only the events after this number")
 
     add("doctor", cmd_doctor, "check paths, store, schema, pending events, disk space, decoders "
         "and the centre (contacted when connected); exit status says the first problem")

@@ -401,3 +401,15 @@ def test_sync_refuses_an_interval_it_cannot_wait(base: Path, interval: str) -> N
     assert "Traceback" not in p.stderr
     assert p.returncode == EXIT_USAGE, p.stdout + p.stderr
     assert "--interval" in p.stderr and "seconds" in p.stderr
+
+
+@pytest.mark.parametrize("since", [str(2**63), "99999999999999999999", "-1"])
+def test_export_events_since_a_number_no_event_can_have_is_a_usage_error(
+        base: Path, since: str) -> None:
+    """--since past the largest event number (2^63-1) printed OverflowError's traceback, exit 1."""
+    p = run("export-events", "--since", since, basedir=base, password=None)
+    assert "Traceback" not in p.stderr
+    assert p.returncode == EXIT_USAGE, p.stdout + p.stderr
+    assert "--since" in p.stderr
+    last = run("export-events", "--since", str(2**63 - 1), basedir=base, password=None)
+    assert last.returncode == EXIT_OK and last.stdout == ""
