@@ -228,11 +228,18 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
-    if rev is not None and rev not in known:
-        raise StoreTooNew(str(engine.url.database), rev)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    # Under the write lock from the start (BEGIN IMMEDIATE), the revision read again: another
+    # station process opening the store at the same time migrates it first and this one then
+    # has nothing to do (with a plain BEGIN it would fail on the store changed under it).
+    with engine.connect() as conn:
+        conn = conn.execution_options(immediate=True)
+        with conn.begin():
+            rev = current_revision(conn)
+            if rev is not None and rev not in known:
+                raise StoreTooNew(str(engine.url.database), rev)
+            if rev != SCHEMA_VERSION:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
 
 
 def open_engine(path: Path, *, create: bool) -> Engine:

@@ -164,3 +164,85 @@ def test_a_store_from_a_newer_version_is_refused_in_plain_words(paths) -> None:
     raw = sqlite3.connect(paths.store)
     assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0099",)]
     raw.close()
+
+
+# The first process: holds the write lock (its migration has begun) until told, then migrates.
+FIRST_PROCESS = """
+import sys
+from alembic import command
+from alembic.config import Config
+from station.store import db
+cfg = Config()
+cfg.set_main_option("script_location", str(db.MIGRATIONS))
+engine = db.make_engine(sys.argv[1])
+with engine.connect().execution_options(immediate=True) as conn, conn.begin():
+    conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar()
+    print("holding", flush=True)
+    sys.stdin.readline()
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+engine.dispose()
+"""
+
+
+def test_two_processes_opening_a_store_that_needs_a_migration_both_start(paths) -> None:
+    """The first start after an upgrade that brings a migration, by two station processes at
+    once (the window and `sync`, say): the second waits for the first one's migration and opens
+    the migrated store (before: it had read the old revision, then its own migration found the
+    store changed under it and it stopped with 'The station store ... is busy')."""
+    import subprocess
+    import sys
+    import threading
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS))
+    old = db.make_engine(paths.store)
+    with old.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")  # a store made before the last revision
+    old.dispose()
+
+    first = subprocess.Popen([sys.executable, "-c", FIRST_PROCESS, str(paths.store)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert first.stdout is not None and first.stdin is not None
+    assert first.stdout.readline() == "holding\n"
+
+    second_writes = threading.Event()
+
+    def watch(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith(
+                ("BEGIN IMMEDIATE", "CREATE", "DROP", "ALTER", "INSERT", "UPDATE")):
+            second_writes.set()  # the second process now needs the write lock
+
+    opened: list[object] = []
+
+    def second() -> None:
+        try:
+            LocalStore.open(paths).close()
+            opened.append("ok")
+        except Exception as exc:  # noqa: BLE001 - the failure is what the test reports
+            opened.append(exc)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", watch)
+    try:
+        thread = threading.Thread(target=second, name="second-station-process")
+        thread.start()
+        assert second_writes.wait(60)
+        first.stdin.write("go\n")  # the first process migrates and commits
+        first.stdin.close()
+        assert first.wait(60) == 0
+        thread.join(60)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", watch)
+        if first.poll() is None:  # the test failed early: the first process goes too
+            first.kill()
+            first.wait(60)
+        first.stdout.close()
+    assert opened == ["ok"]
+    store = LocalStore.open(paths)
+    with store.engine.connect() as conn:
+        assert db.current_revision(conn) == db.SCHEMA_VERSION
+    store.close()
