@@ -119,7 +119,10 @@ def read_password(user: str) -> str:
             f"No password for {user}: set {PASSWORD_ENV} or run the command in a terminal",
             EXIT_LOGIN,
         )
-    return getpass.getpass(f"Password for {user}: ")
+    try:
+        return getpass.getpass(f"Password for {user}: ")
+    except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the prompt
+        raise CommandError(f"No password given for {user}: nothing was done", EXIT_LOGIN) from None
 
 
 def logged_in_service(args: argparse.Namespace) -> StationService:
@@ -203,6 +206,9 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
             ca_file = check_ca_file(args.ca_file)
         except CentreSettingError as exc:
             raise CommandError(exc.message, EXIT_USAGE) from exc
+        except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the token prompt
+            raise CommandError("No station token given: no station was set up",
+                               EXIT_USAGE) from None
     store = open_store(args, create=True)
     try:
         s = store.init_station(args.station_id, args.area, demo=args.demo,

@@ -151,6 +151,9 @@ def cmd_sync(args: argparse.Namespace, out: Output) -> int:
                 raise CommandError(exc.message, EXIT_SYNC) from exc
             except SecretError as exc:  # the token file others can read (or cannot be read)
                 raise CommandError(exc.message, EXIT_STORE) from exc
+            except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the token prompt
+                raise CommandError("No station token given: nothing was changed",
+                                   EXIT_SYNC) from None
             if not args.json:
                 out.stream.write(f"Connected to {clean}\n")
         elif args.ca_file:

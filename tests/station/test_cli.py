@@ -413,3 +413,51 @@ def test_export_events_since_a_number_no_event_can_have_is_a_usage_error(
     assert "--since" in p.stderr
     last = run("export-events", "--since", str(2**63 - 1), basedir=base, password=None)
     assert last.returncode == EXIT_OK and last.stdout == ""
+
+
+def run_at_a_terminal(*args: str, basedir: Path, prompt: str,
+                      keys: bytes) -> subprocess.CompletedProcess[str]:
+    """The command with a terminal (a pseudo-terminal) for its standard input and no password or
+    token in the environment, so it asks: `keys` are typed once its prompt is shown (turning the
+    echo off flushes what was typed before)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACETRACK_")}
+    env["TRACETRACK_NO_KEYRING"] = "1"
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen([EXE, "--basedir", str(basedir), *args], stdin=slave,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                                env=env)
+        os.close(slave)
+        assert proc.stderr is not None
+        shown = b""
+        while prompt.encode() not in shown:  # the prompt (on stderr: no /dev/tty here)
+            chunk = proc.stderr.read(4096)
+            if not chunk:
+                break
+            shown += chunk
+        os.write(master, keys)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(),
+                                       (shown + err).decode())
+
+
+@pytest.mark.parametrize("command, prompt, status, said", [
+    (("scan", "--as", "dispatcher", "SB00001"), "Password for dispatcher:", EXIT_LOGIN,
+     "No password"),
+    (("sync", "--once", "--central", "https://centre.example.org"), "Station token:",
+     EXIT_CENTRE, "No station token"),
+    (("init", "--station-id", "D2", "--area", "North", "--central", "https://centre.example.org"),
+     "Station token:", EXIT_USAGE, "No station token"),
+])
+def test_ctrl_d_at_a_prompt_is_said_plainly(base: Path, command: tuple[str, ...], prompt: str,
+                                            status: int, said: str) -> None:
+    """Ctrl-D (end of input) at the password or token prompt: the command says nothing was given
+    and exits with its status (before: EOFError's traceback and exit 1, 'refused by a rule')."""
+    p = run_at_a_terminal(*command, basedir=base, prompt=prompt, keys=b"\x04")
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.returncode == status, p.stderr
+    assert said in p.stderr
+    shown = run("show", "SB00001", basedir=base, password=None)
+    assert shown.returncode == EXIT_USAGE  # nothing was scanned
