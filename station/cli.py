@@ -211,10 +211,16 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
                                EXIT_USAGE) from None
     store = open_store(args, create=True)
     try:
+        secrets = SecretStore(store.paths)
+        if token:
+            try:  # a token file that cannot be used is said before anything is set up
+                secrets.get(args.station_id.strip().upper())
+            except SecretError as exc:
+                raise CommandError(f"{exc.message} (no station was set up)", EXIT_STORE) from exc
         s = store.init_station(args.station_id, args.area, demo=args.demo,
                                central_url=central_url)
         if token:
-            SecretStore(store.paths).set(s.station_id, token)
+            secrets.set(s.station_id, token)
         if ca_file:
             store.save_settings(store.settings().replace(central_ca_file=ca_file))
     except StationExists as exc:

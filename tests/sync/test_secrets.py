@@ -85,3 +85,23 @@ def test_init_refuses_a_database_url_and_says_what_to_use(tmp_path, monkeypatch,
     assert "Very$ecret" not in text  # the old password is not echoed
     assert not resolve(tmp_path).store.exists()  # nothing half made
     assert not resolve(tmp_path).secrets.exists()
+
+
+def test_init_with_a_token_file_others_can_read_sets_nothing_up(tmp_path, monkeypatch,
+                                                                capsys) -> None:
+    """`init --central` where secrets.json is readable by others: refused before the station is
+    set up, so doing what the message says (chmod 600) and running init again works (before:
+    the station was set up without its token, and init again said 'already set up')."""
+    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
+    monkeypatch.setenv("TRACETRACK_CENTRAL_TOKEN", TOKEN)
+    paths = resolve(tmp_path)
+    paths.secrets.write_text("{}")
+    os.chmod(paths.secrets, 0o644)
+    args = ["--basedir", str(tmp_path), "init", "--station-id", "n1", "--area", "North",
+            "--central", "https://central.example:8443/"]
+    assert main(args) == 5
+    err = capsys.readouterr().err
+    assert f"chmod 600 {paths.secrets}" in err and "no station was set up" in err
+    os.chmod(paths.secrets, 0o600)
+    assert main(args) == 0, capsys.readouterr().err
+    assert SecretStore(paths).get("N1") == TOKEN
