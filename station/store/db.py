@@ -175,12 +175,28 @@ def make_engine(path: Path) -> Engine:
     return engine
 
 
-def translate(exc: BaseException, path: Path) -> StoreError | None:
-    """Turn a low-level SQLite error into the station's plain-words error, or None for bugs."""
+class StoreFullAtOpen(StoreFull):
+    """The disk holding the store is full as the store is opened (no scan was being saved)."""
+
+    def __init__(self, path: str) -> None:
+        StoreError.__init__(
+            self,
+            f"The disk holding {path} is full: the station store cannot be opened. Nothing in it "
+            "was changed. Free some disk space, then start again.",
+        )
+        self.path = path
+
+
+def translate(exc: BaseException, path: Path, *, opening: bool = False) -> StoreError | None:
+    """Turn a low-level SQLite error into the station's plain-words error, or None for bugs.
+    `opening`: the error came while the store was opened (a full disk is said so)."""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     text = str(orig).lower()
-    if "disk is full" in text or "database or disk is full" in text:
-        return StoreFull(str(path))
+    # SQLite cannot grow the -shm file (WAL) when the disk is full, and says "disk I/O error"
+    # for it: that is a full disk, not a damaged store.
+    shm_full = getattr(orig, "sqlite_errorname", "") == "SQLITE_IOERR_SHMSIZE"
+    if "disk is full" in text or "database or disk is full" in text or shm_full:
+        return StoreFullAtOpen(str(path)) if opening else StoreFull(str(path))
     if "database is locked" in text or "database table is locked" in text:
         return StoreLocked(str(path))
     if "malformed" in text or "not a database" in text or "disk i/o error" in text:
@@ -194,11 +210,11 @@ def translate(exc: BaseException, path: Path) -> StoreError | None:
 
 
 @contextmanager
-def translated(path: Path) -> Iterator[None]:
+def translated(path: Path, *, opening: bool = False) -> Iterator[None]:
     try:
         yield
     except (DBAPIError, sqlite3.Error) as exc:
-        err = translate(exc, path)
+        err = translate(exc, path, opening=opening)
         if err is None:
             raise
         raise err from exc
@@ -255,7 +271,7 @@ def open_engine(path: Path, *, create: bool) -> Engine:
         _create_private(path)
     make_private(path)
     engine = make_engine(path)
-    with translated(path):
+    with translated(path, opening=True):
         with engine.connect() as conn:
             # Reading the schema makes SQLite look at every page header it needs to start.
             conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
 import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -246,3 +251,61 @@ def test_two_processes_opening_a_store_that_needs_a_migration_both_start(paths) 
     with store.engine.connect() as conn:
         assert db.current_revision(conn) == db.SCHEMA_VERSION
     store.close()
+
+
+@contextlib.contextmanager
+def small_disk(size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted on a fresh folder (root only: the tests run as root)."""
+    where = Path(tempfile.mkdtemp(prefix="tt-small-disk-"))
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs",
+                        str(where)], capture_output=True, text=True)
+    if r.returncode != 0:
+        where.rmdir()
+        raise RuntimeError(f"cannot mount a {size} tmpfs for the full-disk test (it needs root, "
+                           f"as the suite runs in CI): {r.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False, capture_output=True)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the filesystem says it is full (ENOSPC)."""
+    path = disk / "filler"
+    block = b"\0" * 4096
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while True:
+            try:
+                os.write(fd, block)
+            except OSError:  # ENOSPC: full
+                break
+    finally:
+        os.close(fd)
+    return path
+
+
+def test_a_store_on_a_full_disk_is_said_to_be_on_a_full_disk_not_damaged() -> None:
+    """A station started when its disk is already full (after a restart): SQLite cannot make the
+    store's -shm file and says 'disk I/O error'. That is a full disk, said as one with what to
+    do (before: 'damaged ... restore a backup', which would throw away a sound store)."""
+    with small_disk("8m") as disk:
+        paths = resolve(disk / "station")
+        store = LocalStore.open(paths, create=True)
+        store.init_station("D1", "North", demo=True)
+        store.close()
+        before = digest(paths.store)
+        filler = fill(disk)
+        with pytest.raises(StoreFull) as info:
+            LocalStore.open(paths)
+        assert str(paths.store) in info.value.message
+        assert "full" in info.value.message and "free some disk space" in info.value.message.lower()
+        assert "damaged" not in info.value.message and "backup" not in info.value.message
+        assert digest(paths.store) == before
+        filler.unlink()
+        store = LocalStore.open(paths)
+        try:
+            assert store.settings().station_id == "D1"
+        finally:
+            store.close()
