@@ -104,6 +104,16 @@ class SecretStore:
 
     def _write_file(self, data: dict[str, str]) -> None:
         path: Path = self.paths.secrets
+        try:
+            self._replace_file(path, data)
+        except OSError as exc:  # a full disk, a read-only folder: the file stays as it was
+            raise SecretError(
+                f"The secrets file {path} cannot be written: {exc.strerror or exc}. Nothing was "
+                "changed in it. Free some disk space (or make the folder writable), then try again."
+            ) from exc
+
+    @staticmethod
+    def _replace_file(path: Path, data: dict[str, str]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         # Created 0600 from the start: the secret is never readable by others, not even briefly.

@@ -105,3 +105,20 @@ def test_init_with_a_token_file_others_can_read_sets_nothing_up(tmp_path, monkey
     os.chmod(paths.secrets, 0o600)
     assert main(args) == 0, capsys.readouterr().err
     assert SecretStore(paths).get("N1") == TOKEN
+
+
+def test_a_full_disk_when_keeping_the_token_is_said_plainly_and_keeps_the_old_file() -> None:
+    """The token cannot be written (the disk is full): SecretError saying so, which the commands
+    print (before: OSError's traceback from init and sync --central), and the file as it was."""
+    from tests.station.test_store import fill, small_disk
+
+    with small_disk("1m") as disk:
+        paths = resolve(disk / "station").ensure()
+        secrets = SecretStore(paths, use_keyring=False)
+        secrets.set("D1", "old-token")
+        fill(disk)
+        with pytest.raises(SecretError) as info:
+            secrets.set("D1", "new-token" * 1000)
+        assert str(paths.secrets) in info.value.message and "space" in info.value.message
+        assert secrets.get("D1") == "old-token"
+        assert not paths.secrets.with_name("secrets.json.tmp").exists()
