@@ -266,7 +266,11 @@ def open_engine(path: Path, *, create: bool) -> Engine:
     check_file(path)
     if not create and not path.exists():
         raise FileNotFoundError(path)
-    make_private_dir(path.parent)
+    try:
+        make_private_dir(path.parent)
+    except OSError as exc:  # e.g. a folder from before 0700 on a disk now read-only
+        raise StoreError(f"The station store's folder {path.parent} cannot be made private: "
+                         f"{exc.strerror or exc}") from exc
     if create:
         _create_private(path)
     make_private(path)

@@ -461,3 +461,25 @@ def test_ctrl_d_at_a_prompt_is_said_plainly(base: Path, command: tuple[str, ...]
     assert said in p.stderr
     shown = run("show", "SB00001", basedir=base, password=None)
     assert shown.returncode == EXIT_USAGE  # nothing was scanned
+
+
+def test_doctor_on_a_read_only_disk_says_so(tmp_path: Path) -> None:
+    """A station folder from before the folders were private (0755) on a disk that became read
+    only: doctor (and the commands) name the folder and what is wrong, exit 5 (before: doctor
+    printed OSError's traceback from making the folder private, exit 1)."""
+    from tests.station.test_store import small_disk
+
+    with small_disk("8m") as disk:
+        base = disk / "station"
+        assert run("init", "--station-id", "D1", "--area", "North", basedir=base).returncode == 0
+        base.chmod(0o755)
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        try:
+            for args in (("doctor",), ("show", "SB00001")):
+                p = run(*args, basedir=base, password=None)
+                assert "Traceback" not in p.stderr, p.stderr
+                assert p.returncode == EXIT_STORE, p.stdout + p.stderr
+                assert str(base) in p.stdout + p.stderr
+                assert "Read-only file system" in p.stdout + p.stderr
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
