@@ -59,16 +59,38 @@ class Output:
 
     def emit(self, obj: dict[str, Any], text: str) -> None:
         if self.json:
-            self.stream.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+            self.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
         else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+            self.write(text + "\n")
+
+    def write(self, text: str, *, flush: bool = True) -> None:
+        """Write (and flush) to the output; OutputFailed when it cannot take it (a full disk),
+        BrokenPipeError as it comes when its reader went away."""
+        try:
+            self.stream.write(text)
+            if flush:
+                self.stream.flush()
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise
+            raise OutputFailed(exc) from exc
+
+    def flush(self) -> None:
+        self.write("", flush=True)
 
     def error(self, message: str) -> None:
         if self.json:
-            self.stream.write(json.dumps({"error": message}, ensure_ascii=False) + "\n")
-            self.stream.flush()
+            self.write(json.dumps({"error": message}, ensure_ascii=False) + "\n")
         sys.stderr.write(message + "\n")
+
+
+class OutputFailed(Exception):
+    """The command's output cannot be written (a full disk, a device error)."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__(f"The output of this command cannot be written: {exc.strerror or exc} "
+                         "(free some space where it goes)")
+        self.message = str(self)
 
 
 class CommandError(Exception):
@@ -403,8 +425,8 @@ def cmd_export_events(args: argparse.Namespace, out: Output) -> int:
     try:
         for ev in service.event_log(args.since):
             # The event log is JSON lines whether or not --json was given.
-            out.stream.write(json.dumps(ev, ensure_ascii=False) + "\n")
-        out.stream.flush()  # a reader that went away is noticed here, inside the command
+            out.write(json.dumps(ev, ensure_ascii=False) + "\n", flush=False)
+        out.flush()  # a reader that went away is noticed here, inside the command
     finally:
         service.close()
         store.close()
@@ -636,6 +658,10 @@ def main(
     except StoreError as exc:
         out.error(exc.message)
         return EXIT_STORE
+    except OutputFailed as exc:
+        sys.stderr.write(exc.message + "\n")  # not to the output, which cannot take it
+        _stdout_to_devnull()  # nor Python's last flush of what is still buffered
+        return EXIT_STORE
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except OSError as exc:
@@ -647,10 +673,14 @@ def main(
 def _quiet_broken_pipe() -> int:
     """The reader of our output went away (`export-events | head`): stop quietly. Standard
     output is pointed at /dev/null so that Python's flush at exit does not complain either."""
+    _stdout_to_devnull()
+    return EXIT_OK
+
+
+def _stdout_to_devnull() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
     except (OSError, ValueError):
         pass
-    return EXIT_OK

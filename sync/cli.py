@@ -155,7 +155,7 @@ def cmd_sync(args: argparse.Namespace, out: Output) -> int:
                 raise CommandError("No station token given: nothing was changed",
                                    EXIT_SYNC) from None
             if not args.json:
-                out.stream.write(f"Connected to {clean}\n")
+                out.write(f"Connected to {clean}\n")
         elif args.ca_file:
             try:
                 store.save_settings(store.settings().replace(

@@ -483,3 +483,18 @@ def test_doctor_on_a_read_only_disk_says_so(tmp_path: Path) -> None:
                 assert "Read-only file system" in p.stdout + p.stderr
         finally:
             subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
+
+
+@pytest.mark.parametrize("args", [("export-events",), ("doctor",), ("show", "SB00001")])
+def test_output_to_a_full_disk_is_said_plainly(base: Path, args: tuple[str, ...]) -> None:
+    """`export-events > /media/usb/events.jsonl` with the stick full: the command says the
+    output could not be written and why, exit 5 (before: OSError's traceback, exit 1, or 120
+    when Python's last flush failed too)."""
+    run("scan", "--as", "dispatcher", "SB00001", "C0001", basedir=base)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACETRACK_")}
+    with open("/dev/full", "w") as full:  # every write: ENOSPC, as on a full disk
+        p = subprocess.run([EXE, "--basedir", str(base), *args], stdout=full,
+                           stderr=subprocess.PIPE, text=True, env=env, timeout=60)
+    assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr
+    assert p.returncode == EXIT_STORE, p.stderr
+    assert "output" in p.stderr and "No space left on device" in p.stderr
