@@ -14,6 +14,7 @@ be used, 6 the centre cannot be reached, 7 `init` found a station already set up
 from __future__ import annotations
 
 import argparse
+import codecs
 import errno
 import getpass
 import json
@@ -57,9 +58,26 @@ class Output:
     json: bool
     stream: TextIO = sys.stdout
 
+    @property
+    def ascii_json(self) -> bool:
+        """JSON as ASCII (\\u escapes) when the output is not UTF-8 (a file redirect on Windows
+        is cp1252): exact either way, and never a character the output cannot take."""
+        encoding = getattr(self.stream, "encoding", None) or "utf-8"
+        try:
+            return codecs.lookup(encoding).name != "utf-8"
+        except LookupError:
+            return True
+
+    def escape_unencodable(self) -> None:
+        """Human text on an output that is not UTF-8: characters it cannot take are shown
+        escaped (\\u0141) instead of stopping the command with UnicodeEncodeError."""
+        reconfigure = getattr(self.stream, "reconfigure", None)
+        if self.ascii_json and reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
     def emit(self, obj: dict[str, Any], text: str) -> None:
         if self.json:
-            self.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+            self.write(json.dumps(obj, ensure_ascii=self.ascii_json, default=str) + "\n")
         else:
             self.write(text + "\n")
 
@@ -80,7 +98,7 @@ class Output:
 
     def error(self, message: str) -> None:
         if self.json:
-            self.write(json.dumps({"error": message}, ensure_ascii=False) + "\n")
+            self.write(json.dumps({"error": message}, ensure_ascii=self.ascii_json) + "\n")
         sys.stderr.write(message + "\n")
 
 
@@ -425,7 +443,7 @@ def cmd_export_events(args: argparse.Namespace, out: Output) -> int:
     try:
         for ev in service.event_log(args.since):
             # The event log is JSON lines whether or not --json was given.
-            out.write(json.dumps(ev, ensure_ascii=False) + "\n", flush=False)
+            out.write(json.dumps(ev, ensure_ascii=out.ascii_json) + "\n", flush=False)
         out.flush()  # a reader that went away is noticed here, inside the command
     finally:
         service.close()
@@ -639,6 +657,7 @@ def main(
     parser = build_parser(registrars)
     args = parser.parse_args(argv)
     out = Output(bool(getattr(args, "json", False)))
+    out.escape_unencodable()
     basedir = getattr(args, "basedir", None)
     if basedir is not None and not str(basedir).strip():
         # `--basedir "$DIR"` with DIR unset must not fall back to the user's own station

@@ -498,3 +498,27 @@ def test_output_to_a_full_disk_is_said_plainly(base: Path, args: tuple[str, ...]
     assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr
     assert p.returncode == EXIT_STORE, p.stderr
     assert "output" in p.stderr and "No space left on device" in p.stderr
+
+
+def test_output_that_is_not_utf8_takes_every_character(base: Path) -> None:
+    """Standard output in a legacy encoding (a file redirect on Windows is cp1252; a latin-1
+    locale): text typed at the station outside it (a Polish close reason) no longer stops the
+    command with UnicodeEncodeError's traceback. JSON lines stay exact (\\u escapes), human text
+    shows the character escaped."""
+    reason = "Łęka → Śrem, auto pojechało"
+    run("scan", "--as", "dispatcher", "SB00001", "K0001", basedir=base)
+    assert run("bill", "create", "B-17", "--target", "2", "--as", "biller",
+               basedir=base).returncode == 0
+    assert run("bill", "add", "B-17", "SB00001", "--as", "biller", basedir=base).returncode == 0
+    assert run("bill", "close", "B-17", "--reason", reason, "--as", "biller",
+               basedir=base).returncode == 0
+    legacy = {"PYTHONIOENCODING": "cp1252"}
+    p = run("export-events", basedir=base, password=None, env_extra=legacy)
+    assert "Traceback" not in p.stderr and p.returncode == EXIT_OK, p.stderr
+    assert lines(p)[-1]["data"]["reason"] == reason
+    p = run("show", "B-17", "--json", basedir=base, password=None, env_extra=legacy)
+    assert "Traceback" not in p.stderr and p.returncode == EXIT_OK, p.stderr
+    assert lines(p)[0]["closed_reason"] == reason
+    p = run("show", "B-17", basedir=base, password=None, env_extra=legacy)
+    assert "Traceback" not in p.stderr and p.returncode == EXIT_OK, p.stderr
+    assert "reason: \\u0141\\u0119ka \\u2192 \\u015arem" in p.stdout
