@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
@@ -39,6 +41,24 @@ def _keyring_usable() -> bool:
     return getattr(backend, "priority", 0) > 0 and type(backend).__name__ != "NullKeyring"
 
 
+@contextmanager
+def _keyring_errors() -> Iterator[None]:
+    """A keyring that is there but cannot be used now (locked: an SSH session into the kiosk)
+    is a SecretError saying so and how to use the file instead."""
+    from keyring.errors import KeyringError, PasswordDeleteError
+
+    try:
+        yield
+    except PasswordDeleteError:
+        raise
+    except KeyringError as exc:
+        raise SecretError(
+            f"The system keyring cannot be used now ({exc or type(exc).__name__}): unlock it "
+            "(log in at the station's desktop), or keep the station's token in a user-only file "
+            "instead by running the station with TRACETRACK_NO_KEYRING=1 and connecting it again"
+        ) from exc
+
+
 class SecretStore:
     """Get, set and delete the secret of one station (keyed by its folder and station id)."""
 
@@ -57,7 +77,8 @@ class SecretStore:
         if self.use_keyring:
             import keyring
 
-            keyring.set_password(SERVICE, self._account(station_id), secret)
+            with _keyring_errors():
+                keyring.set_password(SERVICE, self._account(station_id), secret)
             return
         data = self._read_file()
         data[station_id] = secret
@@ -67,7 +88,8 @@ class SecretStore:
         if self.use_keyring:
             import keyring
 
-            return keyring.get_password(SERVICE, self._account(station_id))
+            with _keyring_errors():
+                return keyring.get_password(SERVICE, self._account(station_id))
         return self._read_file().get(station_id)
 
     def delete(self, station_id: str) -> None:
@@ -76,7 +98,8 @@ class SecretStore:
             from keyring.errors import PasswordDeleteError
 
             try:
-                keyring.delete_password(SERVICE, self._account(station_id))
+                with _keyring_errors():
+                    keyring.delete_password(SERVICE, self._account(station_id))
             except PasswordDeleteError:
                 pass
             return

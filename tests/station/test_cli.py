@@ -522,3 +522,25 @@ def test_output_that_is_not_utf8_takes_every_character(base: Path) -> None:
     p = run("show", "B-17", basedir=base, password=None, env_extra=legacy)
     assert "Traceback" not in p.stderr and p.returncode == EXIT_OK, p.stderr
     assert "reason: \\u0141\\u0119ka \\u2192 \\u015arem" in p.stdout
+
+
+def test_a_locked_system_keyring_is_said_plainly(base: Path, centre: str) -> None:
+    """The system keyring is there but locked (an SSH session into the kiosk): connecting, sync
+    and doctor say the keyring cannot be used and how to keep the token in a file instead
+    (before: KeyringLocked's traceback, exit 1, from each of them)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {"PYTHON_KEYRING_BACKEND": "tests.station.locked_keyring.LockedKeyring",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH"))
+                                         if p)}
+    p = run("sync", "--once", "--central", centre, basedir=base, password=None,
+            env_extra={**env, "TRACETRACK_CENTRAL_TOKEN": "good-token"})
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.returncode == EXIT_STORE, p.stderr
+    assert "keyring" in p.stderr and "TRACETRACK_NO_KEYRING=1" in p.stderr
+    assert run("settings", "--as", "admin", f"central_url={centre}", basedir=base).returncode == 0
+    p = run("sync", "--once", basedir=base, password=None, env_extra=env)
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.returncode == EXIT_CENTRE and "keyring" in p.stderr
+    p = run("doctor", basedir=base, password=None, env_extra=env)
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.returncode == EXIT_CENTRE and "PROBLEM" in p.stdout and "keyring" in p.stdout
