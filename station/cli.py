@@ -238,12 +238,14 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
     # The centre's address goes to the settings; the station's token to the keyring or a
     # user-only file (station/secrets.py), read from the environment or a prompt, never argv.
     central_url = token = ""
-    ca_file = ""
+    try:  # a CA file given alone is kept for the centre's address that comes later
+        ca_file = check_ca_file(args.ca_file)
+    except CentreSettingError as exc:
+        raise CommandError(exc.message, EXIT_USAGE) from exc
     if args.central:
         try:
             central_url = check_central_url(args.central)
             token = read_token()
-            ca_file = check_ca_file(args.ca_file)
         except CentreSettingError as exc:
             raise CommandError(exc.message, EXIT_USAGE) from exc
         except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the token prompt

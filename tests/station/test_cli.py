@@ -544,3 +544,21 @@ def test_a_locked_system_keyring_is_said_plainly(base: Path, centre: str) -> Non
     p = run("doctor", basedir=base, password=None, env_extra=env)
     assert "Traceback" not in p.stderr, p.stderr
     assert p.returncode == EXIT_CENTRE and "PROBLEM" in p.stdout and "keyring" in p.stdout
+
+
+def test_init_keeps_the_ca_file_it_was_given_without_central(tmp_path: Path) -> None:
+    """`init --ca-file FILE` (the centre's address to come later with sync --central): the CA
+    file is checked and kept (before: silently dropped, even one that does not exist, so the
+    later connection failed on the certificate)."""
+    ca = tmp_path / "centre ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    p = run("init", "--station-id", "D1", "--area", "North", "--ca-file", str(ca),
+            basedir=tmp_path / "a")
+    assert p.returncode == EXIT_OK, p.stderr
+    listed = {o["setting"]: o["value"] for o in lines(run("settings", "--json",
+                                                          basedir=tmp_path / "a"))}
+    assert listed["central_ca_file"] == str(ca)
+    p = run("init", "--station-id", "D1", "--area", "North", "--ca-file",
+            str(tmp_path / "missing.pem"), basedir=tmp_path / "b")
+    assert p.returncode == EXIT_USAGE and "missing.pem does not exist" in p.stderr
+    assert run("doctor", basedir=tmp_path / "b").returncode == EXIT_NO_STATION
