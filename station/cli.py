@@ -98,7 +98,11 @@ class Output:
 
     def error(self, message: str) -> None:
         if self.json:
-            self.write(json.dumps({"error": message}, ensure_ascii=self.ascii_json) + "\n")
+            try:
+                self.write(json.dumps({"error": message}, ensure_ascii=self.ascii_json) + "\n")
+            except OutputFailed as exc:  # the error is still said, on stderr
+                sys.stderr.write(exc.message + "\n")
+                _stdout_to_devnull()
         sys.stderr.write(message + "\n")
 
 

@@ -562,3 +562,15 @@ def test_init_keeps_the_ca_file_it_was_given_without_central(tmp_path: Path) -> 
             str(tmp_path / "missing.pem"), basedir=tmp_path / "b")
     assert p.returncode == EXIT_USAGE and "missing.pem does not exist" in p.stderr
     assert run("doctor", basedir=tmp_path / "b").returncode == EXIT_NO_STATION
+
+
+def test_an_error_in_json_to_a_full_disk_is_still_said(base: Path) -> None:
+    """--json with the output on a full disk and the command itself failing (no --as): the
+    command's own error on stderr with its status (before: OSError's traceback, exit 1)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACETRACK_")}
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([EXE, "--basedir", str(base), "--json", "scan", "SB00001"],
+                           stdout=full, stderr=subprocess.PIPE, text=True, env=env, timeout=60)
+    assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr
+    assert p.returncode == EXIT_USAGE, p.stderr
+    assert "say who you are with --as USER" in p.stderr
