@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -57,6 +58,7 @@ class Setting:
     shape: str = ""
     required: bool = False  # text that may not be empty
     case: str = ""  # "upper" | "lower": how typed text is normalised
+    path: bool = False  # text naming a file: kept absolute (a relative name is from where typed)
 
     @property
     def allowed(self) -> str:
@@ -128,6 +130,8 @@ class Setting:
                 value = value.upper()
             elif self.case == "lower" or self.choices:
                 value = value.lower()
+            if self.path and value:
+                value = os.path.abspath(os.path.expanduser(value))
         return value
 
     def problem(self, value: Any) -> str | None:
@@ -186,7 +190,7 @@ class StationSettings:
     # the centre's sync service, https://... (its token is never stored here)
     central_url: str = setting("", "Centre address", limit="central_url")
     # a CA bundle for a centre with its own CA; empty = the system's
-    central_ca_file: str = setting("", "Centre CA file", limit="central_ca_file")
+    central_ca_file: str = setting("", "Centre CA file", limit="central_ca_file", path=True)
     # bill rule: a short parent is refused instead of warned
     short_parent_is_error: bool = setting(False, "Refuse a parent bag that is not full on a bill")
     # Scanner ("keyboard wedge") burst detection.

@@ -187,3 +187,28 @@ def test_cli_saves_a_good_set(base: Path) -> None:
     stored = _stored(base)
     assert (stored["sound_muted"], stored["scanner_max_gap_ms"], stored["camera_resolution"]) == (
         True, 50, "640x480")
+
+
+def test_a_ca_file_set_by_a_relative_path_is_kept_as_the_file_it_named(base: Path,
+                                                                        tmp_path: Path) -> None:
+    """`settings --as admin central_ca_file=centre-ca.pem` typed in the folder holding it: the
+    setting is that file wherever the station runs from later (before: the relative name was
+    kept, and the window or `sync` started elsewhere said 'The CA file centre-ca.pem cannot be
+    used'), as `sync --ca-file` and `init --ca-file` already keep it."""
+    import os
+    import subprocess
+
+    from tests.station.test_cli import EXE
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "centre-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACETRACK_")}
+    env["TRACETRACK_PASSWORD"] = "demo"
+    p = subprocess.run([EXE, "--basedir", str(base), "settings", "--as", "admin",
+                        "central_ca_file=centre-ca.pem"], cwd=certs, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == EXIT_OK, p.stderr
+    listed = {o["setting"]: o["value"] for o in lines(run("settings", "--json", basedir=base))}
+    assert listed["central_ca_file"] == str(certs / "centre-ca.pem")
+    assert parse_setting("central_ca_file", "") == ""  # none: the system's CAs
