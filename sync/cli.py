@@ -26,6 +26,7 @@ from station.cli import (
     EXIT_STORE,
     CommandError,
     Output,
+    OutputFailed,
     common_options,
     open_store,
     register_doctor_check,
@@ -131,13 +132,30 @@ def summary_text(s: SyncSummary) -> str:
 
 
 class _Printer(SyncListener):
+    """Prints each run's summary. An output that is gone (its reader closed the pipe, its disk
+    is full) is kept in `failed` and `gone` is set, never raised on the worker's thread (which
+    would end the thread and leave the command running, syncing nothing): the command stops
+    and main() says it."""
+
     def __init__(self, out: Output) -> None:
         self.out = out
         self.lock = threading.Lock()
+        self.gone = threading.Event()
+        self.failed: BaseException | None = None
 
     def run_finished(self, summary: SyncSummary) -> None:
         with self.lock:
-            self.out.emit(summary.to_json(), summary_text(summary))
+            if self.gone.is_set():
+                return
+            try:
+                self.out.emit(summary.to_json(), summary_text(summary))
+            except (OutputFailed, BrokenPipeError) as exc:
+                self.failed = exc
+                self.gone.set()
+
+    def raise_failed(self) -> None:
+        if self.failed is not None:
+            raise self.failed
 
 
 def cmd_sync(args: argparse.Namespace, out: Output) -> int:
@@ -178,14 +196,18 @@ def cmd_sync(args: argparse.Namespace, out: Output) -> int:
                 summary = worker.run_once()
             finally:
                 worker.close()
+            printer.raise_failed()
             return EXIT_OK if summary.error is None else EXIT_SYNC
-        return _run_forever(worker)
+        status = _run_forever(worker, printer.gone)
+        printer.raise_failed()
+        return status
     finally:
         store.close()
 
 
-def _run_forever(worker: SyncWorker) -> int:
-    stop = threading.Event()
+def _run_forever(worker: SyncWorker, stop: threading.Event) -> int:
+    """Run the worker until SIGTERM, Ctrl-C or `stop` (set by the printer when the output is
+    gone)."""
 
     def _on_signal(_signum: int, _frame: Any) -> None:
         stop.set()

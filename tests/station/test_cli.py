@@ -574,3 +574,48 @@ def test_an_error_in_json_to_a_full_disk_is_still_said(base: Path) -> None:
     assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr
     assert p.returncode == EXIT_USAGE, p.stderr
     assert "say who you are with --as USER" in p.stderr
+
+
+def _offline_station(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connected to a centre whose port nobody listens on: every sync run ends 'offline'."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _connect(base, f"http://127.0.0.1:{port}", "good-token", monkeypatch)
+
+
+def test_sync_that_keeps_running_stops_when_its_output_is_gone(
+        base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tracetrack-station sync` (no --once) printing to a pipe whose reader went away, or to a
+    full disk: the command ends (quietly for the pipe, exit 0 as README says; 5 with a message
+    for the disk) instead of going on with its sync thread dead, syncing nothing, forever."""
+    _offline_station(base, monkeypatch)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACETRACK_")}
+    env["TRACETRACK_NO_KEYRING"] = "1"
+    cmd = [EXE, "--basedir", str(base), "sync", "--interval", "1"]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.Popen(cmd, stdout=full, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert "Traceback" not in err, err
+    assert proc.returncode == EXIT_STORE and "cannot be written" in err, err
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("offline:")  # the first run's summary
+        proc.stdout.close()  # the reader goes away (`sync | head -1`)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "Traceback" not in err, err
+    assert proc.returncode == EXIT_OK, err
