@@ -38,6 +38,11 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+class InitRefused(StoreError, SettingError):
+    """init_station refused the station id or area it was given: bad input (a SettingError, which
+    the command line says with exit 2), still the StoreError init_station has always raised."""
+
+
 class LocalStore:
     def __init__(self, paths: StationPaths, engine: Engine) -> None:
         self.paths = paths
@@ -95,8 +100,8 @@ class LocalStore:
         station_id = station_id.strip().upper()
         area = area.strip()
         if not station_id or not area:
-            raise SettingError("init needs --station-id and --area (neither may be empty): "
-                               "no station was set up")
+            raise InitRefused("init needs --station-id and --area (neither may be empty): "
+                              "no station was set up")
         with db.translated(self.paths.store), self.connect(write=True) as conn, conn.begin():
             current = load_settings(conn)
             if current.station_id:
@@ -107,7 +112,7 @@ class LocalStore:
             new = StationSettings(station_id=station_id, area=area, central_url=central_url)
             problem = check_settings(new)
             if problem:
-                raise SettingError(f"{problem}: no station was set up")
+                raise InitRefused(f"{problem}: no station was set up")
             save_settings(conn, new)
             has_types = conn.execute(select(func.count()).select_from(bag_types)).scalar_one()
             if demo or not has_types:
