@@ -110,6 +110,7 @@ class ServiceConfig:
     statement_timeout_ms: int = 60_000
     idle_in_transaction_ms: int = 10_000
     pool_size: int = 8
+    look_ahead: bool = True  # a batch sent ahead decides itself while the one before is written
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -262,7 +263,7 @@ class Centre:
         self._centre_id: str | None = None
         # batches in flight here: one sent ahead decides itself while the one before it is
         # written (central.ahead)
-        self.handoffs = service.ahead_mod.Handoffs()
+        self.handoffs = service.ahead_mod.Handoffs() if config.look_ahead else None
         self.admission = (service.Admission(config.slots, ADMISSION_LOCK, config.busy_retry_s,
                                             config.admission_wait_s, config.express_slots,
                                             config.express_max_events,

@@ -45,6 +45,10 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--order-wait", type=float, default=0.0, metavar="S",
                    help="how long a batch a station sent ahead waits for the batch before it "
                    "(default 0: the admission wait + 2 s)")
+    p.add_argument("--look-ahead", choices=("on", "off"), default="on",
+                   help="a batch a station sent ahead decides its events while the one before "
+                   "it is written, when both reach the same worker (default on; docs/sync.md "
+                   "§4b)")
     p.add_argument("--express-slots", type=int, default=1,
                    help="extra slots only small batches (fresh scans) may take (default 1)")
     p.add_argument("--express-max", type=int, default=25, metavar="EVENTS",
@@ -164,6 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         order_wait_s=args.order_wait, queue_per_worker=args.queue,
         express_slots=args.express_slots, express_max_events=args.express_max,
         worker_slots=args.worker_slots, max_body_bytes=args.max_body, body_timeout_s=args.body_timeout,
+        look_ahead=args.look_ahead == "on",
     )
     os.environ[CONFIG_ENV] = config.to_env()
     scheme = "https" if args.certfile else "http"

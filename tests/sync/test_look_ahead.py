@@ -211,3 +211,20 @@ def test_a_look_ahead_that_fails_leaves_the_batch_decided_after_the_commit(centr
     assert pacing.look_stood is None  # no look ahead stood or was redone: there was none
     assert "looking ahead failed" in caplog.text
     assert _children(central_db, "SB00002") == ["C00001"]
+
+
+def test_with_look_ahead_off_the_batch_sent_ahead_is_decided_after_the_commit(central_db,
+                                                                             qtbot) -> None:
+    """`serve --look-ahead off`: the same batches, the same results, decided one after the
+    other (no look ahead in the reply's Server-Timing)."""
+    central_db.service(extra=("--look-ahead", "off"))
+    access = central_db.add_station("LA4")
+    first, second = _first_and_second("LA4")
+    reply1, reply2, t2 = _hold_and_push(qtbot, central_db, access, "LA4", first, second)
+    assert [r.result for r in reply1.results] == ["applied"] * 4
+    assert [(r.result, r.reason) for r in reply2.results] == [
+        ("applied", "child_unlinked"), ("applied", "child_linked"),
+        ("applied", "parent_created"), ("applied", "child_linked"),
+        ("duplicate", "already_on_parent")]
+    assert not {"ahead_stood", "ahead_redone"} & set(t2.last_server_timing)
+    assert "apply" in t2.last_server_timing
