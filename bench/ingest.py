@@ -272,13 +272,15 @@ def _check(url: str, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_ingest(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+def run_ingest(url: str, events: list[dict[str, Any]],
+               extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """One station pushes the backlog through a real `serve` process (one worker, one
-    admission slot: the defaults) with the station's own transport (HttpTransport, token)."""
+    admission slot: the defaults, and `extra` serve options) with the station's own transport
+    (HttpTransport, token)."""
     from sync.transport import HttpTransport
 
     token = setup_centre(url)
-    with Serve(service_url(url)) as serve:
+    with Serve(service_url(url), extra=extra) as serve:
         transport = HttpTransport(serve.url, token, station_id=STATION)
         transport.whoami()  # connected and known, as a station that is up
         transport.timing_log = []  # Server-Timing of every push: how the looks ahead went
@@ -602,6 +604,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--anatomy", action="store_true",
                     help="also the writes-only floor without each part in turn (link keys, "
                          "feed triggers, scan rows, event log): what each costs per event")
+    ap.add_argument("--look-ahead", choices=("on", "off", "both"), default="on",
+                    help="serve's --look-ahead; both: also the service path with it off, first, "
+                         "on a fresh database (docs/sync.md §4b)")
     ap.add_argument("--link-fk-cost", action="store_true",
                     help="also run (c) without link's foreign keys (what their checks cost)")
     args = ap.parse_args(argv)
@@ -612,8 +617,16 @@ def main(argv: list[str] | None = None) -> int:
     admin, srv = server_url()
     try:
         checkpoint(admin)
+        no_look = None
+        if args.look_ahead == "both":
+            log("ingest through the sync service, serve --look-ahead off")
+            no_look = run_ingest(fresh_db(admin, "tt_bench_ingest_off"), events,
+                                 ("--look-ahead", "off"))
+            log(f"  {no_look['events_per_s']:.0f} events/s")
+            checkpoint(admin)
         log("ingest through the sync service (HTTP, a real serve process, all rules)")
-        ingest = run_ingest(fresh_db(admin, "tt_bench_ingest"), events)
+        ingest = run_ingest(fresh_db(admin, "tt_bench_ingest"), events,
+                            ("--look-ahead", "off" if args.look_ahead == "off" else "on"))
         log(f"  {ingest['events_per_s']:.0f} events/s")
         checkpoint(admin)
         log("(d) the same apply in-process, without HTTP")
@@ -676,6 +689,11 @@ def main(argv: list[str] | None = None) -> int:
             "codec_per_batch": codec,
             "sent_ahead": ingest["sent_ahead"],
             "looked_ahead": ingest["looked_ahead"],
+            **({"look_ahead_off_events_per_s": round(no_look["events_per_s"], 1),
+                "look_ahead_off_cpu_ms_per_batch": no_look["cpu_ms_per_batch"],
+                "look_ahead_off_p95_ack_ms": round(no_look["p95_ack_ms"], 1),
+                "look_ahead_off_invariant_violations": no_look["invariant_violations"]}
+               if no_look else {}),
             "rate_as_tables_grow": ingest["rate_as_tables_grow"],
             "in_process_rate_as_tables_grow": inproc["rate_as_tables_grow"],
             "orm_events_per_s": round(orm["events_per_s"], 1),
@@ -688,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "ratios": {
             "vs_in_process": round(ingest["events_per_s"] / inproc["events_per_s"], 3),
+            **({"look_ahead_on_vs_off": round(ingest["events_per_s"] / no_look["events_per_s"], 3)}
+               if no_look else {}),
             "vs_orm_rows": round(ingest["events_per_s"] / orm["events_per_s"], 2),
             "vs_copy": round(ingest["events_per_s"] / copy["events_per_s"], 3),
             "vs_writes_only": round(ingest["events_per_s"] / writes["events_per_s"], 3),
@@ -698,7 +718,8 @@ def main(argv: list[str] | None = None) -> int:
         if run["problems"]:
             log(f"invariant problems ({name}): " + "; ".join(run["problems"]))
     print(json.dumps(result))
-    ok = all(r["invariant_violations"] == 0 and r["stored"] == n for r in (ingest, inproc))
+    runs = (ingest, inproc) if no_look is None else (ingest, inproc, no_look)
+    ok = all(r["invariant_violations"] == 0 and r["stored"] == n for r in runs)
     return 0 if ok else 1
 
 
