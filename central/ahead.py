@@ -37,6 +37,18 @@ class Handoffs:
         self._flight: dict[tuple[str, int], list[Any]] = {}
         self.stood = 0  # looks ahead whose decisions stood
         self.redone = 0  # looks ahead decided again on the facts read under locks
+        # station -> (area, scope, bag types) of its last decided batch: what its next look
+        # ahead reads its facts with before the batch before it is decided
+        self._station: dict[str, tuple[str, str, tuple[BagType, ...]]] = {}
+
+    def in_flight(self, station_id: str, upto: int) -> bool:
+        with self._cond:
+            entry = self._flight.get((station_id, upto))
+            return entry is not None and entry[0] > 0
+
+    def station_facts(self, station_id: str) -> tuple[str, str, tuple[BagType, ...]] | None:
+        with self._cond:
+            return self._station.get(station_id)
 
     def begin(self, station_id: str, upto: int) -> None:
         with self._cond:
@@ -51,6 +63,9 @@ class Handoffs:
             if entry is not None:
                 entry[1] = state
                 self._cond.notify_all()
+            if len(self._station) >= 10_000:
+                self._station.clear()
+            self._station[station_id] = (state.station_area, state.station_scope, state.types)
 
     def end(self, station_id: str, upto: int) -> None:
         with self._cond:
@@ -103,13 +118,32 @@ class LookAhead:
     outcomes: list[CentreResult]
 
 
+def read_ahead(cur: Any, station_id: str,
+               station: tuple[str, str, tuple[BagType, ...]] | None,
+               fresh: list[tuple[int, Event]]) -> BatchState | None:
+    """The facts `fresh` names as they stand now, read without locks, for a look ahead made
+    once the batch before is decided (its facts then go over these). `station`: the area,
+    scope and bag types to read them with (None: not known yet, nothing read)."""
+    if station is None:
+        return None
+    area, scope, types = station
+    return load_state(cur, [e for _, e in fresh], station_id, area, types, scope,
+                      lock=False, take_ids=False)
+
+
 def look_ahead(cur: Any, station_id: str, prior: BatchState,
-               fresh: list[tuple[int, Event]]) -> LookAhead | None:
+               fresh: list[tuple[int, Event]], early: BatchState | None = None,
+               ) -> LookAhead | None:
     """Decide `fresh` on the facts as they will stand once the batch that left `prior` commits
-    (None: that cannot be told here, it is decided after that commit as always)."""
+    (None: that cannot be told here, it is decided after that commit as always). `early`: its
+    facts read (read_ahead) before prior was decided, used if read for the same station facts."""
     events = [e for _, e in fresh]
-    state = load_state(cur, events, station_id, prior.station_area, prior.types,
-                       prior.station_scope, lock=False, take_ids=False)
+    if early is not None and (early.station_area, early.station_scope, early.types) == (
+            prior.station_area, prior.station_scope, prior.types):
+        state = early
+    else:
+        state = load_state(cur, events, station_id, prior.station_area, prior.types,
+                           prior.station_scope, lock=False, take_ids=False)
     bag_codes, bill_codes, _ = _codes_of(events)
     if not _overlay(state, prior, bag_codes, bill_codes):
         return None

@@ -721,14 +721,17 @@ def _look_ahead(cur: Any, sid: str, batch: PushBatch, events: list[Event | None]
     if (len({ev.event_id for _, ev in fresh}) != len(fresh)
             or len({ev.seq for _, ev in fresh}) != len(fresh)):
         return None
-    prior = pacing.ahead.wait(sid, pacing.after_seq, pacing.deadline)
-    if prior is None:
-        return None
+    handoffs = pacing.ahead
+    if not handoffs.in_flight(sid, pacing.after_seq):
+        return None  # not being applied in this process (or committed already)
     began = time.perf_counter()
     fresh.sort(key=lambda p: p[1].seq)
     cur.execute(_KEYED_PLANS)
     try:
-        look = ahead_mod.look_ahead(cur, sid, prior, fresh)
+        # what does not depend on the batch before: read while it is loaded and decided
+        early = ahead_mod.read_ahead(cur, sid, handoffs.station_facts(sid), fresh)
+        prior = handoffs.wait(sid, pacing.after_seq, pacing.deadline)
+        look = None if prior is None else ahead_mod.look_ahead(cur, sid, prior, fresh, early)
     except (psycopg2.Error, sa_exc.DBAPIError):
         raise  # the transaction is spoilt: the batch's attempt fails as any would
     except Exception:  # noqa: BLE001 - a look ahead is only ever a shortcut
