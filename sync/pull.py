@@ -449,6 +449,9 @@ def replay(conn: Connection, evs: Iterable[Event]) -> tuple[set[str], set[str]]:
                 select(links.c.parent_code).where(links.c.child_code == ev.child)
             ).scalar()
             if elsewhere is not None:
+                # Its parent is counted again all the same: after a first download its row
+                # holds the centre's count, which leaves this pending link out.
+                parents.add(ev.parent)
                 if elsewhere == ev.parent:
                     # Our own link, already in the centre's rows: keep the event for undo.
                     conn.execute(

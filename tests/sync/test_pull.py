@@ -406,3 +406,38 @@ def test_a_rejection_whose_view_cannot_be_corrected_leaves_the_others_corrected(
         ("Z0001",)]
     assert local_rows(store, "SELECT child_count FROM bags WHERE code = 'SB00002'") == [(1,)]
     store.close()
+
+
+def test_a_link_made_here_during_the_first_download_is_counted_in_its_parent(
+        central_db, tmp_path) -> None:
+    """A parent selected and sent, then a child linked into it while the first download has not
+    come yet: the download brings the parent with the centre's count (without that pending
+    link); laying the pending events over it must count the link made here, as the view holds
+    it (before, the link's own parent was left with the centre's count)."""
+    other = central_db.add_station("D2")
+    ev = Events("D2")
+    push_as(other, "D2", [ev.parent("SB00001"), ev.link("SB00001", "A0001"),
+                          ev.link("SB00001", "A0002")])
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    svc = login(store)
+    assert svc.record_scan("SB00001").ok
+    worker = worker_for(store, url, pull=False)
+    try:
+        assert worker.run_once().error is None  # the parent's selection reached the centre
+    finally:
+        worker.close()
+    assert svc.record_scan("C0001").ok  # pending: linked here, not sent yet
+    svc.close()
+    conn = store.connect(write=True)
+    t = url.transport()
+    try:
+        pull_all(conn, t, "D1")
+    finally:
+        conn.close()
+        t.close()
+    assert local_rows(store, "SELECT child_code FROM links WHERE parent_code = 'SB00001' "
+                             "ORDER BY 1") == [("A0001",), ("A0002",), ("C0001",)]
+    assert local_rows(store, "SELECT child_count, weight_kg FROM bags "
+                             "WHERE code = 'SB00001'") == [(3, 3.0)]
+    store.close()
