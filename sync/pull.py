@@ -679,12 +679,16 @@ def _pull_pages(
                                 page, changes=page.changes[i:min(i + write_rows, cut)]))
                     last = replace(page, changes=page.changes[cut:])
                 with store_conn.begin():
+                    finishing = (not page.bootstrap or page.done) and \
+                        get_sync_state(store_conn, BOOTSTRAPPED) != "1"
+                    if finishing:
+                        # before this page of the feed: the operators it brings (added at the
+                        # centre while the download ran) stay
+                        _drop_operators_not_downloaded(store_conn)
                     total += apply_page(store_conn, last)
                     set_sync_state(store_conn, PULL_CURSOR, page.cursor)
-                    if (not page.bootstrap or page.done) and \
-                            get_sync_state(store_conn, BOOTSTRAPPED) != "1":
+                    if finishing:
                         _stub_dangling(store_conn)
-                        _drop_operators_not_downloaded(store_conn)
                         rebuild_after_bootstrap(store_conn)
                         set_sync_state(store_conn, BOOTSTRAPPED, "1")
             except BaseException:

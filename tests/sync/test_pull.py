@@ -441,3 +441,54 @@ def test_a_link_made_here_during_the_first_download_is_counted_in_its_parent(
     assert local_rows(store, "SELECT child_count, weight_kg FROM bags "
                              "WHERE code = 'SB00001'") == [(3, 3.0)]
     store.close()
+
+
+def test_an_operator_added_at_the_centre_during_the_first_download_may_log_in(
+        central_db, tmp_path) -> None:
+    """Operators are read at the start of the first download; one added at the centre while
+    the rest of it is read comes in the feed right after it, and stays (before, the end of the
+    download dropped every operator its operators' page had not brought, that one too, and the
+    feed did not send them again)."""
+    import sqlalchemy as sa
+
+    from central.users import add_user
+
+    _seed_centre(central_db, parents=2, children=3)
+    url = central_db.add_station("D1")
+    store = _fresh_station(tmp_path, "D1")
+
+    class AddingMidway:
+        """The real transport; once the operators are read, the centre gets a new one."""
+
+        def __init__(self) -> None:
+            self.inner = url.transport()
+            self.added = False
+
+        def pull(self, request):  # noqa: ANN001, ANN201
+            if request.cursor and request.cursor.startswith("b:bag") and not self.added:
+                eng = central_db.engine(poolclass=sa.pool.NullPool)
+                with eng.begin() as c:
+                    add_user(c, "newcomer", "pw-newcomer", "dispatcher", "North")
+                eng.dispose()
+                self.added = True
+            return self.inner.pull(request)
+
+        def close(self) -> None:
+            self.inner.close()
+
+    t = AddingMidway()
+    conn = store.connect(write=True)
+    try:
+        pull_all(conn, t, "D1", bootstrap_limit=4)
+    finally:
+        conn.close()
+        t.close()
+    assert t.added
+    assert local_rows(store, "SELECT username FROM operators ORDER BY 1") == [
+        ("admin",), ("biller",), ("dispatcher",), ("newcomer",)]
+    svc = StationService(store)
+    try:
+        assert svc.login("newcomer", "pw-newcomer").role == "dispatcher"
+    finally:
+        svc.close()
+    store.close()
