@@ -129,9 +129,9 @@ class _Reader:
                 page.upsert("bag", r[1], self._bag_row(r))
 
     def links(self, page: _Page, child_ids: list[int], rows: list[tuple[Any, ...]] | None = None,
-              olds: dict[int, Any] | None = None) -> None:
+              olds: dict[int, list[Any]] | None = None) -> None:
         """Upsert current links of these children (delete where gone); rows may be pre-read;
-        `olds`: the removed link rows the feed kept (their old parent)."""
+        `olds`: per child, every removed link row the feed kept (their old parents)."""
         if rows is None:
             self.cur.execute(
                 f"SELECT l.child_bag_id, c.qr_id, p.qr_id, {ts('l.created_at')}, "
@@ -170,8 +170,10 @@ class _Reader:
         kept = {r[0] for r in keep}
         gone = [i for i in child_ids if i not in kept]
         if gone:
-            left = {i: (olds or {}).get(i) or {} for i in gone}
-            old_parents = [int(p) for o in left.values() if (p := o.get("parent_bag_id"))]
+            # every parent it left in these rows (moved twice, the first may be this area's)
+            left = {i: [int(p) for o in (olds or {}).get(i) or [] if (p := o.get("parent_bag_id"))]
+                    for i in gone}
+            old_parents = [p for ps in left.values() for p in ps]
             self.cur.execute("SELECT id, qr_id, dispatch_area FROM bag WHERE id = ANY(%(ids)s)",
                              {"ids": gone + old_parents})
             bag = {r[0]: (r[1], r[2]) for r in self.cur.fetchall()}
@@ -179,9 +181,7 @@ class _Reader:
                 if i not in bag:
                     continue
                 code, area = bag[i]
-                parent = left[i].get("parent_bag_id")
-                was_here = parent is not None and int(parent) in bag and self._in_area(
-                    bag[int(parent)][1])
+                was_here = any(p in bag and self._in_area(bag[p][1]) for p in left[i])
                 if self._in_area(area) or was_here:
                     page.delete("link", code, {"child_code": code})
 
@@ -386,10 +386,13 @@ def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
     )
     rows = cur.fetchall()
     by_table: dict[str, dict[int, Any]] = {t: {} for t in PHASES}
+    link_olds: dict[int, list[Any]] = {}  # every removed link row of a child, not the last only
     for _id, _xid, tbl, key, old in rows:
         olds = by_table[tbl]
         if old is not None or key not in olds:
             olds[key] = old
+        if tbl == "link" and old is not None:
+            link_olds.setdefault(key, []).append(old)
     page = _Page()
     if by_table["bag_type"]:
         reader.bag_types(page, list(by_table["bag_type"]), by_table["bag_type"])
@@ -407,7 +410,7 @@ def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
             if i not in present and old and old.get("qr_id"):
                 page.delete("bag", old["qr_id"], {"code": old["qr_id"]})
     if by_table["link"]:
-        reader.links(page, list(by_table["link"]), olds=by_table["link"])
+        reader.links(page, list(by_table["link"]), olds=link_olds)
     if by_table["bill_bag"]:
         reader.lines(page, list(by_table["bill_bag"]))
     if rows:

@@ -82,3 +82,33 @@ def test_a_parent_of_another_area_shows_its_count_at_the_centre(central_db, area
     assert central_scalar(central_db.url,
                           "SELECT child_count FROM bag WHERE qr_id = 'SB20001'") == 3
     assert local_rows(north, "SELECT child_count FROM bags WHERE code = 'SB20001'") == [(3,)]
+
+
+def test_a_child_moved_twice_out_of_this_areas_parent_between_two_pulls_leaves_the_view(
+        central_db, areas) -> None:
+    """A South child in a North parent is moved into a South parent and then into another
+    South parent before North pulls: both moves come in one page of the feed, and North must
+    still drop the link (before, only the last move's old parent, a South one, was looked at,
+    and North kept the child in its parent for ever)."""
+    north, wn, ws, n, s = areas.north, areas.wn, areas.ws, areas.n, areas.s
+    assert n.record_scan("SB10001").ok
+    assert wn.run_once().error is None
+    assert s.record_scan("SB20001").ok and s.record_scan("C2001").ok  # a South child
+    assert ws.run_once().error is None
+    assert s.remove_child("C2001").ok
+    assert s.record_scan("SB10001").ok and s.record_scan("C2001").ok
+    assert ws.run_once().error is None
+    assert wn.run_once().error is None
+    assert local_rows(north, "SELECT child_code, parent_code FROM links") == [
+        ("C2001", "SB10001")]
+    for parent in ("SB20001", "SB20002"):  # two moves, each its own batch at the centre
+        assert s.remove_child("C2001").ok
+        assert s.record_scan(parent).ok and s.record_scan("C2001").ok
+        assert ws.run_once().error is None
+    assert central_rows(central_db.url,
+                        "SELECT p.qr_id FROM link l JOIN bag c ON c.id = l.child_bag_id "
+                        "JOIN bag p ON p.id = l.parent_bag_id WHERE c.qr_id = 'C2001'"
+                        ) == [("SB20002",)]
+    assert wn.run_once().error is None
+    assert local_rows(north, "SELECT child_code, parent_code FROM links") == []
+    assert local_rows(north, "SELECT child_count FROM bags WHERE code = 'SB10001'") == [(0,)]
