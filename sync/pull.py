@@ -422,17 +422,21 @@ _APPLY: dict[tuple[str, str], _Apply] = {
 
 def pending_events(conn: Connection, touched: _Touched | None = None) -> list[Event]:
     q = select(events).where(events.c.sync_state == SyncState.PENDING.value)
-    if touched is not None:
-        codes = list(touched.codes | touched.parents)
-        conds = []
-        if codes:
-            conds += [events.c.parent_code.in_(codes), events.c.child_code.in_(codes)]
-        if touched.bills:
-            conds.append(events.c.bill_id.in_(list(touched.bills)))
-        if not conds:
-            return []
-        q = q.where(or_(*conds))
-    return [event_from_row(r) for r in conn.execute(q.order_by(events.c.seq))]
+    if touched is None:
+        return [event_from_row(r) for r in conn.execute(q.order_by(events.c.seq))]
+    # The codes a page touched go 500 at a time, as elsewhere here: a page of the feed may touch
+    # tens of thousands, over the variables SQLite allows one statement (32 766 by default).
+    codes = list(touched.codes | touched.parents)
+    bill_ids = list(touched.bills)
+    found: dict[int, Any] = {}
+    for k in range(0, len(codes), 500):
+        part = codes[k:k + 500]
+        cond = or_(events.c.parent_code.in_(part), events.c.child_code.in_(part))
+        found.update((r.seq, r) for r in conn.execute(q.where(cond)))
+    for k in range(0, len(bill_ids), 500):
+        part = bill_ids[k:k + 500]
+        found.update((r.seq, r) for r in conn.execute(q.where(events.c.bill_id.in_(part))))
+    return [event_from_row(found[seq]) for seq in sorted(found)]
 
 
 def replay(conn: Connection, evs: Iterable[Event]) -> tuple[set[str], set[str]]:

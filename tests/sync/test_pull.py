@@ -492,3 +492,53 @@ def test_an_operator_added_at_the_centre_during_the_first_download_may_log_in(
     finally:
         svc.close()
     store.close()
+
+
+def test_a_first_feed_page_touching_many_bags_is_written_with_sqlites_default_limits(
+        central_db, tmp_path) -> None:
+    """17 000 bags imported at the centre (the web system) while a station's first download
+    runs come again in the first page of the feed, which is asked for with the download's
+    larger pages. Writing it looks up the station's pending events by every code it touches:
+    that must hold under SQLite's default of 32 766 variables a statement (builds without a
+    raised limit have it; before, one statement named each code twice, the page failed on
+    every try and the download never finished)."""
+    import sqlite3
+
+    _seed_centre(central_db, parents=1, children=2)
+    url = central_db.add_station("D1")
+    store = _fresh_station(tmp_path, "D1")
+
+    class ImportingMidway:
+        """The real transport; once the operators are read, the centre imports the bags."""
+
+        def __init__(self) -> None:
+            self.inner = url.transport()
+            self.imported = False
+
+        def pull(self, request):  # noqa: ANN001, ANN201
+            if request.cursor and request.cursor.startswith("b:bill") and not self.imported:
+                central_exec(
+                    central_db.url,
+                    "INSERT INTO bag (qr_id, type, dispatch_area) SELECT 'K' || lpad(i::text, "
+                    "6, '0'), 'child', 'North' FROM generate_series(1, 17000) i")
+                self.imported = True
+            return self.inner.pull(request)
+
+        def close(self) -> None:
+            self.inner.close()
+
+    t = ImportingMidway()
+    conn = store.connect(write=True)
+    raw = conn.connection.dbapi_connection
+    raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)  # SQLite's default
+    try:
+        pull_all(conn, t, "D1")
+        with conn.begin():
+            done = conn.exec_driver_sql(
+                "SELECT value FROM sync_state WHERE key = 'bootstrapped'").scalar()
+    finally:
+        conn.close()
+        t.close()
+    assert t.imported and done == "1"
+    assert local_rows(store, "SELECT count(*) FROM bags WHERE code LIKE 'K%'") == [(17000,)]
+    store.close()
