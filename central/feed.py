@@ -215,19 +215,33 @@ class _Reader:
                 code = str(olds[i].get("bill_id", "")).upper()
                 page.delete("bill", code, {"bill_id": code})
 
-    def lines(self, page: _Page, bag_ids: list[int]) -> None:
+    def lines(self, page: _Page, bag_ids: list[int], *, with_bills: bool = False) -> None:
+        """Upsert these parents' bill lines (delete where gone); `with_bills`: each line's bill
+        too, unless the page has it already (a line may come in the feed before its bill)."""
         self.cur.execute(
-            f"SELECT bb.bag_id, p.qr_id, b.bill_id, {ts('bb.created_at')} FROM bill_bag bb "
+            f"SELECT bb.bag_id, p.qr_id, b.bill_id, {ts('bb.created_at')}, b.id FROM bill_bag bb "
             "JOIN bag p ON p.id = bb.bag_id JOIN bill b ON b.id = bb.bill_id "
             "WHERE bb.bag_id = ANY(%(ids)s)",
             {"ids": bag_ids},
         )
         found = set()
-        for bag_id, parent, bill_code, created in self.cur.fetchall():
+        their_bills: set[int] = set()
+        for bag_id, parent, bill_code, created, bill_key in self.cur.fetchall():
             found.add(bag_id)
             page.upsert("bill_bag", parent, {
                 "parent_code": parent, "bill_id": str(bill_code).upper(), "added_at": iso(created),
             })
+            if str(bill_code).upper() not in page.upserts["bill"]:
+                their_bills.add(bill_key)
+        if with_bills and their_bills:
+            # The feed's order is that of the writing transactions' ids, taken at their first
+            # write: a line can come before the bill it is on (created and committed by another
+            # transaction meanwhile), and a page can end between the two. The station keeps no
+            # line of a bill it does not know, and the line would not come again.
+            self.cur.execute(self._BILL_SQL + "WHERE b.id = ANY(%(ids)s)",
+                             {"ids": sorted(their_bills)})
+            for r in self.cur.fetchall():
+                page.upsert("bill", str(r[1]).upper(), self._bill_row(r))
         gone = [i for i in bag_ids if i not in found]
         if gone:
             for _id, code in self._codes(gone):
@@ -412,7 +426,7 @@ def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
     if by_table["link"]:
         reader.links(page, list(by_table["link"]), olds=link_olds)
     if by_table["bill_bag"]:
-        reader.lines(page, list(by_table["bill_bag"]))
+        reader.lines(page, list(by_table["bill_bag"]), with_bills=True)
     if rows:
         cursor = f"f:{rows[-1][1]}:{rows[-1][0]}"
     else:

@@ -542,3 +542,48 @@ def test_a_first_feed_page_touching_many_bags_is_written_with_sqlites_default_li
     assert t.imported and done == "1"
     assert local_rows(store, "SELECT count(*) FROM bags WHERE code LIKE 'K%'") == [(17000,)]
     store.close()
+
+
+def test_a_bill_line_whose_bill_comes_later_in_the_feed_still_reaches_the_station(
+        central_db, tmp_path) -> None:
+    """The feed is read in the order of the writing transactions' ids, which are taken at their
+    first write (or row lock), not at commit: a transaction that took its id first may add a
+    parent to a bill that another one created and committed meanwhile (a batch sent ahead that
+    arrived before the batch creating the bill: it locks the station's row while it waits).
+    Its line then comes before the bill in the feed, and a page can end between them; the
+    station, which keeps no line of a bill it does not know, must still get it (before, the
+    line was dropped and never sent again)."""
+    import sqlalchemy as sa
+
+    other = central_db.add_station("D2")
+    ev = Events("D2")
+    push_as(other, "D2", [ev.parent("SB00001"), ev.link("SB00001", "A0001")])
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    conn = store.connect(write=True)
+    t = url.transport()
+    try:
+        pull_all(conn, t, "D1")
+        eng = central_db.engine(poolclass=sa.pool.NullPool)
+        line, bill = eng.connect(), eng.connect()
+        try:
+            line.exec_driver_sql("SELECT pg_current_xact_id()")  # the smaller transaction id
+            bill.exec_driver_sql(
+                "INSERT INTO bill (bill_id, parent_bag_count, status) VALUES ('INV-1', 2, 'new')")
+            bill.commit()
+            line.exec_driver_sql(
+                "INSERT INTO bill_bag (bill_id, bag_id) SELECT b.id, p.id FROM bill b, bag p "
+                "WHERE b.bill_id = 'INV-1' AND p.qr_id = 'SB00001'")
+            line.commit()
+        finally:
+            line.close()
+            bill.close()
+            eng.dispose()
+        pull_all(conn, t, "D1", limit=1)  # one feed row a page: the line's page comes first
+    finally:
+        conn.close()
+        t.close()
+    assert local_rows(store, "SELECT bill_id FROM bills") == [("INV-1",)]
+    assert local_rows(store, "SELECT parent_code, bill_id FROM bill_lines") == [
+        ("SB00001", "INV-1")]
+    store.close()
