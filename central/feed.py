@@ -296,6 +296,13 @@ def _xmin(cur: Any) -> str:
     return str(cur.fetchone()[0])
 
 
+def _not_given_yet(cur: Any, xid: str) -> bool:
+    """Whether `xid` is past every transaction id this server has given out (a cursor's ids are
+    at most the xmin of a snapshot taken when it was given, so never past it)."""
+    cur.execute("SELECT %s::xid8 > pg_snapshot_xmax(pg_current_snapshot())", (xid,))
+    return bool(cur.fetchone()[0])
+
+
 def pull_page(cur: Any, station_id: str, area: str, scope: str, req: PullRequest) -> PullPage:
     limit = max(1, min(int(req.limit or 5000), MAX_LIMIT))
     reader = _Reader(cur, station_id, area, scope)
@@ -310,6 +317,17 @@ def pull_page(cur: Any, station_id: str, area: str, scope: str, req: PullRequest
             parts[1] if parts[0] == "f" and len(parts) == 3 else "")
         if not (xid_part.isascii() and xid_part.isdigit() and int(xid_part) < 2 ** 63):
             raise ValueError(cursor)
+        if _not_given_yet(cur, xid_part):
+            # A transaction id this server has not given out yet: the cursor was given before
+            # the database was restored onto a rebuilt server (or back to an earlier point in
+            # time), whose ids had gone further. From it, everything written here now would sort
+            # before the cursor until this server's ids caught up, and reach no station: the
+            # feed starts again from this server's first transaction (a key read again is
+            # harmless: it resolves to the row as it is now).
+            if parts[0] == "b":
+                parts[3] = "0"
+            else:
+                parts[1:] = ["0", "0"]
         if parts[0] == "b" and len(parts) == 4 and parts[1] in PHASES:
             page = _bootstrap(reader, parts[1], int(parts[2]), parts[3], limit)
         elif parts[0] == "f" and len(parts) == 3:

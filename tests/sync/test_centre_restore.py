@@ -194,3 +194,79 @@ def test_a_disagreement_that_sending_again_does_not_mend_is_not_sent_again_and_a
         worker.close()
     assert central_scalar(central_db.url, "SELECT count(*) FROM station_events") == 6
     store.close()
+
+
+@pytest.mark.slow
+def test_after_a_restore_onto_a_rebuilt_server_the_feed_goes_on(central_db, tmp_path) -> None:
+    """README "After restoring the central database", the whole server rebuilt: the backup is
+    restored into a new PostgreSQL server, whose transaction ids start again far below those
+    of the server the stations pulled from. A station's feed position (a transaction id of the
+    old server) must not hide what is written at the new one (before, every change made there
+    sorted before the station's position, and no station heard of any until the new server's
+    ids caught up with the old one's)."""
+    import tempfile
+    from pathlib import Path
+
+    import pgserver
+
+    from tests.sync.conftest import CentralDB, Events, _admin_engine, push_as, with_database
+
+    other = central_db.add_station("D2")
+    d1 = central_db.add_station("D1")
+    store = make_station(tmp_path / "D1", "D1")
+    _scan(store, 1, 1, children=2)
+    w = worker_for(store, d1)
+    try:
+        assert w.run_once().error is None
+    finally:
+        w.close()
+    # the old server has been in service for a while: its transaction ids have gone far
+    eng = _admin_engine(central_db.url)
+    with eng.connect() as conn:
+        for _ in range(3000):
+            conn.exec_driver_sql("SELECT pg_current_xact_id()")
+    eng.dispose()
+    central_exec(central_db.url, "INSERT INTO bill (bill_id, parent_bag_count) VALUES ('OLD-1', 3)")
+    w = worker_for(store, d1)
+    try:
+        assert w.run_once().error is None  # the station's feed position: one of those ids
+    finally:
+        w.close()
+    dump = tmp_path / "centre.dump"
+    subprocess.run([_pg_tool("pg_dump"), "-Fc", "-f", str(dump), "-d", central_db.url],
+                   check=True, capture_output=True, timeout=120)
+    central_db.stop_service()
+
+    # the rebuilt server: a new PostgreSQL, the backup restored into it (its roles are the old
+    # server's: the service's role is made again, as `init --print-service-url` does)
+    server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="tt-pg-rebuilt-")),
+                                 cleanup_mode="delete")
+    try:
+        admin = _admin_engine(server.get_uri())
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {central_db.name}")
+        admin.dispose()
+        url = with_database(server.get_uri(), central_db.name)
+        subprocess.run([_pg_tool("pg_restore"), "--exit-on-error", "--no-owner",
+                        "--no-privileges", "-d", url, str(dump)],
+                       check=True, capture_output=True, timeout=120)
+        rebuilt = CentralDB(url, central_db.name, tmp_path / "serve-rebuilt")
+        try:
+            service = rebuilt.service()
+            ev = Events("D2")
+            push_as(service.access("D2", other.token), "D2",
+                    [ev.parent("SB00500"), ev.link("SB00500", "N0001")])
+            central_exec(url, "INSERT INTO bill (bill_id, parent_bag_count) VALUES ('NEW-1', 3)")
+            w = worker_for(store, service.access("D1", d1.token))
+            try:
+                assert w.run_once().error is None
+            finally:
+                w.close()
+        finally:
+            rebuilt.stop_service()
+    finally:
+        server.cleanup()
+    assert local_rows(store, "SELECT bill_id FROM bills WHERE bill_id = 'NEW-1'") == [("NEW-1",)]
+    assert local_rows(store, "SELECT parent_code FROM links WHERE child_code = 'N0001'") == [
+        ("SB00500",)]
+    store.close()
