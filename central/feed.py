@@ -407,6 +407,27 @@ def _bootstrap(reader: _Reader, phase: str, last: int, start_xid: str, limit: in
     return PullPage(page.changes(), cursor, False, True)
 
 
+def _linked_here(reader: _Reader, gone: dict[int, Any], link_olds: dict[int, list[Any]],
+                 bag_olds: dict[int, Any]) -> set[int]:
+    """Of the bags `gone`, those at one end of a link removed in these feed rows whose other
+    end is (or was, deleted here too) of the station's area."""
+    pairs = [(c, int(p)) for c, olds in link_olds.items() for o in olds
+             if (p := o.get("parent_bag_id")) is not None and (c in gone or int(p) in gone)]
+    if not pairs:
+        return set()
+    areas = {i: o.get("dispatch_area") for i, o in bag_olds.items() if o}
+    others = {i for pair in pairs for i in pair} - set(gone)
+    if others:
+        reader.cur.execute("SELECT id, dispatch_area FROM bag WHERE id = ANY(%(ids)s)",
+                           {"ids": sorted(others)})
+        areas.update(reader.cur.fetchall())
+    here: set[int] = set()
+    for c, p in pairs:
+        if any(i in areas and reader._in_area(areas[i]) for i in (c, p)):
+            here.update((c, p))
+    return here
+
+
 def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
     cur = reader.cur
     cur.execute(
@@ -437,9 +458,13 @@ def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
         reader.bags(page, ids)
         cur.execute("SELECT id FROM bag WHERE id = ANY(%(ids)s)", {"ids": ids})
         present = {r[0] for r in cur.fetchall()}
-        for i in ids:
-            old = by_table["bag"][i]
-            if i not in present and old and old.get("qr_id"):
+        gone = {i: old for i in ids
+                if i not in present and (old := by_table["bag"][i]) and old.get("qr_id")}
+        # Said only to a station that may hold the bag: its area's, or the other end of a link
+        # of its area removed with it; no station hears another area's codes.
+        near = _linked_here(reader, gone, link_olds, by_table["bag"]) if gone else set()
+        for i, old in gone.items():
+            if reader._in_area(old.get("dispatch_area")) or i in near:
                 page.delete("bag", old["qr_id"], {"code": old["qr_id"]})
     if by_table["link"]:
         reader.links(page, list(by_table["link"]), olds=link_olds)

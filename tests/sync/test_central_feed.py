@@ -246,3 +246,32 @@ def test_pull_refuses_another_station_and_a_revoked_one(central_db):
     finally:
         mine.close()
         theirs.close()
+
+
+def test_a_bag_deleted_at_the_centre_is_told_only_to_stations_that_may_hold_it(central_db):
+    """An administrator deletes children with their links (plain SQL, as the web system
+    would): a North one, a South one in a North parent and a South one in a South parent. A
+    North station is told that the first two are gone (it holds them, with their links), and
+    hears nothing of the third, a South code it never held (before, every deleted bag's code
+    went to every station)."""
+    north = central_db.add_station("N-1", area="North")
+    south = central_db.add_station("S-1", area="South")
+    ev_n, ev_s = Events("N-1"), Events("S-1", operator="biller")  # a biller works anywhere
+    push_as(north, "N-1", [ev_n.parent("SB10001"), ev_n.link("SB10001", "N0001")])
+    push_as(south, "S-1", [ev_s.parent("SB20001"), ev_s.link("SB20001", "C2001"),
+                           ev_s.link("SB20001", "C2002"), ev_s.unlink("SB20001", "C2002"),
+                           ev_s.link("SB10001", "C2002")])  # a South child in a North parent
+    puller = Puller(north, "N-1")
+    held = puller.drain()
+    assert "C2002" in _rows(held, "bag") and "C2001" not in _rows(held, "bag")
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    with eng.begin() as conn:
+        conn.exec_driver_sql(
+            "DELETE FROM link WHERE child_bag_id IN "
+            "(SELECT id FROM bag WHERE qr_id IN ('C2001', 'C2002', 'N0001'))")
+        conn.exec_driver_sql("DELETE FROM bag WHERE qr_id IN ('C2001', 'C2002', 'N0001')")
+    eng.dispose()
+    changes = puller.drain()
+    puller.close()
+    assert {"C2002", "N0001"} <= set(_rows(changes, "bag", "delete"))
+    assert "C2001" not in str(changes)
