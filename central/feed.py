@@ -441,6 +441,10 @@ def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
     by_table: dict[str, dict[int, Any]] = {t: {} for t in PHASES}
     link_olds: dict[int, list[Any]] = {}  # every removed link row of a child, not the last only
     for _id, _xid, tbl, key, old in rows:
+        if tbl == "bill" and old is not None and "id" not in old:
+            # a closing note's row (station_bill_notes, fed as its bill): its bill_id is the
+            # bill's row number, not the bill's id
+            old = None
         olds = by_table[tbl]
         if old is not None or key not in olds:
             olds[key] = old

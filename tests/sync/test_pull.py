@@ -587,3 +587,35 @@ def test_a_bill_line_whose_bill_comes_later_in_the_feed_still_reaches_the_statio
     assert local_rows(store, "SELECT parent_code, bill_id FROM bill_lines") == [
         ("SB00001", "INV-1")]
     store.close()
+
+
+def test_a_bill_deleted_at_the_centre_with_its_closing_note_takes_no_other_bill_along(
+        central_db, tmp_path) -> None:
+    """An administrator deletes a bill closed short at the centre: its closing note first (it
+    refers to the bill), then the bill. When a page of the feed ends between the two, the
+    note's row must not be taken for the bill's: its bill_id is the bill's row number, not its
+    id (before, the station deleted the bill whose id is that number, here '1002')."""
+    central_exec(central_db.url, "SELECT setval('bill_id_seq', 1000)")
+    central_exec(central_db.url, "INSERT INTO bill (bill_id, parent_bag_count) VALUES ('1002', 4)")
+    maker = central_db.add_station("D2")
+    ev = Events("D2")
+    reply = push_as(maker, "D2", [ev.bill("B-9", 3), ev.bill_close("B-9", "lorry left early")])
+    assert [r.result for r in reply.results] == ["applied", "applied"]
+    assert central_rows(central_db.url, "SELECT b.id, n.closed_reason FROM bill b JOIN "
+                                        "station_bill_notes n ON n.bill_id = b.id") == [
+        (1002, "lorry left early")]
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    conn = store.connect(write=True)
+    t = url.transport()
+    try:
+        pull_all(conn, t, "D1")
+        assert local_rows(store, "SELECT bill_id FROM bills ORDER BY 1") == [("1002",), ("B-9",)]
+        central_exec(central_db.url, "DELETE FROM station_bill_notes WHERE bill_id = 1002; "
+                                     "DELETE FROM bill WHERE id = 1002")
+        pull_all(conn, t, "D1", limit=1)  # the note's row and the bill's in pages of their own
+    finally:
+        conn.close()
+        t.close()
+    assert local_rows(store, "SELECT bill_id FROM bills ORDER BY 1") == [("1002",)]
+    store.close()
