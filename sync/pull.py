@@ -351,7 +351,9 @@ def _bill_bag_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched,
 def _user_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched, bootstrap: bool) -> None:
     for r in rows:
         upsert_operator(conn, r["username"], r["password_hash"], r["role"], r.get("area"))
-    if bootstrap and rows:
+    # The feed's first page, which ends the first download, counts too: it brings the
+    # operators added at the centre while the download ran.
+    if rows and (bootstrap or get_sync_state(conn, BOOTSTRAPPED) != "1"):
         seen = set(json.loads(get_sync_state(conn, DOWNLOAD_USERS) or "[]"))
         seen.update(r["username"] for r in rows)
         set_sync_state(conn, DOWNLOAD_USERS, json.dumps(sorted(seen)))
@@ -683,16 +685,12 @@ def _pull_pages(
                                 page, changes=page.changes[i:min(i + write_rows, cut)]))
                     last = replace(page, changes=page.changes[cut:])
                 with store_conn.begin():
-                    finishing = (not page.bootstrap or page.done) and \
-                        get_sync_state(store_conn, BOOTSTRAPPED) != "1"
-                    if finishing:
-                        # before this page of the feed: the operators it brings (added at the
-                        # centre while the download ran) stay
-                        _drop_operators_not_downloaded(store_conn)
                     total += apply_page(store_conn, last)
                     set_sync_state(store_conn, PULL_CURSOR, page.cursor)
-                    if finishing:
+                    if (not page.bootstrap or page.done) and \
+                            get_sync_state(store_conn, BOOTSTRAPPED) != "1":
                         _stub_dangling(store_conn)
+                        _drop_operators_not_downloaded(store_conn)
                         rebuild_after_bootstrap(store_conn)
                         set_sync_state(store_conn, BOOTSTRAPPED, "1")
             except BaseException:
