@@ -464,11 +464,14 @@ def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
         present = {r[0] for r in cur.fetchall()}
         gone = {i: old for i in ids
                 if i not in present and (old := by_table["bag"][i]) and old.get("qr_id")}
-        # Said only to a station that may hold the bag: its area's, or the other end of a link
-        # of its area removed with it; no station hears another area's codes.
+        # A child is said gone only to a station that may hold it: its area's, or one whose
+        # area's bag was at the other end of a link removed with it; no station hears another
+        # area's child codes. A parent goes to every station: bill lines, which every station
+        # holds, name parents of any area, and its line goes with it.
         near = _linked_here(reader, gone, link_olds, by_table["bag"]) if gone else set()
         for i, old in gone.items():
-            if reader._in_area(old.get("dispatch_area")) or i in near:
+            if old.get("type") != "child" or reader._in_area(old.get("dispatch_area")) \
+                    or i in near:
                 page.delete("bag", old["qr_id"], {"code": old["qr_id"]})
     if by_table["link"]:
         reader.links(page, list(by_table["link"]), olds=link_olds)

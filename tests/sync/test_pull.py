@@ -619,3 +619,33 @@ def test_a_bill_deleted_at_the_centre_with_its_closing_note_takes_no_other_bill_
         t.close()
     assert local_rows(store, "SELECT bill_id FROM bills ORDER BY 1") == [("1002",)]
     store.close()
+
+
+def test_a_parent_of_another_area_deleted_at_the_centre_leaves_the_bills_here(
+        central_db, tmp_path) -> None:
+    """Bill lines reach every station, whatever the area of their parent. An administrator
+    deletes a South parent that is on a bill (its line, then the bag): a North station must
+    drop that line too, though the bag is of another area (its code is on the bill here)."""
+    south = central_db.add_station("S-1", area="South")
+    ev = Events("S-1", operator="biller")  # a biller works in any area
+    reply = push_as(south, "S-1", [ev.parent("SB20001"), ev.link("SB20001", "C2001"),
+                                   ev.bill("B-5", 2), ev.bill_add("B-5", "SB20001")])
+    assert {r.result for r in reply.results} == {"applied"}
+    url = central_db.add_station("D1")
+    store = make_station(tmp_path, "D1")
+    conn = store.connect(write=True)
+    t = url.transport()
+    try:
+        pull_all(conn, t, "D1")
+        assert _view(store)["lines"] == [("SB20001", "B-5")]
+        central_exec(central_db.url,
+                     "DELETE FROM bill_bag WHERE bag_id = (SELECT id FROM bag "
+                     "WHERE qr_id = 'SB20001'); DELETE FROM link WHERE parent_bag_id = "
+                     "(SELECT id FROM bag WHERE qr_id = 'SB20001'); "
+                     "DELETE FROM bag WHERE qr_id IN ('SB20001', 'C2001')")
+        pull_all(conn, t, "D1")
+    finally:
+        conn.close()
+        t.close()
+    assert _view(store)["lines"] == []
+    store.close()
