@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import random
+import sys
 import threading
 import time
 import zlib
@@ -678,6 +679,14 @@ def create_app(config: ServiceConfig) -> Starlette:
     return app
 
 
+# How often the service's threads take turns at the GIL (Python's default: 5 ms). A batch being
+# written waits on PostgreSQL with the GIL let go, and needs it back after each statement; a
+# batch deciding on a look ahead meanwhile (pure Python) kept it up to 5 ms each time, so the
+# writing took as much longer as the deciding saved (BENCHMARKS.md, "2026-12-01, seventh").
+SWITCH_INTERVAL_S = 0.0005
+
+
 def app_from_env() -> Starlette:
     """uvicorn's factory in each worker process (`serve` puts the config in the environment)."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     return create_app(ServiceConfig.from_env())
