@@ -281,7 +281,17 @@ class SyncWorker:
     def _loop(self) -> None:
         try:
             while not self._stop.is_set():
-                self.run_once()
+                try:
+                    self.run_once()
+                except Exception as exc:  # noqa: BLE001 - nothing may end the sync thread
+                    # Outside what a run handles itself (the store unreadable at its end, say):
+                    # logged, and tried again after a backoff; the queue is untouched.
+                    log.exception("sync run failed")
+                    try:
+                        self._failed(SyncSummary(), OFFLINE,
+                                     f"Sync failed unexpectedly: {exc!r} (see the log)")
+                    except Exception:  # noqa: BLE001 - the store itself may be what fails
+                        log.exception("sync state not recorded")
                 if self._stop.is_set():
                     break
                 delay = self.next_delay_s
@@ -387,7 +397,10 @@ class SyncWorker:
             self._drop_transport()
             self._failed(summary, OFFLINE, f"Sync failed unexpectedly: {exc!r} (see the log)")
         summary.pending = self._pending_count()
-        self.listener.run_finished(summary)
+        try:
+            self.listener.run_finished(summary)
+        except Exception:  # noqa: BLE001 - a listener bug must not stop syncing
+            log.exception("sync listener failed")
         self._notify()
         return summary
 

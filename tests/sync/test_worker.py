@@ -655,3 +655,35 @@ def test_a_run_stopped_part_way_is_not_recorded_as_a_sync(central_db, tmp_path) 
     finally:
         worker.close()
     store.close()
+
+
+def test_a_listener_that_fails_does_not_stop_syncing(central_db, tmp_path) -> None:
+    """The window's listener raising at the end of a run (a bug, a window half closed) used to
+    end the sync thread: nothing scanned after it was ever sent. The run is logged as failed
+    in the listener, and the worker goes on."""
+    from tests.sync.stationkit import until
+
+    access = central_db.add_station("LF1")
+    store = make_station(tmp_path, "LF1")
+    _fill(store, parents=1, children=2)
+    runs: list[int] = []
+
+    class Failing(SyncListener):
+        def run_finished(self, summary) -> None:  # noqa: ANN001
+            runs.append(summary.pending)
+            if len(runs) == 1:
+                raise RuntimeError("Internal C++ object already deleted")
+
+    worker = worker_for(store, access, listener=Failing(), interval_s=60)
+    try:
+        worker.start()
+        until(lambda: len(runs) >= 1, 20, "the first run")
+        _fill(store, parents=1, children=1, prefix="N")  # scanned after the failure
+        worker.wake()
+        until(lambda: runs[-1:] == [0] and len(runs) >= 2, 20, "the later scans sent")
+        assert worker.running
+    finally:
+        worker.stop()
+        worker.close()
+    assert central_scalar(central_db, "SELECT count(*) FROM station_events") == 5
+    store.close()
