@@ -247,7 +247,11 @@ class _Reader:
             for _id, code in self._codes(gone):
                 page.delete("bill_bag", code, {"parent_code": code})
 
-    def users(self, page: _Page, ids: list[int] | None, olds: dict[int, Any]) -> None:
+    def users(self, page: _Page, ids: list[int] | None, olds: dict[int, Any],
+              renamed: dict[int, set[str]] | None = None) -> None:
+        """Operators, by their ids in the feed (None: all the station may hold). `renamed`:
+        the names each had before (the feed's old rows): a renamed user leaves its old name."""
+        renamed = renamed or {}
         self.cur.execute(
             "SELECT id, username, password_hash, role, dispatch_area "
             "FROM station_operators(%(s)s, %(ids)s)",
@@ -259,6 +263,8 @@ class _Reader:
             page.upsert("user", name, {
                 "username": name, "password_hash": pw or "", "role": role, "area": area,
             })
+            for was in renamed.get(uid, ()):
+                page.delete("user", was, {"username": was})  # (not if another took the name)
         if ids:
             missing = [i for i in ids if i not in found]
             if missing:
@@ -267,17 +273,21 @@ class _Reader:
                 )
                 names = dict(self.cur.fetchall())
                 for i in missing:
-                    name = names.get(i) or (olds.get(i) or {}).get("username")
-                    if name:  # gone, or no longer allowed at this station
+                    # gone, or no longer allowed at this station: under every name it had
+                    gone = {names.get(i), (olds.get(i) or {}).get("username"),
+                            *renamed.get(i, ())}
+                    for name in sorted(n for n in gone if n):
                         page.delete("user", name, {"username": name})
 
-    def bag_types(self, page: _Page, ids: list[int] | None, olds: dict[int, Any]) -> None:
+    def bag_types(self, page: _Page, ids: list[int] | None, olds: dict[int, Any],
+                  renamed: dict[int, set[str]] | None = None) -> None:
         sql = ("SELECT id, name, pattern, lookalike, capacity, nominal_kg, kg_per_child, example "
                "FROM station_bag_types")
         if ids is None:
             self.cur.execute(sql + " ORDER BY id")
         else:
             self.cur.execute(sql + " WHERE id = ANY(%(ids)s)", {"ids": ids})
+        renamed = renamed or {}
         found = set()
         for i, name, pattern, lookalike, cap, nominal, kg, example in self.cur.fetchall():
             found.add(i)
@@ -285,10 +295,13 @@ class _Reader:
                 "name": name, "pattern": pattern, "lookalike": lookalike, "capacity": cap,
                 "nominal_kg": float(nominal), "kg_per_child": float(kg), "example": example,
             })
+            for was in renamed.get(i, ()):
+                page.delete("bag_type", was, {"name": was})
         for i in ids or []:
-            if i not in found and olds.get(i):
-                name = olds[i].get("name")
-                page.delete("bag_type", name, {"name": name})
+            if i not in found:
+                gone = {(olds.get(i) or {}).get("name"), *renamed.get(i, ())}
+                for name in sorted(n for n in gone if n):
+                    page.delete("bag_type", name, {"name": name})
 
 
 def _xmin(cur: Any) -> str:
@@ -440,6 +453,8 @@ def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
     rows = cur.fetchall()
     by_table: dict[str, dict[int, Any]] = {t: {} for t in PHASES}
     link_olds: dict[int, list[Any]] = {}  # every removed link row of a child, not the last only
+    # every name a user or bag type had before in this page (renamed: c0004's old rows)
+    renamed: dict[str, dict[int, set[str]]] = {"user": {}, "bag_type": {}}
     for _id, _xid, tbl, key, old in rows:
         if tbl == "bill" and old is not None and "id" not in old:
             # a closing note's row (station_bill_notes, fed as its bill): its bill_id is the
@@ -450,11 +465,16 @@ def _feed(reader: _Reader, xid: str, last_id: int, limit: int) -> PullPage:
             olds[key] = old
         if tbl == "link" and old is not None:
             link_olds.setdefault(key, []).append(old)
+        if tbl in renamed and old is not None:
+            was = old.get("username" if tbl == "user" else "name")
+            if was:
+                renamed[tbl].setdefault(key, set()).add(was)
     page = _Page()
     if by_table["bag_type"]:
-        reader.bag_types(page, list(by_table["bag_type"]), by_table["bag_type"])
+        reader.bag_types(page, list(by_table["bag_type"]), by_table["bag_type"],
+                         renamed["bag_type"])
     if by_table["user"]:
-        reader.users(page, list(by_table["user"]), by_table["user"])
+        reader.users(page, list(by_table["user"]), by_table["user"], renamed["user"])
     if by_table["bill"]:
         reader.bills(page, list(by_table["bill"]), by_table["bill"])
     if by_table["bag"]:

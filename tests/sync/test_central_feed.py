@@ -275,3 +275,44 @@ def test_a_bag_deleted_at_the_centre_is_told_only_to_stations_that_may_hold_it(c
     puller.close()
     assert {"C2002", "N0001"} <= set(_rows(changes, "bag", "delete"))
     assert "C2001" not in str(changes)
+
+
+def test_a_user_or_bag_type_renamed_at_the_centre_leaves_its_old_name_at_the_station(
+        central_db, tmp_path):
+    """Stations keep operators by name: a user renamed at the centre (a spelling put right)
+    used to reach them under the new name with the old one kept, which still logged in there
+    with the old password and recorded scans the centre then refused as an unknown operator.
+    The feed now deletes the old name; a bag type renamed likewise."""
+    from station.errors import LoginFailed
+    from station.service import StationService
+    from tests.sync.stationkit import local_rows, make_station, worker_for
+
+    access = central_db.add_station("RN1", area="North")
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    with eng.begin() as conn:
+        add_user(conn, "north_disp", "pw", "dispatcher", "North")
+    store = make_station(tmp_path, "RN1")
+    worker = worker_for(store, access)
+    try:
+        assert worker.run_once().error is None  # the first download: the centre's operators
+        assert ("north_disp",) in local_rows(store, "SELECT username FROM operators")
+        with eng.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE \"user\" SET username = 'nord_disp' WHERE username = 'north_disp'")
+            conn.exec_driver_sql("UPDATE station_bag_types SET name = 'M444X' WHERE name = 'M444'")
+        assert worker.run_once().error is None
+    finally:
+        worker.close()
+        eng.dispose()
+    names = {r[0] for r in local_rows(store, "SELECT username FROM operators")}
+    assert "nord_disp" in names and "north_disp" not in names
+    types = {r[0] for r in local_rows(store, "SELECT name FROM bag_types")}
+    assert "M444X" in types and "M444" not in types
+    svc = StationService(store)
+    try:
+        with pytest.raises(LoginFailed):
+            svc.login("north_disp", "pw")  # spelt as the old name: no such operator any more
+        assert svc.login("nord_disp", "pw").username == "nord_disp"
+    finally:
+        svc.close()
+        store.close()
