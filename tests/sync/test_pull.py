@@ -443,6 +443,26 @@ def test_a_link_made_here_during_the_first_download_is_counted_in_its_parent(
     store.close()
 
 
+class _Midway:
+    """The station's real transport; when the first download asks for a page whose cursor
+    starts with `at`, `action` changes the centre first (once)."""
+
+    def __init__(self, access, at: str, action) -> None:  # noqa: ANN001
+        self.inner = access.transport()
+        self.at = at
+        self.action = action
+        self.done = False
+
+    def pull(self, request):  # noqa: ANN001, ANN201
+        if request.cursor and request.cursor.startswith(self.at) and not self.done:
+            self.action()
+            self.done = True
+        return self.inner.pull(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def test_an_operator_added_at_the_centre_during_the_first_download_may_log_in(
         central_db, tmp_path) -> None:
     """Operators are read at the start of the first download; one added at the centre while
@@ -457,33 +477,21 @@ def test_an_operator_added_at_the_centre_during_the_first_download_may_log_in(
     url = central_db.add_station("D1")
     store = _fresh_station(tmp_path, "D1")
 
-    class AddingMidway:
-        """The real transport; once the operators are read, the centre gets a new one."""
+    def add_newcomer() -> None:
+        eng = central_db.engine(poolclass=sa.pool.NullPool)
+        with eng.begin() as c:
+            add_user(c, "newcomer", "pw-newcomer", "dispatcher", "North")
+        eng.dispose()
 
-        def __init__(self) -> None:
-            self.inner = url.transport()
-            self.added = False
-
-        def pull(self, request):  # noqa: ANN001, ANN201
-            if request.cursor and request.cursor.startswith("b:bag") and not self.added:
-                eng = central_db.engine(poolclass=sa.pool.NullPool)
-                with eng.begin() as c:
-                    add_user(c, "newcomer", "pw-newcomer", "dispatcher", "North")
-                eng.dispose()
-                self.added = True
-            return self.inner.pull(request)
-
-        def close(self) -> None:
-            self.inner.close()
-
-    t = AddingMidway()
+    # once the operators are read, the centre gets a new one
+    t = _Midway(url, "b:bag", add_newcomer)
     conn = store.connect(write=True)
     try:
         pull_all(conn, t, "D1", bootstrap_limit=4)
     finally:
         conn.close()
         t.close()
-    assert t.added
+    assert t.done
     assert local_rows(store, "SELECT username FROM operators ORDER BY 1") == [
         ("admin",), ("biller",), ("dispatcher",), ("newcomer",)]
     svc = StationService(store)
@@ -508,26 +516,11 @@ def test_a_first_feed_page_touching_many_bags_is_written_with_sqlites_default_li
     url = central_db.add_station("D1")
     store = _fresh_station(tmp_path, "D1")
 
-    class ImportingMidway:
-        """The real transport; once the operators are read, the centre imports the bags."""
-
-        def __init__(self) -> None:
-            self.inner = url.transport()
-            self.imported = False
-
-        def pull(self, request):  # noqa: ANN001, ANN201
-            if request.cursor and request.cursor.startswith("b:bill") and not self.imported:
-                central_exec(
-                    central_db.url,
-                    "INSERT INTO bag (qr_id, type, dispatch_area) SELECT 'K' || lpad(i::text, "
-                    "6, '0'), 'child', 'North' FROM generate_series(1, 17000) i")
-                self.imported = True
-            return self.inner.pull(request)
-
-        def close(self) -> None:
-            self.inner.close()
-
-    t = ImportingMidway()
+    # once the operators are read, the centre imports the bags
+    t = _Midway(url, "b:bill", lambda: central_exec(
+        central_db.url,
+        "INSERT INTO bag (qr_id, type, dispatch_area) SELECT 'K' || lpad(i::text, "
+        "6, '0'), 'child', 'North' FROM generate_series(1, 17000) i"))
     conn = store.connect(write=True)
     raw = conn.connection.dbapi_connection
     raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)  # SQLite's default
@@ -539,7 +532,7 @@ def test_a_first_feed_page_touching_many_bags_is_written_with_sqlites_default_li
     finally:
         conn.close()
         t.close()
-    assert t.imported and done == "1"
+    assert t.done and done == "1"
     assert local_rows(store, "SELECT count(*) FROM bags WHERE code LIKE 'K%'") == [(17000,)]
     store.close()
 
