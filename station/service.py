@@ -647,7 +647,10 @@ class StationService:
                             None, None, None, self.bill_progress(bill_id))
         with self._write() as conn:
             kind = known_kind(conn, code)
-            if parsed.kind is CodeKind.CHILD and kind is not CodeKind.PARENT:
+            # a code held here as a child is one for ever (docs/rules.md §1), even when a bag
+            # type added since takes it in: never a line of a bill
+            if kind is CodeKind.CHILD or (parsed.kind is CodeKind.CHILD
+                                          and kind is not CodeKind.PARENT):
                 decision = decide_bill_add(
                     bill_id, read_bill(conn, bill_id), code, None, known_as_child=True
                 )

@@ -633,3 +633,26 @@ def test_reads_do_not_wait_for_another_writer(service: StationService, make_serv
     assert bag.child_count == 1 and current is not None and current.code == "SB00001"
     assert [e["type"] for e in log][-2:] == ["parent_scanned", "child_linked"]
     assert bill.target == 3
+
+
+def test_a_code_held_here_as_a_child_never_goes_on_a_bill(service: StationService, make_service,
+                                                         store) -> None:
+    """A bag type added at the centre whose pattern takes in codes this station already holds
+    as child bags: such a code is a child for ever (docs/rules.md §1), so loading it on a bill
+    is `not_a_parent` (§4.2), as selecting it as a parent is `code_is_child`; it is never a
+    line of the bill that counts towards its target."""
+    from station.codes import BagType
+    from station.store.local import write_bag_types
+
+    service.record_scan("SB00001")
+    service.record_scan("TB1234")  # a child bag today
+    with store.engine.begin() as conn:
+        write_bag_types(conn, (BagType("TB", r"TB\d{4}", r"TB\d", 20, 20.0, 1.0, "TB1234"),))
+    service.reload()
+    assert service.record_scan("TB1234").reason == "code_is_child"
+    biller = make_service("biller")
+    biller.create_bill("B-1", 1)
+    r = biller.add_parent_to_bill("B-1", "TB1234")
+    assert (r.outcome, r.reason) == (R, "not_a_parent")
+    assert "TB1234" in r.message and not r.changes.events
+    assert r.bill.linked == 0 and biller.lookup_bag("TB1234").bill is None
