@@ -57,10 +57,21 @@ DEFAULT_BAG_TYPES: tuple[BagType, ...] = (
 _regex_cache: dict[str, re.Pattern[str]] = {}
 
 
+def _compile(pattern: str) -> re.Pattern[str]:
+    """A bag type's pattern with ASCII classes: `\\d` is 0-9 and `\\w` ASCII, as codes are
+    (docs/rules.md §1), so SB followed by full-width or Devanagari digits is no parent code
+    (it would be a second bag beside the one with ASCII digits). A pattern that asks for
+    Unicode matching itself ((?u)) keeps it."""
+    try:
+        return re.compile(pattern, re.ASCII)
+    except ValueError:
+        return re.compile(pattern)
+
+
 def _compiled(pattern: str) -> re.Pattern[str]:
     compiled = _regex_cache.get(pattern)
     if compiled is None:
-        compiled = _regex_cache[pattern] = re.compile(pattern)
+        compiled = _regex_cache[pattern] = _compile(pattern)
     return compiled
 
 
@@ -144,14 +155,16 @@ class _TypePlan:
         self.any_parent: re.Pattern[str] | None = None
         self.any_lookalike: re.Pattern[str] | None = None
         try:
-            parents = [re.compile(t.pattern) for t in types]
-            lookalikes = [re.compile(t.lookalike) for t in types]
+            parents = [_compile(t.pattern) for t in types]
+            lookalikes = [_compile(t.lookalike) for t in types]
         except re.error:
             return  # a bad pattern fails in the per-type loop, as it always did
-        # groups would renumber (and backreferences break) when joined: keep the loop then
-        if types and not any(p.groups or p.flags & ~re.UNICODE for p in parents + lookalikes):
-            self.any_parent = re.compile("|".join(f"(?:{t.pattern})" for t in types))
-            self.any_lookalike = re.compile("|".join(f"(?:{t.lookalike})" for t in types))
+        # groups would renumber (and backreferences break) when joined: keep the loop then;
+        # likewise for any flag but ASCII (a pattern's own (?i) or (?u) stays its own)
+        if types and not any(p.groups or p.flags & ~re.ASCII for p in parents + lookalikes):
+            self.any_parent = re.compile("|".join(f"(?:{t.pattern})" for t in types), re.ASCII)
+            self.any_lookalike = re.compile("|".join(f"(?:{t.lookalike})" for t in types),
+                                            re.ASCII)
 
 
 _plans: dict[int, _TypePlan] = {}

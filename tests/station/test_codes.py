@@ -165,3 +165,20 @@ def test_bad_bill_ids(raw: str) -> None:
     assert info.value.reason == "bad_bill_id"
     assert "3-50 characters" in info.value.message
     assert not is_bill_id(raw)
+
+
+@pytest.mark.parametrize("raw", [
+    "SB\uff11\uff12\uff13\uff14\uff15",  # full-width digits (a typed field with an IME)
+    "SB\u0967\u0968\u0969\u096a\u096b",  # Devanagari digits
+    "m444-\u0661\u0662\u0663\u0664\u0665",  # Arabic-Indic digits
+])
+def test_parent_codes_take_ascii_digits_only(raw: str) -> None:
+    """`\\d` in a bag type's pattern means 0-9 (docs/rules.md §1: SB + five digits): a code
+    written with other digits is not a parent bag, or SB１２３４５ would be a second bag beside
+    SB12345; such a read is refused (a damaged parent label where it starts like one)."""
+    with pytest.raises(CodeRefused) as exc:
+        classify(raw)
+    assert exc.value.reason in ("not_a_code", "damaged_parent")
+    custom = (BagType("X", r"X\d{3}", r"X\d", 10, 10.0, 1.0, "X123"),)
+    with pytest.raises(CodeRefused):
+        classify("X\uff11\uff12\uff13", custom)
