@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection
@@ -99,8 +100,16 @@ def read_child(conn: Connection, code: str) -> ChildFacts:
         return ChildFacts(code)
     where = None
     if row[1] is not None and row[2]:
-        where = f"station {row[2]} at {row[3][11:16]}"
+        where = f"station {row[2]} at {_local_hhmm(row[3])}"
     return ChildFacts(code, CodeKind(row[0]), row[1], where)
+
+
+def _local_hhmm(stored: str) -> str:
+    """A stored time (ISO, UTC) as the station's local HH:MM, as every time a station shows."""
+    try:
+        return datetime.fromisoformat(stored).astimezone().strftime("%H:%M")
+    except (TypeError, ValueError):
+        return (stored or "")[11:16]
 
 
 def read_bill(conn: Connection, bill_id: str) -> BillFacts | None:

@@ -656,3 +656,27 @@ def test_a_code_held_here_as_a_child_never_goes_on_a_bill(service: StationServic
     assert (r.outcome, r.reason) == (R, "not_a_parent")
     assert "TB1234" in r.message and not r.changes.events
     assert r.bill.linked == 0 and biller.lookup_bag("TB1234").bill is None
+
+
+@pytest.fixture
+def kolkata(monkeypatch: pytest.MonkeyPatch):
+    """The station's local time zone is India's (UTC+05:30), as at a warehouse there."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_child_on_another_parent_says_when_in_local_time(service: StationService,
+                                                           kolkata) -> None:
+    """The refusal names when the child was linked in the station's own time, as every other
+    time a station shows (reports, the lockout): a link made at 13:30 in India is not "08:00"."""
+    service.record_scan("SB00001")
+    service.record_scan("C1111")  # 08:00 UTC: 13:30 in India
+    service.record_scan("SB00002")
+    r = service.record_scan("C1111")
+    assert (r.outcome, r.reason) == (R, "child_on_other_parent")
+    assert r.message == "C1111 is already in SB00001, linked at station TEST-1 at 13:30"
