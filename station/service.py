@@ -597,6 +597,10 @@ class StationService:
             bill_id = parse_bill_id(raw_bill_id)
         except CodeRefused as exc:
             return OpResult(Outcome.REFUSED, exc.reason, exc.message, None, "bill")
+        if self._is_parent_code(bill_id):
+            # a read of it would be that parent bag, never this bill (docs/rules.md §1)
+            return refused(refuse(Reason.CODE_IS_BAG, say(Reason.CODE_IS_BAG, bill=bill_id)),
+                           bill_id, "bill")
         texts = {"description": description, "destination": destination, "vehicle": vehicle}
         for fname, value in texts.items():
             value = value.strip() if isinstance(value, str) else value
@@ -619,6 +623,12 @@ class StationService:
                 data={"target": target, **texts},
             )
         return self._bill_result(decision, bill_id, None, (seq,))
+
+    def _is_parent_code(self, code: str) -> bool:
+        try:
+            return classify(code, self.bag_types).kind is CodeKind.PARENT
+        except CodeRefused:
+            return False
 
     def _bill_result(
         self, decision: Decision, bill_id: str, parent: str | None, seqs: tuple[int, ...]

@@ -680,3 +680,22 @@ def test_a_child_on_another_parent_says_when_in_local_time(service: StationServi
     r = service.record_scan("C1111")
     assert (r.outcome, r.reason) == (R, "child_on_other_parent")
     assert r.message == "C1111 is already in SB00001, linked at station TEST-1 at 13:30"
+
+
+def test_a_bill_id_shaped_like_a_parent_code_is_refused(service: StationService,
+                                                        make_service) -> None:
+    """A bill id that reads as a parent code (a sale bill numbered SB00123) would clash with
+    the bag: scanned on the bill screen it would go onto the open bill as a parent, scanned
+    while packing it would make a parent bag of that code (docs/rules.md §1: a read that is
+    a bag code is a bag; bill ids and bag codes do not clash). It is refused when created."""
+    from station.bill_routing import BillCursor, bill_read
+
+    biller = make_service("biller")
+    r = biller.create_bill("sb00123", 2)
+    assert (r.outcome, r.reason) == (R, "code_is_bag")
+    assert r.message == "SB00123 is a bag code: choose another bill id"
+    assert biller.bill_progress("SB00123") is None
+    assert biller.create_bill("M444-00017", 2).reason == "code_is_bag"
+    assert biller.create_bill("SB-00123", 2).outcome is A  # not a bag code: a bill id
+    cursor = BillCursor()
+    assert bill_read(biller, cursor, "SB-00123", "scanner").result.reason == "bill_selected"
