@@ -212,7 +212,8 @@ def decide_unlink(
             ))
         if linked_by != username:
             return refuse(Reason.NOT_YOUR_LINK, say(
-                Reason.NOT_YOUR_LINK, child=child_code, parent=parent.code, linked_by=linked_by,
+                Reason.NOT_YOUR_LINK, child=child_code, parent=parent.code,
+                linked_by=linked_by or "the central system",  # made there, by no station
             ))
         if linked_at is not None and now - linked_at > UNDO_WINDOW:
             minutes = int((now - linked_at).total_seconds() // 60)

@@ -211,3 +211,12 @@ def test_statuses() -> None:
     assert bill_status_after(0, False) == "new"
     assert bill_status_after(3, False) == "processing"
     assert bill_status_after(3, True) == "completed"
+
+
+def test_a_link_nobody_here_made_is_said_to_be_the_central_systems() -> None:
+    """A link that came from the centre with no operator (made in the web system): a
+    dispatcher's undo is refused naming the central system, not "linked by None"."""
+    d = decide_unlink(child_code="C1234", parent=SB1, linked_by=None, linked_at=None,
+                      username="dan", role="dispatcher", now=NOW)
+    assert d.reason == "not_your_link"
+    assert "linked by the central system" in d.message and "None" not in d.message
