@@ -136,6 +136,7 @@ class HistoryEntry:
     child: str | None
     bill: str | None
     detail: str = ""
+    rejected: bool = False  # the centre refused it: it did not happen there
 
     @property
     def time_local(self) -> str:
@@ -196,6 +197,8 @@ class BillDetail:
         if not self.row.state.is_closed:
             return None
         for e in reversed(self.events):
+            if e.rejected:
+                continue  # refused at the centre (closed or reopened first elsewhere)
             if e.type == "bill_closed":
                 return e
             if e.type == "bill_reopened":
@@ -539,7 +542,7 @@ def _entry(r: Any) -> HistoryEntry:
         detail = (detail + "; " if detail else "") + f"rejected by the centre: {r.result_message}"
     return HistoryEntry(
         r.device_time, r.type, r.operator, r.station_id, r.parent_code, r.child_code, r.bill_id,
-        detail,
+        detail, r.sync_state == "rejected",
     )
 
 

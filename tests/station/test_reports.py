@@ -317,3 +317,20 @@ def test_bills_with_no_creator_on_record_are_a_named_row_not_a_second_total(stat
     with (tmp_path / "s.csv").open(encoding="utf-8", newline="") as fh:
         assert [r[0] for r in list(csv.reader(fh))[1:]] == [
             "biller", reports.NO_CREATOR, reports.OVERALL]
+
+
+def test_a_close_the_centre_refused_is_not_who_closed_the_bill(station):
+    """The bill closed here and at another station at once: the centre refused this one (the
+    other came first), and the bill is closed all the same. The bill sheet and the review must
+    not name this station's operator as the one who closed it."""
+    svc, clock = station
+    build(svc, clock)
+    with svc.store.connect(write=True) as conn, conn.begin():
+        conn.exec_driver_sql(
+            "UPDATE events SET sync_state = 'rejected', result_message = 'closed at D2 first' "
+            "WHERE type = 'bill_closed' AND bill_id = 'B-2'")
+    with reports.reading(svc.store) as conn:
+        d2 = reports.bill_detail(conn, "B-2")
+    assert d2 is not None and d2.row.state.is_closed
+    assert d2.closed_event is None  # closed elsewhere: who, this station does not know
+    assert "rejected by the centre" in d2.events[-1].detail
