@@ -398,8 +398,27 @@ def _bag_type_upsert(conn: Connection, rows: list[dict[str, Any]], t: _Touched,
 
 def _bag_type_delete(conn: Connection, rows: list[dict[str, Any]], t: _Touched,
                      bootstrap: bool) -> None:
-    for r in rows:
-        conn.execute(delete(bag_types).where(bag_types.c.name == r["name"]))
+    """A type gone at the centre. Renamed there (the new name came in this page's upserts), the
+    parents held here under the old name go over to the type that now reads their codes; a type
+    whose parents no other type reads stays, or they could not be read as parents any more."""
+    gone = {r["name"] for r in rows}
+    left = tuple(bt for bt in load_bag_types(conn) if bt.name not in gone)
+    for name in sorted(gone):
+        codes = conn.execute(select(bags.c.code).where(bags.c.bag_type == name)).scalars().all()
+        needed = False
+        for code in codes:
+            try:
+                parsed = classify(code, left)
+            except CodeRefused:
+                parsed = None
+            if parsed is None or parsed.bag_type is None:
+                needed = True
+                continue
+            conn.execute(update(bags).where(bags.c.code == code)
+                         .values(bag_type=parsed.bag_type.name))
+            t.parents.add(code)
+        if not needed:
+            conn.execute(delete(bag_types).where(bag_types.c.name == name))
 
 
 _Apply = Callable[[Connection, list[dict[str, Any]], _Touched, bool], None]
