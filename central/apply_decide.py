@@ -363,12 +363,20 @@ def _unlink(
     return CentreResult(APPLIED, d.reason, d.message)
 
 
+def _reads_as_parent(state: BatchState, code: str) -> bool:
+    try:
+        return state.classify(code).kind is CodeKind.PARENT
+    except CodeRefused:
+        return False
+
+
 def _bill_create(state: BatchState, ev: Event, user_id: int | None, when: datetime) -> CentreResult:
     try:
         code = parse_bill_id(ev.bill or "")
     except CodeRefused as exc:
         return CentreResult(REJECTED, exc.reason, exc.message)
-    if code not in state.bills and _kind(state, code) is not None:
+    if code not in state.bills and (_kind(state, code) is not None or _reads_as_parent(state, code)):
+        # a bag here, or a code a read of which is a parent bag (never this bill): as stations
         return _reject(refuse(Reason.CODE_IS_BAG, f"{code} is a bag code: choose another bill id"))
     try:
         target = int(ev.data.get("target", 0))

@@ -250,3 +250,15 @@ def test_an_event_sent_again_under_a_new_number_gets_its_first_result(central_db
     assert _scalar(central_db, "SELECT child_count FROM bag WHERE qr_id = 'SB00001'") == 2
     with central_db.engine().connect() as conn:
         assert check_invariants(conn) == []
+
+
+def test_a_bill_id_that_reads_as_a_parent_code_is_refused_at_the_centre(central_db):
+    """Stations refuse a bill id shaped like a parent code (a read of it is that parent bag);
+    the centre refuses it too when an older or modified station sends one, known bag or not."""
+    url = central_db.add_station("D1")
+    ev = Events("D1")
+    reply = push_as(url, "D1", [ev.bill("SB00123", 3), ev.bill("B-OK", 3)])
+    assert [(r.result, r.reason) for r in reply.results] == [
+        ("rejected", "code_is_bag"), ("applied", "bill_created")]
+    assert "SB00123 is a bag code" in reply.results[0].message
+    assert _scalar(central_db, "SELECT count(*) FROM bill WHERE bill_id = 'SB00123'") == 0
