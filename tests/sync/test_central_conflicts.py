@@ -195,3 +195,23 @@ def test_bag_created_concurrently_makes_the_batch_start_again(central_db):
         assert check_invariants(conn) == []
         assert conn.exec_driver_sql("SELECT count(*) FROM bag WHERE qr_id = 'C7777'").scalar() == 1
     eng.dispose()
+
+
+def test_a_link_the_web_system_moved_is_no_longer_the_dispatchers_to_undo(central_db):
+    """A dispatcher linked C to SB1; the web system then moved C into SB2. The link in SB2 is
+    the central system's: the dispatcher's undo of it is refused, naming the central system
+    (before, the old event still credited them, and the undo was applied)."""
+    url = central_db.add_station("D1")
+    ev = Events("D1")
+    push_as(url, "D1", [ev.parent("SB00001"), ev.parent("SB00002"), ev.link("SB00001", "C0001")])
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    with eng.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE link SET parent_bag_id = (SELECT id FROM bag WHERE qr_id = 'SB00002') "
+            "WHERE child_bag_id = (SELECT id FROM bag WHERE qr_id = 'C0001')")
+        conn.exec_driver_sql("UPDATE bag SET child_count = 0 WHERE qr_id = 'SB00001'")
+        conn.exec_driver_sql("UPDATE bag SET child_count = 1 WHERE qr_id = 'SB00002'")
+    eng.dispose()
+    reply = push_as(url, "D1", [ev.unlink("SB00002", "C0001")])
+    assert [(r.result, r.reason) for r in reply.results] == [("rejected", "not_your_link")]
+    assert "linked by the central system" in reply.results[0].message
