@@ -141,8 +141,10 @@ class SettingsScreen(QWidget):
         return validate(self.host.settings, self.changes())
 
     def changes(self) -> dict[str, Any]:
-        return dict(
-            station_id=self.station_id.text().strip().upper(),
+        typed_id = self.station_id.text().strip()
+        current_id = self.host.settings.station_id
+        changes = dict(
+            station_id=typed_id.upper(),
             area=self.area.text().strip(),
             scanner_max_gap_ms=self.max_gap.value(),
             scanner_min_length=self.min_length.value(),
@@ -158,6 +160,11 @@ class SettingsScreen(QWidget):
             camera_holdoff_s=self.camera_holdoff.value(),
             short_parent_is_error=self.short_parent_is_error.isChecked(),
         )
+        if typed_id == current_id:
+            # The id as stored, unchanged (one from before the limits stays usable): it is not
+            # a change to check, nor to upper-case into another station's id.
+            del changes["station_id"]
+        return changes
 
     def save(self) -> None:
         if self.host.operator is None or not self.allowed_for(self.host.operator):

@@ -3,6 +3,9 @@ station/settings.py, and a bad value is named with what is allowed and nothing i
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
@@ -58,3 +61,39 @@ def test_a_bad_value_is_named_and_nothing_is_saved(window, qtbot) -> None:  # no
     qtbot.waitUntil(lambda: s.message.text() == "Settings saved")
     saved = window.store.settings()
     assert (saved.sound_muted, saved.scanner_max_gap_ms) == (True, 50)
+
+
+@pytest.mark.parametrize("legacy_id", ["DOCK 7", "dock-7"])
+def test_a_station_id_from_before_the_limits_does_not_block_saving_other_settings(
+        qtbot, station_paths, legacy_id: str) -> None:  # noqa: ANN001
+    """An id stored before the limits existed stays usable (station/settings.py): the admin
+    changes another setting (mute) and saves; the id stays exactly as stored."""
+    import sqlite3
+
+    from station.store.local import LocalStore
+    from ui.main_window import MainWindow
+
+    db = sqlite3.connect(station_paths.store)
+    with db:
+        db.execute("UPDATE settings SET value = ? WHERE key = 'station_id'",
+                   (json.dumps(legacy_id),))
+    db.close()
+    store = LocalStore.open(station_paths)
+    window = MainWindow(store)
+    try:
+        window.resize(1280, 800)
+        window.show()
+        qtbot.waitExposed(window)
+        assert window.settings.station_id == legacy_id
+        s = _open_settings(window, qtbot)
+        s.muted.setChecked(True)
+        _save()
+        qtbot.waitUntil(lambda: s.message.text() != "", timeout=5000)
+        assert s.message.text() == "Settings saved"
+        saved = store.settings()
+        assert saved.sound_muted
+        assert saved.station_id == legacy_id
+    finally:
+        window.shutdown()
+        window.close()
+        store.close()
