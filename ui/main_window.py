@@ -565,11 +565,25 @@ class MainWindow(QMainWindow):
         screen.settings_saved.connect(self.apply_settings)
         screen.acknowledged.connect(self._on_sync_issues_acknowledged)
         bridge.settings_from_centre.connect(self.apply_settings)
+        bridge.sync_run_finished.connect(self._on_sync_run_finished)
         self.add_screen("sync_issues", "Sync issues", screen, "F8")
         self.sync_bridge = bridge
         self.sync_issues_screen = screen
         bridge.start()
         return bridge
+
+    @Slot(object)
+    def _on_sync_run_finished(self, summary: Any) -> None:
+        """A run that pulled the centre's changes into the store: the open bill or the parent
+        being packed is read again, so the screen shows what the centre holds (a bill closed
+        at another station, a child linked elsewhere)."""
+        if not getattr(summary, "pulled", 0) or self.operator is None or self._closed:
+            return
+        key = self.current_screen_key
+        if key == "bill" and self.bill_screen.bill_id is not None:
+            self.bill_screen.refresh()
+        elif key == "station":
+            self.station_screen.reload_parent()
 
     @Slot(int)
     def _on_sync_issues_acknowledged(self, _count: int) -> None:

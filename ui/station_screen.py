@@ -281,6 +281,27 @@ class StationScreen(QWidget):
             )
             self._idle_timer.start(self.idle_release_ms)
 
+    def reload_parent(self) -> None:
+        """Read the parent being packed and its children again (a sync brought the centre's
+        changes into the store); the message and the scan log stay as they are."""
+        if self.host.operator is None or not self.parent_is_current or self.parent_row is None:
+            return
+        code = self.parent_row.code
+
+        def done(value: tuple[ParentRow | None, tuple[str, ...]]) -> None:
+            parent, children = value
+            # only while that parent is still the one shown (a scan may have changed it since)
+            if (parent is not None and parent.code == code and self.parent_is_current
+                    and self.parent_row is not None and self.parent_row.code == code):
+                self._show_parent(parent, list(children), current=True)
+
+        try:
+            self.host.task_runner.submit(
+                lambda s: (s.current_parent(), _children(s, s.current_parent())),
+                done, self._on_task_failed)
+        except RuntimeError:
+            pass  # the window is closing
+
     def stop(self) -> None:
         self._idle_timer.stop()
         self._confirm_timer.stop()

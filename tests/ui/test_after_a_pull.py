@@ -1,0 +1,70 @@
+"""What a sync brought from the centre shows on the screen that is open: the bill screen and the
+packing screen read the store again after a run that pulled changes (the sync issues screen
+says "the bags on screen already show what the centre holds")."""
+
+from __future__ import annotations
+
+import pytest
+
+from station.service import StationService
+from sync.worker import SyncSummary
+from tests.ui.conftest import log_in, scan_keys
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+def _pulled(window) -> None:  # noqa: ANN001
+    """The sync worker's word at the end of a run that pulled changes into the store (what
+    the bridge's listener emits on the worker thread)."""
+    assert window.sync_bridge is not None
+    window.sync_bridge.sync_run_finished.emit(SyncSummary(pulled=3, state="online"))
+
+
+def test_a_bill_closed_elsewhere_shows_closed_after_the_pull(window, qtbot) -> None:  # noqa: ANN001
+    svc = StationService(window.store)
+    svc.login("biller", "demo")
+    assert svc.create_bill("B-17", 2).ok
+    svc.close()
+    bridge = window.attach_sync()  # no centre here: the bridge without a worker
+    try:
+        log_in(window, qtbot, "biller")
+        qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+        scan_keys(window, qtbot, "B-17")
+        screen = window.bill_screen
+        qtbot.waitUntil(lambda: screen.bill_id == "B-17", timeout=5000)
+        assert not screen.view.row.state.is_closed
+        # The pull writes the centre's state into the store: the bill was closed short at
+        # another station.
+        other = StationService(window.store)
+        other.login("admin", "demo")
+        assert other.close_bill("B-17", "truck left early").ok
+        other.close()
+        _pulled(window)
+        qtbot.waitUntil(lambda: screen.view is not None and screen.view.row.state.is_closed,
+                        timeout=5000)
+        assert not screen.close_button.isEnabled()
+    finally:
+        bridge.stop()
+
+
+def test_a_child_taken_elsewhere_leaves_the_packing_screen_after_the_pull(window, qtbot) -> None:  # noqa: ANN001
+    bridge = window.attach_sync()
+    try:
+        log_in(window, qtbot, "dispatcher")
+        qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+        screen = window.station_screen
+        scan_keys(window, qtbot, "SB00001")
+        scan_keys(window, qtbot, "C0001")
+        scan_keys(window, qtbot, "C0002")
+        qtbot.waitUntil(lambda: screen.child_codes == ["C0002", "C0001"], timeout=5000)
+        # The centre's state, written by the pull: C0002 was removed from SB00001.
+        other = StationService(window.store)
+        other.login("admin", "demo")
+        assert other.remove_child("C0002").ok
+        other.close()
+        _pulled(window)
+        qtbot.waitUntil(lambda: screen.child_codes == ["C0001"], timeout=5000)
+        assert screen.counter_label.text().startswith("1 / ")
+        assert screen.parent_is_current and screen.parent_row.code == "SB00001"
+    finally:
+        bridge.stop()
