@@ -514,13 +514,19 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def apply_settings(self, new: StationSettings) -> None:
+        old = self.settings
         self.settings = new
         self.scanner_input.configure(new)
         self.sounds.muted = new.sound_muted
         self.key_bar.set_operator(self.operator, new.station_id, new.area)
         self.setWindowTitle(f"TraceTrack Station {new.station_id} ({new.area})")
         self.settings_changed.emit(new)
-        self._start_serial()
+        # The serial port is opened again only when it changed (or is not open): closing it
+        # drops the half line read so far and whatever the scanner sends meanwhile.
+        serial_open = self._serial is not None and self._serial.is_open
+        if (new.serial_port, new.serial_baud) != (old.serial_port, old.serial_baud) or (
+                new.serial_port and not serial_open):
+            self._start_serial()
 
     def _start_serial(self) -> None:
         from ui.serial_input import SerialScanner  # the serial port library only when used

@@ -65,3 +65,42 @@ def test_configured_serial_scanner_feeds_the_station(qtbot, store, pty) -> None:
     ev = svc.event_log()[-1]
     svc.close()
     assert ev["parent_code"] == "SB00009" and ev["data"]["source"] == "serial"
+
+
+def test_saving_other_settings_does_not_cut_a_serial_read(qtbot, store, pty) -> None:  # noqa: ANN001
+    """The admin saves an unrelated setting (mute) while a serial scanner is sending a line:
+    the port stays open and the line arrives whole (before: the port was closed and opened
+    again, the half line read so far was dropped and the rest became a read of its own)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from tests.ui.conftest import focus_widget
+    from ui.main_window import MainWindow
+
+    master, name = pty
+    store.save_settings(store.settings().replace(serial_port=name))
+    w = MainWindow(store)
+    try:
+        w.show()
+        qtbot.waitExposed(w)
+        log_in(w, qtbot, "admin")
+        qtbot.waitUntil(lambda: w.current_screen_key == "station")
+        QTest.keyClick(focus_widget(), Qt.Key.Key_F9)
+        assert w.current_screen_key == "settings"
+        os.write(master, b"SB000")  # the first half of a line
+        qtbot.waitUntil(lambda: w._serial is not None and bytes(w._serial._buffer) == b"SB000",
+                        timeout=3000)
+        w.settings_screen.muted.setChecked(True)
+        QTest.keyClick(focus_widget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: w.settings_screen.message.text() == "Settings saved",
+                        timeout=5000)
+        assert w.sounds.muted
+        QTest.keyClick(focus_widget(), Qt.Key.Key_F2)
+        assert w.current_screen_key == "station"
+        os.write(master, b"09\r\n")  # the rest of it
+        qtbot.waitUntil(lambda: w.reads_handled >= 1 and w.reads_waiting == 0, timeout=3000)
+        assert w.station_screen.parent_code_label.text() == "SB00009", \
+            w.station_screen.banner.text()
+    finally:
+        w.shutdown()
+        w.close()
