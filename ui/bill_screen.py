@@ -150,7 +150,19 @@ class CreateBillDialog(QDialog):
         self.buttons.accepted.connect(self._on_buttons_accepted)
         self.buttons.rejected.connect(self.reject)
         form.addRow(self.buttons)
-        self.id_edit.returnPressed.connect(self.target_spin.setFocus)
+        # Enter in the id field goes on to the target (as a scanned id does); without this the
+        # field lets Enter on to the dialog, whose default button created the bill at once with
+        # the target it opened with.
+        self.id_edit.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if (watched is self.id_edit and event.type() == QEvent.Type.KeyPress
+                and isinstance(event, QKeyEvent)
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
+            self.target_spin.setFocus()
+            self.target_spin.selectAll()
+            return True
+        return super().eventFilter(watched, event)
 
     def scanned(self, raw: str) -> None:
         self.id_edit.setText(normalise(raw))

@@ -88,3 +88,37 @@ def test_parents_scanned_just_before_a_dialog_opened_go_onto_the_open_bill(
             screen.reason_dialog.reject()
     finally:
         close_window(host)
+
+
+def test_enter_after_typing_the_new_bill_id_goes_on_to_the_target(qtbot, station) -> None:  # noqa: ANN001
+    """Ctrl+N, the id typed, Enter: the target field is next (as the scanned id does); the bill
+    is not created yet with the target the dialog opened with."""
+    from tests.ui.conftest import type_slowly
+
+    host = open_window(qtbot, station, "biller", "bill")
+    screen = host.bill_screen
+    try:
+        host.scanner_input.start()
+        screen.entry.setFocus()
+        QTest.keyClick(focus_widget(), Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: screen.create_dialog is not None, timeout=3000)
+        dlg = screen.create_dialog
+        qtbot.waitUntil(lambda: dlg.id_edit.hasFocus(), timeout=3000)
+        type_slowly(qtbot, "TRUCK-9")
+        QTest.keyClick(focus_widget(), Qt.Key.Key_Return)
+        wait_idle(qtbot, host)
+        assert screen.create_dialog is dlg and dlg.isVisible()
+        assert dlg.target_spin.hasFocus()
+        svc = StationService(station)
+        try:
+            assert svc.lookup_bill("TRUCK-9") is None
+        finally:
+            svc.close()
+        # The target typed, Enter: now the bill is created, with that target.
+        QTest.keyClick(focus_widget(), Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        type_slowly(qtbot, "4")
+        QTest.keyClick(focus_widget(), Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: screen.bill_id == "TRUCK-9", timeout=5000)
+        assert screen.progress.format() == "0 / 4 parent bags (0 %)"
+    finally:
+        close_window(host)
