@@ -64,14 +64,22 @@ class ScannerInput(QObject):
         self._timer.timeout.connect(self._on_timer_timeout)
 
     def configure(self, settings: StationSettings) -> None:
-        held = self.detector.reset() if hasattr(self, "detector") else []
-        self.detector = BurstDetector(
-            max_gap_ms=float(settings.scanner_max_gap_ms),
-            min_length=int(settings.scanner_min_length),
-            suffix=settings.scanner_suffix if settings.scanner_suffix in ("enter", "tab", "none")
+        params = (
+            float(settings.scanner_max_gap_ms),
+            int(settings.scanner_min_length),
+            settings.scanner_suffix if settings.scanner_suffix in ("enter", "tab", "none")
             else "enter",
-            silence_ms=float(settings.scanner_silence_ms),
+            float(settings.scanner_silence_ms),
         )
+        if params == getattr(self, "_params", None):
+            # Other settings changed (sound, camera, ...): a burst being read stays whole (set
+            # up again, the keys held so far would go on as typing, the rest as a read of its own).
+            return
+        held = self.detector.reset() if hasattr(self, "detector") else []
+        self._params = params
+        max_gap_ms, min_length, suffix, silence_ms = params
+        self.detector = BurstDetector(max_gap_ms=max_gap_ms, min_length=min_length,
+                                      suffix=suffix, silence_ms=silence_ms)
         self._deliver(held)
 
     def start(self) -> None:

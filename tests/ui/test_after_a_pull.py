@@ -68,3 +68,36 @@ def test_a_child_taken_elsewhere_leaves_the_packing_screen_after_the_pull(window
         assert screen.parent_is_current and screen.parent_row.code == "SB00001"
     finally:
         bridge.stop()
+
+
+def test_settings_from_the_centre_during_a_scan_leave_the_scan_whole(window, qtbot) -> None:  # noqa: ANN001
+    """Settings the centre changed (sound muted) arrive while a scanner burst is half typed:
+    the burst stays one scan (before: the scanner input was set up again and let the keys held
+    so far go on to the damaged-label field as typing; the rest of the burst became a read of
+    its own)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from tests.ui.conftest import SCANNER_DELAY_MS, focus_widget
+
+    bridge = window.attach_sync()
+    try:
+        log_in(window, qtbot, "dispatcher")
+        qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+        screen = window.station_screen
+        before = window.reads_handled
+        target = focus_widget()
+        QTest.keyClicks(target, "SB0", Qt.KeyboardModifier.NoModifier, SCANNER_DELAY_MS)
+        bridge.settings_from_centre.emit(window.settings.replace(sound_muted=True))
+        QTest.keyClicks(target, "0009", Qt.KeyboardModifier.NoModifier, SCANNER_DELAY_MS)
+        QTest.keyClick(target, Qt.Key.Key_Return, Qt.KeyboardModifier.NoModifier,
+                       SCANNER_DELAY_MS)
+        qtbot.waitUntil(lambda: window.reads_handled > before and window.reads_waiting == 0,
+                        timeout=5000)
+        assert window.sounds.muted
+        assert screen.parent_code_label.text() == "SB00009", screen.banner.text()
+        assert screen.manual_edit.text() == ""
+        assert window.reads_handled == before + 1
+        assert [(r.raw, r.source) for r in screen.history] == [("SB00009", "scanner")]
+    finally:
+        bridge.stop()
