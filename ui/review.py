@@ -392,7 +392,9 @@ class ReviewScreen(QWidget):
             if i >= 0 and self.selected_bill() != bill.bill_id:
                 self.bills_view.selectRow(i)  # shows its detail
             elif i < 0:
-                self.show_bill(bill.bill_id)  # outside the filter: its detail all the same
+                # outside the filter: its detail all the same, with no other bill highlighted
+                self.bills_view.clearSelection()
+                self.show_bill(bill.bill_id)
         if r.bag is not None:
             self.show_history(r.bag.code)
         self.looked_up.emit(r)
@@ -468,6 +470,10 @@ class ReviewScreen(QWidget):
         self._info("")
         if selected is not None and (i := self.bills_model.row_of(selected)) >= 0:
             self.bills_view.selectRow(i)
+        elif selected is not None:
+            # the bill chosen in the list is no longer in it (the new list comes with nothing
+            # selected and says nothing): its detail goes too, never left under another list
+            self.detail.show_detail(None)
         self.bills_loaded.emit(len(rows))
 
     def selected_bill(self) -> str | None:

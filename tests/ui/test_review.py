@@ -423,3 +423,40 @@ def test_bill_sheet_wraps_a_long_or_multiline_description(qtbot, tmp_path, descr
     header = _word_box(doc, "Parent")  # the table's header row, and the empty table's words
     assert not header.intersects(_word_box(doc, "No parent bags"))
     assert pdf_page_count(tmp_path / "b.pdf") == 1
+
+
+def test_the_detail_never_shows_another_bill_than_the_one_chosen_in_the_list(qtbot, store):
+    """A filter that leaves the selected bill out clears its detail (before: the list showed
+    only Z-9, none selected, and the detail, its PDF and Print buttons still B-1); the scanned
+    bag's bill outside the filter is shown with nothing selected in the list (before: Z-9 stayed
+    highlighted above the detail of B-2)."""
+    from tests.ui.conftest import focus_widget, scan_keys
+
+    host, screen = open_review(qtbot, store)
+    try:
+        with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
+            screen.set_filter(date_from=D1, date_to=D3)
+        with qtbot.waitSignal(screen.detail_loaded, timeout=10000):
+            screen.bills_view.selectRow(screen.bills_model.row_of("B-1"))
+        assert screen.detail.detail.row.bill_id == "B-1"
+        screen.text_edit.setFocus()
+        with qtbot.waitSignal(screen.bills_loaded, timeout=10000):
+            qtbot.keyClicks(focus_widget(), "pune")
+        wait_idle(qtbot, host)
+        assert screen.bills_model.ids == ["Z-9"]
+        assert screen.selected_bill() is None
+        assert screen.detail.detail is None
+        assert not screen.detail.pdf_button.isEnabled()
+
+        with qtbot.waitSignal(screen.detail_loaded, timeout=10000):
+            screen.bills_view.selectRow(0)
+        assert screen.detail.detail.row.bill_id == "Z-9"
+        host.scanner_input.start()
+        screen.text_edit.setFocus()
+        scan_keys(host, qtbot, "M444-00003")  # a parent on B-2, which the filter leaves out
+        wait_idle(qtbot, host)
+        assert screen.detail.detail.row.bill_id == "B-2"
+        assert screen.selected_bill() is None
+        assert screen.text_edit.text() == "pune"
+    finally:
+        close_window(host)
