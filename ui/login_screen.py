@@ -24,6 +24,8 @@ class LoginScreen(QWidget):
         super().__init__(parent)
         self.host = host
         self._busy = False
+        # reads refused while a log-in was being checked: said again once it went through
+        self._refused_while_checking: list[str] = []
         outer = QVBoxLayout(self)
         outer.addStretch(2)
         title = QLabel(f"TraceTrack Station {host.settings.station_id}")
@@ -87,20 +89,36 @@ class LoginScreen(QWidget):
         if self._busy:
             return
         self._busy = True
+        self._refused_while_checking.clear()
         password = self.password_edit.text()
         self.show_info(f"Checking {user}…")
+        # While the password is checked, the fields take no keys: a scan made meanwhile is a
+        # scan (refused, and said), never typed into the password field and lost.
+        self._set_fields_enabled(False)
         self.host.task_runner.submit(
             lambda s: s.login(user, password), self._on_task_logged_in, self._on_task_login_failed
         )
 
+    def _set_fields_enabled(self, enabled: bool) -> None:
+        for edit in (self.user_edit, self.password_edit):
+            edit.setEnabled(enabled)
+
     def _on_task_logged_in(self, operator: Operator) -> None:
         self._busy = False
+        self._set_fields_enabled(True)
         self.message.clear()
         self.password_edit.clear()
+        refused, self._refused_while_checking = self._refused_while_checking, []
         self.logged_in.emit(operator)
+        if refused:  # after the window took the operator (it clears the key bar's notice)
+            reads = ", ".join(refused)
+            self.host.notify("refused", f"Not recorded: {reads} scanned before the log-in of "
+                             f"{operator.username} had finished. Scan again")
 
     def _on_task_login_failed(self, err: TaskError) -> None:
         self._busy = False
+        self._refused_while_checking.clear()
+        self._set_fields_enabled(True)
         self.password_edit.clear()
         if isinstance(err.exception, LoginFailed):
             # every refusal says why in the core's words: wrong password (attempt n of 5),
@@ -113,10 +131,13 @@ class LoginScreen(QWidget):
                 self.password_edit.setFocus()
         else:
             self.show_error(f"Login is not possible now: {err.message}")
+            self.password_edit.setFocus()  # (the fields took no keys while it was checked)
 
     def handle_read(self, raw: str, source: str) -> None:
         """A scan before anyone logged in is not recorded: say so, loudly."""
         text = say(Reason.NOT_LOGGED_IN, read=escape_read(raw))
+        if self._busy:
+            self._refused_while_checking.append(escape_read(raw, 40))
         self.show_error(text)
         result = OpResult(Outcome.REFUSED, Reason.NOT_LOGGED_IN, text)
         self.scan_result.emit(ScanRecord(result, raw, source))

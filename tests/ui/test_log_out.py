@@ -8,6 +8,7 @@ import sqlite3
 
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from station.service import StationService
 from tests.ui.conftest import focus_widget, log_in, post_scanner_bursts, scan_keys
@@ -95,3 +96,36 @@ def test_reads_before_f12_are_the_operators_and_reads_after_it_are_not(logged_in
     # the log-in screen says the read after F12 was not recorded
     assert "Not recorded: 'C0002'" in window.login_screen.message.text()
     assert window.reads_handled == 3
+
+
+def test_a_scan_while_the_password_is_checked_is_said_after_the_log_in(window, qtbot) -> None:  # noqa: ANN001
+    """Enter pressed on the password, and a parent scanned before the check has finished (the
+    store busy a moment): the scan is not recorded, and the packing screen says so (before: the
+    refusal was written on the log-in screen and wiped when the log-in went through; only an
+    error sound was left)."""
+    import threading
+
+    from tests.ui.conftest import type_slowly
+
+    login = window.login_screen
+    qtbot.waitUntil(lambda: login.user_edit.hasFocus(), timeout=3000)
+    type_slowly(qtbot, "dispatcher")
+    QTest.keyClick(focus_widget(), Qt.Key.Key_Tab)
+    type_slowly(qtbot, "demo")
+    gate = threading.Event()
+    window.task_runner.submit(lambda _s: gate.wait(10))  # the store busy for a moment
+    try:
+        QTest.keyClick(focus_widget(), Qt.Key.Key_Return)
+        assert window.operator is None
+        # the fields take no keys while the password is checked: the window has them
+        target = QApplication.focusWidget() or window
+        scan_keys(window, qtbot, "SB00001", widget=target, wait=False)
+        qtbot.waitUntil(lambda: not window.scanner_input.detector.active, timeout=3000)
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=5000)
+    _settled(window, qtbot)
+    notice = window.key_bar.notice
+    assert notice.isVisible() and "SB00001" in notice.text() and "not recorded" in \
+        notice.text().lower(), notice.text()
+    assert _current_parent(window.store) is None
