@@ -7,7 +7,7 @@ centre state label directly (`set_centre_state`) when it knows better than the s
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtCore import QEvent, QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from station.service import StationService
@@ -54,6 +54,17 @@ class StationStatusBar(QStatusBar):
             w.setStyleSheet("QLabel { padding: 0 10px; font-size: 15px; }")
             self.addPermanentWidget(w)
         self.addWidget(self.station_label)
+        # The bar's messages (why the station is not syncing, with what to do; the clock's
+        # skew) in a label that wraps: QStatusBar paints its own message on one line, cut off
+        # after some 60 characters on a 1024 px screen.
+        self._message = ""
+        self.message_label = QLabel("")
+        self.message_label.setObjectName("status_message")
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet("QLabel { padding: 0 4px; }")
+        self.message_label.hide()
+        self.message_label.installEventFilter(self)
+        self.addWidget(self.message_label, 1)
         self._timer = QTimer(self)
         self._timer.setInterval(self.REFRESH_MS)
         self._timer.timeout.connect(self.refresh_status)
@@ -61,6 +72,34 @@ class StationStatusBar(QStatusBar):
         self._soon.setSingleShot(True)
         self._soon.setInterval(self.MIN_INTERVAL_MS)
         self._soon.timeout.connect(self.refresh_status)
+
+    # -- the message (one wrapped label instead of QStatusBar's painted line) -------------------
+
+    def showMessage(self, text: str, timeout: int | None = 0) -> None:  # noqa: N802 (Qt override)
+        self._message = text
+        self.message_label.setText(text)
+        self.message_label.setVisible(bool(text))
+        self._fit_message()
+
+    def clearMessage(self) -> None:  # noqa: N802 (Qt override)
+        self.showMessage("")
+
+    def currentMessage(self) -> str:  # noqa: N802 (Qt override)
+        return self._message
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.message_label and event.type() == QEvent.Type.Resize:
+            self._fit_message()
+        return super().eventFilter(watched, event)
+
+    def _fit_message(self) -> None:
+        """As high as the wrapped message needs at the label's width (the bar grows with it)."""
+        label = self.message_label
+        need = label.heightForWidth(label.width()) if label.text() else 0
+        if need > 0 and label.minimumHeight() != need:
+            label.setMinimumHeight(need)
+        elif need <= 0 and label.minimumHeight():
+            label.setMinimumHeight(0)
 
     def start(self) -> None:
         self._stopped = False

@@ -99,3 +99,34 @@ def test_save_dialogs_start_in_documents_then_the_last_folder(tmp_path: Path, qa
     answer["path"] = ""  # cancelled: nothing chosen, the last folder kept
     assert widgets.ask_save_path(None, "Export", name, "CSV (*.csv)", qs) is None
     assert qs.value(widgets.LAST_FOLDER_KEY) == str(tmp_path / "out")
+
+
+def test_why_sync_cannot_run_is_shown_whole_on_a_1024_screen(window, qtbot, monkeypatch) -> None:  # noqa: ANN001
+    """The status bar's word on why the station is not syncing (here: the secrets file can be
+    read by other users, with the chmod to run) is shown whole at 1024x768, wrapped if need
+    be (before: one painted line, cut off after about 60 characters, the command never seen)."""
+    import os
+
+    from PySide6.QtWidgets import QLabel
+
+    from station.centre import save_connection
+
+    monkeypatch.setenv("TRACETRACK_NO_KEYRING", "1")
+    store = window.store
+    save_connection(store, "http://127.0.0.1:9", "tts_" + "a" * 40)
+    os.chmod(store.paths.secrets, 0o644)
+    window.apply_settings(store.settings())
+    window.resize(1024, 768)
+    bridge = window.attach_sync()
+    try:
+        panel = window.status_panel
+        message = panel.currentMessage()
+        assert message.startswith("Not syncing: ") and "chmod 600" in message
+        qtbot.waitUntil(lambda: any(
+            lab.isVisible() and lab.text() == message
+            and lab.height() >= lab.heightForWidth(lab.width()) - 1
+            and lab.geometry().right() <= panel.width()
+            for lab in panel.findChildren(QLabel)), timeout=3000)
+        assert (window.width(), window.height()) == (1024, 768)
+    finally:
+        bridge.stop()
