@@ -194,6 +194,16 @@ class SyncIssuesScreen(QWidget):
         layout.addWidget(self.message)
         if bridge is not None:
             bridge.issues_changed.connect(self._on_bridge_issues_changed)
+        host.operator_changed.connect(self._on_window_operator_changed)
+        self._update_buttons()
+
+    @Slot(object)
+    def _on_window_operator_changed(self, _operator: object) -> None:
+        """The next person never finds what the last one typed (a token is a secret) or was
+        told here."""
+        for edit in (self.url_edit, self.token_edit, self.ca_edit):
+            edit.clear()
+        self.message.clear()
         self._update_buttons()
 
     # -- screen protocol ----------------------------------------------------------------------

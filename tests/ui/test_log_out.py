@@ -129,3 +129,31 @@ def test_a_scan_while_the_password_is_checked_is_said_after_the_log_in(window, q
     assert notice.isVisible() and "SB00001" in notice.text() and "not recorded" in \
         notice.text().lower(), notice.text()
     assert _current_parent(window.store) is None
+
+
+def test_a_token_typed_and_left_is_gone_for_the_next_operator(window, qtbot) -> None:  # noqa: ANN001
+    """An admin types the centre's address and the station's token on Sync issues (F8), does
+    not connect, and logs out: the next person finds the fields empty (before: the token, a
+    secret, waited there for the next admin's Connect, and the last message stayed)."""
+    from tests.ui.conftest import type_slowly
+
+    window.attach_sync()
+    screen = window.sync_issues_screen
+    log_in(window, qtbot, "admin")
+    qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+    QTest.keyClick(focus_widget(), Qt.Key.Key_F8)
+    qtbot.waitUntil(lambda: window.current_screen_key == "sync_issues", timeout=3000)
+    screen.url_edit.setFocus()
+    type_slowly(qtbot, "https://centre.example")
+    screen.token_edit.setFocus()
+    type_slowly(qtbot, "tts_secret")
+    assert screen.token_edit.text() == "tts_secret"
+    QTest.keyClick(focus_widget(), Qt.Key.Key_F12)
+    qtbot.waitUntil(lambda: window.operator is None, timeout=5000)
+    log_in(window, qtbot, "admin")
+    qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+    QTest.keyClick(focus_widget(), Qt.Key.Key_F8)
+    qtbot.waitUntil(lambda: window.current_screen_key == "sync_issues", timeout=3000)
+    assert screen.token_edit.text() == ""
+    assert screen.url_edit.text() == ""
+    assert screen.ca_edit.text() == ""
