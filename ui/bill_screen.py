@@ -345,6 +345,13 @@ class BillScreen(QWidget):
     @Slot(object)
     def _on_window_operator_changed(self, _operator: object) -> None:
         self.scan_log.clear_log()  # the next operator never sees the last one's scans
+        # ... nor the result of the last one's last scan or action
+        self.last_result = None
+        if self.view is not None:
+            self.show_message("info", f"Bill {self.view.row.bill_id} is open: scan parent bags "
+                              "to load it, or a bill id to open another")
+        else:
+            self.show_message("info", "Scan a bill id, or create a new bill (Ctrl+N)")
         self._update_buttons()
 
     def _paint_bar(self, tone: str) -> None:

@@ -175,3 +175,36 @@ def test_full_bill_cycle_in_the_real_window(window, qtbot) -> None:  # noqa: ANN
     qtbot.waitUntil(lambda: screen.view.row.status == "processing", timeout=5000)
     assert screen.feedback.text() == "Bill LOAD-0042 reopened"
     assert burst("M444-00003") == "M444-00003 added to bill LOAD-0042 (4/4)"
+
+
+def test_the_next_operator_does_not_find_the_last_ones_result_on_the_bill_screen(
+        window, qtbot) -> None:  # noqa: ANN001
+    """A biller's last scan was refused in red; they log out and another logs in and opens the
+    bill screen: it starts like the scan log, with nothing of the last operator's (before: the
+    red refusal stayed above an empty scan log, as if the new operator had caused it)."""
+    from tests.ui.bill_support import pack
+
+    pack(window.store, {"M444-00001": 15})
+    svc = StationService(window.store)
+    svc.login("biller", "demo")
+    assert svc.create_bill("B-17", 1).ok and svc.add_parent_to_bill("B-17", "M444-00001").ok
+    svc.close()
+    log_in(window, qtbot, "biller")
+    qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+    screen = window.bill_screen
+    scan_keys(window, qtbot, "B-17")
+    qtbot.waitUntil(lambda: screen.bill_id == "B-17", timeout=5000)
+    scan_keys(window, qtbot, "SB00004")
+    qtbot.waitUntil(lambda: screen.feedback_kind == "refused", timeout=5000)
+    refusal = screen.feedback.text()
+    assert "SB00004" in refusal
+    QTest.keyClick(focus_widget(), Qt.Key.Key_F12)
+    qtbot.waitUntil(lambda: window.operator is None, timeout=5000)
+    log_in(window, qtbot, "admin")
+    qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+    QTest.keyClick(focus_widget(), Qt.Key.Key_F3)
+    qtbot.waitUntil(lambda: window.current_screen_key == "bill", timeout=3000)
+    qtbot.waitUntil(lambda: window.task_runner.pending == 0, timeout=5000)
+    assert screen.scan_log.rowCount() == 0
+    assert screen.feedback.text() != refusal
+    assert screen.feedback_kind == "info"
