@@ -261,6 +261,7 @@ class ReviewScreen(QWidget):
         self.status_combo.addItem("Any status", "")
         for s in reports.STATUSES:
             self.status_combo.addItem(s, s)
+        self._defaults_day = today  # the day the date fields' first values were set for
         self.from_edit = DateEdit(qdate(today - timedelta(days=LIST_DAYS - 1)), self)
         self.to_edit = DateEdit(qdate(today), self)
         self.count_label = QLabel("", self)
@@ -353,11 +354,30 @@ class ReviewScreen(QWidget):
         return may(operator.role, Action.BILLS)
 
     def on_shown(self) -> None:
+        self._follow_the_day()
         self.reload()
         self.reload_summary()
         # The keyboard starts in the open tab's first field (Ctrl+Tab switches tabs).
         first = self.text_edit if self.tabs.currentIndex() == 0 else self.sum_from_edit
         first.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _follow_the_day(self) -> None:
+        """A window left open past midnight: the date fields still on their first values (the
+        last 30 days, today's summary) move on to the new day; a date someone chose stays."""
+        today, was = reports.today(), self._defaults_day
+        if today == was:
+            return
+        self._defaults_day = today
+        start = timedelta(days=LIST_DAYS - 1)
+        for edit, old, new in ((self.from_edit, was - start, today - start),
+                               (self.to_edit, was, today), (self.sum_from_edit, was, today),
+                               (self.sum_to_edit, was, today)):
+            if pydate(edit.date()) == old:
+                edit.blockSignals(True)  # one query each below, not one per field
+                try:
+                    edit.setDate(qdate(new))
+                finally:
+                    edit.blockSignals(False)
 
     def stop(self) -> None:
         self._debounce.stop()

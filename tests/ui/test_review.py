@@ -460,3 +460,41 @@ def test_the_detail_never_shows_another_bill_than_the_one_chosen_in_the_list(qtb
         assert screen.text_edit.text() == "pune"
     finally:
         close_window(host)
+
+
+def test_a_window_left_open_past_midnight_shows_the_new_days_bills(qtbot, tmp_path,
+                                                                  monkeypatch):
+    """The window was opened yesterday (the list on the 30 days to yesterday, the summary on
+    yesterday) and stayed open: the next day F4 shows the list up to today and today's summary,
+    with the bill made this morning (before: the dates stayed on the day the window opened and
+    today's bills were never in the list nor the summary)."""
+    from datetime import timedelta
+
+    from PySide6.QtTest import QTest
+
+    from tests.ui.conftest import focus_widget
+
+    day1 = reports.today()
+    day2 = day1 + timedelta(days=1)
+    store = make_station(tmp_path / "st")
+    host = open_window(qtbot, store, "biller", "review")  # opened on day 1
+    screen = host.review_screen
+    try:
+        assert screen.to_edit.date().toPython() == day1
+        QTest.keyClick(focus_widget(), Qt.Key.Key_F2)
+        qtbot.waitUntil(lambda: host.current_screen_key == "station", timeout=3000)
+        monkeypatch.setattr(reports, "today", lambda: day2)  # midnight passes
+        svc = StationService(store, clock=Clock(local_noon(day2)))
+        svc.login("biller", "demo")
+        assert svc.create_bill("B-MORNING", 2).ok
+        svc.close()
+        QTest.keyClick(focus_widget(), Qt.Key.Key_F4)
+        qtbot.waitUntil(lambda: host.current_screen_key == "review", timeout=3000)
+        wait_idle(qtbot, host)
+        assert screen.to_edit.date().toPython() == day2
+        assert screen.from_edit.date().toPython() == day2 - timedelta(days=29)
+        assert screen.bills_model.ids == ["B-MORNING"]
+        assert screen.summary is not None and screen.summary.overall.bills == 1
+    finally:
+        close_window(host)
+        store.close()
