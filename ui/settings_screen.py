@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -95,6 +95,17 @@ class SettingsScreen(QWidget):
         root.addWidget(self.message)
         root.addStretch(1)
         QShortcut(QKeySequence("Ctrl+S"), self, self.save)
+        # the fields as loaded: a save sends only what was edited here since
+        self._loaded: dict[str, Any] | None = None
+        host.settings_changed.connect(self._on_window_settings_changed)
+
+    @Slot(object)
+    def _on_window_settings_changed(self, settings: StationSettings) -> None:
+        """Settings changed elsewhere (from the centre, by a sync) while this screen is open:
+        shown at once when nothing is being edited here; otherwise the edits stay, and saving
+        them leaves the other settings as they now are."""
+        if self.isVisible() and self.changes() == self._loaded:
+            self.load(settings)
 
     @staticmethod
     def _spin(name: str, suffix: str) -> QSpinBox:
@@ -135,10 +146,16 @@ class SettingsScreen(QWidget):
         self.decoder_backend.setCurrentText(s.decoder_backend)
         self.camera_holdoff.setValue(s.camera_holdoff_s)
         self.short_parent_is_error.setChecked(s.short_parent_is_error)
+        self._loaded = self.changes()
 
     def edited(self) -> StationSettings:
-        """The settings as edited, checked like every other way in (SettingError if not)."""
-        return validate(self.host.settings, self.changes())
+        """The settings as edited, checked like every other way in (SettingError if not): only
+        the fields edited since they were loaded change; the others keep the station's current
+        values (which a sync may have changed meanwhile)."""
+        loaded = self._loaded
+        edits = {name: value for name, value in self.changes().items()
+                 if loaded is None or loaded.get(name) != value}
+        return validate(self.host.settings, edits)
 
     def changes(self) -> dict[str, Any]:
         typed_id = self.station_id.text().strip()
@@ -186,6 +203,7 @@ class SettingsScreen(QWidget):
         self.host.task_runner.submit(work, self._on_task_saved, self._on_task_failed)
 
     def _on_task_saved(self, saved: StationSettings) -> None:
+        self.load(saved)
         self.settings_saved.emit(saved)
         self.message.setStyleSheet(f"font-size: 18px; color: {DONE_TEXT};")
         self.message.setText("Settings saved")

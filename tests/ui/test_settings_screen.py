@@ -97,3 +97,26 @@ def test_a_station_id_from_before_the_limits_does_not_block_saving_other_setting
         window.shutdown()
         window.close()
         store.close()
+
+
+def test_settings_from_the_centre_while_the_screen_is_open_are_not_undone_by_a_save(
+        window, qtbot) -> None:  # noqa: ANN001
+    """The admin has Settings open and mutes the sound; meanwhile a sync brings the centre's
+    largest gap (40 ms). Saving keeps the centre's 40 and mutes (before: the screen saved every
+    field as it had loaded them, putting the gap back to 30 without anyone asking)."""
+    bridge = window.attach_sync()
+    try:
+        s = _open_settings(window, qtbot)
+        assert s.max_gap.value() == 30
+        s.muted.setChecked(True)  # the admin's edit, not saved yet
+        store = window.store
+        store.save_settings(store.settings().replace(scanner_max_gap_ms=40))  # the pull
+        bridge.settings_from_centre.emit(store.settings())
+        assert window.settings.scanner_max_gap_ms == 40
+        _save()
+        qtbot.waitUntil(lambda: s.message.text() == "Settings saved", timeout=5000)
+        saved = store.settings()
+        assert (saved.sound_muted, saved.scanner_max_gap_ms) == (True, 40)
+        assert window.settings.scanner_max_gap_ms == 40
+    finally:
+        bridge.stop()
