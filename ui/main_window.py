@@ -580,9 +580,9 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_sync_run_finished(self, summary: Any) -> None:
-        """A run that pulled the centre's changes into the store: the open bill or the parent
-        being packed is read again, so the screen shows what the centre holds (a bill closed
-        at another station, a child linked elsewhere)."""
+        """A run that pulled the centre's changes into the store: the open bill, the parent
+        being packed or the bills list is read again, so the screen shows what the centre holds
+        (a bill closed or made at another station, a child linked elsewhere)."""
         if not getattr(summary, "pulled", 0) or self.operator is None or self._closed:
             return
         key = self.current_screen_key
@@ -590,6 +590,9 @@ class MainWindow(QMainWindow):
             self.bill_screen.refresh()
         elif key == "station":
             self.station_screen.reload_parent()
+        elif key == "review":
+            self.review_screen.reload()  # the list (and the selected bill's detail with it)
+            self.review_screen.reload_summary()
 
     @Slot(int)
     def _on_sync_issues_acknowledged(self, _count: int) -> None:

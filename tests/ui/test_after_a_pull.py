@@ -101,3 +101,33 @@ def test_settings_from_the_centre_during_a_scan_leave_the_scan_whole(window, qtb
         assert [(r.raw, r.source) for r in screen.history] == [("SB00009", "scanner")]
     finally:
         bridge.stop()
+
+
+def test_a_bill_made_elsewhere_joins_the_review_list_after_the_pull(window, qtbot) -> None:  # noqa: ANN001
+    """Review (F4) open while a sync brings a bill made at another station: it joins the list
+    (before: only after leaving the screen and coming back)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from tests.ui.conftest import focus_widget
+
+    svc = StationService(window.store)
+    svc.login("biller", "demo")
+    assert svc.create_bill("B-17", 2).ok
+    svc.close()
+    bridge = window.attach_sync()
+    try:
+        log_in(window, qtbot, "biller")
+        qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+        QTest.keyClick(focus_widget(), Qt.Key.Key_F4)
+        screen = window.review_screen
+        qtbot.waitUntil(lambda: screen.bills_model.ids == ["B-17"], timeout=5000)
+        other = StationService(window.store)  # what the pull writes: a bill of another station
+        other.login("admin", "demo")
+        assert other.create_bill("B-18", 3).ok
+        other.close()
+        _pulled(window)
+        qtbot.waitUntil(lambda: sorted(screen.bills_model.ids) == ["B-17", "B-18"],
+                        timeout=5000)
+    finally:
+        bridge.stop()
