@@ -534,6 +534,7 @@ class MainWindow(QMainWindow):
         if self._serial is not None:
             self._serial.close()
             self._serial = None
+        self.status_panel.set_serial_problem(None)  # said again below if it cannot be opened
         if not self.settings.serial_port:
             return
         self._serial = SerialScanner(self.settings.serial_port, self.settings.serial_baud, self)
@@ -544,6 +545,9 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_serial_failed(self, message: str) -> None:
         self.notify("warning", message)
+        if self._serial is None or not self._serial.is_open:
+            # not there or unplugged: said for as long as it lasts (the notice goes at log-in)
+            self.status_panel.set_serial_problem(message)
 
     @Slot()
     def _on_escape_pressed(self) -> None:

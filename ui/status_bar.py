@@ -65,6 +65,16 @@ class StationStatusBar(QStatusBar):
         self.message_label.hide()
         self.message_label.installEventFilter(self)
         self.addWidget(self.message_label, 1)
+        # A serial scanner that cannot be used (not there, unplugged): said for as long as it
+        # lasts, on every screen (a key bar notice goes at the next key or log-in).
+        self.serial_label = QLabel("")
+        self.serial_label.setObjectName("serial_problem")
+        self.serial_label.setWordWrap(True)
+        self.serial_label.setStyleSheet(
+            "QLabel { padding: 0 4px; color: #b3261e; font-weight: bold; }")
+        self.serial_label.hide()
+        self.serial_label.installEventFilter(self)
+        self.addWidget(self.serial_label, 1)
         self._timer = QTimer(self)
         self._timer.setInterval(self.REFRESH_MS)
         self._timer.timeout.connect(self.refresh_status)
@@ -87,14 +97,25 @@ class StationStatusBar(QStatusBar):
     def currentMessage(self) -> str:  # noqa: N802 (Qt override)
         return self._message
 
+    def set_serial_problem(self, problem: str | None) -> None:
+        """Why the serial scanner cannot be used (None: it can)."""
+        self.serial_label.setText(problem or "")
+        self.serial_label.setVisible(bool(problem))
+        self._fit(self.serial_label)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
-        if watched is self.message_label and event.type() == QEvent.Type.Resize:
-            self._fit_message()
+        if event.type() == QEvent.Type.Resize and watched in (self.message_label,
+                                                              self.serial_label):
+            assert isinstance(watched, QLabel)
+            self._fit(watched)
         return super().eventFilter(watched, event)
 
     def _fit_message(self) -> None:
-        """As high as the wrapped message needs at the label's width (the bar grows with it)."""
-        label = self.message_label
+        self._fit(self.message_label)
+
+    @staticmethod
+    def _fit(label: QLabel) -> None:
+        """As high as the wrapped text needs at the label's width (the bar grows with it)."""
         need = label.heightForWidth(label.width()) if label.text() else 0
         if need > 0 and label.minimumHeight() != need:
             label.setMinimumHeight(need)

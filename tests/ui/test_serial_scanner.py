@@ -104,3 +104,37 @@ def test_saving_other_settings_does_not_cut_a_serial_read(qtbot, store, pty) -> 
     finally:
         w.shutdown()
         w.close()
+
+
+def test_a_serial_scanner_that_cannot_be_opened_is_still_said_after_log_in(qtbot, store) -> None:  # noqa: ANN001
+    """The station starts with its serial scanner unplugged: the problem is said on the log-in
+    screen and stays in sight after the operator logs in and moves between screens (before: a
+    key bar notice, cleared at the log-in; the operator then scanned with it and nothing at all
+    happened)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QLabel
+
+    from tests.ui.conftest import focus_widget
+    from ui.main_window import MainWindow
+
+    port = "/dev/does-not-exist-ttyACM9"
+    store.save_settings(store.settings().replace(serial_port=port))
+    w = MainWindow(store)
+
+    def said() -> bool:
+        return any(lab.isVisible() and f"{port} cannot be opened" in lab.text()
+                   for lab in w.findChildren(QLabel))
+
+    try:
+        w.show()
+        qtbot.waitExposed(w)
+        qtbot.waitUntil(said, timeout=3000)
+        log_in(w, qtbot)
+        qtbot.waitUntil(lambda: w.current_screen_key == "station")
+        QTest.keyClick(focus_widget(), Qt.Key.Key_F5)
+        qtbot.waitUntil(lambda: w.current_screen_key == "lookup")
+        assert said()
+    finally:
+        w.shutdown()
+        w.close()
