@@ -116,6 +116,17 @@ class LookupScreen(QWidget):
         lay.addWidget(self.title)
         lay.addWidget(self.details)
         lay.addLayout(lists, 1)
+        host.operator_changed.connect(self._on_window_operator_changed)
+
+    @Slot(object)
+    def _on_window_operator_changed(self, _operator: object) -> None:
+        """The next operator starts with nothing looked up (as with an empty scan log)."""
+        self.result = None
+        self.entry.clear()
+        self.title.setText("Nothing looked up yet")
+        self.details.setText("")
+        self.children_model.set_rows(())
+        self.history_model.set_rows(())
 
     def allowed_for(self, operator: Operator) -> bool:
         return True  # every role may look bags up

@@ -157,3 +157,30 @@ def test_a_token_typed_and_left_is_gone_for_the_next_operator(window, qtbot) -> 
     assert screen.token_edit.text() == ""
     assert screen.url_edit.text() == ""
     assert screen.ca_edit.text() == ""
+
+
+def test_the_next_operator_finds_look_up_empty(window, qtbot) -> None:  # noqa: ANN001
+    """What one operator looked up (F5) is not on the screen for the next one (before: the bag,
+    its history and the half-typed code in the field stayed after F12 and the next log-in)."""
+    from tests.ui.conftest import type_slowly
+
+    log_in(window, qtbot, "dispatcher")
+    qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+    scan_keys(window, qtbot, "SB00001")
+    QTest.keyClick(focus_widget(), Qt.Key.Key_F5)
+    screen = window.lookup_screen
+    qtbot.waitUntil(lambda: window.current_screen_key == "lookup", timeout=3000)
+    scan_keys(window, qtbot, "SB00001")
+    qtbot.waitUntil(lambda: screen.title.text().startswith("Parent SB00001"), timeout=5000)
+    assert screen.history_model.rowCount() > 0
+    type_slowly(qtbot, "C00")
+    QTest.keyClick(focus_widget(), Qt.Key.Key_F12)
+    qtbot.waitUntil(lambda: window.operator is None, timeout=5000)
+    log_in(window, qtbot, "biller")
+    qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+    QTest.keyClick(focus_widget(), Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: window.current_screen_key == "lookup", timeout=3000)
+    assert screen.title.text() == "Nothing looked up yet"
+    assert screen.details.text() == ""
+    assert screen.history_model.rowCount() == 0 and screen.children_model.rowCount() == 0
+    assert screen.entry.text() == ""
