@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from station.codes import escape_read
@@ -10,6 +10,7 @@ from station.errors import LoginFailed
 from station.reasons import Reason, say
 from station.rules import Outcome
 from station.service import Operator, OpResult
+from station.settings import StationSettings
 from ui.host import ScreenHost
 from ui.records import ScanRecord
 from ui.styles import INFO_TEXT, REFUSED_TEXT
@@ -28,10 +29,11 @@ class LoginScreen(QWidget):
         self._refused_while_checking: list[str] = []
         outer = QVBoxLayout(self)
         outer.addStretch(2)
-        title = QLabel(f"TraceTrack Station {host.settings.station_id}")
+        self.title = title = QLabel(f"TraceTrack Station {host.settings.station_id}")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         title.setStyleSheet("font-size: 36px; font-weight: bold;")
         outer.addWidget(title)
+        host.settings_changed.connect(self._on_window_settings_changed)
         hint = QLabel("Type your user name, Tab, your password, Enter")
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         hint.setStyleSheet("font-size: 18px; color: #444;")
@@ -62,6 +64,10 @@ class LoginScreen(QWidget):
         self.setTabOrder(self.user_edit, self.password_edit)
         self.user_edit.returnPressed.connect(self._on_user_return_pressed)
         self.password_edit.returnPressed.connect(self._on_password_return_pressed)
+
+    @Slot(object)
+    def _on_window_settings_changed(self, settings: StationSettings) -> None:
+        self.title.setText(f"TraceTrack Station {settings.station_id}")  # an id set in F9
 
     def on_shown(self) -> None:
         self.password_edit.clear()

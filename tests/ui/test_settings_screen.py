@@ -120,3 +120,19 @@ def test_settings_from_the_centre_while_the_screen_is_open_are_not_undone_by_a_s
         assert window.settings.scanner_max_gap_ms == 40
     finally:
         bridge.stop()
+
+
+def test_a_new_station_id_is_on_the_log_in_screen_after_log_out(window, qtbot) -> None:  # noqa: ANN001
+    """The admin renames the station (F9) and logs out: the log-in screen names the station by
+    its new id, as the key bar and the window title do (before: the id it had at start)."""
+    from tests.ui.conftest import type_slowly
+
+    s = _open_settings(window, qtbot)
+    s.station_id.selectAll()
+    type_slowly(qtbot, "DOCK-2")
+    _save()
+    qtbot.waitUntil(lambda: s.message.text() == "Settings saved", timeout=5000)
+    QTest.keyClick(focus_widget(), Qt.Key.Key_F12)
+    qtbot.waitUntil(lambda: window.current_screen_key == "login", timeout=5000)
+    assert "DOCK-2" in window.key_bar.who_label.text()
+    assert window.login_screen.title.text() == "TraceTrack Station DOCK-2"
