@@ -711,6 +711,9 @@ class BillScreen(QWidget):
     @Slot()
     def start_reopen(self) -> None:
         if self.view is None:
+            self.show_message("warning", "No bill is open: scan the bill id first, then "
+                              "Ctrl+R reopens it" + ("" if self._is_admin() else
+                                                     " (an admin can reopen a bill)"))
             return
         bill_id = self.view.row.bill_id
         if not self._is_admin():

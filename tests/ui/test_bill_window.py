@@ -208,3 +208,20 @@ def test_the_next_operator_does_not_find_the_last_ones_result_on_the_bill_screen
     assert screen.scan_log.rowCount() == 0
     assert screen.feedback.text() != refusal
     assert screen.feedback_kind == "info"
+
+
+def test_ctrl_r_with_no_bill_open_says_what_to_do(window, qtbot) -> None:  # noqa: ANN001
+    """Ctrl+R on the bill screen with no bill open says so, as Ctrl+E does (before: nothing at
+    all happened, and a biller was not told either that only an admin reopens)."""
+    for who in ("admin", "biller"):
+        log_in(window, qtbot, who)
+        qtbot.waitUntil(lambda: window.current_screen_key == "station", timeout=3000)
+        QTest.keyClick(focus_widget(), Qt.Key.Key_F3)
+        qtbot.waitUntil(lambda: window.current_screen_key == "bill", timeout=3000)
+        screen = window.bill_screen
+        assert screen.view is None
+        QTest.keyClick(focus_widget(), Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+        assert screen.feedback.text().startswith("No bill is open"), (who,
+                                                                      screen.feedback.text())
+        QTest.keyClick(focus_widget(), Qt.Key.Key_F12)
+        qtbot.waitUntil(lambda: window.operator is None, timeout=5000)
