@@ -148,6 +148,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if bool(args.certfile) != bool(args.keyfile):
         raise ValueError("HTTPS needs both --certfile and --keyfile")
+    if not 1 <= args.port <= 65535:
+        # (the operating system would take 70000 as 70000 - 65536, where no station looks)
+        raise ValueError(f"--port must be 1-65535, not {args.port}")
     if args.slots is None:
         args.slots = args.workers
     if args.workers < 1 or args.slots < 1:
