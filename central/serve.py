@@ -4,6 +4,7 @@ embedded one (the `pgserver` package) in the centre's data folder for a trial or
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -151,6 +152,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         # (the operating system would take 70000 as 70000 - 65536, where no station looks)
         raise ValueError(f"--port must be 1-65535, not {args.port}")
+    _check_limits(args)
     if args.slots is None:
         args.slots = args.workers
     if args.workers < 1 or args.slots < 1:
@@ -192,6 +194,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if server is not None:
             server.cleanup()
     return 0
+
+
+def _check_limits(args: argparse.Namespace) -> None:
+    """ValueError naming the option for a number `serve` cannot work with, before anything
+    starts: a queue of 0, a body limit of 0 or a body timeout of 0 (or not a number) started a
+    service that refused every request, with healthz saying all was well."""
+    for option, value in (("--queue", args.queue), ("--max-body", args.max_body)):
+        if value < 1:
+            raise ValueError(f"{option} must be at least 1, not {value}")
+    for option, value in (("--express-slots", args.express_slots),
+                          ("--express-max", args.express_max)):
+        if value < 0:
+            raise ValueError(f"{option} must be 0 or more, not {value}")
+    if not (math.isfinite(args.body_timeout) and args.body_timeout > 0):
+        raise ValueError(f"--body-timeout must be a number of seconds above 0, not "
+                         f"{args.body_timeout}")
+    for option, value in (("--admission-wait", args.admission_wait),
+                          ("--order-wait", args.order_wait)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{option} must be a number of seconds, 0 or more, not {value}")
 
 
 def _exit_on_sigterm(_signum: int, _frame: Any) -> None:

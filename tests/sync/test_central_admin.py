@@ -29,3 +29,22 @@ def test_serve_refuses_a_port_that_is_not_one(capsys, port: str) -> None:
     rc, _, err = _cli(capsys, "serve", "--url", NOWHERE, "--port", port)
     assert rc == 2, err
     assert "--port" in err and "65535" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--queue", "0"), ("--queue", "-1"),
+    ("--max-body", "0"), ("--max-body", "-5"),
+    ("--body-timeout", "0"), ("--body-timeout", "-1"), ("--body-timeout", "nan"),
+    ("--body-timeout", "inf"),
+    ("--admission-wait", "-1"), ("--admission-wait", "nan"),
+    ("--order-wait", "-1"), ("--order-wait", "nan"),
+    ("--express-slots", "-1"), ("--express-max", "-1"),
+])
+def test_serve_refuses_numbers_it_cannot_work_with(capsys, option: str, value: str) -> None:
+    """Before, these were taken and the service started, then answered every push 503 busy
+    (--queue 0), every request 413 (--max-body 0), 408 (--body-timeout 0) or 500
+    (--body-timeout nan): the stations blocked or backing off for ever, healthz saying ok.
+    (A negative wait or slot count was taken too, and meant something else than it said.)"""
+    rc, _, err = _cli(capsys, "serve", "--url", NOWHERE, option, value)
+    assert rc == 2, err
+    assert option in err and "Traceback" not in err
