@@ -303,9 +303,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_url(url: str) -> None:
+    """CentralConfigError for a database URL that is not PostgreSQL's (or cannot be read),
+    before SQLAlchemy fails on it with a traceback; the password is never shown."""
+    usage = "give postgresql://USER@HOST/DATABASE (--url or $" + db.URL_ENV + ")"
+    try:
+        parsed = sa.engine.make_url(db.sqlalchemy_url(url))
+    except (sa.exc.ArgumentError, ValueError):
+        raise db.CentralConfigError(
+            f"The central database URL cannot be read: {usage}") from None
+    if parsed.get_backend_name() != "postgresql":
+        shown = parsed.render_as_string(hide_password=True)
+        raise db.CentralConfigError(
+            f"{shown} is not a PostgreSQL database URL: {usage}; the address stations use is "
+            "set with init --public-url")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        url = getattr(args, "url", None) or os.environ.get(db.URL_ENV)
+        if url:
+            _check_url(url)
         return int(args.func(args))
     except (db.CentralConfigError, StationAdminError, ValueError) as exc:
         print(f"tracetrack-central: {exc}", file=sys.stderr)

@@ -48,3 +48,23 @@ def test_serve_refuses_numbers_it_cannot_work_with(capsys, option: str, value: s
     rc, _, err = _cli(capsys, "serve", "--url", NOWHERE, option, value)
     assert rc == 2, err
     assert option in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("url", [
+    "centre.example/tracetrack",  # no scheme at all
+    "https://admin:s3cret@centre.example",  # the service's public address, not the database
+    "mysql://admin:s3cret@db/tracetrack",
+])
+@pytest.mark.parametrize("command", [("stations",), ("check",), ("serve",),
+                                     ("add-station", "D1", "--area", "North")])
+def test_a_url_that_is_no_postgresql_url_is_a_plain_refusal(capsys, monkeypatch, url: str,
+                                                           command: tuple[str, ...]) -> None:
+    """Before: a traceback (sqlalchemy's ArgumentError, NoSuchModuleError, or an ImportError of
+    a driver that is not installed), from --url or from TRACETRACK_CENTRAL_URL."""
+    rc, _, err = _cli(capsys, "--url", url, *command)
+    assert rc == 2, err
+    assert "postgresql://" in err and "s3cret" not in err
+    monkeypatch.setenv("TRACETRACK_CENTRAL_URL", url)
+    rc, _, err = _cli(capsys, *command)
+    assert rc == 2, err
+    assert "postgresql://" in err and "s3cret" not in err
