@@ -200,9 +200,15 @@ def cmd_station_settings(args: argparse.Namespace) -> int:
 def cmd_add_user(args: argparse.Namespace) -> int:
     from central.users import add_user
 
-    password = os.environ.get("TRACETRACK_PASSWORD") or getpass.getpass(
-        f"Password for {args.username}: "
-    )
+    password = os.environ.get("TRACETRACK_PASSWORD")
+    if not password:
+        try:
+            password = getpass.getpass(f"Password for {args.username}: ")
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            raise StationAdminError(
+                f"No password for {args.username}: nothing was saved (set TRACETRACK_PASSWORD, "
+                "or type it at the prompt)") from None
     eng = _engine(args)
     with eng.begin() as conn:
         add_user(conn, args.username, password, args.role, args.area)

@@ -4,9 +4,14 @@ or is written, never a traceback and never a service that runs but cannot serve.
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from central.cli import main as central_main
+from tests.sync.service_proc import CENTRAL_BIN
+from tests.sync.stationkit import central_scalar
 
 pytestmark = pytest.mark.central
 
@@ -68,3 +73,24 @@ def test_a_url_that_is_no_postgresql_url_is_a_plain_refusal(capsys, monkeypatch,
     rc, _, err = _cli(capsys, *command)
     assert rc == 2, err
     assert "postgresql://" in err and "s3cret" not in err
+
+
+def _run(central_db, *args: str, stdin: str | None = None,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command, as cron or a script runs it: no terminal (its own session), stdin as
+    given (None: at its end at once)."""
+    full = {k: v for k, v in os.environ.items() if k != "TRACETRACK_PASSWORD"}
+    full.update(env or {})
+    return subprocess.run([str(CENTRAL_BIN), "--url", central_db.url, *args], input=stdin or "",
+                          capture_output=True, text=True, timeout=60, env=full,
+                          start_new_session=True)
+
+
+def test_add_user_without_a_password_to_read_says_so(central_db) -> None:
+    """No TRACETRACK_PASSWORD and nothing to read at the prompt (a script, cron): before, a
+    traceback (EOFError) after "Password for ...:"."""
+    r = _run(central_db, "add-user", "asha", "--role", "biller", "--area", "North")
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "TRACETRACK_PASSWORD" in r.stderr
+    assert central_scalar(central_db.url, 'SELECT count(*) FROM "user" WHERE username = %s',
+                          "asha") == 0
