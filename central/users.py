@@ -20,6 +20,10 @@ def add_user(
     r = role_of(role)
     if not name or r is None:
         raise ValueError(f"A user needs a name and a role of dispatcher, biller or admin (got {role!r})")
+    if password_hash is None and not password:
+        # stations take whatever hash the centre has: an empty password would let anyone log
+        # in there as this user
+        raise ValueError(f"User {name} needs a password: an empty one is not kept")
     pw = password_hash or make_password_hash(password)
     row = conn.exec_driver_sql(
         'INSERT INTO "user" (username, password_hash, role, dispatch_area, verified) '

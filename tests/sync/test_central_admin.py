@@ -94,3 +94,21 @@ def test_add_user_without_a_password_to_read_says_so(central_db) -> None:
     assert "Traceback" not in r.stderr and "TRACETRACK_PASSWORD" in r.stderr
     assert central_scalar(central_db.url, 'SELECT count(*) FROM "user" WHERE username = %s',
                           "asha") == 0
+
+
+def test_add_user_refuses_an_empty_password(central_db) -> None:
+    """Enter pressed at the prompt (or TRACETRACK_PASSWORD set but empty, then Enter): before,
+    the user was saved with the empty password, which every station then took: anyone at a
+    station logged in as that user, an admin included, with no password at all."""
+    before = central_scalar(central_db.url,
+                            'SELECT password_hash FROM "user" WHERE username = %s', "admin")
+    for env in ({}, {"TRACETRACK_PASSWORD": ""}):
+        r = _run(central_db, "add-user", "admin", "--role", "admin", stdin="\n", env=env)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "password" in r.stderr and "Traceback" not in r.stderr
+    after = central_scalar(central_db.url,
+                           'SELECT password_hash FROM "user" WHERE username = %s', "admin")
+    assert after == before  # the demo admin keeps its password
+    r = _run(central_db, "add-user", "asha", "--role", "biller", stdin="",
+             env={"TRACETRACK_PASSWORD": "asha-pw"})
+    assert r.returncode == 0, r.stderr
