@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 
 from station.auth import make_password_hash
+from station.limits import check_text
 from station.rules import role_of
 
 DEMO_USERS = (("dispatcher", "dispatcher"), ("biller", "biller"), ("admin", "admin"))
@@ -20,6 +21,12 @@ def add_user(
     r = role_of(role)
     if not name or r is None:
         raise ValueError(f"A user needs a name and a role of dispatcher, biller or admin (got {role!r})")
+    # what the stations hold and check a typed name against (station.limits): a name no station
+    # takes could never log in anywhere
+    problem = check_text("username", name) or (
+        None if area is None else check_text("area", area))
+    if problem:
+        raise ValueError(problem)
     if password_hash is None and not password:
         # stations take whatever hash the centre has: an empty password would let anyone log
         # in there as this user

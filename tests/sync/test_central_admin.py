@@ -112,3 +112,33 @@ def test_add_user_refuses_an_empty_password(central_db) -> None:
     r = _run(central_db, "add-user", "asha", "--role", "biller", stdin="",
              env={"TRACETRACK_PASSWORD": "asha-pw"})
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize(("username", "area", "what"), [
+    ("asha\\x07", "North", "User name"),  # a control character (a stray key in a script)
+    ("asha\\tb", "North", "User name"),
+    ("a" * 65, "North", "User name"),  # "user".username is varchar(64)
+    ("asha", "No\\x1brth", "Area"),
+    ("asha", "N" * 51, "Area"),  # "user".dispatch_area is varchar(50)
+])
+def test_add_user_refuses_a_user_no_station_can_hold(central_db, capsys, monkeypatch,
+                                                     username: str, area: str,
+                                                     what: str) -> None:
+    """Before: a name with a control character was saved, sent to every station, and nobody
+    could ever log in as it there (a station refuses such a name as typed: login_name); one
+    over 64 characters or an area over 50 got the database's own refusal, exit 3."""
+    from station.errors import LoginFailed
+    from station.session import login_name
+
+    username = username.encode().decode("unicode_escape")
+    area = area.encode().decode("unicode_escape")
+    if what == "User name":
+        with pytest.raises(LoginFailed):  # what a station makes of that name
+            login_name(username)
+    monkeypatch.setenv("TRACETRACK_PASSWORD", "pw-asha")
+    rc, _, err = _cli(capsys, "--url", central_db.url, "add-user", username, "--role",
+                      "dispatcher", "--area", area)
+    assert rc == 2, err
+    assert what in err and "Traceback" not in err
+    assert central_scalar(central_db.url, 'SELECT count(*) FROM "user" WHERE username <> '
+                          "ALL(%s)", ["dispatcher", "biller", "admin"]) == 0
