@@ -31,6 +31,17 @@ def add_user(
         # stations take whatever hash the centre has: an empty password would let anyone log
         # in there as this user
         raise ValueError(f"User {name} needs a password: an empty one is not kept")
+    # Stations match a typed name ignoring case, and so does the centre when it finds an
+    # event's operator: a second user whose name differs only in case would make either of
+    # them the other.
+    other = conn.exec_driver_sql(
+        'SELECT username FROM "user" WHERE lower(username) = lower(%s) AND username <> %s '
+        "ORDER BY id LIMIT 1", (name, name),
+    ).scalar()
+    if other is not None:
+        raise ValueError(
+            f"A user {other} exists already (user names match ignoring case at the stations): "
+            f"to change that user, give its name as it is spelt ({other})")
     pw = password_hash or make_password_hash(password)
     row = conn.exec_driver_sql(
         'INSERT INTO "user" (username, password_hash, role, dispatch_area, verified) '

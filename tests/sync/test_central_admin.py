@@ -142,3 +142,25 @@ def test_add_user_refuses_a_user_no_station_can_hold(central_db, capsys, monkeyp
     assert what in err and "Traceback" not in err
     assert central_scalar(central_db.url, 'SELECT count(*) FROM "user" WHERE username <> '
                           "ALL(%s)", ["dispatcher", "biller", "admin"]) == 0
+
+
+def test_add_user_refuses_a_name_that_differs_only_in_case(central_db, capsys,
+                                                           monkeypatch) -> None:
+    """Stations match a typed name ignoring case, and the centre finds an event's operator by
+    its name ignoring case too. Before: `add-user Dispatcher --role admin` (meaning to make the
+    demo dispatcher an admin) added a second user beside `dispatcher`, and each of their events
+    was then judged as either of the two, whichever the database returned last."""
+    monkeypatch.setenv("TRACETRACK_PASSWORD", "pw-new")
+    rc, _, err = _cli(capsys, "--url", central_db.url, "add-user", "Dispatcher", "--role",
+                      "admin", "--area", "North")
+    assert rc == 2, err
+    assert "dispatcher" in err and "Traceback" not in err
+    assert central_scalar(central_db.url, "SELECT string_agg(username || ':' || role, ',') "
+                          'FROM "user" WHERE lower(username) = %s', "dispatcher") == (
+                              "dispatcher:dispatcher")
+    # the user's own spelling updates it, as before
+    rc, _, err = _cli(capsys, "--url", central_db.url, "add-user", "dispatcher", "--role",
+                      "admin", "--area", "North")
+    assert rc == 0, err
+    assert central_scalar(central_db.url, 'SELECT role FROM "user" WHERE username = %s',
+                          "dispatcher") == "admin"
