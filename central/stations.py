@@ -107,9 +107,17 @@ def add_station(
     area = area.strip()
     if not area or len(area) > 50:
         raise StationAdminError("A station needs an area of 1-50 characters (--area AREA)")
-    if conn.exec_driver_sql(
-        "SELECT 1 FROM station_stations WHERE station_id = %s", (sid,)
-    ).first():
+    existing = conn.exec_driver_sql(
+        "SELECT revoked_at IS NOT NULL FROM station_stations WHERE station_id = %s", (sid,)
+    ).first()
+    if existing is not None and existing[0]:
+        # (rotate-token refuses a revoked station: pointing there would send the
+        # administrator back here)
+        raise StationAdminError(
+            f"Station {sid} exists already and is revoked: its id stays with its events and is "
+            "not given out again; add the station under a new id"
+        )
+    if existing is not None:
         raise StationAdminError(
             f"Station {sid} exists already: give it a new token with rotate-token {sid}, "
             "or choose another id"

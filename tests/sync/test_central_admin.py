@@ -164,3 +164,21 @@ def test_add_user_refuses_a_name_that_differs_only_in_case(central_db, capsys,
     assert rc == 0, err
     assert central_scalar(central_db.url, 'SELECT role FROM "user" WHERE username = %s',
                           "dispatcher") == "admin"
+
+
+def test_adding_a_revoked_station_again_says_what_can_be_done(central_db, capsys) -> None:
+    """Before: add-station of a revoked id answered "exists already: give it a new token with
+    rotate-token D1", and rotate-token D1 answered "revoked: add it again under a new id": each
+    sent the administrator to the other."""
+    central_db.register("D1")
+    rc, _, err = _cli(capsys, "--url", central_db.url, "revoke-station", "D1")
+    assert rc == 0, err
+    rc, _, err = _cli(capsys, "--url", central_db.url, "add-station", "d1", "--area", "North")
+    assert rc == 2
+    assert "revoked" in err and "new id" in err and "rotate-token" not in err
+    rc, _, err = _cli(capsys, "--url", central_db.url, "rotate-token", "D1")
+    assert rc == 2 and "revoked" in err
+    # a station that is not revoked is still pointed at rotate-token
+    central_db.register("D2")
+    rc, _, err = _cli(capsys, "--url", central_db.url, "add-station", "D2", "--area", "North")
+    assert rc == 2 and "rotate-token D2" in err
