@@ -97,6 +97,7 @@ def _embedded(args: argparse.Namespace) -> tuple[Any, str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     print(f"Embedded PostgreSQL in {folder} (starting)", flush=True)
     server = pgserver.get_server(folder, cleanup_mode="stop")
+    _forget_gone_users(server)
     base = server.get_uri()
     admin = db.sqlalchemy_url(base)
     eng = db.make_engine(admin, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
@@ -114,6 +115,24 @@ def _embedded(args: argparse.Namespace) -> tuple[Any, str, str]:
     eng.dispose()
     assert password is not None
     return server, admin, role_url(admin, role, password)
+
+
+def _forget_gone_users(server: Any) -> None:
+    """pgserver stops its PostgreSQL when the last process using it ends, and counts those
+    processes in a file in the data folder. A `serve` killed outright (SIGKILL) stays counted
+    for ever, and then no later `serve` stopped the database when it ended: forget the ones
+    that are gone (under pgserver's own lock, as it counts them)."""
+    import psutil  # (pgserver's own dependency)
+
+    handles = getattr(server, "global_process_id_list", None)
+    lock = getattr(type(server), "_lock", None)
+    if handles is None or lock is None:
+        return
+    with lock:
+        pids = handles.get()
+        alive = [p for p in pids if p == os.getpid() or psutil.pid_exists(p)]
+        if alive != pids:
+            handles.put(alive)
 
 
 def _demo(eng: Any, area: str, args: argparse.Namespace) -> None:

@@ -5,12 +5,17 @@ or is written, never a traceback and never a service that runs but cannot serve.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
+from pathlib import Path
 
+import httpx
+import psutil
 import pytest
 
 from central.cli import main as central_main
-from tests.sync.service_proc import CENTRAL_BIN
+from tests.sync.service_proc import CENTRAL_BIN, free_port
 from tests.sync.stationkit import central_scalar
 
 pytestmark = pytest.mark.central
@@ -182,3 +187,62 @@ def test_adding_a_revoked_station_again_says_what_can_be_done(central_db, capsys
     central_db.register("D2")
     rc, _, err = _cli(capsys, "--url", central_db.url, "add-station", "D2", "--area", "North")
     assert rc == 2 and "rotate-token D2" in err
+
+
+def _embedded_serve(data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`serve` without --url (its own PostgreSQL in `data`), once it answers /healthz."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "TRACETRACK_CENTRAL_URL"}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([str(CENTRAL_BIN), "serve", "--data-dir", str(data), "--port",
+                                 str(port)], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(url + "/healthz", timeout=2.0).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)  # polling another process's readiness (no event to wait on)
+
+
+def _postmaster(data: Path) -> psutil.Process | None:
+    try:
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+        proc = psutil.Process(pid)
+    except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
+        return None
+    return None if proc.status() == psutil.STATUS_ZOMBIE else proc
+
+
+def test_embedded_postgresql_stops_with_serve_after_a_serve_was_killed(tmp_path) -> None:
+    """A `serve` killed outright (SIGKILL: the OOM killer, systemd's last resort) leaves its
+    embedded PostgreSQL running, which the next `serve` uses. Before, that next one and every
+    later one also left it running when they stopped normally (the killed process was still
+    counted as a user of it), so no stop of the centre ever stopped its database."""
+    data, log = tmp_path / "data", tmp_path / "serve.log"
+    first, _ = _embedded_serve(data, log)
+    postgres = _postmaster(data)
+    try:
+        assert postgres is not None
+        os.kill(first.pid, signal.SIGKILL)  # the process itself: not its PostgreSQL
+        first.wait(timeout=30)
+        assert _postmaster(data) is not None
+        second, url = _embedded_serve(data, log)
+        assert httpx.get(url + "/healthz", timeout=10).json()["ok"] is True
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=60) == 0, log.read_text()
+        assert _postmaster(data) is None, "the embedded PostgreSQL is still running"
+        third, _ = _embedded_serve(data, log)  # and the folder serves again
+        third.send_signal(signal.SIGTERM)
+        assert third.wait(timeout=60) == 0, log.read_text()
+        assert _postmaster(data) is None
+    finally:
+        left = _postmaster(data)
+        if left is not None:
+            left.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
+            left.wait(timeout=60)
