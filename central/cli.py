@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from central import db
 from central.roles import ensure_service_role, role_url
+from central.serve import newer_schema
 from central.stations import (
     StationAdminError,
     add_station,
@@ -36,7 +37,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     eng = _engine(args)
     with eng.connect() as conn:
         had_web = db.has_web_tables(conn)
+        problem = newer_schema(db.current_revision(conn))
         conn.rollback()
+    if problem:
+        raise db.CentralConfigError(problem[:1].upper() + problem[1:])
     before, after = db.migrate(eng)
     if args.demo:
         from central.users import DEMO_PASSWORD, add_demo_users

@@ -250,7 +250,27 @@ def _check_schema(url: str) -> None:
     finally:
         eng.dispose()
     if rev != db.SCHEMA_VERSION:
-        print(f"tracetrack-central: the central database is at schema {rev or 'none'}, this "
-              f"service needs {db.SCHEMA_VERSION}: run tracetrack-central init --url <admin URL>",
-              file=sys.stderr)
+        problem = newer_schema(rev)
+        print("tracetrack-central: " + (problem or (
+            f"the central database is at schema {rev or 'none'}, this service needs "
+            f"{db.SCHEMA_VERSION}: run tracetrack-central init --url <admin URL>")),
+            file=sys.stderr)
         raise SystemExit(5)
+
+
+def newer_schema(rev: str | None) -> str | None:
+    """What to say when the database is at a schema revision this release does not know (a
+    newer release upgraded it; `init` cannot bring it anywhere), else None."""
+    if rev is None or rev == db.SCHEMA_VERSION:
+        return None
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS))
+    known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
+    if rev in known:
+        return None
+    return (f"the central database is at schema {rev}, which this release does not know (it "
+            f"has {db.SCHEMA_VERSION}): a newer TraceTrack release upgraded it; use that "
+            "release (nothing was changed)")

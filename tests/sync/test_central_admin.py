@@ -246,3 +246,24 @@ def test_embedded_postgresql_stops_with_serve_after_a_serve_was_killed(tmp_path)
         if left is not None:
             left.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
             left.wait(timeout=60)
+
+
+def test_a_database_upgraded_by_a_newer_release_is_said_plainly(central_db, capsys) -> None:
+    """A database a newer release has upgraded (a revision this one does not know), met by an
+    older tracetrack-central (a second machine, a package rolled back). Before: `init` printed
+    alembic's traceback ("Can't locate revision identified by ..."), and `serve` told the
+    administrator to run that very `init`."""
+    from central.db import SCHEMA_VERSION
+    from tests.sync.stationkit import central_exec
+
+    central_exec(central_db.url, "UPDATE station_alembic_version SET version_num = 'c9999'")
+    rc, _, err = _cli(capsys, "--url", central_db.url, "init")
+    assert rc != 0 and "Traceback" not in err
+    assert "c9999" in err and "newer" in err and SCHEMA_VERSION in err
+    assert central_scalar(central_db.url,
+                          "SELECT version_num FROM station_alembic_version") == "c9999"
+    with pytest.raises(SystemExit) as stop:
+        central_main(["serve", "--url", central_db.url])
+    assert stop.value.code == 5
+    err = capsys.readouterr().err
+    assert "c9999" in err and "newer" in err and "run tracetrack-central init" not in err
