@@ -44,6 +44,25 @@ def ensure_service_role(conn: Connection, *, new_password: bool = False) -> tupl
     role = service_role_name(conn)
     r = _q(conn, role)
     exists = conn.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).first()
+    if exists:
+        # The name is made from the database's and cut: another centre's database on this
+        # server may have the same role (granted CONNECT there by its own init). Taking it over
+        # would give the other centre's running service a new password (it could no longer
+        # connect) and this database to it.
+        other = conn.exec_driver_sql(
+            "SELECT d.datname FROM pg_database d, aclexplode(d.datacl) a "
+            "WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %s) "
+            "AND d.datname <> current_database() ORDER BY 1 LIMIT 1", (role,),
+        ).scalar()
+        if other is not None:
+            raise ValueError(
+                f"The sync service's role for this database, {role}, is already the role of "
+                f"database {other} on this server (role names are server-wide and made from "
+                "the database's name, lower-cased, cut at 30 characters): nothing was changed "
+                f"for it. If {other} is an old copy of this centre, drop it (or REVOKE CONNECT "
+                f"ON DATABASE on it FROM {role}) and run init again; else give this database a "
+                "name that differs from the other's in its first 30 characters "
+                "(ALTER DATABASE ... RENAME TO ...)")
     password: str | None = None
     if not exists or new_password:
         password = secrets.token_urlsafe(32)

@@ -267,3 +267,54 @@ def test_a_database_upgraded_by_a_newer_release_is_said_plainly(central_db, caps
     assert stop.value.code == 5
     err = capsys.readouterr().err
     assert "c9999" in err and "newer" in err and "run tracetrack-central init" not in err
+
+
+def test_init_never_takes_over_the_service_role_of_another_centre(central_url, capsys) -> None:
+    """Roles are server-wide, and the service role is named after the database, lower-cased,
+    other characters made _, cut at 30: "TT_ROLE_1" and "tt_role_1" (or two names alike in
+    their first 30 characters) give the same role. Before, `init --print-service-url` of the
+    second gave the first centre's service role a new password, so the first centre's running
+    service could no longer connect (its stations offline), and granted it the second
+    database too."""
+    import sqlalchemy as sa
+
+    from central.db import make_engine
+    from tests.sync.conftest import _admin_engine, with_database
+
+    first, second = f"tt_role_{os.getpid()}", f"TT_ROLE_{os.getpid()}"
+    admin = _admin_engine(central_url)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            for name in (first, second):
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "tts_{first}_service"')
+
+    drop()
+    try:
+        with admin.connect() as conn:
+            for name in (first, second):
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        rc, out, err = _cli(capsys, "--url", with_database(central_url, first), "init",
+                            "--print-service-url")
+        assert rc == 0, err
+        service_url = out.strip().splitlines()[-1]
+        rc, out, err = _cli(capsys, "--url", with_database(central_url, second), "init",
+                            "--print-service-url")
+        assert rc == 2, out + err
+        assert f"tts_{first}_service" in err and first in err and "Traceback" not in err
+        eng = make_engine(service_url, poolclass=sa.pool.NullPool)
+        try:
+            with eng.connect() as conn:  # the first centre's service still logs in
+                assert conn.exec_driver_sql("SELECT current_database()").scalar() == first
+        finally:
+            eng.dispose()
+        with admin.connect() as conn:
+            assert conn.exec_driver_sql(
+                "SELECT has_database_privilege(%s, %s, 'CONNECT') AND EXISTS (SELECT 1 FROM "
+                "pg_database d, aclexplode(d.datacl) a JOIN pg_roles r ON r.oid = a.grantee "
+                "WHERE d.datname = %s AND r.rolname = %s)",
+                (f"tts_{first}_service", second, second, f"tts_{first}_service")).scalar() is False
+    finally:
+        drop()
+        admin.dispose()
