@@ -215,8 +215,10 @@ def cmd_add_user(args: argparse.Namespace) -> int:
                 "or type it at the prompt)") from None
     eng = _engine(args)
     with eng.begin() as conn:
-        add_user(conn, args.username, password, args.role, args.area)
-    print(f"User {args.username} ({args.role}, area {args.area or '-'}) saved")
+        uid = add_user(conn, args.username, password, args.role, args.area)
+        area = conn.exec_driver_sql(
+            'SELECT dispatch_area FROM "user" WHERE id = %s', (uid,)).scalar()
+    print(f"User {args.username.strip()} ({args.role}, area {area or '-'}) saved")
     return 0
 
 

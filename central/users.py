@@ -21,6 +21,7 @@ def add_user(
     r = role_of(role)
     if not name or r is None:
         raise ValueError(f"A user needs a name and a role of dispatcher, biller or admin (got {role!r})")
+    area = station_area(conn, area)
     # what the stations hold and check a typed name against (station.limits): a name no station
     # takes could never log in anywhere
     problem = check_text("username", name) or (
@@ -51,6 +52,21 @@ def add_user(
         (name, pw, r.value, area),
     ).scalar_one()
     return int(row)
+
+
+def station_area(conn: Connection, area: str | None) -> str | None:
+    """A user's area as the stations of that area spell it: trimmed, and in their case when
+    one matches ignoring case (else as typed). The centre takes the two as one area when it
+    decides an event, but a station downloads only the users whose area is spelt exactly as
+    its own (station_operators): "north" or "North " would never reach a North station."""
+    if area is None or not area.strip():
+        return None
+    area = area.strip()
+    known = conn.exec_driver_sql(
+        "SELECT area FROM station_stations WHERE lower(area) = lower(%s) "
+        "GROUP BY area ORDER BY area = %s DESC, count(*) DESC, area LIMIT 1", (area, area),
+    ).scalar()
+    return str(known) if known is not None else area
 
 
 def add_demo_users(conn: Connection, area: str) -> None:

@@ -318,3 +318,39 @@ def test_init_never_takes_over_the_service_role_of_another_centre(central_url, c
     finally:
         drop()
         admin.dispose()
+
+
+@pytest.mark.parametrize("typed", ["North ", " north", "NORTH"])
+def test_a_user_added_for_an_area_as_typed_reaches_that_areas_stations(central_db, capsys,
+                                                                       monkeypatch, tmp_path,
+                                                                       typed: str) -> None:
+    """The centre takes a dispatcher's area as the station's whatever its case and spaces
+    (its events are applied there), but a station downloads only the users whose area is
+    spelt exactly as the station's. Before: `add-user carl --area "North "` (or north) saved
+    the area as typed, and carl never reached the North stations: nobody could log in as carl
+    there."""
+    from station.service import StationService
+    from tests.sync.stationkit import make_station, worker_for
+
+    access = central_db.add_station("N1", area="North")
+    monkeypatch.setenv("TRACETRACK_PASSWORD", "pw-carl")
+    rc, out, err = _cli(capsys, "--url", central_db.url, "add-user", "carl", "--role",
+                        "dispatcher", "--area", typed)
+    assert rc == 0, err
+    assert "area North)" in out
+    store = make_station(tmp_path / "n1", "N1")
+    worker = worker_for(store, access)
+    try:
+        assert worker.run_once().error is None
+        svc = StationService(store)
+        svc.login("carl", "pw-carl")  # LoginFailed before: no such user at the station
+        svc.close()
+    finally:
+        worker.close()
+        store.close()
+    # an area no station has yet is kept as typed (trimmed)
+    rc, out, err = _cli(capsys, "--url", central_db.url, "add-user", "dora", "--role",
+                        "dispatcher", "--area", " Kanpur ")
+    assert rc == 0, err
+    assert central_scalar(central_db.url, 'SELECT dispatch_area FROM "user" WHERE username = %s',
+                          "dora") == "Kanpur"
