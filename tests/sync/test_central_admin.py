@@ -5,8 +5,10 @@ or is written, never a traceback and never a service that runs but cannot serve.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -224,7 +226,9 @@ def test_embedded_postgresql_stops_with_serve_after_a_serve_was_killed(tmp_path)
     embedded PostgreSQL running, which the next `serve` uses. Before, that next one and every
     later one also left it running when they stopped normally (the killed process was still
     counted as a user of it), so no stop of the centre ever stopped its database."""
-    data, log = tmp_path / "data", tmp_path / "serve.log"
+    # (not under tmp_path: run as root, PostgreSQL runs as another user, and a pytest session
+    # starting meanwhile makes pytest's own folder private again)
+    data, log = Path(tempfile.mkdtemp(prefix="tt-embedded-")) / "data", tmp_path / "serve.log"
     first, _ = _embedded_serve(data, log)
     postgres = _postmaster(data)
     try:
@@ -246,6 +250,7 @@ def test_embedded_postgresql_stops_with_serve_after_a_serve_was_killed(tmp_path)
         if left is not None:
             left.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
             left.wait(timeout=60)
+        shutil.rmtree(data.parent, ignore_errors=True)
 
 
 def test_a_database_upgraded_by_a_newer_release_is_said_plainly(central_db, capsys) -> None:
