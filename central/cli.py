@@ -89,7 +89,7 @@ def cmd_add_station(args: argparse.Namespace) -> int:
     with eng.begin() as conn:
         out = add_station(conn, args.station_id, args.area,
                           scope="all" if args.supervisor else "area")
-    _print_token(args, out, f"Station {out['station']} added (area {args.area}).")
+    _print_token(args, out, f"Station {out['station']} added (area {out['area']}).")
     return 0
 
 

@@ -102,11 +102,23 @@ def check_public_url(url: str) -> str:
 def add_station(
     conn: Connection, station_id: str, area: str, *, scope: str = "area"
 ) -> dict[str, str | None]:
-    """Register a station; returns {"station", "token", "url"}: the token is shown only once."""
+    """Register a station; returns {"station", "token", "url", "area"}: the token is shown only
+    once, the area as it is kept."""
     sid = normalise_station_id(station_id)
     area = area.strip()
     if not area or len(area) > 50:
         raise StationAdminError("A station needs an area of 1-50 characters (--area AREA)")
+    # Spelt as the area's stations, else its users, spell it: the centre takes "north" as North
+    # when it decides an event, but a station downloads only the users whose area is spelt
+    # exactly as its own (station_operators), so a North user would never reach it.
+    known = conn.exec_driver_sql(
+        "SELECT area FROM (SELECT area, 0 AS pref FROM station_stations UNION ALL "
+        'SELECT dispatch_area, 1 FROM "user" WHERE dispatch_area IS NOT NULL) a '
+        "WHERE lower(area) = lower(%s) GROUP BY area "
+        "ORDER BY min(pref), area = %s DESC, count(*) DESC, area LIMIT 1", (area, area),
+    ).scalar()
+    if known is not None:
+        area = str(known)
     existing = conn.exec_driver_sql(
         "SELECT revoked_at IS NOT NULL FROM station_stations WHERE station_id = %s", (sid,)
     ).first()
@@ -128,7 +140,7 @@ def add_station(
         "VALUES (%s, %s, %s, %s, now())",
         (sid, area, scope, token_hash(token)),
     )
-    return {"station": sid, "token": token, "url": public_url(conn)}
+    return {"station": sid, "token": token, "url": public_url(conn), "area": area}
 
 
 def rotate_token(conn: Connection, station_id: str) -> dict[str, str | None]:

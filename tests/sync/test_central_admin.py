@@ -4,6 +4,7 @@ or is written, never a traceback and never a service that runs but cannot serve.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -359,3 +360,28 @@ def test_a_user_added_for_an_area_as_typed_reaches_that_areas_stations(central_d
     assert rc == 0, err
     assert central_scalar(central_db.url, 'SELECT dispatch_area FROM "user" WHERE username = %s',
                           "dora") == "Kanpur"
+
+
+def test_a_station_added_for_an_area_as_typed_gets_that_areas_users(central_db, capsys,
+                                                                    tmp_path) -> None:
+    """The mirror of the test above: before, `add-station D9 --area north` at a centre whose
+    users are of area North made a station none of them reached (the centre took its
+    dispatchers' events, the station never downloaded them: nobody could log in there but a
+    biller or an admin)."""
+    from tests.sync.stationkit import login, make_station, worker_for
+
+    out = json.loads(_cli(capsys, "--url", central_db.url, "add-station", "D9", "--area",
+                          " north ", "--json")[1])
+    assert out["area"] == "North"  # as it is kept
+    service = central_db.service()
+    assert _cli(capsys, "--url", central_db.url, "stations", "--json")[0] == 0
+    store = make_station(tmp_path / "d9", "D9")
+    worker = worker_for(store, service.access("D9", out["token"]))
+    try:
+        assert worker.run_once().error is None
+        login(store, "dispatcher").close()  # LoginFailed before: no such user at the station
+    finally:
+        worker.close()
+        store.close()
+    assert central_scalar(central_db.url, "SELECT area FROM station_stations WHERE "
+                          "station_id = 'D9'") == "North"
