@@ -172,6 +172,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # (the operating system would take 70000 as 70000 - 65536, where no station looks)
         raise ValueError(f"--port must be 1-65535, not {args.port}")
     _check_limits(args)
+    if args.certfile:
+        _check_tls(args.certfile, args.keyfile)
     if args.slots is None:
         args.slots = args.workers
     if args.workers < 1 or args.slots < 1:
@@ -233,6 +235,35 @@ def _check_limits(args: argparse.Namespace) -> None:
                           ("--order-wait", args.order_wait)):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{option} must be a number of seconds, 0 or more, not {value}")
+
+
+def _check_tls(certfile: str, keyfile: str) -> None:
+    """ValueError saying what is wrong with --certfile / --keyfile, before anything starts
+    (uvicorn read them only once the service was starting, and failed with a traceback). An
+    encrypted key is left to uvicorn, which asks for its passphrase as before."""
+    import ssl
+
+    for option, path in (("--certfile", certfile), ("--keyfile", keyfile)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"{option} {path} cannot be read: {exc.strerror or exc}") from None
+    asked: list[bool] = []
+
+    def no_passphrase() -> bytes:
+        asked.append(True)
+        return b""
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            certfile, keyfile, no_passphrase)
+    except ssl.SSLError as exc:
+        if asked:
+            return
+        raise ValueError(
+            f"HTTPS cannot start: --certfile {certfile} and --keyfile {keyfile} are not a PEM "
+            f"certificate and its own private key ({exc.reason or exc})") from None
 
 
 def _exit_on_sigterm(_signum: int, _frame: Any) -> None:

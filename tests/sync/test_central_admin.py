@@ -385,3 +385,32 @@ def test_a_station_added_for_an_area_as_typed_gets_that_areas_users(central_db, 
         store.close()
     assert central_scalar(central_db.url, "SELECT area FROM station_stations WHERE "
                           "station_id = 'D9'") == "North"
+
+
+@pytest.mark.parametrize("problem", ["missing certificate", "missing key", "not PEM",
+                                     "key of another certificate"])
+def test_serve_refuses_a_certificate_it_cannot_use_before_starting(capsys, tmp_path,
+                                                                    problem: str) -> None:
+    """Before: the service said it served on https://..., then uvicorn failed on the files
+    with a traceback (FileNotFoundError, ssl.SSLError: PEM lib), exit 1; with no --url, after
+    starting the embedded PostgreSQL for nothing."""
+    import trustme
+
+    ca = trustme.CA()
+    cert, other = ca.issue_cert("localhost"), ca.issue_cert("localhost")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    if problem == "missing certificate":
+        certfile = tmp_path / "nothing.pem"
+    elif problem == "missing key":
+        keyfile = tmp_path / "nothing.key"
+    elif problem == "not PEM":
+        certfile.write_text("not a certificate\n")
+    else:
+        other.private_key_pem.write_to_path(str(keyfile))
+    rc, out, err = _cli(capsys, "serve", "--url", NOWHERE, "--certfile", str(certfile),
+                        "--keyfile", str(keyfile))
+    assert rc == 2, out + err
+    assert "Traceback" not in err and "https://" not in out
+    assert ("nothing" in err) if problem.startswith("missing") else ("--certfile" in err)
