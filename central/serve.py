@@ -184,6 +184,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ValueError("--worker-slots must be 0 or more")
     server = None
     url = args.url or os.environ.get(db.URL_ENV)
+    if url and args.demo:
+        raise ValueError(
+            "--demo is for the embedded PostgreSQL (serve without --url or $"
+            f"{db.URL_ENV}); for a database of your own: tracetrack-central init --demo "
+            "AREA, then add-station")
     if url:
         url = db.sqlalchemy_url(url)
     else:

@@ -414,3 +414,15 @@ def test_serve_refuses_a_certificate_it_cannot_use_before_starting(capsys, tmp_p
     assert rc == 2, out + err
     assert "Traceback" not in err and "https://" not in out
     assert ("nothing" in err) if problem.startswith("missing") else ("--certfile" in err)
+
+
+def test_serve_demo_with_a_database_of_ones_own_is_refused(capsys, monkeypatch) -> None:
+    """`--demo AREA` adds the demo users and station DEMO-1 only to the embedded PostgreSQL.
+    Before, with --url (or TRACETRACK_CENTRAL_URL) it was taken and did nothing: the service
+    started with no DEMO-1 and no token printed, and nothing said why."""
+    rc, _, err = _cli(capsys, "serve", "--url", NOWHERE, "--demo", "North")
+    assert rc == 2, err
+    assert "--demo" in err and "init --demo" in err
+    monkeypatch.setenv("TRACETRACK_CENTRAL_URL", NOWHERE)
+    rc, _, err = _cli(capsys, "serve", "--demo", "North")
+    assert rc == 2 and "--demo" in err, err
