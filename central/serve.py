@@ -7,6 +7,7 @@ import argparse
 import math
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,26 @@ def _embedded(args: argparse.Namespace) -> tuple[Any, str, str]:
     from central.roles import ensure_service_role, role_url
 
     folder = data_dir(args.data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"The embedded PostgreSQL's folder {folder} is a file: give a folder "
+                         "(--data-dir), a new or empty one the first time")
+    if folder.is_dir() and not (folder / "PG_VERSION").exists() and any(
+            p.name != ".handle_pids.json" for p in folder.iterdir()):
+        # initdb would refuse it (a traceback); it is someone's folder, left as it is
+        raise ValueError(f"The folder {folder} holds other files and no PostgreSQL: give the "
+                         "embedded PostgreSQL a new or empty folder (--data-dir), or the one "
+                         "it had before")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"The embedded PostgreSQL's folder {folder} cannot be made: "
+                         f"{exc.strerror or exc}") from None
     print(f"Embedded PostgreSQL in {folder} (starting)", flush=True)
-    server = pgserver.get_server(folder, cleanup_mode="stop")
+    try:
+        server = pgserver.get_server(folder, cleanup_mode="stop")
+    except (subprocess.SubprocessError, OSError) as exc:
+        raise ValueError(f"The embedded PostgreSQL in {folder} did not start ({exc}); its log, "
+                         f"if it got that far: {folder / 'log'}") from None
     _forget_gone_users(server)
     base = server.get_uri()
     admin = db.sqlalchemy_url(base)

@@ -426,3 +426,30 @@ def test_serve_demo_with_a_database_of_ones_own_is_refused(capsys, monkeypatch) 
     monkeypatch.setenv("TRACETRACK_CENTRAL_URL", NOWHERE)
     rc, _, err = _cli(capsys, "serve", "--demo", "North")
     assert rc == 2 and "--demo" in err, err
+
+
+@pytest.mark.parametrize("kind", ["a folder of other files", "a file"])
+def test_serve_refuses_a_data_folder_that_cannot_be_postgresqls(tmp_path, kind: str) -> None:
+    """`serve --data-dir` (no --url) given a folder that holds other things, or a file. Before:
+    a traceback (initdb's CalledProcessError: the folder is not empty; FileExistsError)."""
+    where = Path(tempfile.mkdtemp(prefix="tt-embedded-"))
+    try:
+        if kind == "a file":
+            data = where / "data"
+            data.write_text("not a folder\n")
+        else:
+            data = where
+            (data / "notes.txt").write_text("the administrator's own notes\n")
+        env = {k: v for k, v in os.environ.items() if k != "TRACETRACK_CENTRAL_URL"}
+        r = subprocess.run([str(CENTRAL_BIN), "serve", "--data-dir", str(data), "--port",
+                            str(free_port())], capture_output=True, text=True, timeout=120,
+                           env=env, start_new_session=True)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert str(data) in r.stderr and "Traceback" not in r.stderr
+        assert _postmaster(data) is None
+        if kind == "a file":
+            assert data.read_text() == "not a folder\n"
+        else:
+            assert sorted(p.name for p in data.iterdir()) == ["notes.txt"]
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
