@@ -95,6 +95,14 @@ def _embedded(args: argparse.Namespace) -> tuple[Any, str, str]:
     from central.roles import ensure_service_role, role_url
 
     folder = data_dir(args.data_dir)
+    socket_path = os.fsencode(str(folder / ".s.PGSQL.5432"))
+    if os.name != "nt" and any(c.isspace() for c in str(folder)) and len(socket_path) < 104:
+        # pgserver hands PostgreSQL the folder as its socket directory unquoted (when the
+        # socket's path is short enough for it): PostgreSQL would never start there (refused
+        # before the folder is made or initialised)
+        raise ValueError(f"The embedded PostgreSQL cannot use the folder {folder!r}: its path "
+                         "has a space; give a folder whose path has none (--data-dir or $"
+                         f"{DATA_ENV})")
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"The embedded PostgreSQL's folder {folder} is a file: give a folder "
                          "(--data-dir), a new or empty one the first time")

@@ -453,3 +453,27 @@ def test_serve_refuses_a_data_folder_that_cannot_be_postgresqls(tmp_path, kind: 
             assert sorted(p.name for p in data.iterdir()) == ["notes.txt"]
     finally:
         shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the embedded PostgreSQL listens on TCP there")
+def test_serve_refuses_a_data_folder_whose_path_has_a_space(tmp_path) -> None:
+    """The embedded PostgreSQL (pgserver) puts its socket in the data folder and passes that
+    path to PostgreSQL unquoted: a path with a space never starts. Before, the folder was made
+    and initialised first, then PostgreSQL failed to start (pg_ctl's error, once a traceback)
+    on every try, with nothing saying why."""
+    where = Path(tempfile.mkdtemp(prefix="tt-embedded-"))
+    try:
+        data = where / "trace track" / "data"
+        env = {k: v for k, v in os.environ.items() if k != "TRACETRACK_CENTRAL_URL"}
+        r = subprocess.run([str(CENTRAL_BIN), "serve", "--data-dir", str(data), "--port",
+                            str(free_port())], capture_output=True, text=True, timeout=120,
+                           env=env, start_new_session=True)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "space" in r.stderr and "Traceback" not in r.stderr
+        assert not data.exists()
+    finally:
+        left = _postmaster(where / "trace track" / "data")
+        if left is not None:
+            left.send_signal(signal.SIGINT)
+            left.wait(timeout=60)
+        shutil.rmtree(where, ignore_errors=True)
