@@ -307,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("add-user", parents=[common], help="add or update an operator (password: $TRACETRACK_PASSWORD)")
     p.add_argument("username")
     p.add_argument("--role", required=True, choices=("dispatcher", "biller", "admin"))
-    p.add_argument("--area")
+    p.add_argument("--area", help="the user's dispatch area (an existing user given none "
+                   "keeps its own)")
     p.set_defaults(func=cmd_add_user)
 
     p = sub.add_parser("check", parents=[common], help="recompute the seven invariants of the central tables")

@@ -16,7 +16,8 @@ def add_user(
     conn: Connection, username: str, password: str, role: str, area: str | None,
     *, password_hash: str | None = None,
 ) -> int:
-    """Insert or update a user in the web system's "user" table (werkzeug-format hash)."""
+    """Insert or update a user in the web system's "user" table (werkzeug-format hash). An
+    existing user updated with no area keeps the area it has."""
     name = username.strip()
     r = role_of(role)
     if not name or r is None:
@@ -48,7 +49,9 @@ def add_user(
         'INSERT INTO "user" (username, password_hash, role, dispatch_area, verified) '
         "VALUES (%s, %s, %s, %s, true) ON CONFLICT (username) DO UPDATE SET "
         "password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, "
-        "dispatch_area = EXCLUDED.dispatch_area RETURNING id",
+        # no area given: the user's own is kept (a new password must not take a dispatcher
+        # away from their area's stations)
+        'dispatch_area = coalesce(EXCLUDED.dispatch_area, "user".dispatch_area) RETURNING id',
         (name, pw, r.value, area),
     ).scalar_one()
     return int(row)

@@ -477,3 +477,33 @@ def test_serve_refuses_a_data_folder_whose_path_has_a_space(tmp_path) -> None:
             left.send_signal(signal.SIGINT)
             left.wait(timeout=60)
         shutil.rmtree(where, ignore_errors=True)
+
+
+def test_add_user_without_area_keeps_the_users_area(central_db, capsys, monkeypatch,
+                                                    tmp_path) -> None:
+    """`add-user` adds or updates: giving a dispatcher a new password without repeating
+    --area used to wipe their area, and the dispatcher vanished from their area's stations
+    (nobody could log in as them there, and their queued events were refused as another
+    area's)."""
+    from tests.sync.stationkit import make_station, worker_for
+
+    access = central_db.add_station("N1", area="North")
+    monkeypatch.setenv("TRACETRACK_PASSWORD", "new-pw")
+    rc, out, err = _cli(capsys, "--url", central_db.url, "add-user", "dispatcher", "--role",
+                        "dispatcher")
+    assert rc == 0, err
+    assert "area North" in out
+    assert central_scalar(central_db.url, 'SELECT dispatch_area FROM "user" WHERE username = %s',
+                          "dispatcher") == "North"
+    store = make_station(tmp_path / "n1", "N1")
+    worker = worker_for(store, access)
+    try:
+        assert worker.run_once().error is None
+        from station.service import StationService
+
+        svc = StationService(store)
+        svc.login("dispatcher", "new-pw")
+        svc.close()
+    finally:
+        worker.close()
+        store.close()
