@@ -72,8 +72,29 @@ class JSONResponse(_StarletteJSONResponse):
     on every resend, the station's queue stuck behind it)."""
 
     def render(self, content: Any) -> bytes:
+        try:
+            return self._dumps(content)
+        except ValueError:
+            # NaN or Infinity, which a double precision column holds (the web system may write
+            # them) and JSON has not: null, as a missing number (else every answer holding the
+            # row was a 500, and a station's download stopped there for good)
+            return self._dumps(_finite(content))
+
+    @staticmethod
+    def _dumps(content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=True, allow_nan=False, indent=None,
                           separators=(",", ":")).encode("ascii")
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every float that is not finite made None (lists, tuples, dicts walked)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 CONFIG_ENV = "TRACETRACK_SERVE_CONFIG"  # JSON of ServiceConfig, for uvicorn's worker processes
 ADMISSION_LOCK = 0x7474  # advisory lock class of the admission slots ("tt")

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from central.cli import main as central_main
+from tests.sync.conftest import Events, push_as
 from tests.sync.service_proc import CENTRAL_BIN, free_port
 from tests.sync.stationkit import central_scalar
 
@@ -504,6 +505,31 @@ def test_add_user_without_area_keeps_the_users_area(central_db, capsys, monkeypa
         svc = StationService(store)
         svc.login("dispatcher", "new-pw")
         svc.close()
+    finally:
+        worker.close()
+        store.close()
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity"])
+def test_a_weight_that_is_no_number_does_not_stop_the_stations_download(central_db, tmp_path,
+                                                                       value: str) -> None:
+    """PostgreSQL's double precision holds NaN and Infinity, which the web system may write
+    (bag.weight_kg); JSON has neither. Before: every pull page holding such a bag was a 500,
+    so a station's first download stopped there for good, retried for ever."""
+    from tests.sync.stationkit import central_exec, local_rows, make_station, worker_for
+
+    d1 = central_db.add_station("D1")
+    ev = Events("D1")
+    push_as(d1, "D1", [ev.parent("SB00001"), ev.link("SB00001", "C0001")])
+    central_exec(central_db.url, f"UPDATE bag SET weight_kg = '{value}' WHERE qr_id = 'SB00001'")
+    d2 = central_db.add_station("D2")
+    store = make_station(tmp_path / "d2", "D2")
+    worker = worker_for(store, d2)
+    try:
+        summary = worker.run_once()
+        assert summary.error is None, summary.error
+        assert local_rows(store, "SELECT code, weight_kg FROM bags ORDER BY code") == [
+            ("C0001", 0.0), ("SB00001", 0.0)]
     finally:
         worker.close()
         store.close()
