@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Connection
 
-from station.limits import STATION_ID_PATTERN
+from station.limits import STATION_ID_PATTERN, check_text
 
 TOKEN_BYTES = 32  # 256 bits
 PUBLIC_URL_KEY = "public_url"
@@ -108,6 +108,9 @@ def add_station(
     area = area.strip()
     if not area or len(area) > 50:
         raise StationAdminError("A station needs an area of 1-50 characters (--area AREA)")
+    problem = check_text("area", area)  # as its users' areas and the stations' settings
+    if problem:
+        raise StationAdminError(problem)
     # Spelt as the area's stations, else its users, spell it: the centre takes "north" as North
     # when it decides an event, but a station downloads only the users whose area is spelt
     # exactly as its own (station_operators), so a North user would never reach it.

@@ -533,3 +533,13 @@ def test_a_weight_that_is_no_number_does_not_stop_the_stations_download(central_
     finally:
         worker.close()
         store.close()
+
+
+def test_add_station_refuses_an_area_with_a_control_character(central_db, capsys) -> None:
+    """Before: taken as given (a stray escape from a script), so its bags carried it, and no
+    user could be given that area (add-user refuses it, as the stations do)."""
+    rc, _, err = _cli(capsys, "--url", central_db.url, "add-station", "D1", "--area",
+                      "No\x1brth")
+    assert rc == 2, err
+    assert "Area" in err and "control character" in err
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_stations") == 0
