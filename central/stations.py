@@ -96,6 +96,9 @@ def check_public_url(url: str) -> str:
     if parts.username or parts.password:
         raise StationAdminError(
             "Put no name or password in the public URL: each station gets its own token")
+    problem = check_text("central_url", url)  # what a station keeps as its centre's address
+    if problem:
+        raise StationAdminError(f"The public URL cannot be given to stations: {problem}")
     return url
 
 

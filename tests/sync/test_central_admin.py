@@ -543,3 +543,19 @@ def test_add_station_refuses_an_area_with_a_control_character(central_db, capsys
     assert rc == 2, err
     assert "Area" in err and "control character" in err
     assert central_scalar(central_db.url, "SELECT count(*) FROM station_stations") == 0
+
+
+@pytest.mark.parametrize("url", ["https://centre.example/\x07sync",
+                                 "https://centre.example/" + "a" * 2100])
+def test_init_refuses_a_public_url_no_station_can_keep(central_db, capsys, url: str) -> None:
+    """A station keeps its centre's address as a setting checked against station.limits (no
+    control characters, at most 2048 characters). Before, `init --public-url` took such an
+    address, and add-station printed it to every station, each of which refused it."""
+    from station.limits import check_text
+
+    assert check_text("central_url", url) is not None  # what every station makes of it
+    rc, _, err = _cli(capsys, "--url", central_db.url, "init", "--public-url", url)
+    assert rc == 2, err
+    assert "Traceback" not in err
+    assert central_scalar(central_db.url, "SELECT count(*) FROM station_centre_settings "
+                          "WHERE key = 'public_url'") == 0
