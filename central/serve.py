@@ -167,6 +167,8 @@ def _demo(eng: Any, area: str, args: argparse.Namespace) -> None:
 
     scheme = "https" if args.certfile else "http"
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL (http://::1:8800 cannot be read)
     url = f"{scheme}://{host}:{args.port}"
     with eng.begin() as conn:
         add_demo_users(conn, area)

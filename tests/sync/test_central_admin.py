@@ -559,3 +559,44 @@ def test_init_refuses_a_public_url_no_station_can_keep(central_db, capsys, url: 
     assert "Traceback" not in err
     assert central_scalar(central_db.url, "SELECT count(*) FROM station_centre_settings "
                           "WHERE key = 'public_url'") == 0
+
+
+def test_serve_demo_on_an_ipv6_address(tmp_path) -> None:
+    """`serve --demo North --host ::1`: before, the demo's public address was made as
+    http://::1:PORT, which cannot be read, and serve stopped there (exit 2) having started the
+    embedded PostgreSQL for nothing. Now http://[::1]:PORT, which stations can use."""
+    where = Path(tempfile.mkdtemp(prefix="tt-embedded-"))
+    data, log = where / "data", tmp_path / "serve.log"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "TRACETRACK_CENTRAL_URL"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(CENTRAL_BIN), "serve", "--data-dir", str(data), "--host",
+                                 "::1", "--port", str(port), "--demo", "North"], stdout=out,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://[::1]:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(url + "/healthz", timeout=2.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)  # polling another process's readiness (no event to wait on)
+        text = log.read_text()
+        token = next(w.split("=", 1)[1] for w in text.split() if w.startswith(
+            "TRACETRACK_CENTRAL_TOKEN=tts_"))
+        assert f"CENTRAL={url}" in text
+        who = httpx.get(url + "/v1/whoami", headers={"Authorization": f"Bearer {token}"},
+                        timeout=10).json()
+        assert who["station_id"] == "DEMO-1"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        left = _postmaster(data)
+        if left is not None:
+            left.send_signal(signal.SIGINT)
+            left.wait(timeout=60)
+        shutil.rmtree(where, ignore_errors=True)
