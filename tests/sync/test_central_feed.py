@@ -316,3 +316,24 @@ def test_a_user_or_bag_type_renamed_at_the_centre_leaves_its_old_name_at_the_sta
     finally:
         svc.close()
         store.close()
+
+
+def test_a_user_whose_area_the_web_system_spelt_otherwise_reaches_that_areas_stations(
+        central_db):
+    """The centre accepts the events of a dispatcher whose area the web system wrote " north "
+    at a North station (areas compare trimmed and ignoring case): the station must download
+    them too, or nobody can log in as them there."""
+    url = central_db.add_station("D1", area="North")
+    eng = central_db.engine(poolclass=sa.pool.NullPool)
+    with eng.begin() as conn:
+        add_user(conn, "north_disp", "pw", "dispatcher", "North")
+        add_user(conn, "south_disp", "pw", "dispatcher", "South")
+        conn.exec_driver_sql(
+            "UPDATE \"user\" SET dispatch_area = ' north ' WHERE username = 'north_disp'")
+    eng.dispose()
+    puller = Puller(url, "D1")
+    try:
+        users = _rows(puller.drain(), "user")
+    finally:
+        puller.close()
+    assert "north_disp" in users and "south_disp" not in users
