@@ -137,7 +137,7 @@ def _embedded(args: argparse.Namespace) -> tuple[Any, str, str]:
     with eng.begin() as conn:
         role, password = ensure_service_role(conn, new_password=True)
     if args.demo:
-        _demo(eng, args.demo, args)
+        _demo(eng, args.demo, args, folder.with_name(folder.name + DEMO_TOKEN_SUFFIX))
     eng.dispose()
     assert password is not None
     return server, admin, role_url(admin, role, password)
@@ -161,7 +161,34 @@ def _forget_gone_users(server: Any) -> None:
             handles.put(alive)
 
 
-def _demo(eng: Any, area: str, args: argparse.Namespace) -> None:
+# DEMO-1's token is kept beside the embedded data folder (only its owner may read it), so
+# `make centre` started again keeps the token the demo station was connected with.
+DEMO_TOKEN_SUFFIX = "-demo-station-token"
+
+
+def _kept_demo_token(conn: Any, kept: Path) -> str | None:
+    """The token kept for DEMO-1, if the centre still takes it as DEMO-1's."""
+    from central.stations import IDENTIFY_SQL, token_hash
+
+    try:
+        token = kept.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeError):
+        return None
+    row = conn.exec_driver_sql(IDENTIFY_SQL, (token_hash(token),)).first() if token else None
+    return token if row is not None and row[0] == "DEMO-1" and not row[3] else None
+
+
+def _keep_demo_token(kept: Path, token: str) -> None:
+    try:
+        fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(token + "\n")
+        os.chmod(kept, 0o600)
+    except OSError:
+        pass  # not kept: the next start issues a new one, as before
+
+
+def _demo(eng: Any, area: str, args: argparse.Namespace, kept: Path) -> None:
     from central.stations import StationAdminError, add_station, rotate_token, set_public_url
     from central.users import add_demo_users
 
@@ -173,13 +200,17 @@ def _demo(eng: Any, area: str, args: argparse.Namespace) -> None:
     with eng.begin() as conn:
         add_demo_users(conn, area)
         set_public_url(conn, url)
-        try:
-            out = add_station(conn, "DEMO-1", area)
-        except StationAdminError:
-            out = rotate_token(conn, "DEMO-1")
+        token = _kept_demo_token(conn, kept)
+        if token is None:
+            try:
+                out = add_station(conn, "DEMO-1", area)
+            except StationAdminError:
+                out = rotate_token(conn, "DEMO-1")
+            token = str(out["token"])
+            _keep_demo_token(kept, token)
     print(f"Demo users dispatcher/biller/admin (password 'demo', area {area}); station DEMO-1.")
     print("Connect a demo station to this centre in one step:")
-    print(f"  TRACETRACK_CENTRAL_TOKEN={out['token']} make connect-demo CENTRAL={url}")
+    print(f"  TRACETRACK_CENTRAL_TOKEN={token} make connect-demo CENTRAL={url}")
     print(f"(or, for any station: TRACETRACK_CENTRAL_TOKEN=<its token> tracetrack-station sync "
           f"--central {url})", flush=True)
 

@@ -600,3 +600,56 @@ def test_serve_demo_on_an_ipv6_address(tmp_path) -> None:
             left.send_signal(signal.SIGINT)
             left.wait(timeout=60)
         shutil.rmtree(where, ignore_errors=True)
+
+
+def _demo_serve(data: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
+    """`serve --demo North` on the embedded PostgreSQL in `data`, up: (process, url, token)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "TRACETRACK_CENTRAL_URL"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(CENTRAL_BIN), "serve", "--data-dir", str(data), "--port",
+                                 str(port), "--demo", "North"], stdout=out,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(url + "/healthz", timeout=2.0).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)  # polling another process's readiness (no event to wait on)
+    token = next(w.split("=", 1)[1] for w in log.read_text().split()
+                 if w.startswith("TRACETRACK_CENTRAL_TOKEN=tts_"))
+    return proc, url, token
+
+
+def test_make_centre_started_again_keeps_the_demo_stations_token(tmp_path) -> None:
+    """`make centre` (serve --demo) issued DEMO-1 a new token at every start, so the demo
+    station connected to it was refused after the centre was restarted. The token is kept
+    beside the data folder, owner-only, and given again while the centre still takes it."""
+    where = Path(tempfile.mkdtemp(prefix="tt-embedded-"))
+    data = where / "data"
+    tokens = []
+    try:
+        for run in range(2):
+            proc, url, token = _demo_serve(data, tmp_path / f"serve{run}.log")
+            try:
+                who = httpx.get(url + "/v1/whoami", headers={"Authorization": f"Bearer {token}"},
+                                timeout=10).json()
+                assert who["station_id"] == "DEMO-1"
+                tokens.append(token)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+        kept = where / "data-demo-station-token"
+        assert kept.stat().st_mode & 0o777 == 0o600
+        assert tokens[0] == tokens[1]
+    finally:
+        left = _postmaster(data)
+        if left is not None:
+            left.send_signal(signal.SIGINT)
+            left.wait(timeout=60)
+        shutil.rmtree(where, ignore_errors=True)
