@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from station import vocabulary as vocab
 from station.bill_routing import BillCursor, BillOutcome, BillView, bill_read, load_view, open_bill
 from station.codes import escape_read, normalise
+from station.limits import LIMITS, TextLimit
 from station.reasons import Reason, say
 from station.reports import BillRow
 from station.rules import MAX_BILL_TARGET, Action, Outcome, may
@@ -68,6 +69,14 @@ def bill_sound(result: OpResult) -> str | None:
     return None
 
 
+def _keep_to_limit(edit: QLineEdit, field: str) -> None:
+    """No more typed than the store keeps (station.limits), so nothing typed is refused and
+    lost after the dialog closed. (Qt counts UTF-16 units, never fewer than characters.)"""
+    limit = LIMITS[field]
+    assert isinstance(limit, TextLimit)
+    edit.setMaxLength(limit.max_len)
+
+
 class ReasonDialog(QDialog):
     """Closing a bill short: the reason must be typed (the dialog stays until it is, or Esc)."""
 
@@ -82,6 +91,7 @@ class ReasonDialog(QDialog):
         ))
         self.reason_edit = QLineEdit(self)
         self.reason_edit.setPlaceholderText("e.g. truck full, remaining bags on the next bill")
+        _keep_to_limit(self.reason_edit, "reason")
         lay.addWidget(self.reason_edit)
         self.hint = QLabel("", self)
         self.hint.setStyleSheet(error_label_style())
@@ -134,6 +144,10 @@ class CreateBillDialog(QDialog):
         self.description_edit = QLineEdit(self)
         self.destination_edit = QLineEdit(self)
         self.vehicle_edit = QLineEdit(self)
+        # (not the id: a scanned one over the limit is refused by name, never cut short)
+        for edit, key in ((self.description_edit, "description"),
+                          (self.destination_edit, "destination"), (self.vehicle_edit, "vehicle")):
+            _keep_to_limit(edit, key)
         form.addRow("Bill id", self.id_edit)
         form.addRow(f"Parent bags (1-{MAX_BILL_TARGET})", self.target_spin)
         form.addRow("Description", self.description_edit)

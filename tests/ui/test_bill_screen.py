@@ -307,3 +307,27 @@ def test_short_parent_is_refused_when_the_station_says_so(qtbot, station):
         assert host.sounds.last_kind == "error"
     finally:
         close_window(host)
+
+
+def test_the_bill_dialogs_take_no_more_text_than_a_bill_keeps(qtbot) -> None:
+    """A close reason (or a new bill's texts) longer than the store keeps was typed in full,
+    the dialog closed, the store refused it, and the typed text was lost. The fields now stop
+    at the limit, so what is typed is what is kept."""
+    from types import SimpleNamespace
+
+    from station.limits import LIMITS
+    from ui.bill_screen import CreateBillDialog, ReasonDialog
+
+    dlg = ReasonDialog(SimpleNamespace(bill_id="B-1", linked=1, target=3))  # type: ignore[arg-type]
+    qtbot.addWidget(dlg)
+    qtbot.keyClicks(dlg.reason_edit, "x" * 520)
+    assert len(dlg.reason) == LIMITS["reason"].max_len == 500
+    new = CreateBillDialog()
+    qtbot.addWidget(new)
+    for edit, key in ((new.description_edit, "description"),
+                      (new.destination_edit, "destination"), (new.vehicle_edit, "vehicle")):
+        qtbot.keyClicks(edit, "Y" * (LIMITS[key].max_len + 5))
+        assert len(edit.text()) == LIMITS[key].max_len, key
+    # a bill id is never cut short: one over the limit is refused by name when submitted
+    qtbot.keyClicks(new.id_edit, "B" * 60)
+    assert len(new.id_edit.text()) == 60
