@@ -664,6 +664,10 @@ class BillScreen(QWidget):
             return
         self._back_to_list = self.parents_view.hasFocus()
         bill_id = self.view.row.bill_id
+        if self.view.row.state.is_closed:
+            # nothing to confirm: the station refuses it, and says why, at once
+            self._remove(bill_id, code)
+            return
         box = QMessageBox(QMessageBox.Icon.Question, "Remove parent",
                           f"Remove {code} from bill {bill_id}?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)

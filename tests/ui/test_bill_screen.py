@@ -194,6 +194,13 @@ def test_short_and_unknown_parents_warn_then_remove_close_short_reopen(qtbot, st
             + ": 2 parent bags short. Reason: truck full. It cannot change until "
             "it is reopened (Ctrl+R)")
         assert not screen.close_button.isEnabled() and not screen.remove_button.isEnabled()
+        # Delete on a parent of the closed bill: refused at once, never "Remove …?" first
+        screen.parents_view.selectRow(0)
+        screen.parents_view.setFocus()
+        qtbot.keyClick(screen.parents_view, Qt.Key.Key_Delete)
+        assert screen.confirm_box is None
+        wait_idle(qtbot, host)
+        assert "closed" in screen.feedback.text() and screen.parents_model.rowCount() == 2
 
         scan(qtbot, screen, "M444-00001")
         wait_idle(qtbot, host)
@@ -208,7 +215,7 @@ def test_short_and_unknown_parents_warn_then_remove_close_short_reopen(qtbot, st
         assert screen.view.row.state.value == "loading"
         assert screen.close_button.isEnabled()
         assert [screen.scan_log.item(i, 1).text() for i in range(3)] == [
-            "Reopen B-20", "'M444-00001'  (typed)", "Close B-20"]
+            "Reopen B-20", "'M444-00001'  (typed)", "Remove SB00077"]  # (refused, logged)
     finally:
         close_window(host)
 
