@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
         # F12 was pressed: reads from now on are refused as on the log-in screen; reads that came
         # before it are still the operator's (the log-out waits behind them in `_reads`)
         self._logging_out = False
+        self._refused_in_log_out: list[str] = []  # reads refused between F12 and its end
         self._settling_log_out = False
         self.reads_handled = 0
         self._closed = False
@@ -410,6 +411,9 @@ class MainWindow(QMainWindow):
             self._submit_barrier()
             return
         route = self._route_of(arrival)
+        if self._logging_out and route.screen == "login":
+            # the next person's, refused now; said again once the log-out is done
+            self._refused_in_log_out.append(escape_read(raw, 40))
         try:
             if route.route is Route.PAUSED:
                 self._refuse_paused(raw, source, route.where)
@@ -505,9 +509,15 @@ class MainWindow(QMainWindow):
         self.set_operator(None)
         text = f"{name} logged out. Next operator: log in"
         if isinstance(note, str) and note:
-            self.login_screen.show_error(f"{text}. {note}")
-        else:
+            text = f"{text}. {note}"
+        if self._refused_in_log_out:  # not painted over: the refusal must stay said
+            text += (". Scanned during the log-out, not recorded: "
+                     + ", ".join(self._refused_in_log_out))
+            self._refused_in_log_out = []
+        if text.endswith("log in"):
             self.login_screen.show_info(text)
+        else:
+            self.login_screen.show_error(text)
 
     def _on_task_failed(self, err: TaskError) -> None:
         self.notify("refused", err.message)

@@ -184,3 +184,28 @@ def test_the_next_operator_finds_look_up_empty(window, qtbot) -> None:  # noqa: 
     assert screen.details.text() == ""
     assert screen.history_model.rowCount() == 0 and screen.children_model.rowCount() == 0
     assert screen.entry.text() == ""
+
+
+def test_a_scan_while_the_log_out_is_under_way_is_still_said_after_it(logged_in, qtbot) -> None:
+    """A scan between F12 and the end of the log-out (here the store is held by another program,
+    so letting go of the parent waits) is refused as the next person's; the log-in screen used
+    to paint "logged out" over that refusal, leaving only the error sound."""
+    window = logged_in
+    scan_keys(window, qtbot, "SB00001")
+    _settled(window, qtbot)
+    other = sqlite3.connect(str(window.store.paths.store), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        QTest.keyClick(focus_widget(), Qt.Key.Key_F12)
+        window.handle_read("C0009", "scanner")  # while the log-out waits for the store
+        qtbot.waitUntil(lambda: "Not recorded: 'C0009'" in window.login_screen.message.text(),
+                        timeout=5000)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    qtbot.waitUntil(lambda: window.current_screen_key == "login" and not window._logging_out,
+                    timeout=20000)
+    _settled(window, qtbot)
+    shown = window.login_screen.message.text()
+    assert shown.startswith("dispatcher logged out") and "C0009" in shown, shown
+    assert [e for e in _events(window.store) if e[0] == "child_linked"] == []
