@@ -530,7 +530,14 @@ class SyncWorker:
                 self._note_ack(batch, (t1 - max(t0, prev_done)) * 1000.0, summary)
                 prev_done = t1
                 last_reply = reply
-                self.record_reply(batch, reply, summary)
+                answered = self.record_reply(batch, reply, summary)
+                if answered < len(batch.events):
+                    # Those events are still pending at the head of the queue: sending them
+                    # again at once would send the same batch in a loop that never ends (a
+                    # centre or a proxy that drops results keeps dropping them). Retried later.
+                    raise TransientError(
+                        f"The centre answered for only {answered} of the {len(batch.events)} "
+                        "events sent: the others stay queued and are sent again later")
                 if reply.retry_after:
                     ahead_ok = False  # applied, but the centre asks to slow down
                     if self._stop.wait(min(reply.retry_after, self.backoff_cap_s)):
@@ -665,18 +672,23 @@ class SyncWorker:
         return Batch(out, seqs, int(backlog), oldest_s, tuple(resend))
 
     def record_reply(self, batch: Batch, reply: PushReply, summary: SyncSummary,
-                     keep_pending: tuple[str, ...] = ()) -> None:
+                     keep_pending: tuple[str, ...] = ()) -> int:
         """Mark what the reply says, in one short local transaction; unknown ids stay pending,
-        and so do results whose reason is in `keep_pending`."""
+        and so do results whose reason is in `keep_pending`. Returns how many of the batch's
+        events the reply answered (each counted once)."""
         sent = {e["event_id"]: e for e in batch.events}
         now = iso(self.clock())
         marks: list[tuple[str, str | None, str | None, str, str]] = []
         rejected: list[tuple[int, str, str, str | None]] = []
+        answered: set[str] = set()
         for r in reply.results:
             ev = sent.get(r.event_id)
             if ev is None or r.seq != ev["seq"]:
                 log.warning("the centre answered for an event not in the batch: %s", r.event_id)
                 continue
+            if r.event_id in answered:
+                continue  # answered twice: the first answer counts
+            answered.add(r.event_id)
             if r.reason in keep_pending:
                 continue
             marks.append((r.result, r.reason, r.message, now, r.event_id))
@@ -686,8 +698,8 @@ class SyncWorker:
                 rejected.append((r.seq, reason, message, r.reason))
         summary.sent += len(batch.events)
         summary.batches += 1
-        if len(marks) < len(batch.events):
-            missing = len(batch.events) - len(marks)
+        if len(answered) < len(batch.events):
+            missing = len(batch.events) - len(answered)
             log.warning("%d events of the batch got no result; they stay pending", missing)
         conn = self._db()
         with db.translated(self.store.paths.store), conn.begin():
@@ -708,6 +720,7 @@ class SyncWorker:
         # batch of a fast drain); the run's end always tells the last ones
         if time.monotonic() - self._notified_at >= NOTIFY_EVERY_S:
             self._notify()
+        return len(answered)
 
     def _record_rejected(self, conn: Connection, rejected: list[tuple[int, str, str, str | None]],
                          resent: set[int], now: str) -> None:

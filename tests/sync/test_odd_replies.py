@@ -1,0 +1,150 @@
+"""Replies a real centre should not give, from a tiny real HTTP server at the centre's address:
+the station keeps its events, says plainly what it met, and backs off instead of looping."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from sync.transport import HttpTransport
+from sync.worker import SyncSummary
+from tests.sync.stationkit import local_rows, login, make_station, worker_for
+
+FIGURES = {"results": [], "station_count": 0, "high_seq": 0, "rolling_hash": "",
+           "retry_after": None, "clock_skew_s": None}
+
+
+class _Odd(BaseHTTPRequestHandler):
+    """GET /v1/status: a centre that holds nothing; POST /v1/push: `push_answer(batch)`."""
+
+    pushes: list[dict]
+    push_answer = staticmethod(lambda batch: (200, {}, json.dumps(FIGURES).encode()))
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        headers = {"Content-Type": "application/json", **headers}
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._send(200, {}, json.dumps(FIGURES).encode())
+
+    def do_POST(self) -> None:  # noqa: N802
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if self.headers.get("content-encoding") == "gzip":
+            import gzip
+            raw = gzip.decompress(raw)
+        batch = json.loads(raw)
+        self.pushes.append(batch)
+        self._send(*self.push_answer(batch))
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def odd_centre():
+    servers = []
+
+    def start(push_answer) -> tuple[str, list[dict]]:  # noqa: ANN001
+        pushes: list[dict] = []
+        handler = type("H", (_Odd,), {"pushes": pushes,
+                                      "push_answer": staticmethod(push_answer)})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        t = threading.Thread(target=server.serve_forever, name="odd-centre", daemon=True)
+        t.start()
+        servers.append((server, t))
+        return f"http://127.0.0.1:{server.server_address[1]}", pushes
+
+    yield start
+    for server, t in servers:
+        server.shutdown()
+        server.server_close()
+        t.join(5)
+
+
+class _Access(str):
+    def __new__(cls, url: str, sid: str):
+        obj = super().__new__(cls, url)
+        obj.station_id = sid
+        return obj
+
+    def transport(self) -> HttpTransport:
+        return HttpTransport(str(self), "tts_anything", station_id=self.station_id,
+                             connect_timeout=3, read_timeout=10)
+
+
+def _fill(store, n: int) -> None:  # noqa: ANN001
+    svc = login(store)
+    try:
+        assert svc.record_scan("SB00001").ok
+        for i in range(n):
+            assert svc.record_scan(f"C{i:05d}").ok
+    finally:
+        svc.close()
+
+
+def _pending(store) -> int:  # noqa: ANN001
+    return local_rows(store, "SELECT count(*) FROM events WHERE sync_state = 'pending'")[0][0]
+
+
+def _run_bounded(worker) -> SyncSummary | None:  # noqa: ANN001
+    """run_once on its own thread; None (after stopping it) if it did not end by itself."""
+    out: list[SyncSummary] = []
+    t = threading.Thread(target=lambda: out.append(worker.run_once()), daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():
+        worker._stop.set()
+        t.join(20)
+        return None
+    return out[0]
+
+
+def test_a_reply_without_results_for_the_batch_ends_the_run_and_backs_off(
+        odd_centre, tmp_path) -> None:
+    """A 200 reply that answers none of the batch's events (a centre's bug, a proxy's cache)
+    leaves them pending; the run must end there with a plain message and back off, not send
+    the same batch again and again at once for ever."""
+    url, pushes = odd_centre(lambda batch: (200, {}, json.dumps(FIGURES).encode()))
+    store = make_station(tmp_path, "O1")
+    _fill(store, 3)
+    worker = worker_for(store, _Access(url, "O1"), pull=False)
+    try:
+        summary = _run_bounded(worker)
+        assert summary is not None, f"the run never ended: {len(pushes)} pushes of one batch"
+        assert len(pushes) == 1
+        assert summary.state == "offline" and worker.failures == 1
+        assert "4" in (summary.error or "") and "queued" in (summary.error or "")
+        assert _pending(store) == 4
+    finally:
+        worker.close()
+        store.close()
+
+
+def test_a_reply_answering_part_of_the_batch_marks_that_part_only(odd_centre, tmp_path) -> None:
+    """Results for some of the events: those are marked, the rest stay pending and the run
+    backs off instead of resending them at once in a loop."""
+    def half(batch: dict) -> tuple[int, dict, bytes]:
+        results = [{"event_id": e["event_id"], "seq": e["seq"], "result": "applied",
+                    "reason": None, "message": None} for e in batch["events"][:2]]
+        return 200, {}, json.dumps({**FIGURES, "results": results}).encode()
+
+    url, pushes = odd_centre(half)
+    store = make_station(tmp_path, "O2")
+    _fill(store, 3)
+    worker = worker_for(store, _Access(url, "O2"), pull=False)
+    try:
+        summary = _run_bounded(worker)
+        assert summary is not None, f"the run never ended: {len(pushes)} pushes"
+        assert len(pushes) == 1 and summary.applied == 2
+        assert summary.state == "offline" and _pending(store) == 2
+    finally:
+        worker.close()
+        store.close()
