@@ -205,6 +205,12 @@ class HttpTransport:
             raise TransientError(f"The connection to the centre at {self.url} was cut before its "
                                  "answer: the events stay queued and are sent again "
                                  f"({type(exc).__name__})") from exc
+        except httpx.DecodingError as exc:
+            # not a TransportError: a body that says it is compressed and is not (a proxy that
+            # mangled it)
+            raise TransientError(f"The centre at {self.url} answered with a damaged body "
+                                 f"({_short(str(exc))}): nothing was marked sent, the events "
+                                 "stay queued and are sent again") from exc
         return self._answer(resp, parse)
 
     def _answer(self, resp: httpx.Response, parse: Callable[[dict[str, Any]], T]) -> T:

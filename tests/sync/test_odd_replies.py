@@ -148,3 +148,23 @@ def test_a_reply_answering_part_of_the_batch_marks_that_part_only(odd_centre, tm
     finally:
         worker.close()
         store.close()
+
+
+def test_a_reply_whose_compressed_body_is_damaged_is_a_plain_transient_error(
+        odd_centre, tmp_path) -> None:
+    """A reply that says gzip but is not (a proxy that mangled it, a cut inside the body): the
+    events stay queued and the message says what was met, not "Sync failed unexpectedly"."""
+    url, pushes = odd_centre(lambda batch: (200, {"Content-Encoding": "gzip"},
+                                            b"\x1f\x8b\x08\x00 this is not gzip at all"))
+    store = make_station(tmp_path, "O3")
+    _fill(store, 3)
+    worker = worker_for(store, _Access(url, "O3"), pull=False)
+    try:
+        summary = _run_bounded(worker)
+        assert summary is not None
+        assert summary.state == "offline" and _pending(store) == 4
+        assert "unexpectedly" not in (summary.error or "")
+        assert "queued" in (summary.error or "")
+    finally:
+        worker.close()
+        store.close()
