@@ -82,12 +82,22 @@ class CentreSettings:
     def __init__(self) -> None:
         self.settings: dict[str, Any] | None = None
         self.changed = False  # set by apply: the station's settings are not what they were
+        self.refused: str | None = None  # the settings came as something else than {name: value}
 
     def __call__(self, page: Any) -> None:
         if page.done and EXTRA_KEY in page.extra:
-            self.settings = dict(page.extra[EXTRA_KEY] or {})
+            raw = page.extra[EXTRA_KEY] or {}
+            if isinstance(raw, Mapping) and all(isinstance(k, str) for k in raw):
+                self.settings, self.refused = dict(raw), None
+            else:
+                self.settings = None
+                self.refused = ("Settings from the centre NOT applied: they came as "
+                                f"{type(raw).__name__}, not as values by setting name")
 
     def apply(self, conn: Connection) -> str | None:
+        if self.refused:
+            log.warning("%s", self.refused)
+            return self.refused
         if not self.settings:
             return None
         with conn.begin():

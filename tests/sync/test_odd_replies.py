@@ -22,6 +22,7 @@ class _Odd(BaseHTTPRequestHandler):
 
     pushes: list[dict]
     push_answer = staticmethod(lambda batch: (200, {}, json.dumps(FIGURES).encode()))
+    pull_answer: dict | None = None  # POST /v1/pull: this page, always
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
@@ -41,6 +42,9 @@ class _Odd(BaseHTTPRequestHandler):
             import gzip
             raw = gzip.decompress(raw)
         batch = json.loads(raw)
+        if self.path.endswith("/v1/pull") and self.pull_answer is not None:
+            self._send(200, {}, json.dumps(self.pull_answer).encode())
+            return
         self.pushes.append(batch)
         self._send(*self.push_answer(batch))
 
@@ -52,9 +56,9 @@ class _Odd(BaseHTTPRequestHandler):
 def odd_centre():
     servers = []
 
-    def start(push_answer) -> tuple[str, list[dict]]:  # noqa: ANN001
+    def start(push_answer, pull_answer: dict | None = None) -> tuple[str, list[dict]]:  # noqa: ANN001
         pushes: list[dict] = []
-        handler = type("H", (_Odd,), {"pushes": pushes,
+        handler = type("H", (_Odd,), {"pushes": pushes, "pull_answer": pull_answer,
                                       "push_answer": staticmethod(push_answer)})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         t = threading.Thread(target=server.serve_forever, name="odd-centre", daemon=True)
@@ -165,6 +169,29 @@ def test_a_reply_whose_compressed_body_is_damaged_is_a_plain_transient_error(
         assert summary.state == "offline" and _pending(store) == 4
         assert "unexpectedly" not in (summary.error or "")
         assert "queued" in (summary.error or "")
+    finally:
+        worker.close()
+        store.close()
+
+
+@pytest.mark.parametrize("settings", ["scan_sound", ["scan_sound"], 5])
+def test_centre_settings_that_are_not_settings_by_name_are_refused_plainly(
+        odd_centre, tmp_path, settings) -> None:
+    """The last page of a pull carries the centre's settings as {name: value}; anything else
+    there is refused with the run's notice (the station keeps its settings), as a bad value is,
+    instead of failing every run "unexpectedly" and never being online again."""
+    page = {"changes": [], "cursor": "1", "done": True, "bootstrap": False,
+            "extra": {"settings": settings}}
+    url, _pushes = odd_centre(lambda batch: (200, {}, json.dumps(FIGURES).encode()), page)
+    store = make_station(tmp_path, "O4")
+    before = store.settings()
+    worker = worker_for(store, _Access(url, "O4"))
+    try:
+        summary = _run_bounded(worker)
+        assert summary is not None
+        assert summary.error is None and summary.state == "online"
+        assert "NOT applied" in (summary.notice or "")
+        assert store.settings() == before and not summary.settings_changed
     finally:
         worker.close()
         store.close()
