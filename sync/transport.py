@@ -103,6 +103,7 @@ class HttpTransport:
         self.url = check_central_url(url)
         self.station_id = station_id
         self.compress = compress
+        self.connect_timeout = connect_timeout
         verify: ssl.SSLContext | bool = True
         if ca_file:
             try:
@@ -188,7 +189,7 @@ class HttpTransport:
                 }
         except httpx.ConnectTimeout as exc:
             raise TransientError(f"The centre at {self.url} did not answer the connection within "
-                                 f"{CONNECT_TIMEOUT_S:.0f} s: offline, retrying") from exc
+                                 f"{self.connect_timeout:g} s: offline, retrying") from exc
         except httpx.ConnectError as exc:
             text = str(exc)
             if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:

@@ -195,3 +195,36 @@ def test_centre_settings_that_are_not_settings_by_name_are_refused_plainly(
     finally:
         worker.close()
         store.close()
+
+
+def test_a_connect_timeout_names_the_timeout_the_transport_uses() -> None:
+    """A centre whose listen queue is full (SYNs dropped): the message names the connect
+    timeout this transport waited, not the default one."""
+    import socket
+
+    from sync.errors import TransientError
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fill = []
+    for _ in range(4):  # the queue filled: a further connection is never answered
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fill.append(c)
+    transport = HttpTransport(f"http://127.0.0.1:{port}", "tts_anything", station_id="O5",
+                              connect_timeout=1, read_timeout=5)
+    try:
+        with pytest.raises(TransientError) as info:
+            transport.status()
+        assert "within 1 s" in info.value.message, info.value.message
+    finally:
+        transport.close()
+        for c in fill:
+            c.close()
+        server.close()
