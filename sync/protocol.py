@@ -111,6 +111,10 @@ class EventResult:
         result = str(obj["result"])
         if result not in (APPLIED, DUPLICATE, REJECTED):
             raise ValueError(f"unknown event result {result!r}")
+        for name in ("reason", "message"):
+            if obj.get(name) is not None and not isinstance(obj[name], str):
+                # recorded as the event's result and shown: text or nothing
+                raise ValueError(f"the {name} of a result is not text")
         return cls(
             event_id=str(obj["event_id"]),
             seq=int(obj["seq"]),

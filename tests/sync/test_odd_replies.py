@@ -228,3 +228,30 @@ def test_a_connect_timeout_names_the_timeout_the_transport_uses() -> None:
         for c in fill:
             c.close()
         server.close()
+
+
+@pytest.mark.parametrize(("field", "value"), [("reason", ["unknown_operator"]),
+                                              ("message", {"text": "no"}), ("reason", 7)])
+def test_a_result_whose_reason_or_message_is_not_text_is_not_a_sync_reply(
+        odd_centre, tmp_path, field, value) -> None:
+    """A reply whose results carry a reason or a message that is not text (or null) is JSON
+    that is not a sync reply: nothing is marked and the message says so plainly."""
+    def odd(batch: dict) -> tuple[int, dict, bytes]:
+        results = [{"event_id": e["event_id"], "seq": e["seq"], "result": "rejected",
+                    "reason": "unknown_operator", "message": "refused", field: value}
+                   for e in batch["events"]]
+        return 200, {}, json.dumps({**FIGURES, "results": results}).encode()
+
+    url, _pushes = odd_centre(odd)
+    store = make_station(tmp_path, "O6")
+    _fill(store, 2)
+    worker = worker_for(store, _Access(url, "O6"), pull=False)
+    try:
+        summary = _run_bounded(worker)
+        assert summary is not None
+        assert summary.state == "offline" and "not a sync reply" in (summary.error or "")
+        assert _pending(store) == 3
+        assert local_rows(store, "SELECT count(*) FROM sync_issues")[0][0] == 0
+    finally:
+        worker.close()
+        store.close()
