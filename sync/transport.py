@@ -254,10 +254,13 @@ class HttpTransport:
             raise StationMismatch(str(obj.get("station") or "?"), str(obj.get("claimed") or sid))
         if code == "upgrade_required":
             assert obj is not None
-            accepted = obj.get("accepted") or []
+            accepted = obj.get("accepted")
+            if not isinstance(accepted, list):
+                accepted = []  # only informs the message: a centre's odd value is left out
             version = obj.get("version")
             raise UpgradeRequired(version if isinstance(version, int) else PROTOCOL_VERSION,
-                                  [int(v) for v in accepted if isinstance(v, int)])
+                                  [v for v in accepted
+                                   if isinstance(v, int) and not isinstance(v, bool)])
         if code == "out_of_order":
             raise OutOfOrder(message or None)
         if status == 503 or code in ("busy", "database_unavailable"):

@@ -255,3 +255,22 @@ def test_a_result_whose_reason_or_message_is_not_text_is_not_a_sync_reply(
     finally:
         worker.close()
         store.close()
+
+
+@pytest.mark.parametrize("accepted", [5, True, "2"])
+def test_upgrade_required_with_odd_versions_still_says_upgrade(odd_centre, tmp_path,
+                                                               accepted) -> None:
+    body = json.dumps({"error": "upgrade_required", "message": "upgrade",
+                       "accepted": accepted, "version": 1}).encode()
+    url, _pushes = odd_centre(lambda batch: (426, {}, body))
+    store = make_station(tmp_path, "O7")
+    _fill(store, 1)
+    worker = worker_for(store, _Access(url, "O7"), pull=False)
+    try:
+        summary = _run_bounded(worker)
+        assert summary is not None
+        assert summary.state == "blocked" and "upgrade TraceTrack Station" in (summary.error or "")
+        assert _pending(store) == 2
+    finally:
+        worker.close()
+        store.close()
