@@ -21,6 +21,7 @@ DUPLICATE: ResultKind = "duplicate"
 REJECTED: ResultKind = "rejected"
 
 CLOCK_SKEW_WARN_S = 300.0
+_INT64_MAX = 2**63 - 1  # the centre's sequence numbers and counts are bigint
 
 # Rejection reasons an administrator can mend at the centre (a user added, verified, or moved to
 # the station's area): the station offers "Send again" for these, and the centre decides such an
@@ -151,10 +152,15 @@ class PushReply:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> PushReply:
         retry = obj.get("retry_after")
+        count, high = int(obj["station_count"]), int(obj["high_seq"])
+        if not (0 <= count <= _INT64_MAX and 0 <= high <= _INT64_MAX):
+            # figures no centre holds (its sequence numbers are bigint): the store is compared
+            # with them, and renumbered after them (sync/align.py)
+            raise ValueError(f"station figures out of range ({count} events up to {high})")
         return cls(
             results=[EventResult.from_json(r) for r in obj["results"]],
-            station_count=int(obj["station_count"]),
-            high_seq=int(obj["high_seq"]),
+            station_count=count,
+            high_seq=high,
             rolling_hash=str(obj["rolling_hash"]),
             retry_after=None if retry is None else float(retry),
             clock_skew_s=None if obj.get("clock_skew_s") is None else float(obj["clock_skew_s"]),

@@ -33,8 +33,10 @@ class _Odd(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    status_answer: dict = FIGURES  # GET /v1/status
+
     def do_GET(self) -> None:  # noqa: N802
-        self._send(200, {}, json.dumps(FIGURES).encode())
+        self._send(200, {}, json.dumps(self.status_answer).encode())
 
     def do_POST(self) -> None:  # noqa: N802
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -56,9 +58,11 @@ class _Odd(BaseHTTPRequestHandler):
 def odd_centre():
     servers = []
 
-    def start(push_answer, pull_answer: dict | None = None) -> tuple[str, list[dict]]:  # noqa: ANN001
+    def start(push_answer, pull_answer: dict | None = None,  # noqa: ANN001
+              status_answer: dict = FIGURES) -> tuple[str, list[dict]]:
         pushes: list[dict] = []
         handler = type("H", (_Odd,), {"pushes": pushes, "pull_answer": pull_answer,
+                                      "status_answer": status_answer,
                                       "push_answer": staticmethod(push_answer)})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         t = threading.Thread(target=server.serve_forever, name="odd-centre", daemon=True)
@@ -271,6 +275,27 @@ def test_upgrade_required_with_odd_versions_still_says_upgrade(odd_centre, tmp_p
         assert summary is not None
         assert summary.state == "blocked" and "upgrade TraceTrack Station" in (summary.error or "")
         assert _pending(store) == 2
+    finally:
+        worker.close()
+        store.close()
+
+
+@pytest.mark.parametrize(("count", "high"), [(5, 2**64), (-3, 4), (5, -1)])
+def test_centre_figures_out_of_any_station_s_range_are_not_a_sync_reply(
+        odd_centre, tmp_path, count, high) -> None:
+    """Figures no centre can hold (a sequence beyond 64 bits, a negative count) are JSON that
+    is not a sync reply: the store is neither renumbered nor failed "unexpectedly"."""
+    odd = {**FIGURES, "station_count": count, "high_seq": high, "rolling_hash": "ab"}
+    url, pushes = odd_centre(lambda batch: (200, {}, json.dumps(FIGURES).encode()), None, odd)
+    store = make_station(tmp_path, "O8")
+    _fill(store, 2)
+    worker = worker_for(store, _Access(url, "O8"), pull=False)
+    try:
+        summary = _run_bounded(worker)
+        assert summary is not None
+        assert summary.state == "offline" and "not a sync reply" in (summary.error or "")
+        assert pushes == [] and _pending(store) == 3
+        assert [r[0] for r in local_rows(store, "SELECT seq FROM events ORDER BY seq")] == [1, 2, 3]
     finally:
         worker.close()
         store.close()
