@@ -21,7 +21,7 @@ from psycopg2.extras import execute_values
 from central.apply_decide import CentreResult, RetryBatch
 from central.apply_load import BatchState, _Bag, _Bill, bag_type_of
 from station.bills import BillParent, bill_figures
-from station.codes import BagType
+from station.codes import BagType, normalise
 from station.events import Event
 
 
@@ -344,14 +344,20 @@ def _text(v: Any) -> str:
     return _copy_str(v if type(v) is str else str(v))
 
 
+def _code(v: str | None) -> str:
+    """A bag or bill code of a decided event as the centre decided it (normalised: docs/rules.md
+    §1), so that station_link_origins and the replay of invariant 7 find it by its bag's code."""
+    return _NULL if v is None else _copy_str(normalise(v))
+
+
 def event_prefix(station_id: str, ev: Event) -> str:
     """The columns of an event's log row that do not depend on its result (COPY text, ending
     in a tab). Built before the batch waits for its turn, so it costs nothing while the
     station's row is held (central.service)."""
     return "\t".join((
         _copy_str(ev.event_id), _copy_str(station_id), str(ev.seq), _copy_str(str(ev.type)),
-        _copy_str(ev.operator), _copy_str(ev.device_time), _text(ev.parent), _text(ev.child),
-        _text(ev.bill), _copy_json(ev.data), _copy_str(ev.app_version),
+        _copy_str(ev.operator), _copy_str(ev.device_time), _code(ev.parent), _code(ev.child),
+        _code(ev.bill), _copy_json(ev.data), _copy_str(ev.app_version),
         str(ev.protocol_version), "",
     ))
 

@@ -1,0 +1,35 @@
+"""Codes a station sends in another spelling (lower case, padded) are the same bag at the
+centre (docs/rules.md §1): what the centre records of an event must name the bag it decided
+about, so that who linked a child (the undo rule, the winner named in a refusal) and the
+replay of invariant 7 find it."""
+
+from __future__ import annotations
+
+import pytest
+
+from central.invariants import check_invariants
+from tests.sync.conftest import Events, push_as
+
+pytestmark = pytest.mark.central
+
+
+def test_a_child_linked_in_lower_case_is_still_the_dispatchers_to_undo(central_db) -> None:
+    access = central_db.add_station("LC1")
+    ev = Events("LC1")
+    first = push_as(access, "LC1", [ev.parent("SB00001"), ev.link("SB00001", "c0001")])
+    assert [r.result for r in first.results] == ["applied", "applied"]
+    undo = push_as(access, "LC1", [ev.unlink("SB00001", "C0001")])
+    assert (undo.results[0].result, undo.results[0].reason) == ("applied", "child_unlinked"), \
+        undo.results[0].message
+    with central_db.engine().connect() as conn:
+        assert check_invariants(conn) == []
+
+
+def test_the_refusal_names_the_station_that_linked_a_child_sent_in_lower_case(central_db) -> None:
+    a = central_db.add_station("LC2")
+    b = central_db.add_station("LC3")
+    ea, eb = Events("LC2"), Events("LC3")
+    push_as(a, "LC2", [ea.parent("SB00002"), ea.link("SB00002", " c0002 ")])
+    got = push_as(b, "LC3", [eb.parent("SB00003"), eb.link("SB00003", "C0002")]).results[1]
+    assert got.reason == "child_on_other_parent"
+    assert "station LC2" in (got.message or ""), got.message
