@@ -343,10 +343,14 @@ def _unlink(
     facts = _parent_facts(state, pcode) if current else None
     origin = state.origins.get(ccode) if current else None
     linked_at = state.link_time.get(ccode)
+    linked_by = origin.operator if origin else None
     if origin is not None:
         linked_at = parse_time(origin.device_time)
+        if origin.operator.strip().lower() == username.lower():
+            # the same user however the event spelt them (operators match ignoring case)
+            linked_by = username
     d = decide_unlink(
-        child_code=ccode, parent=facts, linked_by=origin.operator if origin else None,
+        child_code=ccode, parent=facts, linked_by=linked_by,
         linked_at=linked_at, username=username, role=role, now=when,
     )
     if d.refused:

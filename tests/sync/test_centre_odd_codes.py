@@ -33,3 +33,19 @@ def test_the_refusal_names_the_station_that_linked_a_child_sent_in_lower_case(ce
     got = push_as(b, "LC3", [eb.parent("SB00003"), eb.link("SB00003", "C0002")]).results[1]
     assert got.reason == "child_on_other_parent"
     assert "station LC2" in (got.message or ""), got.message
+
+
+def test_a_link_sent_under_another_spelling_of_the_operator_is_still_theirs_to_undo(
+        central_db) -> None:
+    """Operators are matched ignoring case (and surrounding spaces) at the centre as at login:
+    the link made as 'Dispatcher ' is the user dispatcher's, whom the undo rule lets undo it."""
+    access = central_db.add_station("LC4")
+    ev = Events("LC4")
+    first = push_as(access, "LC4", [ev.parent("SB00004"),
+                                    ev.link("SB00004", "C0004", operator="Dispatcher ")])
+    assert [r.result for r in first.results] == ["applied", "applied"]
+    undo = push_as(access, "LC4", [ev.unlink("SB00004", "C0004", operator="dispatcher")])
+    assert (undo.results[0].result, undo.results[0].reason) == ("applied", "child_unlinked"), \
+        undo.results[0].message
+    with central_db.engine().connect() as conn:
+        assert check_invariants(conn) == []
