@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from station.codes import DEFAULT_BAG_TYPES, BagType, ParsedCode, classify, normalise
+from station.codes import (
+    DEFAULT_BAG_TYPES,
+    LABEL_PATTERN,
+    BagType,
+    ParsedCode,
+    classify,
+    normalise,
+)
 from station.errors import CodeRefused
 from station.events import Event, EventType
 
@@ -154,7 +161,11 @@ def _codes_of(events: Iterable[Event]) -> tuple[set[str], set[str], set[str]]:
     for ev in events:
         for c in (ev.parent, ev.child):
             if c:
-                bag_codes.add(normalise(c))
+                code = normalise(c)
+                bag_codes.add(code)
+                label = LABEL_PATTERN.search(code)
+                if label is not None:  # a printed label is the child of its number (rules §1)
+                    bag_codes.add(label.group(1))
         if ev.bill:
             bill = normalise(ev.bill)
             bill_codes.add(bill)

@@ -49,3 +49,21 @@ def test_a_link_sent_under_another_spelling_of_the_operator_is_still_theirs_to_u
         undo.results[0].message
     with central_db.engine().connect() as conn:
         assert check_invariants(conn) == []
+
+
+def test_a_child_sent_as_its_printed_label_is_the_bag_of_that_label_number(central_db) -> None:
+    """A child field holding a whole printed label ("LABEL NO.:0016586 LOT NO.:...") is the
+    child of that label number (docs/rules.md §1.5), at the centre too: a label number already
+    in another parent is refused as child_on_other_parent, the batch's other events stand."""
+    a = central_db.add_station("LC5")
+    b = central_db.add_station("LC6")
+    ea, eb = Events("LC5"), Events("LC6")
+    push_as(a, "LC5", [ea.parent("SB00005"), ea.link("SB00005", "0016586")])
+    got = push_as(b, "LC6", [eb.parent("SB00006"),
+                            eb.link("SB00006", "LABEL NO.:0016586 LOT NO.:L7"),
+                            eb.link("SB00006", "C0006")]).results
+    assert [r.result for r in got] == ["applied", "rejected", "applied"], \
+        [(r.reason, r.message) for r in got]
+    assert got[1].reason == "child_on_other_parent", got[1].message
+    with central_db.engine().connect() as conn:
+        assert check_invariants(conn) == []
