@@ -559,11 +559,18 @@ def _push_once(
             seen[key] = i
             redo.add(key)
             fresh.append((i, ev))
+        elif key in stored and stored[key][1] != sid:
+            # another station's event holds this id: this one cannot be recorded, and is not
+            # given that event's result (its station would mark as applied what never was)
+            results[i] = EventResult(
+                key, seq, "rejected", Reason.MALFORMED_EVENT,
+                say(Reason.MALFORMED_EVENT, "unrecorded",
+                    problem=f"event id {key} is another station's event at the centre"))
         elif key in stored:
             r = stored[key]
-            # its first result; under the number it came with when it is this station's (a
-            # store renumbered by mistake must be able to mark it, not send it for ever)
-            results[i] = EventResult(key, seq if r[1] == sid else int(r[2]), r[3], r[4], r[5])
+            # its first result, under the number it came with (a store renumbered by mistake
+            # must be able to mark it, not send it for ever)
+            results[i] = EventResult(key, seq, r[3], r[4], r[5])
         elif seq in stored_seq or (seq in fresh_seqs and key not in seen):
             results[i] = EventResult(
                 key, seq, "rejected", Reason.SEQ_CONFLICT,

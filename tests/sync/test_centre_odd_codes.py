@@ -67,3 +67,28 @@ def test_a_child_sent_as_its_printed_label_is_the_bag_of_that_label_number(centr
     assert got[1].reason == "child_on_other_parent", got[1].message
     with central_db.engine().connect() as conn:
         assert check_invariants(conn) == []
+
+
+def test_an_event_under_another_stations_event_id_is_rejected_not_given_its_result(
+        central_db) -> None:
+    """Event ids are unique at the centre. An event that comes from one station under an id
+    another station's event holds cannot be recorded: it is rejected (so it reaches that
+    station's sync issues) instead of being answered with the other station's result, which
+    made a station mark an event applied that the centre never applied."""
+    a = central_db.add_station("LC7")
+    b = central_db.add_station("LC8")
+    ea, eb = Events("LC7"), Events("LC8")
+    theirs = ea.parent("SB00071")
+    push_as(a, "LC7", [theirs, ea.parent("SB00072")])
+    mine = eb.parent("SB00081")
+    mine["event_id"] = theirs["event_id"]  # same sequence number 1 as well
+    got = push_as(b, "LC8", [mine, eb.parent("SB00082")])
+    assert [(r.event_id, r.seq) for r in got.results] == [(mine["event_id"], 1),
+                                                          (got.results[1].event_id, 2)]
+    assert got.results[0].result == "rejected", got.results[0]
+    assert "SB00071" not in (got.results[0].message or "")
+    assert got.results[1].result == "applied"
+    with central_db.engine().connect() as conn:
+        assert conn.exec_driver_sql(
+            "SELECT count(*) FROM bag WHERE qr_id = 'SB00081'").scalar() == 0
+        assert check_invariants(conn) == []
