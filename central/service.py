@@ -559,6 +559,8 @@ def _push_once(
             seen[key] = i
             redo.add(key)
             fresh.append((i, ev))
+        elif key in redo:
+            continue  # sent again twice in one batch: the first copy's new result
         elif key in stored and stored[key][1] != sid:
             # another station's event holds this id: this one cannot be recorded, and is not
             # given that event's result (its station would mark as applied what never was)

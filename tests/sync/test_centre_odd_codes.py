@@ -92,3 +92,21 @@ def test_an_event_under_another_stations_event_id_is_rejected_not_given_its_resu
         assert conn.exec_driver_sql(
             "SELECT count(*) FROM bag WHERE qr_id = 'SB00081'").scalar() == 0
         assert check_invariants(conn) == []
+
+
+def test_an_event_sent_again_twice_in_one_batch_gets_one_result(central_db) -> None:
+    """The same event twice in one batch gets the first one's result (docs/sync.md §3), also
+    when a person asked to send it again: both copies are answered with the new result, not
+    the second with the refusal it had before (which the station would have kept)."""
+    from tests.sync.stationkit import central_exec
+
+    access = central_db.add_station("LC9")
+    central_exec(central_db.url, """UPDATE "user" SET verified = false WHERE username = 'dispatcher'""")
+    ev = Events("LC9")
+    first = ev.parent("SB00091")
+    assert push_as(access, "LC9", [first]).results[0].reason == "operator_not_verified"
+    central_exec(central_db.url, """UPDATE "user" SET verified = true WHERE username = 'dispatcher'""")
+    got = push_as(access, "LC9", [first, first], resend=[first["event_id"]]).results
+    assert [(r.result, r.reason) for r in got] == [("applied", "parent_created")] * 2, got
+    with central_db.engine().connect() as conn:
+        assert check_invariants(conn) == []
