@@ -149,7 +149,7 @@ def _set_bill(state: BatchState, bl: _Bill, ch: BillChange, when: datetime) -> N
 def _operator_refused(state: BatchState, raw: str, username: str, role: str) -> CentreResult | None:
     """An operator must be verified and may work at this station: its area's, or a biller or
     admin anywhere (a supervisor station takes everyone's)."""
-    op_area, verified = state.operator_facts.get(raw.strip().lower(), (None, True))
+    op_area, verified = state.operator_facts.get(state.operator_named(raw) or "", (None, True))
     if not verified:
         return CentreResult(
             REJECTED, Reason.OPERATOR_NOT_VERIFIED,
@@ -186,7 +186,8 @@ def decide_event(state: BatchState, ev: Event) -> CentreResult:
     """Decide one event with the station's rule functions and change the batch state by its
     effects (station.effects); no database access: load_state read everything the batch needs."""
     when = parse_time(ev.device_time)
-    op = state.operators.get(ev.operator.strip().lower())
+    name = state.operator_named(ev.operator)
+    op = state.operators.get(name) if name is not None else None
     if op is None:
         return CentreResult(
             REJECTED, Reason.UNKNOWN_OPERATOR,
@@ -346,7 +347,7 @@ def _unlink(
     linked_by = origin.operator if origin else None
     if origin is not None:
         linked_at = parse_time(origin.device_time)
-        if origin.operator.strip().lower() == username.lower():
+        if state.operator_named(origin.operator) == username:
             # the same user however the event spelt them (operators match ignoring case)
             linked_by = username
     d = decide_unlink(

@@ -128,13 +128,24 @@ class BatchState:
     line_time: dict[str, datetime] = field(default_factory=dict)
     bills: dict[str, _Bill] = field(default_factory=dict)
     touched_bills: set[str] = field(default_factory=set)
-    operators: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # lower -> id,name,role
+    operators: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # name -> id,name,role
     operator_facts: dict[str, tuple[str | None, bool]] = field(default_factory=dict)  # area, verified
     station_scope: str = "area"
     scans: list[tuple[datetime, str, str, int | None]] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)  # bag ids taken for bags this batch makes
     parsed: dict[str, ParsedCode | CodeRefused] = field(default_factory=dict)
     unknown: int = 0  # codes named that are no bag yet (each may become one)
+
+    def operator_named(self, raw: str) -> str | None:
+        """The user an event's operator is, as station.session logs them in: the one spelt so
+        (trimmed), else the one whose name differs only in case; None when there is none, or
+        when several differ only in case and none is spelt so."""
+        name = raw.strip()
+        if name in self.operators:
+            return name
+        folded = name.lower()
+        names = [n for n in self.operators if n.lower() == folded]
+        return names[0] if len(names) == 1 else None
 
     def classify(self, code: str) -> ParsedCode:
         """station.codes.classify, remembered per code for the batch (parents recur)."""
@@ -259,8 +270,8 @@ def load_state(cur: Any, events: list[Event], station_id: str, area: str,
             (sorted(users),),
         )
         for uid, name, role, op_area, verified in cur.fetchall():
-            state.operators[name.lower()] = (uid, name, (role or "").lower())
-            state.operator_facts[name.lower()] = (op_area, verified is not False)
+            state.operators[name] = (uid, name, (role or "").lower())
+            state.operator_facts[name] = (op_area, verified is not False)
     return state
 
 

@@ -110,3 +110,42 @@ def test_an_event_sent_again_twice_in_one_batch_gets_one_result(central_db) -> N
     assert [(r.result, r.reason) for r in got] == [("applied", "parent_created")] * 2, got
     with central_db.engine().connect() as conn:
         assert check_invariants(conn) == []
+
+
+def test_two_users_differing_only_in_case_are_each_themselves(central_db) -> None:
+    """The web system may hold 'kumar' (a dispatcher) and 'Kumar' (an admin). A station logs in
+    the one spelt as typed (station.session), so the centre decides an event under the user of
+    that exact spelling, not whichever of the two it read last."""
+    from tests.sync.conftest import DEMO_AREA
+    from tests.sync.stationkit import central_exec
+
+    for name, role in (("kumar", "dispatcher"), ("Kumar", "admin"), ("kumar ", "biller")):
+        # as the web system writes them (tracetrack-central add-user refuses a second spelling)
+        central_exec(central_db.url, 'INSERT INTO "user" (username, password_hash, role, '
+                     "dispatch_area, verified) VALUES (%s, 'x', %s, %s, true)",
+                     name, role, DEMO_AREA)
+    access = central_db.add_station("LC10")
+    ev = Events("LC10")
+    got = push_as(access, "LC10", [
+        ev.bill("B-KUMAR", 5, operator="kumar"),   # a dispatcher may not work on bills
+        ev.bill("B-KUMAR2", 5, operator="Kumar"),  # an admin may
+    ]).results
+    assert [(r.result, r.reason) for r in got] == [
+        ("rejected", "not_allowed"), ("applied", "bill_created")], got
+    with central_db.engine().connect() as conn:
+        assert check_invariants(conn) == []
+
+
+def test_a_link_of_a_user_differing_only_in_case_is_not_yours_to_undo(central_db) -> None:
+    from tests.sync.conftest import DEMO_AREA
+    from tests.sync.stationkit import central_exec
+
+    central_exec(central_db.url, 'INSERT INTO "user" (username, password_hash, role, '
+                 "dispatch_area, verified) VALUES ('Dispatcher', 'x', 'dispatcher', %s, true)",
+                 DEMO_AREA)
+    access = central_db.add_station("LC11")
+    ev = Events("LC11")
+    push_as(access, "LC11", [ev.parent("SB00111"),
+                             ev.link("SB00111", "C0111", operator="Dispatcher")])
+    got = push_as(access, "LC11", [ev.unlink("SB00111", "C0111", operator="dispatcher")])
+    assert got.results[0].reason == "not_your_link", got.results[0]
