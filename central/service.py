@@ -692,24 +692,30 @@ def _decide_and_write(
         delta = apply.take_delta(state)
     if publish is not None:
         publish(state)
-    lines: list[str] = []
-    redone: list[tuple[str, str | None, str | None, str]] = []
+    # the log rows in the order the events were decided: a new row per new event, and an
+    # event decided anew (`redo`) moved to its place in that order (a new id), since the log's
+    # order is the centre's order (the replay of invariant 7, who linked a child last)
+    runs: list[list[str] | tuple[str, str | None, str | None, str]] = []
     for (i, fev), out in zip(fresh, outcomes, strict=True):
         results[i] = EventResult(fev.event_id, fev.seq, out.result, out.reason, out.message)  # type: ignore[arg-type]
         if redo and fev.event_id in redo:
-            redone.append((out.result, out.reason, out.message, fev.event_id))
+            runs.append((out.result, out.reason, out.message, fev.event_id))
             continue
-        lines.append(apply.event_line(sid, fev, out, prefixes.get(i) if prefixes else None))
+        if not runs or not isinstance(runs[-1], list):
+            runs.append([])
+        runs[-1].append(apply.event_line(sid, fev, out, prefixes.get(i) if prefixes else None))  # type: ignore[union-attr]
         applied.append((fev.seq, fev.event_id))
     apply.write_delta(cur, delta, state.types)
-    if lines:
-        apply.copy_text(cur, "station_events", apply.EVENT_COLUMNS, lines)
-    for result, reason, message, event_id in redone:
+    for run in runs:
+        if isinstance(run, list):
+            apply.copy_text(cur, "station_events", apply.EVENT_COLUMNS, run)
+            continue
         # the event is already counted in the station's figures: only its result changes
         cur.execute(
             "UPDATE station_events SET result = %s, reason = %s, message = %s, "
-            "received_at = now() WHERE event_id = %s AND station_id = %s",
-            (result, reason, message, event_id, sid))
+            "received_at = now(), id = nextval(pg_get_serial_sequence('station_events', 'id')) "
+            "WHERE event_id = %s AND station_id = %s",
+            (*run[:3], run[3], sid))
     return stood
 
 

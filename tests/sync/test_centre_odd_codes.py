@@ -149,3 +149,27 @@ def test_a_link_of_a_user_differing_only_in_case_is_not_yours_to_undo(central_db
                              ev.link("SB00111", "C0111", operator="Dispatcher")])
     got = push_as(access, "LC11", [ev.unlink("SB00111", "C0111", operator="dispatcher")])
     assert got.results[0].reason == "not_your_link", got.results[0]
+
+
+def test_an_event_applied_on_send_again_takes_its_place_in_the_centres_order(central_db) -> None:
+    """Send again decides a refused event anew, after everything applied since: replaying the
+    applied events in the centre's order (invariant 7) must see it where it was applied. A
+    bill line refused (operator not verified) while its bill was closed, applied on Send again
+    after the bill was reopened, changed no closed bill."""
+    from tests.sync.stationkit import central_exec
+
+    access = central_db.add_station("LC12")
+    ev = Events("LC12")
+    first = push_as(access, "LC12", [ev.parent("SB00121"), ev.parent("SB00122"),
+                                     ev.bill("B-12", 2), ev.bill_add("B-12", "SB00121"),
+                                     ev.bill_close("B-12", "lorry left early")])
+    assert all(r.result == "applied" for r in first.results), first.results
+    central_exec(central_db.url, """UPDATE "user" SET verified = false WHERE username = 'biller'""")
+    late = ev.bill_add("B-12", "SB00122")
+    assert push_as(access, "LC12", [late]).results[0].reason == "operator_not_verified"
+    assert push_as(access, "LC12", [ev.bill_reopen("B-12")]).results[0].result == "applied"
+    central_exec(central_db.url, """UPDATE "user" SET verified = true WHERE username = 'biller'""")
+    again = push_as(access, "LC12", [late], resend=[late["event_id"]]).results[0]
+    assert (again.result, again.reason) == ("applied", "parent_short"), again
+    with central_db.engine().connect() as conn:
+        assert check_invariants(conn) == []
