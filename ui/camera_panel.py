@@ -295,6 +295,11 @@ class CameraPanel(QWidget):
             worker.stop()
             self._stopping.append(worker)
             self._reaper.start()
+            # The stopped worker's own "off" is ignored (old generation): say it here, or the
+            # panel went on saying "Camera 0 is on" after a settings change stopped it.
+            self.state = CameraState.STOPPED
+            self._say("Camera off.")
+            self.state_changed.emit(str(CameraState.STOPPED))
         self.start_button.setText("Start camera")
         self.view.boxes = []
         self.view.update()
