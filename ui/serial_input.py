@@ -55,7 +55,12 @@ class SerialScanner(QObject):
             end = min(cut)
             line = bytes(self._buffer[:end])
             del self._buffer[: end + 1]
-            text = line.decode("utf-8", errors="replace")
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                # A scanner sending Latin-1 (its default charset on many models): read as
+                # such, like the camera's decoders do, instead of turning letters into U+FFFD.
+                text = line.decode("latin-1")
             if text.strip():
                 self.line_read.emit(text, "serial")
         if len(self._buffer) > MAX_LINE:

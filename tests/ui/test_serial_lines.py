@@ -1,0 +1,43 @@
+"""A serial scanner's lines: charsets and line ends (CR, LF, CRLF or none), over a real pty."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from ui.serial_input import SerialScanner
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a pty")
+
+
+@pytest.fixture
+def pty():  # noqa: ANN201
+    master, slave = os.openpty()
+    yield master, os.ttyname(slave)
+    os.close(master)
+    os.close(slave)
+
+
+def _scanner(name: str) -> tuple[SerialScanner, list[str]]:
+    sc = SerialScanner(name, 9600)
+    got: list[str] = []
+    sc.line_read.connect(lambda text, _src: got.append(text))
+    assert sc.open()
+    return sc, got
+
+
+def test_a_latin_1_line_is_not_mangled(qtbot, pty) -> None:  # noqa: ANN001
+    master, name = pty
+    sc, got = _scanner(name)
+    try:
+        # A scanner set to Latin-1 (not UTF-8): the same fallback as the camera's decoders.
+        os.write(master, "LOT-Müller-7\r\n".encode("latin-1"))
+        qtbot.waitUntil(lambda: len(got) == 1, timeout=3000)
+        assert got == ["LOT-Müller-7"]
+        os.write(master, "LOT-Müller-8\n".encode())
+        qtbot.waitUntil(lambda: len(got) == 2, timeout=3000)
+        assert got[1] == "LOT-Müller-8"
+    finally:
+        sc.close()
