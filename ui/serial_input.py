@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QIODevice, QObject, Signal, Slot
+from PySide6.QtCore import QIODevice, QObject, QTimer, Signal, Slot
 from PySide6.QtSerialPort import QSerialPort
 
 MAX_LINE = 4096  # a line longer than this is garbage from a wrong baud rate: dropped, reported
+# A scanner set to send no suffix: its code ends when no byte came for this long (even at
+# 1200 baud the bytes of one code are under 10 ms apart).
+SILENCE_MS = 150
 
 
 class SerialScanner(QObject):
@@ -20,6 +23,10 @@ class SerialScanner(QObject):
         self._port.setBaudRate(baud)
         self._buffer = bytearray()
         self._opening = False
+        self._silence = QTimer(self)
+        self._silence.setSingleShot(True)
+        self._silence.setInterval(SILENCE_MS)
+        self._silence.timeout.connect(self._on_silence_timeout)
         self._port.readyRead.connect(self._on_port_ready_read)
         self._port.errorOccurred.connect(self._on_port_error_occurred)
 
@@ -42,6 +49,7 @@ class SerialScanner(QObject):
         return self._port.isOpen()
 
     def close(self) -> None:
+        self._silence.stop()
         if self._port.isOpen():
             self._port.close()
 
@@ -55,18 +63,32 @@ class SerialScanner(QObject):
             end = min(cut)
             line = bytes(self._buffer[:end])
             del self._buffer[: end + 1]
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError:
-                # A scanner sending Latin-1 (its default charset on many models): read as
-                # such, like the camera's decoders do, instead of turning letters into U+FFFD.
-                text = line.decode("latin-1")
-            if text.strip():
-                self.line_read.emit(text, "serial")
+            self._emit_line(line)
         if len(self._buffer) > MAX_LINE:
             self._buffer.clear()
             self.failed.emit(f"Serial scanner on {self.port_name} sends no line ends: check "
                              "its baud rate and suffix settings")
+        if self._buffer:
+            self._silence.start()  # (again): a code with no line end is read after a pause
+        else:
+            self._silence.stop()
+
+    def _emit_line(self, line: bytes) -> None:
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            # A scanner sending Latin-1 (its default charset on many models): read as
+            # such, like the camera's decoders do, instead of turning letters into U+FFFD.
+            text = line.decode("latin-1")
+        if text.strip():
+            self.line_read.emit(text, "serial")
+
+    @Slot()
+    def _on_silence_timeout(self) -> None:
+        # A scanner sending no suffix (CR, LF): before, its codes waited in the buffer for a
+        # line end that never came, and none was read.
+        line, self._buffer = bytes(self._buffer), bytearray()
+        self._emit_line(line)
 
     @Slot(QSerialPort.SerialPortError)
     def _on_port_error_occurred(self, error: QSerialPort.SerialPortError) -> None:

@@ -41,3 +41,21 @@ def test_a_latin_1_line_is_not_mangled(qtbot, pty) -> None:  # noqa: ANN001
         assert got[1] == "LOT-Müller-8"
     finally:
         sc.close()
+
+
+def test_a_scanner_with_no_line_end_is_read_after_a_pause(qtbot, pty) -> None:  # noqa: ANN001
+    master, name = pty
+    sc, got = _scanner(name)
+    try:
+        os.write(master, b"SB00077")  # suffix "none": nothing ever follows the code
+        qtbot.waitUntil(lambda: len(got) == 1, timeout=3000)
+        assert got == ["SB00077"]
+        os.write(master, b"SB00078")
+        qtbot.waitUntil(lambda: len(got) == 2, timeout=3000)
+        assert got == ["SB00077", "SB00078"]
+        # CR, LF and CRLF scanners still give one read a line, none empty or doubled.
+        os.write(master, b"C0001\rC0002\nC0003\r\n")
+        qtbot.waitUntil(lambda: len(got) == 5, timeout=3000)
+        assert got[2:] == ["C0001", "C0002", "C0003"]
+    finally:
+        sc.close()
