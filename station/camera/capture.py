@@ -391,8 +391,14 @@ class CaptureWorker:
         if src.kind is SourceKind.FILE:
             if not os.path.isfile(src.value):
                 return False
+            # A file that still exists and gave pictures has ended, even before the count in
+            # its header: a copy cut short (or a header that guesses) was taken for a lost
+            # camera, opened again from its first picture, and its labels read again and again.
             count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-            return n_here > 0 and (count <= 0 or n_here >= count - 1)
+            if n_here > 0 and count > 0 and n_here < count - 1:
+                log.warning("%s ended after %d of the %d pictures its header counts "
+                            "(cut short or damaged?)", src.describe(), n_here, int(count))
+            return n_here > 0
         return False
 
     def _publish(self, frame: Frame) -> None:

@@ -328,3 +328,28 @@ def test_a_folder_created_after_the_setting_is_read_as_a_folder(tmp_path: Path) 
         finish(worker)
     assert [t for _, t in rec.accepted()] == ["C0077"]
     assert worker.frames_grabbed == 4
+
+
+def test_a_video_file_cut_short_ends_and_is_not_read_again_and_again(tmp_path: Path) -> None:
+    # A copy that was cut short (its header still counts every picture): A, then an empty view.
+    specs = [FrameSpec((Placed(A, 150, 100),), noise=5)] * 10 + [FrameSpec(noise=5)] * 30
+    whole = write_video(tmp_path / "whole.avi", render_all(Renderer(*SIZE), specs), FPS, SIZE)
+    cut = tmp_path / "cut.avi"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    cap = cv2.VideoCapture(str(cut))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == len(specs)  # the count still says all 40
+    cap.release()
+    rec = Recorder()
+    worker = worker_for(str(cut), make_decoder("zxing"), rec, gone_s=0.2, retry_s=0.05,
+                        pace=False)
+    worker.start()
+    try:
+        rec.wait_for(lambda r: CameraState.ENDED in [s.state for s in r.statuses]
+                     or len(r.frames) > 2 * len(specs))
+    finally:
+        finish(worker)
+    assert CameraState.LOST not in rec.states(), [s.message for s in rec.statuses]
+    assert rec.states()[-1] is CameraState.ENDED
+    assert worker.frames_grabbed < len(specs)
+    assert [t for _, t in rec.accepted()] == [A]
