@@ -27,6 +27,9 @@ _MODIFIER_KEYS = frozenset({
     Qt.Key.Key_CapsLock, Qt.Key.Key_NumLock, Qt.Key.Key_Super_L, Qt.Key.Key_Super_R,
     Qt.Key.Key_Hyper_L, Qt.Key.Key_Hyper_R, Qt.Key.Key_Mode_switch,
 })
+# Separators scanners type inside a code (GS between GS1 fields, RS and EOT of ISO 15434), as
+# Ctrl+] and the like: within a burst they are part of the code (normalising drops them later).
+_CODE_CONTROLS = frozenset({"\x1c", "\x1d", "\x1e", "\x04"})
 _BLOCKING_MODIFIERS = (
     Qt.KeyboardModifier.ControlModifier
     | Qt.KeyboardModifier.AltModifier
@@ -124,6 +127,13 @@ class ScannerInput(QObject):
             self._arm()
             return consumed
         text = event.text()
+        if text in _CODE_CONTROLS and self.detector.active and not event.isAutoRepeat():
+            # (before: taken for a shortcut, the label's first part was typed into the field
+            # and only the rest was read)
+            self._deliver(self.detector.feed(text, now, _HeldKey(obj, key, event.modifiers(),
+                                                                 text)))
+            self._arm()
+            return True
         if (
             len(text) != 1
             or not text.isprintable()
