@@ -77,7 +77,12 @@ class Decoder(Protocol):
 
 
 def as_grey_or_bgr(frame: np.ndarray) -> np.ndarray:
-    """A frame both backends accept: grey stays grey, BGR stays BGR, BGRA loses its alpha."""
+    """A frame both backends accept: grey stays grey, BGR stays BGR, BGRA loses its alpha,
+    16-bit becomes 8-bit."""
+    if frame.dtype == np.uint16:
+        # A 16-bit picture (a label photo saved as 16-bit PNG): its top 8 bits are the picture.
+        # (before: refused, so such a label was never read, and `decode` stopped on it)
+        frame = (frame >> 8).astype(np.uint8)
     if frame.dtype != np.uint8:
         raise ValueError(f"frames must be 8-bit images, got {frame.dtype}")
     if frame.ndim == 2:

@@ -247,3 +247,19 @@ def test_registering_twice_adds_one_doctor_check() -> None:
     for _ in range(2):
         ui_cli.station_cli.build_parser(ui_cli.registrars())
     assert sum(1 for c in DOCTOR_CHECKS if c.__name__ == "doctor_decoders") == 1
+
+
+@pytest.mark.parametrize("backend", ["zxing", "zbar"])
+def test_a_16_bit_picture_of_a_label_is_read(backend: str, tmp_path: Path) -> None:
+    # A label photo saved as 16-bit PNG (scanner apps, image editors): a picture like any other.
+    decoder = _zbar() if backend == "zbar" else make_decoder(backend)
+    grey = cv2.imread(str(SAMPLES / "qrcode-1" / "1.webp"), cv2.IMREAD_GRAYSCALE)
+    path = tmp_path / "label16.png"
+    cv2.imwrite(str(path), grey.astype(np.uint16) * 257)
+    image = load_image(str(path))
+    assert image.dtype == np.uint16
+    expected = [c.text for c in decoder.decode(grey)]
+    assert expected
+    assert [c.text for c in decoder.decode(image)] == expected
+    bgr16 = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    assert [c.text for c in decoder.decode(bgr16)] == expected
