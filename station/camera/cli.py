@@ -72,7 +72,14 @@ def cmd_decode(args: argparse.Namespace, out: Output) -> int:
                      f"{path}: cannot be read ({why})")
             status = EXIT_UNREADABLE
             continue
-        codes = decoder.decode(image)
+        try:
+            codes = decoder.decode(image)
+        except ValueError as exc:  # a picture the decoders do not take (float, 2 channels)
+            # (before: a traceback, and the files after it were never read)
+            out.emit({"file": path, "codes": [], "error": f"cannot decode {path}: {exc}"},
+                     f"{path}: cannot be decoded ({exc})")
+            status = EXIT_UNREADABLE
+            continue
         h, w = image.shape[:2]
         if codes:
             head = f"{path}: {len(codes)} code{'s' if len(codes) > 1 else ''} ({w}×{h})"

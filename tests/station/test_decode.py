@@ -263,3 +263,17 @@ def test_a_16_bit_picture_of_a_label_is_read(backend: str, tmp_path: Path) -> No
     assert [c.text for c in decoder.decode(image)] == expected
     bgr16 = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     assert [c.text for c in decoder.decode(bgr16)] == expected
+
+
+def test_decode_command_names_a_picture_the_decoder_cannot_take(tmp_path) -> None:
+    # A 32-bit float TIFF: a picture, but not one the decoders take. Said, and the next file read.
+    odd = tmp_path / "label.tiff"
+    assert cv2.imwrite(str(odd), np.zeros((40, 40), np.float32))
+    good = SAMPLES / "qrcode-1" / "1.webp"
+    status, out, err = _run("decode", "--json", str(odd), str(good))
+    assert "Traceback" not in err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["file"] for r in rows] == [str(odd), str(good)]
+    assert rows[0]["codes"] == [] and "8-bit" in rows[0]["error"]
+    assert rows[1]["codes"]
+    assert status == 1
