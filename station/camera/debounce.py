@@ -3,7 +3,8 @@
 Rules, on the frames' own clock (media time for files, the monotonic clock for cameras):
 - a code is accepted the first time it is seen;
 - it is accepted again only after it has left the view, i.e. a decoded frame taken at least
-  `gone_s` after its last sighting did not show it (one blurred frame is not leaving),
+  `gone_s` after its last sighting did not show it, nor the one decoded before it (one blurred
+  frame is not leaving, even the first one after a stalled decoder),
 - or, when `holdoff_s` > 0, once `holdoff_s` have passed since it was last accepted even if it
   never left (0 turns that off);
 - several new codes in one frame are all accepted, in reading order (left to right).
@@ -25,6 +26,7 @@ class _Seen:
     first_seen: float
     last_seen: float
     last_accepted: float
+    missed: int = 0  # decoded frames since the last sighting that did not show it
 
 
 class Debouncer:
@@ -41,9 +43,16 @@ class Debouncer:
         """Codes of one decoded frame taken at time `t` (seconds) -> the newly accepted ones."""
         # A code has left the view when a frame taken `gone_s` or more after its last sighting
         # does not show it; a stalled decoder or one blurred frame is not "leaving".
+        # Nor is one blurred frame right after a stall: it takes a second frame without it
+        # (before: the first frame decoded after a busy second, if blurred, was "leaving", and
+        # the label that never left was read again in the next frame).
         texts_now = {c.text for c in codes}
+        need_missed = 2 if self.gone_s > 0 else 1
         for text, seen in list(self._in_view.items()):
-            if text not in texts_now and t - seen.last_seen >= self.gone_s - _EPS:
+            if text in texts_now:
+                continue
+            seen.missed += 1
+            if t - seen.last_seen >= self.gone_s - _EPS and seen.missed >= need_missed:
                 del self._in_view[text]
         accepted: list[DecodedCode] = []
         seen_now: set[str] = set()
@@ -57,6 +66,7 @@ class Debouncer:
                 accepted.append(code)
                 continue
             s.last_seen = t
+            s.missed = 0
             if self.holdoff_s > 0 and t - s.last_accepted >= self.holdoff_s - _EPS:
                 s.last_accepted = t
                 accepted.append(code)

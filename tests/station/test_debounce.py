@@ -99,3 +99,16 @@ def test_acceptances_equal_visits(seen: list[bool]) -> None:
                 in_view = True
             last_seen = i
     assert [i for i, _ in accepted] == visits
+
+
+def test_a_stalled_decoder_then_one_blurred_frame_is_not_leaving_the_view() -> None:
+    # The machine was busy for 2 s (no frame decoded); the first frame decoded after it is
+    # blurred, the next one shows the code again: it never left, so it is not read again.
+    deb = Debouncer(gone_s=0.5)
+    assert [c.text for c in deb.update([code("C0001")], 0.0)] == ["C0001"]
+    assert deb.update([], 2.0) == []
+    assert deb.update([code("C0001")], 2.1) == []
+    # Missing from the frames of 0.5 s after that is leaving, as always.
+    for i in range(1, 7):
+        assert deb.update([], 2.1 + i / 10) == []
+    assert [c.text for c in deb.update([code("C0001")], 2.8)] == ["C0001"]
