@@ -350,7 +350,14 @@ class CaptureWorker:
                             # (a file starting over in loop mode is not a reconnect)
                             h, w = image.shape[:2]
                             word = "is back" if ever_opened else "is on"
-                            self._report(CameraState.RUNNING, f"{src.describe()} {word} ({w}×{h}).")
+                            size = f"{w}×{h}"
+                            if (src.kind is SourceKind.DEVICE and self.resolution
+                                    and (w, h) != tuple(self.resolution)):
+                                # (before: only the size it gave, not that it refused the set one)
+                                rw, rh = self.resolution
+                                size += (f"; it does not do the {rw}×{rh} set in Settings: "
+                                         "choose a resolution it has")
+                            self._report(CameraState.RUNNING, f"{src.describe()} {word} ({size}).")
                             ever_opened = True
                             lost_reported = False
                         if src.live:

@@ -353,3 +353,45 @@ def test_a_video_file_cut_short_ends_and_is_not_read_again_and_again(tmp_path: P
     assert rec.states()[-1] is CameraState.ENDED
     assert worker.frames_grabbed < len(specs)
     assert [t for _, t in rec.accepted()] == [A]
+
+
+def test_a_resolution_the_camera_refuses_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No camera here: "camera 0" plays a 640×480 video and, like a webcam without that mode,
+    # keeps its own size when asked for 1920×1080.
+    video = write_video(tmp_path / "cam.avi", render_all(
+        Renderer(*SIZE), [FrameSpec((Placed(A, 100, 100),))] * 10), FPS, SIZE)
+    real = cv2.VideoCapture
+
+    class Webcam:
+        def __init__(self, index: int) -> None:
+            assert index == 0
+            self.cap = real(str(video))
+            self.asked: dict[int, float] = {}
+
+        def isOpened(self) -> bool:  # noqa: N802
+            return self.cap.isOpened()
+
+        def read(self):  # type: ignore[no-untyped-def]
+            return self.cap.read()
+
+        def get(self, prop: int) -> float:
+            return self.cap.get(prop)
+
+        def set(self, prop: int, value: float) -> bool:
+            self.asked[prop] = value
+            return False
+
+        def release(self) -> None:
+            self.cap.release()
+
+    monkeypatch.setattr(cv2, "VideoCapture", Webcam)
+    rec = Recorder()
+    worker = worker_for("0", make_decoder("zxing"), rec, resolution=(1920, 1080), retry_s=0.05)
+    worker.start()
+    try:
+        rec.wait_for(lambda r: CameraState.RUNNING in [s.state for s in r.statuses])
+    finally:
+        finish(worker)
+    on = next(s.message for s in rec.statuses if s.state is CameraState.RUNNING)
+    assert on.startswith("Camera 0 is on (640×480")
+    assert "1920×1080" in on, on
