@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"})
 DEFAULT_FILE_FPS = 25.0  # for image folders, and videos that do not say their rate
+DEFAULT_STALL_S = 5.0  # a live source with no picture for this long is said to have stopped
 
 
 class SourceKind(StrEnum):
@@ -257,6 +258,7 @@ class CaptureWorker:
         pace: bool = True,
         retry_s: float = 1.0,
         folder_fps: float = DEFAULT_FILE_FPS,
+        stall_s: float = DEFAULT_STALL_S,
     ) -> None:
         self.source = source if isinstance(source, CameraSource) else CameraSource.parse(source)
         self.decoder = decoder
@@ -269,6 +271,7 @@ class CaptureWorker:
         self.pace = pace  # files and folders at their own frame rate, like a camera would
         self.retry_s = retry_s
         self.folder_fps = folder_fps
+        self.stall_s = stall_s
         self.frames_grabbed = 0
         self.frames_decoded = 0
         self.decode_errors = 0  # frames the decoder could not take (skipped, see _decode_loop)
@@ -277,6 +280,7 @@ class CaptureWorker:
         self._stop = threading.Event()
         self._cond = threading.Condition()
         self._latest: Frame | None = None
+        self._last_frame_at = time.monotonic()
         self._grab_done = False
         self._threads: list[threading.Thread] = []
 
@@ -346,7 +350,10 @@ class CaptureWorker:
                         if not ok or image is None:
                             ended = self._at_end(cap, n_here)
                             break
-                        if n_here == 0 and self.status.state is not CameraState.RUNNING:
+                        if (n_here == 0 or self.status.state is CameraState.LOST) and (
+                                self.status.state is not CameraState.RUNNING
+                                and not self._stop.is_set()):
+                            # (LOST with pictures read here: a stalled stream that resumed)
                             # (a file starting over in loop mode is not a reconnect)
                             h, w = image.shape[:2]
                             word = "is back" if ever_opened else "is on"
@@ -413,19 +420,29 @@ class CaptureWorker:
             if self._latest is not None:
                 self.frames_dropped += 1
             self._latest = frame
+            self._last_frame_at = time.monotonic()
             self.frames_grabbed += 1
             self._cond.notify_all()
         if self.on_frame is not None:
             self.on_frame(frame)
 
     def _take_newest(self) -> Frame | None:
-        with self._cond:
-            while self._latest is None:
+        while True:
+            with self._cond:
+                if self._latest is not None:
+                    frame, self._latest = self._latest, None
+                    return frame
                 if self._grab_done or self._stop.is_set():
                     return None
-                self._cond.wait(0.5)
-            frame, self._latest = self._latest, None
-            return frame
+                self._cond.wait(min(0.5, self.stall_s))
+                stalled = (self._latest is None and self.source.live
+                           and self.status.state is CameraState.RUNNING
+                           and time.monotonic() - self._last_frame_at >= self.stall_s
+                           and not self._stop.is_set())
+            if stalled:
+                # A live source whose reads hang (a frozen stream, a camera that went quiet)
+                # fails no read: without this the panel went on saying "on" for ever.
+                self._report(CameraState.LOST, _lost(self.source))
 
     def _decode_loop(self) -> None:
         try:

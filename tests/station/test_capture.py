@@ -395,3 +395,60 @@ def test_a_resolution_the_camera_refuses_is_said(tmp_path: Path, monkeypatch: py
     on = next(s.message for s in rec.statuses if s.state is CameraState.RUNNING)
     assert on.startswith("Camera 0 is on (640×480")
     assert "1920×1080" in on, on
+
+
+def test_a_stream_that_stalls_is_said_and_its_return_too(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stream whose reads hang (the network went quiet, the server froze): no read fails, no
+    # picture comes. It must not go on saying "on".
+    video = write_video(tmp_path / "cam.avi", render_all(
+        Renderer(*SIZE), [FrameSpec((Placed(A, 100, 100),))] * 40), FPS, SIZE)
+    real = cv2.VideoCapture
+    flowing = threading.Event()
+    flowing.set()
+    stop = threading.Event()
+
+    class Stream:
+        def __init__(self, url: str) -> None:
+            assert url == "http://cam.local/video"
+            self.cap = real(str(video))
+            self.n = 0
+
+        def isOpened(self) -> bool:  # noqa: N802
+            return True
+
+        def read(self):  # type: ignore[no-untyped-def]
+            self.n += 1
+            if self.n == 6:
+                flowing.clear()  # the stream stalls after five pictures
+            while not flowing.wait(0.05):
+                if stop.is_set():
+                    return False, None
+            return self.cap.read()
+
+        def get(self, prop: int) -> float:
+            return self.cap.get(prop)
+
+        def set(self, prop: int, value: float) -> bool:
+            return True
+
+        def release(self) -> None:
+            self.cap.release()
+
+    monkeypatch.setattr(cv2, "VideoCapture", Stream)
+    rec = Recorder()
+    worker = worker_for("http://cam.local/video", make_decoder("zxing"), rec, retry_s=0.05,
+                        stall_s=0.5)
+    worker.start()
+    try:
+        rec.wait_for(lambda r: CameraState.LOST in [s.state for s in r.statuses])
+        lost = next(s.message for s in rec.statuses if s.state is CameraState.LOST)
+        assert lost.startswith("Camera stream http://cam.local/video stopped sending pictures")
+        flowing.set()  # it comes back by itself
+        rec.wait_for(lambda r: r.statuses[-1].state is CameraState.RUNNING
+                     and "is back" in r.statuses[-1].message)
+    finally:
+        stop.set()
+        flowing.set()
+        finish(worker)
+    assert [t for _, t in rec.accepted()] == [A]
