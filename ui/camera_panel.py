@@ -65,6 +65,9 @@ class WorkerCallbacks(TypedDict):
 
 def to_qimage(image: np.ndarray, max_width: int = PREVIEW_WIDTH) -> tuple[QImage, float]:
     """A preview QImage (owning its pixels) of a grey/BGR/BGRA frame, and the scale applied."""
+    if image.dtype == np.uint16:
+        # as the decoders read it (before: its bytes shown as 8-bit pixels, a garbled picture)
+        image = (image >> 8).astype(np.uint8)
     h, w = image.shape[:2]
     scale = 1.0
     if w > max_width:
