@@ -364,6 +364,8 @@ class CaptureWorker:
                                 rw, rh = self.resolution
                                 size += (f"; it does not do the {rw}×{rh} set in Settings: "
                                          "choose a resolution it has")
+                            with self._cond:  # the stall watch counts from this picture
+                                self._last_frame_at = time.monotonic()
                             self._report(CameraState.RUNNING, f"{src.describe()} {word} ({size}).")
                             ever_opened = True
                             lost_reported = False
