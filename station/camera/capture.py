@@ -47,12 +47,17 @@ class CameraSource:
 
     @classmethod
     def parse(cls, text: str) -> CameraSource:
-        """'0' -> camera 0; 'rtsp://…' -> stream; an existing folder -> images; else a video file."""
+        """'0' or '/dev/video0' -> a camera; 'rtsp://…' -> stream; an existing folder -> images;
+        else a video file."""
         text = text.strip()
         if not text:
             raise ValueError("No camera is set: choose a camera number, a video file, "
                              "an image folder or a stream URL")
         if text.isdigit():
+            return cls(SourceKind.DEVICE, text)
+        if text.startswith("/dev/"):
+            # A camera by its device path (/dev/video0, /dev/v4l/by-id/…): before, taken for a
+            # video file and refused as "not found or not a video" (it is no regular file).
             return cls(SourceKind.DEVICE, text)
         if "://" in text:
             return cls(SourceKind.URL, text)
@@ -184,7 +189,10 @@ def open_capture(source: CameraSource, resolution: tuple[int, int] | None = None
         return FolderCapture(source.value, folder_fps)
     if source.kind is SourceKind.DEVICE:
         with quiet_opencv():  # a missing camera is reported once in plain words, not logged per retry
-            cap = cv2.VideoCapture(int(source.value))
+            if source.value.isdigit():
+                cap = cv2.VideoCapture(int(source.value))
+            else:
+                cap = cv2.VideoCapture(source.value, cv2.CAP_V4L2)
         if cap.isOpened():
             # Keep the driver's own queue short: stale buffered frames are never wanted.
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)

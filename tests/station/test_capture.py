@@ -452,3 +452,20 @@ def test_a_stream_that_stalls_is_said_and_its_return_too(tmp_path: Path,
         flowing.set()
         finish(worker)
     assert [t for _, t in rec.accepted()] == [A]
+
+
+def test_a_camera_named_by_its_device_path_is_a_camera() -> None:
+    # Linux names cameras /dev/video0 or, stable across plugging, /dev/v4l/by-id/usb-…-index0.
+    for path in ("/dev/video97", "/dev/v4l/by-id/usb-Webcam_C270-video-index0"):
+        assert CameraSource.parse(path) == CameraSource(SourceKind.DEVICE, path)
+        assert CameraSource.parse(path).live
+    rec = Recorder()
+    worker = worker_for("/dev/video97", make_decoder("zxing"), rec, retry_s=0.05)
+    worker.start()
+    try:
+        rec.wait_for(lambda r: CameraState.LOST in [s.state for s in r.statuses])
+    finally:
+        finish(worker)
+    msg = next(s.message for s in rec.statuses if s.state is CameraState.LOST)
+    assert msg.startswith("Camera /dev/video97 is not available (unplugged, or used by another "
+                          "program)"), msg
