@@ -92,6 +92,16 @@ def as_grey_or_bgr(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 3 and frame.shape[2] == 3:
         return frame
     if frame.ndim == 3 and frame.shape[2] == 4:
+        alpha = frame[:, :, 3]
+        lo, hi = int(alpha.min()), int(alpha.max())
+        if lo < 128 <= hi:
+            # Some pixels shown, some not: a picture with a transparent background, which
+            # paper and screens show light. (Before: the colour under it, often black, was
+            # kept, and dark modules on a black background were never read.) A uniform alpha
+            # says nothing and is dropped as it was.
+            a = alpha.astype(np.float32)[:, :, None] / 255.0
+            out = frame[:, :, :3].astype(np.float32) * a + 255.0 * (1.0 - a)
+            return np.clip(out + 0.5, 0, 255).astype(np.uint8)
         return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
     raise ValueError(f"frames must be grey, BGR or BGRA, got shape {frame.shape}")
 

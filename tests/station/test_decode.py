@@ -277,3 +277,18 @@ def test_decode_command_names_a_picture_the_decoder_cannot_take(tmp_path) -> Non
     assert rows[0]["codes"] == [] and "8-bit" in rows[0]["error"]
     assert rows[1]["codes"]
     assert status == 1
+
+
+@pytest.mark.parametrize("backend", ["zxing", "zbar"])
+def test_a_code_on_a_transparent_background_is_read(backend: str) -> None:
+    # A label exported as PNG with a transparent background: dark modules opaque, the rest
+    # transparent black (what the colour under a transparent pixel often is). Shown on paper
+    # or screen the background is light, and so must it be for the decoder.
+    decoder = _zbar() if backend == "zbar" else make_decoder(backend)
+    grey = cv2.cvtColor(load_image(str(SAMPLES / "qrcode-1" / "1.webp")), cv2.COLOR_BGR2GRAY)
+    dark = grey < 128
+    bgra = np.zeros((*grey.shape, 4), np.uint8)
+    bgra[:, :, 3] = np.where(dark, 255, 0)
+    expected = [c.text for c in decoder.decode(grey)]
+    assert expected
+    assert [c.text for c in decoder.decode(bgra)] == expected
