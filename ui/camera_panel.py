@@ -376,7 +376,10 @@ class CameraPanel(QWidget):
         if generation != self._generation:
             return
         now = time.monotonic()
-        self.view.boxes = [_Box(c.text, c.corners) for c in fc.codes]
+        # (a picture decoded after its camera was lost draws no frame on the frozen picture;
+        # its reads still count)
+        lost = self.state is CameraState.LOST
+        self.view.boxes = [] if lost else [_Box(c.text, c.corners) for c in fc.codes]
         for c in fc.codes:
             if c.text in self.results:
                 self.results[c.text] = (self.results[c.text][0], now)
@@ -397,6 +400,10 @@ class CameraPanel(QWidget):
             return
         self.state = status.state
         self._say(status.message)
+        if status.state is CameraState.LOST:
+            # (before: the frozen last picture kept its frames, as if the codes were in view)
+            self.view.boxes = []
+            self.view.update()
         if status.state is CameraState.ENDED and self.worker is not None:
             # The file ran out: its last frame may still be decoding, so its codes still count
             # (same generation); the threads end by themselves.

@@ -41,3 +41,27 @@ def test_clearing_the_camera_setting_says_the_camera_is_off(qtbot, tmp_path: Pat
         assert panel.status_label.text() == "Camera off."
     finally:
         panel.shutdown()
+
+
+def test_a_camera_that_is_lost_shows_no_frames_around_codes(qtbot, tmp_path: Path) -> None:
+    import os
+
+    folder = write_folder(tmp_path / "cam", render_all(
+        Renderer(*SIZE), [FrameSpec((Placed("SB00042", 150, 100),))] * 6))
+    host = QWidget()
+    lay = QVBoxLayout(host)
+    lay.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+    panel = CameraPanel(StationSettings(camera=str(folder)), host,
+                        worker_options={"loop": True, "folder_fps": 30.0, "retry_s": 0.05})
+    lay.addWidget(panel)
+    host.resize(800, 600)
+    host.show()
+    qtbot.addWidget(host)
+    try:
+        qtbot.waitUntil(lambda: bool(panel.view.boxes), timeout=WAIT_MS)
+        os.replace(folder, tmp_path / "unplugged")
+        qtbot.waitUntil(lambda: panel.state is CameraState.LOST, timeout=WAIT_MS)
+        # The last picture may stay, but no frame says a code is in view of a camera that is gone.
+        assert panel.view.boxes == []
+    finally:
+        panel.shutdown()
