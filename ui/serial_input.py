@@ -9,6 +9,7 @@ MAX_LINE = 4096  # a line longer than this is garbage from a wrong baud rate: dr
 # A scanner set to send no suffix: its code ends when no byte came for this long (even at
 # 1200 baud the bytes of one code are under 10 ms apart).
 SILENCE_MS = 150
+_CODE_CONTROLS = frozenset("\x1c\x1d\x1e\x04 \t")  # separators a code may carry (GS1, ISO 15434)
 
 
 class SerialScanner(QObject):
@@ -88,6 +89,13 @@ class SerialScanner(QObject):
         # A scanner sending no suffix (CR, LF): before, its codes waited in the buffer for a
         # line end that never came, and none was read.
         line, self._buffer = bytes(self._buffer), bytearray()
+        text = line.decode("utf-8", errors="replace")
+        if any(not (ch.isprintable() or ch in _CODE_CONTROLS) for ch in text):
+            # Control bytes and broken characters with no line end: a wrong baud rate, not a
+            # code (said at once rather than read as a code, or after 4096 such bytes).
+            self.failed.emit(f"Serial scanner on {self.port_name} sends unreadable data: check "
+                             "its baud rate and suffix settings")
+            return
         self._emit_line(line)
 
     @Slot(QSerialPort.SerialPortError)

@@ -59,3 +59,17 @@ def test_a_scanner_with_no_line_end_is_read_after_a_pause(qtbot, pty) -> None:  
         assert got[2:] == ["C0001", "C0002", "C0003"]
     finally:
         sc.close()
+
+
+def test_garbage_from_a_wrong_baud_rate_is_said_not_read(qtbot, pty) -> None:  # noqa: ANN001
+    master, name = pty
+    sc, got = _scanner(name)
+    problems: list[str] = []
+    sc.failed.connect(problems.append)
+    try:
+        os.write(master, b"\x86\xf8\x00\x9c\x11\xe0\x03")  # what 9600 baud makes of 115200
+        qtbot.waitUntil(lambda: bool(problems), timeout=3000)
+        assert got == []
+        assert "baud rate" in problems[0]
+    finally:
+        sc.close()
