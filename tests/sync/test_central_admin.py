@@ -567,34 +567,17 @@ def test_serve_demo_on_an_ipv6_address(tmp_path) -> None:
     embedded PostgreSQL for nothing. Now http://[::1]:PORT, which stations can use."""
     where = Path(tempfile.mkdtemp(prefix="tt-embedded-"))
     data, log = where / "data", tmp_path / "serve.log"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "TRACETRACK_CENTRAL_URL"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(CENTRAL_BIN), "serve", "--data-dir", str(data), "--host",
-                                 "::1", "--port", str(port), "--demo", "North"], stdout=out,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://[::1]:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(url + "/healthz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)  # polling another process's readiness (no event to wait on)
-        text = log.read_text()
-        token = next(w.split("=", 1)[1] for w in text.split() if w.startswith(
-            "TRACETRACK_CENTRAL_TOKEN=tts_"))
-        assert f"CENTRAL={url}" in text
-        who = httpx.get(url + "/v1/whoami", headers={"Authorization": f"Bearer {token}"},
-                        timeout=10).json()
-        assert who["station_id"] == "DEMO-1"
+        proc, url, token = _demo_serve(data, log, host="::1")
+        try:
+            assert url.startswith("http://[::1]:") and f"CENTRAL={url}" in log.read_text()
+            who = httpx.get(url + "/v1/whoami", headers={"Authorization": f"Bearer {token}"},
+                            timeout=10).json()
+            assert who["station_id"] == "DEMO-1"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
         left = _postmaster(data)
         if left is not None:
             left.send_signal(signal.SIGINT)
@@ -602,15 +585,16 @@ def test_serve_demo_on_an_ipv6_address(tmp_path) -> None:
         shutil.rmtree(where, ignore_errors=True)
 
 
-def _demo_serve(data: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
+def _demo_serve(data: Path, log: Path, host: str = "127.0.0.1",
+                ) -> tuple[subprocess.Popen, str, str]:
     """`serve --demo North` on the embedded PostgreSQL in `data`, up: (process, url, token)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "TRACETRACK_CENTRAL_URL"}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(CENTRAL_BIN), "serve", "--data-dir", str(data), "--port",
-                                 str(port), "--demo", "North"], stdout=out,
+        proc = subprocess.Popen([str(CENTRAL_BIN), "serve", "--data-dir", str(data), "--host",
+                                 host, "--port", str(port), "--demo", "North"], stdout=out,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     deadline = time.monotonic() + 120
     while True:
         assert proc.poll() is None, log.read_text()
