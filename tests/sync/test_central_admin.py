@@ -193,15 +193,16 @@ def test_adding_a_revoked_station_again_says_what_can_be_done(central_db, capsys
     assert rc == 2 and "rotate-token D2" in err
 
 
-def _embedded_serve(data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _embedded_serve(data: Path, log: Path, *extra: str, host: str = "127.0.0.1",
+                    ) -> tuple[subprocess.Popen[bytes], str]:
     """`serve` without --url (its own PostgreSQL in `data`), once it answers /healthz."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "TRACETRACK_CENTRAL_URL"}
     with open(log, "ab") as out:
-        proc = subprocess.Popen([str(CENTRAL_BIN), "serve", "--data-dir", str(data), "--port",
-                                 str(port)], stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen([str(CENTRAL_BIN), "serve", "--data-dir", str(data), "--host",
+                                 host, "--port", str(port), *extra], stdout=out,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     deadline = time.monotonic() + 120
     while True:
         assert proc.poll() is None, log.read_text()
@@ -586,25 +587,9 @@ def test_serve_demo_on_an_ipv6_address(tmp_path) -> None:
 
 
 def _demo_serve(data: Path, log: Path, host: str = "127.0.0.1",
-                ) -> tuple[subprocess.Popen, str, str]:
+                ) -> tuple[subprocess.Popen[bytes], str, str]:
     """`serve --demo North` on the embedded PostgreSQL in `data`, up: (process, url, token)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "TRACETRACK_CENTRAL_URL"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(CENTRAL_BIN), "serve", "--data-dir", str(data), "--host",
-                                 host, "--port", str(port), "--demo", "North"], stdout=out,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(url + "/healthz", timeout=2.0).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.1)  # polling another process's readiness (no event to wait on)
+    proc, url = _embedded_serve(data, log, "--demo", "North", host=host)
     token = next(w.split("=", 1)[1] for w in log.read_text().split()
                  if w.startswith("TRACETRACK_CENTRAL_TOKEN=tts_"))
     return proc, url, token
