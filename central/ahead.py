@@ -35,8 +35,6 @@ class Handoffs:
         self._cond = threading.Condition()
         # (station, last seq) -> [requests in flight, decided state, batches waiting for it]
         self._flight: dict[tuple[str, int], list[Any]] = {}
-        self.stood = 0  # looks ahead whose decisions stood
-        self.redone = 0  # looks ahead decided again on the facts read under locks
         # station -> (area, scope, bag types) of its last decided batch: what its next look
         # ahead reads its facts with before the batch before it is decided
         self._station: dict[str, tuple[str, str, tuple[BagType, ...]]] = {}
@@ -98,13 +96,6 @@ class Handoffs:
                 entry[2] -= 1
                 if entry[0] <= 0 and entry[2] <= 0:
                     self._flight.pop(key, None)
-
-    def counted(self, stood: bool) -> None:
-        with self._cond:
-            if stood:
-                self.stood += 1
-            else:
-                self.redone += 1
 
 
 @dataclass

@@ -615,7 +615,7 @@ def _push_once(
             upto = pacing.upto
             publish = lambda state: handoffs.decided(sid, upto, state)  # noqa: E731
         stood = _decide_and_write(cur, sid, st.area, types, fresh, results, applied, st.scope,
-                                  redo, prefixes, look, publish, handoffs)
+                                  redo, prefixes, look, publish)
         if pacing is not None:
             pacing.look_stood = stood
     for i, r in enumerate(results):
@@ -663,7 +663,6 @@ def _decide_and_write(
     redo: set[str] | None = None, prefixes: dict[int, str] | None = None,
     look: ahead_mod.LookAhead | None = None,
     publish: Callable[[apply.BatchState], None] | None = None,
-    handoffs: ahead_mod.Handoffs | None = None,
 ) -> bool | None:
     """Decide the new events in sequence order, then write what they changed and their log
     (events decided anew, `redo`, get their logged result replaced instead).
@@ -679,8 +678,6 @@ def _decide_and_write(
                              look.state.types) == (area, scope, types):
         state = apply.load_state(cur, evs, sid, area, types, scope, take_ids=False)
         stood = ahead_mod.facts(state) == look.facts
-        if handoffs is not None:
-            handoffs.counted(stood)
         if stood:
             state, delta, outcomes = look.state, look.delta, look.outcomes
         else:
